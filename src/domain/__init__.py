@@ -1,0 +1,1 @@
+"""Taskhub's domain: entities, rules, ports and use cases. Standard library only."""

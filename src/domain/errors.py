@@ -1,0 +1,79 @@
+"""The domain's error hierarchy. Adapters map these to transport answers (HTTP problem+json)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One offending input field and what is wrong with it."""
+
+    field: str
+    message: str
+
+
+class DomainError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+    title = "Domain error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(DomainError):
+    title = "Not found"
+
+
+class Conflict(DomainError):
+    title = "Conflict"
+
+
+class Forbidden(DomainError):
+    """The caller is known but may not do this (HTTP 403)."""
+
+    title = "Forbidden"
+
+
+class Unauthenticated(DomainError):
+    """Missing, unknown, expired or revoked credentials (HTTP 401)."""
+
+    title = "Unauthorized"
+
+
+class PreconditionFailed(DomainError):
+    """An optimistic-concurrency precondition (version / ETag) does not hold (HTTP 412)."""
+
+    title = "Precondition failed"
+
+
+class RateLimited(DomainError):
+    title = "Too many requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class Unavailable(DomainError):
+    """A dependency needed to answer safely is down (HTTP 503)."""
+
+    title = "Service unavailable"
+
+
+@dataclass
+class Invalid(DomainError):
+    """Input that parses but breaks a rule (HTTP 422); names each offending field."""
+
+    detail: str
+    errors: list[FieldError] = field(default_factory=list)
+    title = "Validation failed"
+
+    def __post_init__(self) -> None:
+        Exception.__init__(self, self.detail)
+
+    @classmethod
+    def of(cls, field_name: str, message: str) -> Invalid:
+        return cls(f"{field_name}: {message}", [FieldError(field_name, message)])
