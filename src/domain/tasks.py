@@ -1,0 +1,311 @@
+"""The task aggregate: the `Task` entity and the rules for creating and changing one.
+
+Every rule lives here: title trimming and bounds, description bound, priority range, label
+normalisation, `completed_at` following `status`, and the `version` bump on each real change.
+A rule broken by input raises `Invalid` naming every offending field at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from domain.errors import FieldError, Invalid
+
+TITLE_MAX_LENGTH = 500
+DESCRIPTION_MAX_LENGTH = 20_000
+PRIORITY_MIN = 1
+PRIORITY_MAX = 4
+DEFAULT_PRIORITY = 1
+LABEL_MAX_LENGTH = 50
+LABELS_MAX = 20
+_NO_LABELS: tuple[str, ...] = ()
+
+EDITABLE_FIELDS = frozenset({"title", "description", "status", "priority", "labels", "due_at"})
+SERVER_FIELDS = frozenset({"id", "owner_id", "completed_at", "created_at", "updated_at", "version"})
+
+
+class TaskStatus(StrEnum):
+    TODO = "todo"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One task of one owner. Build it with `new_task`, change it with `apply_changes`;
+    the constructor itself checks nothing (adapters use it to rebuild stored rows)."""
+
+    id: str
+    owner_id: str
+    title: str
+    description: str | None
+    status: TaskStatus
+    priority: int
+    labels: tuple[str, ...]
+    due_at: datetime | None
+    completed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class TaskDraft:
+    """What a client may give when creating a task. Checked by `new_task`, which also
+    re-checks the types at run time (so a wrong type is `Invalid`, never a crash)."""
+
+    title: str
+    description: str | None = None
+    status: TaskStatus | str = TaskStatus.TODO
+    priority: int = DEFAULT_PRIORITY
+    labels: Sequence[str] = ()
+    due_at: datetime | None = None
+
+
+class FieldRejected(Exception):
+    """Raised by the field parsers below: the offending entries (e.g. `labels[3]`)."""
+
+    def __init__(self, *errors: FieldError) -> None:
+        super().__init__()
+        self.errors = errors
+
+
+def fold_for_search(text: str) -> str:
+    """The case-folded form that `q` matching compares (Unicode `str.casefold`)."""
+    return text.casefold()
+
+
+def is_task_id(value: str) -> bool:
+    """True for a canonical UUID string (36 characters, lower-case hex with hyphens)."""
+    if len(value) != 36:
+        return False
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
+def as_utc(value: datetime) -> datetime:
+    """A timezone-aware time converted to UTC; a naive time is a programming error."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("a naive datetime reached the domain; times must be timezone-aware")
+    return value.astimezone(UTC)
+
+
+def _no_nul(name: str, value: str) -> None:
+    if "\x00" in value:
+        raise FieldRejected(FieldError(name, "must not contain NUL characters"))
+
+
+def _title(value: object) -> str:
+    if value is None:
+        raise FieldRejected(FieldError("title", "must not be null"))
+    if not isinstance(value, str):
+        raise FieldRejected(FieldError("title", "must be a string"))
+    title = value.strip()
+    if not title:
+        raise FieldRejected(FieldError("title", "must not be empty or only whitespace"))
+    if len(title) > TITLE_MAX_LENGTH:
+        raise FieldRejected(FieldError("title", f"must be at most {TITLE_MAX_LENGTH} characters"))
+    _no_nul("title", title)
+    return title
+
+
+def _description(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise FieldRejected(FieldError("description", "must be a string or null"))
+    if len(value) > DESCRIPTION_MAX_LENGTH:
+        raise FieldRejected(
+            FieldError("description", f"must be at most {DESCRIPTION_MAX_LENGTH} characters")
+        )
+    _no_nul("description", value)
+    return value
+
+
+def _status(value: object) -> TaskStatus:
+    if value is None:
+        raise FieldRejected(FieldError("status", "must not be null"))
+    if isinstance(value, str):
+        try:
+            return TaskStatus(value)
+        except ValueError:
+            pass
+    allowed = ", ".join(s.value for s in TaskStatus)
+    raise FieldRejected(FieldError("status", f"must be one of {allowed}"))
+
+
+def parse_priority(name: str, value: object) -> int:
+    """A priority 1-4 (an int, not a bool), else `FieldRejected` naming `name`."""
+    if value is None:
+        raise FieldRejected(FieldError(name, "must not be null"))
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FieldRejected(FieldError(name, "must be an integer"))
+    if not PRIORITY_MIN <= value <= PRIORITY_MAX:
+        raise FieldRejected(FieldError(name, f"must be between {PRIORITY_MIN} and {PRIORITY_MAX}"))
+    return value
+
+
+def _priority(value: object) -> int:
+    return parse_priority("priority", value)
+
+
+def normalise_labels(name: str, value: object) -> tuple[str, ...]:
+    """Labels trimmed, 1-50 characters each, duplicates merged (first kept, order kept),
+    at most 20 after merging; each bad item is reported as `name[index]`."""
+    if value is None:
+        raise FieldRejected(FieldError(name, "must not be null; use [] for no labels"))
+    if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
+        raise FieldRejected(FieldError(name, "must be a list of strings"))
+    errors: list[FieldError] = []
+    seen: dict[str, None] = {}
+    for index, item in enumerate(value):
+        where = f"{name}[{index}]"
+        if not isinstance(item, str):
+            errors.append(FieldError(where, "must be a string"))
+            continue
+        label = item.strip()
+        if not label:
+            errors.append(FieldError(where, "must not be empty or only whitespace"))
+        elif len(label) > LABEL_MAX_LENGTH:
+            errors.append(FieldError(where, f"must be at most {LABEL_MAX_LENGTH} characters"))
+        elif "\x00" in label:
+            errors.append(FieldError(where, "must not contain NUL characters"))
+        else:
+            seen.setdefault(label, None)
+    if not errors and len(seen) > LABELS_MAX:
+        errors.append(FieldError(name, f"must hold at most {LABELS_MAX} distinct labels"))
+    if errors:
+        raise FieldRejected(*errors)
+    return tuple(seen)
+
+
+def _labels(value: object) -> tuple[str, ...]:
+    return normalise_labels("labels", value)
+
+
+def parse_time(name: str, value: object, *, nullable: bool) -> datetime | None:
+    """A timezone-aware datetime converted to UTC (None allowed when `nullable`)."""
+    if value is None:
+        if nullable:
+            return None
+        raise FieldRejected(FieldError(name, "must not be null"))
+    if not isinstance(value, datetime):
+        raise FieldRejected(FieldError(name, "must be a date-time"))
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise FieldRejected(FieldError(name, "must include a timezone offset"))
+    return value.astimezone(UTC)
+
+
+def _due_at(value: object) -> datetime | None:
+    return parse_time("due_at", value, nullable=True)
+
+
+def _take[T](
+    fields: Mapping[str, object],
+    name: str,
+    current: T,
+    normalise: Callable[[object], T],
+    errors: list[FieldError],
+) -> T:
+    if name not in fields:
+        return current
+    try:
+        return normalise(fields[name])
+    except FieldRejected as rejected:
+        errors.extend(rejected.errors)
+        return current
+
+
+def _raise_if_any(errors: list[FieldError]) -> None:
+    if errors:
+        fields = ", ".join(dict.fromkeys(e.field for e in errors))
+        raise Invalid(f"invalid task fields: {fields}", errors)
+
+
+def _unknown_fields(fields: Mapping[str, object]) -> list[FieldError]:
+    errors: list[FieldError] = []
+    for name in fields:
+        if name in SERVER_FIELDS:
+            errors.append(FieldError(name, "is set by the server and cannot be given"))
+        elif name not in EDITABLE_FIELDS:
+            errors.append(FieldError(name, "is not a task field"))
+    return errors
+
+
+def new_task(*, task_id: str, owner_id: str, draft: TaskDraft, now: datetime) -> Task:
+    """A new task at version 1, created and updated `now`; `completed_at` is `now` when it is
+    created as done. Raises `Invalid` naming every offending field of `draft`."""
+    now = as_utc(now)
+    errors: list[FieldError] = []
+    fields: dict[str, object] = {
+        "title": draft.title,
+        "description": draft.description,
+        "status": draft.status,
+        "priority": draft.priority,
+        "labels": draft.labels,
+        "due_at": draft.due_at,
+    }
+    title = _take(fields, "title", "", _title, errors)
+    description = _take(fields, "description", None, _description, errors)
+    status = _take(fields, "status", TaskStatus.TODO, _status, errors)
+    priority = _take(fields, "priority", DEFAULT_PRIORITY, _priority, errors)
+    labels = _take(fields, "labels", _NO_LABELS, _labels, errors)
+    due_at = _take(fields, "due_at", None, _due_at, errors)
+    _raise_if_any(errors)
+    return Task(
+        id=task_id,
+        owner_id=owner_id,
+        title=title,
+        description=description,
+        status=status,
+        priority=priority,
+        labels=labels,
+        due_at=due_at,
+        completed_at=now if status is TaskStatus.DONE else None,
+        created_at=now,
+        updated_at=now,
+        version=1,
+    )
+
+
+def apply_changes(task: Task, changes: Mapping[str, object], now: datetime) -> Task:
+    """`task` with a JSON merge patch applied: a key absent leaves its field alone, `None`
+    clears `description` / `due_at`, and `None` for title, status, priority or labels is
+    `Invalid`. Unknown and server-set keys are `Invalid` too (every offending field named).
+
+    When the patch changes nothing, `task` itself is returned (same version and updated_at).
+    Otherwise `version` goes up by one, `updated_at` becomes `now`, and `completed_at`
+    becomes `now` on entering done and None on leaving it.
+    """
+    now = as_utc(now)
+    errors = _unknown_fields(changes)
+    title = _take(changes, "title", task.title, _title, errors)
+    description = _take(changes, "description", task.description, _description, errors)
+    status = _take(changes, "status", task.status, _status, errors)
+    priority = _take(changes, "priority", task.priority, _priority, errors)
+    labels = _take(changes, "labels", task.labels, _labels, errors)
+    due_at = _take(changes, "due_at", task.due_at, _due_at, errors)
+    _raise_if_any(errors)
+    changed = replace(
+        task,
+        title=title,
+        description=description,
+        status=status,
+        priority=priority,
+        labels=labels,
+        due_at=due_at,
+    )
+    if changed == task:
+        return task
+    completed_at = task.completed_at
+    if status is TaskStatus.DONE and task.status is not TaskStatus.DONE:
+        completed_at = now
+    elif status is not TaskStatus.DONE:
+        completed_at = None
+    return replace(changed, completed_at=completed_at, updated_at=now, version=task.version + 1)
