@@ -1,18 +1,88 @@
-"""In-memory repositories for users, sessions and API keys (being written)."""
+"""In-memory repositories for users, sessions and API keys.
 
+Each works on one table of a `MemoryUnitOfWork`: a dict of immutable entities keyed by id.
+Lookups by e-mail or hash scan the table, which is fine for the embedded default and tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
+
+from domain.api_keys import ApiKey
+from domain.auth import Session
+from domain.errors import Conflict
+from domain.users import User, email_key
 
 
 class MemoryUserRepository:
     def __init__(self, table: dict[str, Any]) -> None:
-        self._rows = table
+        self._rows: dict[str, User] = table
+
+    async def add(self, user: User) -> None:
+        key = user.email_key
+        if user.id in self._rows or any(row.email_key == key for row in self._rows.values()):
+            raise Conflict("a user with this e-mail address already exists")
+        self._rows[user.id] = user
+
+    async def get(self, user_id: str) -> User | None:
+        return self._rows.get(user_id)
+
+    async def get_by_email(self, email: str) -> User | None:
+        key = email_key(email)
+        return next((row for row in self._rows.values() if row.email_key == key), None)
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        row = self._rows.get(user_id)
+        if row is not None:
+            self._rows[user_id] = replace(row, password_hash=password_hash)
 
 
 class MemorySessionRepository:
     def __init__(self, table: dict[str, Any]) -> None:
-        self._rows = table
+        self._rows: dict[str, Session] = table
+
+    async def add(self, session: Session) -> None:
+        if session.id in self._rows:
+            raise Conflict("a session with this id already exists")
+        self._rows[session.id] = session
+
+    async def get_by_token_hash(self, token_hash: str) -> Session | None:
+        return next((row for row in self._rows.values() if row.token_hash == token_hash), None)
+
+    async def revoke(self, session_id: str, at: datetime) -> None:
+        row = self._rows.get(session_id)
+        if row is not None and row.revoked_at is None:
+            self._rows[session_id] = replace(row, revoked_at=at)
 
 
 class MemoryApiKeyRepository:
     def __init__(self, table: dict[str, Any]) -> None:
-        self._rows = table
+        self._rows: dict[str, ApiKey] = table
+
+    async def add(self, key: ApiKey) -> None:
+        if key.id in self._rows or any(r.key_hash == key.key_hash for r in self._rows.values()):
+            raise Conflict("an API key with this id or hash already exists")
+        self._rows[key.id] = key
+
+    async def get_by_hash(self, key_hash: str) -> ApiKey | None:
+        return next((row for row in self._rows.values() if row.key_hash == key_hash), None)
+
+    async def list_for_user(self, user_id: str) -> list[ApiKey]:
+        rows = [r for r in self._rows.values() if r.user_id == user_id and r.revoked_at is None]
+        return sorted(rows, key=lambda r: (r.created_at, r.id))
+
+    async def get_for_user(self, user_id: str, key_id: str) -> ApiKey | None:
+        row = self._rows.get(key_id)
+        return row if row is not None and row.user_id == user_id else None
+
+    async def revoke(self, key_id: str, at: datetime) -> None:
+        row = self._rows.get(key_id)
+        if row is not None and row.revoked_at is None:
+            self._rows[key_id] = replace(row, revoked_at=at)
+
+    async def touch_last_used(self, key_id: str, at: datetime) -> None:
+        row = self._rows.get(key_id)
+        if row is not None:
+            self._rows[key_id] = replace(row, last_used_at=at)

@@ -1,0 +1,441 @@
+"""Identity use cases: sign-up, log-in/out, the current user, API keys, bearer authentication.
+
+Each use case is a small class that receives its ports through the constructor and runs one
+transaction per `execute` call. Build one per request (the unit of work is per request).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from domain.api_keys import (
+    API_KEY_PREFIX,
+    ApiKey,
+    display_prefix,
+    normalize_key_name,
+    validate_key_expiry,
+)
+from domain.auth import ALL_SCOPES, Principal, PrincipalKind, Scope, Session, parse_scopes
+from domain.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    RateLimited,
+    Unauthenticated,
+)
+from domain.ports import Clock, IdGenerator, RateLimiter, RateLimitPolicy
+from domain.ports.identity import (
+    IdentityUnitOfWork,
+    PasswordHasher,
+    SecretGenerator,
+    TokenHasher,
+)
+from domain.users import (
+    PASSWORD_MAX_LENGTH,
+    User,
+    email_key,
+    normalize_email,
+    normalize_name,
+    validate_password,
+)
+
+DEFAULT_SESSION_TTL = timedelta(days=7)
+# Login attempts are limited per client address and, separately, per e-mail address, so neither
+# one address trying many accounts nor many addresses trying one account gets far.
+LOGIN_PER_ADDRESS = RateLimitPolicy("login-address", limit=20, window_seconds=60)
+LOGIN_PER_EMAIL = RateLimitPolicy("login-email", limit=5, window_seconds=60)
+# Anything longer cannot be one of our tokens; refuse it before hashing.
+MAX_BEARER_LENGTH = 512
+
+_BAD_LOGIN = "invalid e-mail or password"
+_BAD_TOKEN = "invalid, expired or revoked credentials"  # noqa: S105
+
+
+def _canonical_id(value: str) -> str | None:
+    """The canonical text of a UUID, or None when `value` is not one."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
+# --- users and sessions --------------------------------------------------------------------------
+
+
+class RegisterUser:
+    """Create a user. Raises Forbidden (sign-up disabled), Invalid (fields), Conflict (e-mail)."""
+
+    def __init__(
+        self,
+        uow: IdentityUnitOfWork,
+        password_hasher: PasswordHasher,
+        clock: Clock,
+        ids: IdGenerator,
+        *,
+        allow_signup: bool = True,
+    ) -> None:
+        self._uow = uow
+        self._hasher = password_hasher
+        self._clock = clock
+        self._ids = ids
+        self._allow_signup = allow_signup
+
+    async def execute(self, email: str, password: str, name: str | None = None) -> User:
+        if not self._allow_signup:
+            raise Forbidden("sign-up is disabled on this server")
+        errors: list[FieldError] = []
+        canonical_email = _collect(errors, lambda: normalize_email(email))
+        _collect(errors, lambda: validate_password(password))
+        clean_name = _collect(errors, lambda: normalize_name(name))
+        if errors or canonical_email is None:
+            raise _invalid(errors)
+        password_hash = await self._hasher.hash(password)
+        async with self._uow as uow:
+            if await uow.users.get_by_email(canonical_email) is not None:
+                raise Conflict("a user with this e-mail address already exists")
+            user = User(
+                id=self._ids.new_id(),
+                email=canonical_email,
+                name=clean_name,
+                password_hash=password_hash,
+                created_at=self._clock.now(),
+            )
+            await uow.users.add(user)
+            await uow.commit()
+        return user
+
+
+def _collect[T](errors: list[FieldError], check: Callable[[], T]) -> T | None:
+    """Run one field check; on `Invalid`, keep its field errors and return None."""
+    try:
+        return check()
+    except Invalid as exc:
+        errors.extend(exc.errors)
+        return None
+
+
+def _invalid(errors: list[FieldError]) -> Invalid:
+    return Invalid("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    """A new session: the bearer `token` (shown once), when it expires, and whose it is."""
+
+    token: str = field(repr=False)
+    expires_at: datetime
+    user: User
+    session_id: str
+
+
+class LogIn:
+    """Open a session for e-mail + password.
+
+    Raises RateLimited (too many attempts per client address or per e-mail) and Unauthenticated
+    (the same answer, after the same slow hash, for an unknown e-mail and a wrong password).
+    Rehashes the password when the hasher's parameters changed since it was stored.
+    """
+
+    def __init__(
+        self,
+        uow: IdentityUnitOfWork,
+        password_hasher: PasswordHasher,
+        token_hasher: TokenHasher,
+        secrets: SecretGenerator,
+        clock: Clock,
+        ids: IdGenerator,
+        rate_limiter: RateLimiter,
+        *,
+        session_ttl: timedelta = DEFAULT_SESSION_TTL,
+        per_address: RateLimitPolicy = LOGIN_PER_ADDRESS,
+        per_email: RateLimitPolicy = LOGIN_PER_EMAIL,
+    ) -> None:
+        if session_ttl <= timedelta(0):
+            raise ValueError("session_ttl must be positive")
+        self._uow = uow
+        self._hasher = password_hasher
+        self._token_hasher = token_hasher
+        self._secrets = secrets
+        self._clock = clock
+        self._ids = ids
+        self._limiter = rate_limiter
+        self._ttl = session_ttl
+        self._per_address = per_address
+        self._per_email = per_email
+
+    async def execute(self, email: str, password: str, client_address: str) -> LoginResult:
+        try:
+            canonical_email: str | None = normalize_email(email)
+        except Invalid:
+            canonical_email = None
+        key = email_key(canonical_email if canonical_email is not None else email.strip())
+        await self._check_rate(client_address, key)
+
+        plausible = canonical_email is not None and 0 < len(password) <= PASSWORD_MAX_LENGTH
+        async with self._uow as uow:
+            user = await uow.users.get_by_email(canonical_email) if canonical_email else None
+            if user is None or not plausible:
+                # Spend the same time as a real verification so timing does not tell.
+                await self._hasher.hash(password[:PASSWORD_MAX_LENGTH] or "-")
+                raise Unauthenticated(_BAD_LOGIN)
+            if not await self._hasher.verify(user.password_hash, password):
+                raise Unauthenticated(_BAD_LOGIN)
+            if self._hasher.needs_rehash(user.password_hash):
+                new_hash = await self._hasher.hash(password)
+                await uow.users.set_password_hash(user.id, new_hash)
+                user = replace(user, password_hash=new_hash)
+            token = self._secrets.session_token()
+            now = self._clock.now()
+            session = Session(
+                id=self._ids.new_id(),
+                user_id=user.id,
+                token_hash=self._token_hasher.hash(token),
+                created_at=now,
+                expires_at=now + self._ttl,
+            )
+            await uow.sessions.add(session)
+            await uow.commit()
+        return LoginResult(
+            token=token, expires_at=session.expires_at, user=user, session_id=session.id
+        )
+
+    async def _check_rate(self, client_address: str, key: str) -> None:
+        by_address = await self._limiter.hit(self._per_address, client_address)
+        # Hash the e-mail so the limiter's store (Redis) holds no address in clear.
+        digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+        by_email = await self._limiter.hit(self._per_email, digest)
+        denied = [d for d in (by_address, by_email) if not d.allowed]
+        if denied:
+            retry_after = max(1, *(d.retry_after for d in denied))
+            raise RateLimited("too many login attempts; try again later", retry_after)
+
+
+class LogOut:
+    """Revoke the caller's session; its token stops working at once. Needs a session principal."""
+
+    def __init__(self, uow: IdentityUnitOfWork, clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    async def execute(self, principal: Principal) -> None:
+        if principal.kind is not PrincipalKind.SESSION:
+            raise Forbidden("only a session token can be logged out")
+        async with self._uow as uow:
+            await uow.sessions.revoke(principal.credential_id, self._clock.now())
+            await uow.commit()
+
+
+class GetCurrentUser:
+    """The user the caller acts as. Raises Unauthenticated when that user no longer exists."""
+
+    def __init__(self, uow: IdentityUnitOfWork) -> None:
+        self._uow = uow
+
+    async def execute(self, principal: Principal) -> User:
+        async with self._uow as uow:
+            user = await uow.users.get(principal.user_id)
+        if user is None:
+            raise Unauthenticated(_BAD_TOKEN)
+        return user
+
+
+# --- API keys ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedApiKey:
+    """A new key: the stored record and the secret, which is shown to the caller only once."""
+
+    key: ApiKey
+    secret: str = field(repr=False)
+
+
+class IssueApiKey:
+    """Issue a key for the caller's user.
+
+    Needs `keys:manage` (Forbidden). Invalid on `name` (1-100), `scopes` (non-empty, known) and
+    `expires_at` (time-zone aware, in the future). A key may grant only scopes it holds itself
+    (Forbidden); a session or the service may grant any.
+    """
+
+    def __init__(
+        self,
+        uow: IdentityUnitOfWork,
+        token_hasher: TokenHasher,
+        secrets: SecretGenerator,
+        clock: Clock,
+        ids: IdGenerator,
+    ) -> None:
+        self._uow = uow
+        self._token_hasher = token_hasher
+        self._secrets = secrets
+        self._clock = clock
+        self._ids = ids
+
+    async def execute(
+        self,
+        principal: Principal,
+        name: str,
+        scopes: Iterable[str],
+        expires_at: datetime | None = None,
+    ) -> IssuedApiKey:
+        principal.require(Scope.KEYS_MANAGE)
+        now = self._clock.now()
+        errors: list[FieldError] = []
+        clean_name = _collect(errors, lambda: normalize_key_name(name))
+        granted = _collect(errors, lambda: parse_scopes(scopes))
+        expiry = _collect(errors, lambda: validate_key_expiry(expires_at, now))
+        if errors or clean_name is None or granted is None:
+            raise _invalid(errors)
+        if not granted <= principal.scopes:
+            missing = ", ".join(sorted(granted - principal.scopes))
+            raise Forbidden(f"a key cannot grant scopes it does not hold: {missing}")
+        secret = self._secrets.api_key()
+        key = ApiKey(
+            id=self._ids.new_id(),
+            user_id=principal.user_id,
+            name=clean_name,
+            prefix=display_prefix(secret),
+            key_hash=self._token_hasher.hash(secret),
+            scopes=granted,
+            created_at=now,
+            expires_at=expiry,
+        )
+        async with self._uow as uow:
+            await uow.api_keys.add(key)
+            await uow.commit()
+        return IssuedApiKey(key=key, secret=secret)
+
+
+class ListApiKeys:
+    """The caller's keys that are not revoked, oldest first. Needs `keys:manage`."""
+
+    def __init__(self, uow: IdentityUnitOfWork) -> None:
+        self._uow = uow
+
+    async def execute(self, principal: Principal) -> list[ApiKey]:
+        principal.require(Scope.KEYS_MANAGE)
+        async with self._uow as uow:
+            return await uow.api_keys.list_for_user(principal.user_id)
+
+
+class RevokeApiKey:
+    """Revoke one of the caller's keys; it stops working at once. Needs `keys:manage`.
+
+    NotFound for an unknown id, another user's key, or a key already revoked.
+    """
+
+    def __init__(self, uow: IdentityUnitOfWork, clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    async def execute(self, principal: Principal, key_id: str) -> None:
+        principal.require(Scope.KEYS_MANAGE)
+        canonical = _canonical_id(key_id)
+        async with self._uow as uow:
+            key = (
+                await uow.api_keys.get_for_user(principal.user_id, canonical) if canonical else None
+            )
+            if key is None or key.revoked_at is not None:
+                raise NotFound("no such API key")
+            await uow.api_keys.revoke(key.id, self._clock.now())
+            await uow.commit()
+
+
+# --- bearer authentication -----------------------------------------------------------------------
+
+
+class AuthenticateBearer:
+    """Resolve a bearer token to a `Principal`, or raise Unauthenticated.
+
+    `thk_...` is an API key (looked up by keyed hash; revoked or expired: refused). The service
+    token (when configured) needs `acting_user_id` naming an existing user and acts as that user
+    with all scopes. Anything else is a session token. One lookup per call; a key's
+    `last_used_at` is written at most once a minute.
+    """
+
+    def __init__(
+        self,
+        uow: IdentityUnitOfWork,
+        token_hasher: TokenHasher,
+        clock: Clock,
+        *,
+        service_token: str | None = None,
+    ) -> None:
+        self._uow = uow
+        self._token_hasher = token_hasher
+        self._clock = clock
+        # Compare fixed-length digests so neither content nor length of the secret leaks.
+        self._service_digest = (
+            hashlib.sha256(service_token.encode()).digest() if service_token else None
+        )
+
+    async def execute(self, token: str, acting_user_id: str | None = None) -> Principal:
+        if not token or len(token) > MAX_BEARER_LENGTH:
+            raise Unauthenticated(_BAD_TOKEN)
+        if token.startswith(API_KEY_PREFIX):
+            return await self._api_key(token)
+        if self._is_service_token(token):
+            return await self._service(acting_user_id)
+        return await self._session(token)
+
+    def _is_service_token(self, token: str) -> bool:
+        if self._service_digest is None:
+            return False
+        digest = hashlib.sha256(token.encode()).digest()
+        return hmac.compare_digest(digest, self._service_digest)
+
+    async def _api_key(self, token: str) -> Principal:
+        key_hash = self._token_hasher.hash(token)
+        async with self._uow as uow:
+            key = await uow.api_keys.get_by_hash(key_hash)
+            now = self._clock.now()
+            if key is None or not key.is_active(now):
+                raise Unauthenticated(_BAD_TOKEN)
+            if key.last_use_is_stale(now):
+                await uow.api_keys.touch_last_used(key.id, now)
+                await uow.commit()
+        return Principal(
+            user_id=key.user_id,
+            kind=PrincipalKind.API_KEY,
+            scopes=key.scopes,
+            credential_id=key.id,
+            actor=f"api_key:{key.id}",
+        )
+
+    async def _session(self, token: str) -> Principal:
+        token_hash = self._token_hasher.hash(token)
+        async with self._uow as uow:
+            session = await uow.sessions.get_by_token_hash(token_hash)
+        if session is None or not session.is_active(self._clock.now()):
+            raise Unauthenticated(_BAD_TOKEN)
+        return Principal(
+            user_id=session.user_id,
+            kind=PrincipalKind.SESSION,
+            scopes=ALL_SCOPES,
+            credential_id=session.id,
+            actor=f"user:{session.user_id}",
+        )
+
+    async def _service(self, acting_user_id: str | None) -> Principal:
+        user_id = _canonical_id(acting_user_id) if acting_user_id else None
+        if user_id is None:
+            raise Unauthenticated("the service token needs X-Acting-User naming a user")
+        async with self._uow as uow:
+            user = await uow.users.get(user_id)
+        if user is None:
+            raise Unauthenticated("X-Acting-User names no user")
+        return Principal(
+            user_id=user.id,
+            kind=PrincipalKind.SERVICE,
+            scopes=ALL_SCOPES,
+            credential_id="service",
+            actor="service",
+        )
