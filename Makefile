@@ -1,0 +1,50 @@
+# Taskhub: `make run` serves on :8000 with the embedded default (SQLite + in-memory adapters),
+# `make test` runs every gate. Both bootstrap uv and the virtualenv on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export UV_PYTHON_DOWNLOADS := never
+UV := $(shell scripts/bootstrap.sh)
+PYTHON_312 := $(shell scripts/find-python.sh)
+RUN := $(UV) run --frozen --no-sync
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+.venv/.synced: pyproject.toml uv.lock
+	@test -n "$(PYTHON_312)" || { echo "no Python 3.12 found (see scripts/find-python.sh)"; exit 1; }
+	$(UV) sync --frozen --python "$(PYTHON_312)"
+	@touch $@
+
+.PHONY: venv
+venv: .venv/.synced ## create/update the virtualenv from uv.lock
+
+.PHONY: run
+run: venv ## migrate, then serve on :8000 (SQLite in ./data unless DATABASE_URL is set)
+	$(RUN) taskhub migrate
+	$(RUN) taskhub serve
+
+.PHONY: migrate
+migrate: venv ## apply database migrations (DATABASE_URL)
+	$(RUN) taskhub migrate
+
+.PHONY: lint
+lint: venv ## ruff (lint + format check), mypy strict on src/, import-linter layer contracts
+	$(RUN) ruff check src tests migrations bench
+	$(RUN) ruff format --check src tests migrations bench
+	$(RUN) mypy
+	$(RUN) lint-imports
+
+.PHONY: fmt
+fmt: venv ## format and auto-fix
+	$(RUN) ruff format src tests migrations bench
+	$(RUN) ruff check --fix src tests migrations bench
+
+.PHONY: test
+test: lint ## every gate, then the whole test suite (unit, integration, container)
+	$(RUN) pytest
+
+.PHONY: unit
+unit: venv ## unit tests only
+	$(RUN) pytest tests/unit

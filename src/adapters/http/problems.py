@@ -1,0 +1,133 @@
+"""RFC 9457 problem details for every error answer (`application/problem+json`).
+
+Domain errors map to their status; Litestar's own HTTP errors keep theirs; anything else is a bug:
+a clean 500 with the request id and no trace (the trace goes to the log, not the client).
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+import msgspec
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.types import ExceptionHandlersMap
+
+from domain import errors
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://taskhub.dev/problems/"
+
+log = structlog.get_logger("taskhub.errors")
+
+
+class FieldProblem(msgspec.Struct):
+    field: str
+    message: str
+
+
+class Problem(msgspec.Struct, omit_defaults=True):
+    """The problem+json body (RFC 9457) with Taskhub's `errors` and `request_id` extensions."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    request_id: str | None = None
+    errors: list[FieldProblem] | None = None
+
+
+_DOMAIN_STATUS: dict[type[errors.DomainError], tuple[int, str]] = {
+    errors.Invalid: (422, "validation-failed"),
+    errors.NotFound: (404, "not-found"),
+    errors.Conflict: (409, "conflict"),
+    errors.Forbidden: (403, "forbidden"),
+    errors.Unauthenticated: (401, "unauthenticated"),
+    errors.PreconditionFailed: (412, "precondition-failed"),
+    errors.RateLimited: (429, "rate-limited"),
+    errors.Unavailable: (503, "unavailable"),
+}
+
+
+def problem_response(
+    request: Request[Any, Any, Any] | None,
+    status: int,
+    detail: str,
+    *,
+    slug: str | None = None,
+    title: str | None = None,
+    field_errors: list[FieldProblem] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[bytes]:
+    phrase = HTTPStatus(status).phrase
+    request_id = request.scope.get("state", {}).get("request_id") if request is not None else None
+    if status == 422 and field_errors is None:
+        field_errors = []
+    body = Problem(
+        type=TYPE_BASE + (slug or phrase.lower().replace(" ", "-").replace("'", "")),
+        title=title or phrase,
+        status=status,
+        detail=detail,
+        request_id=request_id,
+        errors=field_errors,
+    )
+    return Response(
+        content=msgspec.json.encode(body),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def domain_error_response(
+    request: Request[Any, Any, Any], exc: errors.DomainError
+) -> Response[bytes]:
+    status, slug = 400, "bad-request"
+    for cls in type(exc).__mro__:
+        if cls in _DOMAIN_STATUS:
+            status, slug = _DOMAIN_STATUS[cls]
+            break
+    headers: dict[str, str] = {}
+    field_errors = None
+    if isinstance(exc, errors.Unauthenticated):
+        headers["WWW-Authenticate"] = "Bearer"
+    elif isinstance(exc, errors.RateLimited):
+        headers["Retry-After"] = str(max(1, exc.retry_after))
+    elif isinstance(exc, errors.Invalid):
+        field_errors = [FieldProblem(e.field, e.message) for e in exc.errors]
+    return problem_response(
+        request, status, exc.detail, slug=slug, field_errors=field_errors, headers=headers or None
+    )
+
+
+def http_exception_response(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    status = exc.status_code
+    field_errors = None
+    detail = exc.detail or HTTPStatus(status).phrase
+    if isinstance(exc, ValidationException):
+        # Query/path parameters that do not fit: Litestar's field names, without its value echo.
+        field_errors = [
+            FieldProblem(str(e.get("key", "")), str(e.get("message", "invalid value")))
+            for e in (exc.extra if isinstance(exc.extra, list) else [])
+            if isinstance(e, dict)
+        ]
+        detail = "; ".join(f"{e.field}: {e.message}" for e in field_errors) or "invalid request"
+    headers = dict(exc.headers) if exc.headers else None
+    return problem_response(request, status, detail, field_errors=field_errors, headers=headers)
+
+
+def unexpected_error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    log.error("unhandled error", exc_info=exc, route=request.scope.get("path_template"))
+    return problem_response(
+        request, 500, "An unexpected error occurred; quote the request id when reporting it."
+    )
+
+
+def exception_handlers() -> ExceptionHandlersMap:
+    return {
+        errors.DomainError: domain_error_response,
+        HTTPException: http_exception_response,
+        Exception: unexpected_error_response,
+    }

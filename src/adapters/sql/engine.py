@@ -1,0 +1,80 @@
+"""The async SQLAlchemy engine for PostgreSQL (asyncpg) or SQLite (aiosqlite), and its probe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    pool_recycle: int = 1800,
+    pool_timeout: float = 5.0,
+    statement_timeout_ms: int = 5000,
+    connect_timeout: float = 5.0,
+) -> AsyncEngine:
+    """An engine with production pool settings (PostgreSQL) or a WAL-mode file (SQLite)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, connect_args={"timeout": 15})
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_recycle=pool_recycle,
+        pool_timeout=pool_timeout,
+        pool_pre_ping=True,
+        connect_args={
+            "timeout": connect_timeout,
+            "command_timeout": max(1.0, statement_timeout_ms / 1000 + 1),
+            "server_settings": {
+                "application_name": "taskhub",
+                "statement_timeout": str(statement_timeout_ms),
+                "idle_in_transaction_session_timeout": str(max(statement_timeout_ms * 4, 10000)),
+            },
+        },
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class SqlHealthProbe:
+    """Readiness: one `SELECT 1` on a pooled connection (the caller bounds the time)."""
+
+    name = "database"
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def check(self) -> None:
+        async with self._engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+
+def pool_status(engine: AsyncEngine) -> tuple[int, int]:
+    """(checked out, overflow) of the engine's pool; (0, 0) where the pool does not count."""
+    pool: Any = engine.sync_engine.pool
+    try:
+        return int(pool.checkedout()), max(0, int(pool.overflow()))
+    except (AttributeError, TypeError):
+        return 0, 0

@@ -1,0 +1,113 @@
+"""create_app(settings): the Litestar application, wired from the container."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import msgspec
+from litestar import Litestar, Request, Response, get
+from litestar.config.cors import CORSConfig
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from adapters.http.health import OperationsController
+from adapters.http.metrics import mark_worker_dead
+from adapters.http.middleware import RequestContextMiddleware
+from adapters.http.problems import exception_handlers
+from app.container import Container, build_container, close_container
+from app.logs import configure_logging
+from app.settings import Settings
+
+MAX_BODY_BYTES = 1024 * 1024
+
+API_DESCRIPTION = """Taskhub: users, API keys and tasks over HTTP.
+
+Authenticate with `Authorization: Bearer <token>`: a session token from `POST /v1/auth/sessions`,
+an API key (`thk_...`), or the service token with `X-Acting-User`. Errors are RFC 9457 problem
+details (`application/problem+json`). Every response carries `X-Request-ID`.
+"""
+
+
+@get("/openapi.json", include_in_schema=False, media_type="application/vnd.oai.openapi+json")
+async def openapi_json(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """The OpenAPI 3.1 document at the root as well as under /docs."""
+    schema = request.app.openapi_schema.to_schema()
+    return Response(msgspec.json.encode(schema), media_type="application/vnd.oai.openapi+json")
+
+
+def create_app(settings: Settings, container: Container | None = None) -> Litestar:
+    configure_logging(settings)
+    container = container or build_container(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: Litestar) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await close_container(container)
+            mark_worker_dead(os.getpid())
+
+    cors = (
+        CORSConfig(
+            allow_origins=list(settings.CORS_ORIGINS),
+            allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "If-Match",
+                "If-None-Match",
+                "Idempotency-Key",
+                "X-Request-ID",
+                "X-Acting-User",
+            ],
+            expose_headers=[
+                "ETag",
+                "Location",
+                "Link",
+                "X-Request-ID",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+                "Retry-After",
+            ],
+        )
+        if settings.CORS_ORIGINS
+        else None
+    )
+    app = Litestar(
+        route_handlers=[OperationsController, openapi_json],
+        exception_handlers=exception_handlers(),
+        cors_config=cors,
+        lifespan=[lifespan],
+        request_max_body_size=MAX_BODY_BYTES,
+        openapi_config=OpenAPIConfig(
+            title="Taskhub API",
+            version="1.0.0",
+            description=API_DESCRIPTION,
+            path="/docs",
+            render_plugins=[SwaggerRenderPlugin(path="/"), JsonRenderPlugin(path="/openapi.json")],
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        description="Session token, API key (thk_...) or service token.",
+                    )
+                }
+            ),
+        ),
+        debug=False,
+        logging_config=None,
+    )
+    # Outermost layer, around routing and error handling, so 404s and 500s get it too.
+    inner: Any = app.asgi_handler
+    wrapped: Any = RequestContextMiddleware(inner)
+    app.asgi_handler = wrapped
+    app.state.container = container
+    app.state.health_probes = container.health_probes()
+    app.state.health_timeout = settings.HEALTH_CHECK_TIMEOUT
+    return app

@@ -1,0 +1,59 @@
+"""The whole migration chain runs up, down and up again on PostgreSQL and on SQLite (PITFALLS 7)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
+
+from adapters.sql.tables import metadata
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _config(url: str) -> Config:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path}/chain.db"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+async def _table_names(url: str) -> set[str]:
+    from adapters.sql.engine import create_engine as create_async
+
+    engine = create_async(url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+    finally:
+        await engine.dispose()
+
+
+def test_head_is_a_single_revision() -> None:
+    heads = ScriptDirectory.from_config(_config("sqlite://")).get_heads()
+    assert len(heads) == 1
+
+
+async def test_chain_upgrades_downgrades_and_upgrades_again(database_url: str) -> None:
+    config = _config(database_url)
+    expected = set(metadata.tables) | {"alembic_version"}
+    # alembic's env.py runs its own event loop (asyncio.run): keep it off this test's loop.
+    await asyncio.to_thread(command.upgrade, config, "head")
+    assert await _table_names(database_url) == expected
+    await asyncio.to_thread(command.downgrade, config, "base")
+    assert await _table_names(database_url) == {"alembic_version"}
+    await asyncio.to_thread(command.upgrade, config, "head")
+    assert await _table_names(database_url) == expected
+    await asyncio.to_thread(command.downgrade, config, "base")
