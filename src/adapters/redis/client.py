@@ -19,7 +19,7 @@ def create_redis_client(
     *,
     max_connections: int = 20,
     timeout_seconds: float = 1.0,
-    socket_timeout: float = 0.5,
+    socket_timeout: float = 1.0,
     socket_connect_timeout: float | None = None,
     health_check_interval: float = 15.0,
 ) -> Redis:
