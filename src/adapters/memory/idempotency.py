@@ -30,6 +30,10 @@ class MemoryIdempotencyStore:
         self._entries: dict[str, _Entry] = {}
         self._next_sweep = monotonic() + _SWEEP_INTERVAL_SECONDS
 
+    def __len__(self) -> int:
+        """Records held, expired ones included until a sweep removes them."""
+        return len(self._entries)
+
     def _live(self, key: str, now: float) -> _Entry | None:
         entry = self._entries.get(key)
         if entry is not None and entry.expires_at <= now:
