@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -63,10 +64,17 @@ def _prepare_multiprocess_metrics(settings: Settings) -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
 
 
+def _exit_cleanly(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
 def serve(settings: Settings) -> None:
     import uvicorn
 
     _prepare_multiprocess_metrics(settings)
+    # uvicorn drains in-flight requests on SIGTERM, then re-raises the signal with the handler it
+    # found at start; this one turns that into exit status 0 (an orderly stop, not a crash).
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         "app.asgi:create",
         factory=True,

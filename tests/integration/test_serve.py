@@ -1,0 +1,91 @@
+"""`taskhub serve` as a real process: it starts, answers, and SIGTERM ends it cleanly (exit 0)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TASKHUB = str(Path(sys.executable).parent / "taskhub")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_healthy(base: str, proc: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited early with {proc.returncode}")
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("server did not become healthy")
+
+
+@pytest.fixture
+def server_env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_"))}
+    env.update(
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/serve.db",
+        HOST="127.0.0.1",
+        PORT=str(free_port()),
+        LOG_FORMAT="json",
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
+    )
+    subprocess.run([TASKHUB, "migrate"], env=env, cwd=ROOT, check=True, capture_output=True)
+    return env
+
+
+@pytest.fixture(params=[1, 2], ids=["1-worker", "2-workers"])
+def server(
+    request: pytest.FixtureRequest, server_env: dict[str, str]
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    env = {**server_env, "WORKERS": str(request.param)}
+    proc = subprocess.Popen([TASKHUB, "serve"], env=env, cwd=ROOT, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{env['PORT']}"
+    try:
+        wait_healthy(base, proc)
+        yield base, proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_sigterm_exits_zero(server: tuple[str, subprocess.Popen[bytes]]) -> None:
+    base, proc = server
+    for _ in range(5):
+        assert httpx.get(f"{base}/health/ready", timeout=5).status_code == 200
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+
+
+def test_metrics_aggregate_every_worker(server: tuple[str, subprocess.Popen[bytes]]) -> None:
+    base, proc = server
+    for _ in range(20):
+        httpx.get(f"{base}/docs", timeout=5)
+    text = httpx.get(f"{base}/metrics", timeout=5).text
+    line = next(
+        ln
+        for ln in text.splitlines()
+        if ln.startswith("taskhub_http_requests_total{") and 'route="/docs"' in ln
+    )
+    assert float(line.rsplit(" ", 1)[1]) == 20.0
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
