@@ -6,7 +6,8 @@
 #     eval "$(scripts/airgap-images.sh)"
 #
 # points the Dockerfile (PYTHON_IMAGE), compose.yaml (POSTGRES_IMAGE, REDIS_IMAGE, BUILD_NETWORK)
-# and testcontainers (TEST_POSTGRES_IMAGE, TEST_REDIS_IMAGE) at them. An upstream image that exists
+# and testcontainers (TEST_POSTGRES_IMAGE, TEST_REDIS_IMAGE, TESTCONTAINERS_RYUK_DISABLED) at them.
+# An upstream image that exists
 # locally or can be pulled is used as is and no stand-in is built for it. Images already built are
 # reused; AIRGAP_REBUILD=1 rebuilds them, AIRGAP_FORCE=1 builds stand-ins even when pulls work.
 #
@@ -51,7 +52,10 @@ workdir=$(mktemp -d "${TMPDIR:-/tmp}/airgap-images.XXXXXX")
 cleanup() { rm -rf "$workdir"; }
 trap cleanup EXIT
 
+base_ready=0
 build_base() {
+    [ "$base_ready" = 1 ] && return
+    base_ready=1
     needs_build "$BASE_IMAGE" || { log "reusing $BASE_IMAGE"; return; }
     [ "$(id -u)" = 0 ] || die "debootstrap needs root to build $BASE_IMAGE"
     if ! command -v debootstrap >/dev/null 2>&1; then
@@ -277,6 +281,11 @@ if [ "$postgres_ref" = "$POSTGRES_STANDIN" ]; then
 fi
 if [ "$redis_ref" = "$REDIS_STANDIN" ]; then
     exports+=("REDIS_IMAGE=$redis_ref" "TEST_REDIS_IMAGE=$redis_ref")
+fi
+if [ "$postgres_ref" = "$POSTGRES_STANDIN" ] || [ "$redis_ref" = "$REDIS_STANDIN" ]; then
+    # testcontainers' reaper (testcontainers/ryuk) cannot be pulled either; the tests stop their
+    # containers themselves.
+    exports+=("TESTCONTAINERS_RYUK_DISABLED=true")
 fi
 
 if [ ${#exports[@]} -eq 0 ]; then
