@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+)
+
+from adapters.sql.types import TEXT_LIST, UTC_DATETIME, UUID_TEXT
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -13,3 +26,85 @@ NAMING_CONVENTION = {
 }
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+# --- identity ------------------------------------------------------------------------------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", UUID_TEXT, primary_key=True),
+    Column("email", String(254), nullable=False),
+    # domain.users.email_key(email): case-folded NFC, what uniqueness is enforced on.
+    Column("email_key", Text, nullable=False, index=True, unique=True),
+    Column("name", String(200), nullable=True),
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", UTC_DATETIME, nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", UUID_TEXT, primary_key=True),
+    Column(
+        "user_id",
+        UUID_TEXT,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("token_hash", String(128), nullable=False, index=True, unique=True),
+    Column("created_at", UTC_DATETIME, nullable=False),
+    Column("expires_at", UTC_DATETIME, nullable=False),
+    Column("revoked_at", UTC_DATETIME, nullable=True),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", UUID_TEXT, primary_key=True),
+    Column("user_id", UUID_TEXT, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("prefix", String(32), nullable=False),
+    Column("key_hash", String(128), nullable=False, index=True, unique=True),
+    # Scope names, sorted and separated by single spaces ("keys:manage tasks:read").
+    Column("scopes", Text, nullable=False),
+    Column("created_at", UTC_DATETIME, nullable=False),
+    Column("expires_at", UTC_DATETIME, nullable=True),
+    Column("revoked_at", UTC_DATETIME, nullable=True),
+    Column("last_used_at", UTC_DATETIME, nullable=True),
+    # Serves list_for_user: WHERE user_id ORDER BY created_at, id.
+    Index("ix_api_keys_user_id_created_at_id", "user_id", "created_at", "id"),
+)
+
+# --- tasks ---------------------------------------------------------------------------------------
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", UUID_TEXT, primary_key=True),
+    Column("owner_id", UUID_TEXT, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("title", String(500), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("priority", SmallInteger, nullable=False),
+    Column("labels", TEXT_LIST, nullable=False),
+    Column("due_at", UTC_DATETIME, nullable=True),
+    Column("completed_at", UTC_DATETIME, nullable=True),
+    Column("created_at", UTC_DATETIME, nullable=False),
+    Column("updated_at", UTC_DATETIME, nullable=False),
+    Column("version", Integer, nullable=False),
+    # domain.tasks.fold_for_search of title / description, what `q` is matched against.
+    Column("title_folded", Text, nullable=False),
+    Column("description_folded", Text, nullable=True),
+    CheckConstraint("status IN ('todo', 'in_progress', 'done')", name="status"),
+    CheckConstraint("priority BETWEEN 1 AND 4", name="priority"),
+    CheckConstraint("version >= 1", name="version"),
+    # One btree per sort key; a backward scan serves the descending variant (the default list,
+    # -created_at, walks the first one backwards).
+    Index("ix_tasks_owner_id_created_at_id", "owner_id", "created_at", "id"),
+    Index("ix_tasks_owner_id_updated_at_id", "owner_id", "updated_at", "id"),
+    Index("ix_tasks_owner_id_due_at_id", "owner_id", "due_at", "id"),
+    Index("ix_tasks_owner_id_priority_id", "owner_id", "priority", "id"),
+    # "Has all these labels" (`labels @> ARRAY[...]`); SQLite scans json_each instead.
+    Index("ix_tasks_labels", "labels", postgresql_using="gin").ddl_if(dialect="postgresql"),
+)
