@@ -1,18 +1,52 @@
-"""The composition root's container: which adapter serves which port, chosen from settings."""
+"""The composition root's container: which adapter serves which port, chosen from settings.
+
+- DATABASE_URL postgresql+asyncpg:// or sqlite+aiosqlite:// -> the SQL adapters;
+  `memory://` -> the in-memory twins (tests and throwaway demos: nothing survives a restart).
+- REDIS_URL set -> Redis rate limiter and idempotency store; unset -> in-memory (one process).
+Use cases are factories: every request gets fresh ones over a fresh unit of work.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.events.log import LoggingEventPublisher
+from adapters.http.auth import HttpSecurity
+from adapters.http.cursors import CursorCodec
+from adapters.memory.idempotency import MemoryIdempotencyStore
+from adapters.memory.rate_limit import MemoryRateLimiter
+from adapters.memory.uow import MemoryDatabase, MemoryUnitOfWork
+from adapters.security.ids import SystemClock, UuidV7Generator
+from adapters.security.passwords import Argon2idPasswordHasher
+from adapters.security.tokens import HmacTokenHasher, RandomSecretGenerator
 from adapters.sql.engine import SqlHealthProbe, create_engine
 from app.settings import Settings
+from domain.auth import Principal
 from domain.ports import HealthProbe
+from domain.rate_limits import parse_policy
+from domain.use_cases.identity import (
+    AuthenticateBearer,
+    GetCurrentUser,
+    IssueApiKey,
+    ListApiKeys,
+    LogIn,
+    LogOut,
+    RegisterUser,
+    RevokeApiKey,
+)
+from domain.use_cases.tasks import CreateTask, DeleteTask, GetTask, ListTasks, UpdateTask
+
+MEMORY_URL = "memory://"
 
 
-def _engine(settings: Settings) -> AsyncEngine:
+def _engine(settings: Settings) -> AsyncEngine | None:
+    if settings.DATABASE_URL == MEMORY_URL:
+        return None
     return create_engine(
         settings.DATABASE_URL,
         pool_size=settings.SQLALCHEMY_POOL_SIZE,
@@ -21,6 +55,14 @@ def _engine(settings: Settings) -> AsyncEngine:
         pool_timeout=settings.SQLALCHEMY_POOL_TIMEOUT,
         statement_timeout_ms=settings.DATABASE_STATEMENT_TIMEOUT_MS,
     )
+
+
+def _uow_factory(engine: AsyncEngine | None, memory: MemoryDatabase) -> Callable[[], Any]:
+    if engine is None:
+        return lambda: MemoryUnitOfWork(memory)
+    from adapters.sql.uow import SqlUnitOfWork
+
+    return lambda: SqlUnitOfWork(engine)
 
 
 def _redis_client(settings: Settings) -> Any:
@@ -36,8 +78,24 @@ def _redis_client(settings: Settings) -> Any:
     )
 
 
-def _health_probes(engine: AsyncEngine, redis_client: Any) -> list[HealthProbe]:
-    probes: list[HealthProbe] = [SqlHealthProbe(engine)]
+def _rate_limiter(settings: Settings, client: Any) -> Any:
+    if client is None:
+        return MemoryRateLimiter()
+    from adapters.redis.rate_limit import RedisRateLimiter
+
+    return RedisRateLimiter(client, settings.REDIS_KEY_PREFIX)
+
+
+def _idempotency_store(settings: Settings, client: Any) -> Any:
+    if client is None:
+        return MemoryIdempotencyStore()
+    from adapters.redis.idempotency import RedisIdempotencyStore
+
+    return RedisIdempotencyStore(client, settings.REDIS_KEY_PREFIX)
+
+
+def _health_probes(engine: AsyncEngine | None, redis_client: Any) -> list[HealthProbe]:
+    probes: list[HealthProbe] = [SqlHealthProbe(engine)] if engine is not None else []
     if redis_client is not None:
         from adapters.redis.client import RedisHealthProbe
 
@@ -45,12 +103,108 @@ def _health_probes(engine: AsyncEngine, redis_client: Any) -> list[HealthProbe]:
     return probes
 
 
+def _security(
+    authenticate: providers.Factory[AuthenticateBearer], rate_limiter: Any, settings: Settings
+) -> HttpSecurity:
+    async def resolve(token: str, acting_user: str | None) -> Principal:
+        return await authenticate().execute(token, acting_user)
+
+    return HttpSecurity(
+        authenticate=resolve,
+        rate_limiter=rate_limiter,
+        default_policy=parse_policy("default", settings.RATE_LIMIT_DEFAULT),
+    )
+
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
     engine = providers.Singleton(_engine, settings)
+    memory_database = providers.Singleton(MemoryDatabase)
+    uow_factory = providers.Singleton(_uow_factory, engine, memory_database)
+    uow = providers.Factory(lambda make: make(), uow_factory)
     redis_client = providers.Singleton(_redis_client, settings)
+    rate_limiter = providers.Singleton(_rate_limiter, settings, redis_client)
+    idempotency_store = providers.Singleton(_idempotency_store, settings, redis_client)
     health_probes = providers.Singleton(_health_probes, engine, redis_client)
+
+    clock = providers.Singleton(SystemClock)
+    ids = providers.Singleton(UuidV7Generator)
+    secrets = providers.Singleton(RandomSecretGenerator)
+    token_hasher = providers.Singleton(
+        lambda s: HmacTokenHasher(s.secret("SESSION_HASH_SECRET")), settings
+    )
+    password_hasher = providers.Singleton(Argon2idPasswordHasher)
+    events = providers.Singleton(LoggingEventPublisher)
+    cursor_codec = providers.Singleton(
+        lambda s: CursorCodec(s.secret("SESSION_HASH_SECRET").encode()), settings
+    )
+
+    # identity
+    register_user = providers.Factory(
+        RegisterUser,
+        uow,
+        password_hasher,
+        clock,
+        ids,
+        allow_signup=settings.provided.ALLOW_SIGNUP,
+    )
+    log_in = providers.Factory(
+        LogIn,
+        uow,
+        password_hasher,
+        token_hasher,
+        secrets,
+        clock,
+        ids,
+        rate_limiter,
+        session_ttl=providers.Callable(lambda s: timedelta(seconds=s.SESSION_TTL), settings),
+        per_address=providers.Callable(
+            lambda s: parse_policy("login-address", s.RATE_LIMIT_LOGIN), settings
+        ),
+        per_email=providers.Callable(
+            lambda s: parse_policy("login-email", s.RATE_LIMIT_LOGIN), settings
+        ),
+    )
+    log_out = providers.Factory(LogOut, uow, clock)
+    get_current_user = providers.Factory(GetCurrentUser, uow)
+    issue_api_key = providers.Factory(IssueApiKey, uow, token_hasher, secrets, clock, ids)
+    list_api_keys = providers.Factory(ListApiKeys, uow)
+    revoke_api_key = providers.Factory(RevokeApiKey, uow, clock)
+    authenticate = providers.Factory(
+        AuthenticateBearer,
+        uow,
+        token_hasher,
+        clock,
+        # Only an explicitly configured token enables service calls (no development default).
+        service_token=settings.provided.SERVICE_AUTH_TOKEN,
+    )
+    security = providers.Singleton(_security, authenticate.provider, rate_limiter, settings)
+
+    # tasks
+    create_task = providers.Factory(CreateTask, uow_factory, clock, ids, events)
+    get_task = providers.Factory(GetTask, uow_factory)
+    list_tasks = providers.Factory(ListTasks, uow_factory)
+    update_task = providers.Factory(UpdateTask, uow_factory, clock, events)
+    delete_task = providers.Factory(DeleteTask, uow_factory, clock, events)
+
+
+# Names the HTTP handlers ask for, served per request from the container's providers.
+REQUEST_DEPENDENCIES = (
+    "register_user",
+    "log_in",
+    "log_out",
+    "get_current_user",
+    "issue_api_key",
+    "list_api_keys",
+    "revoke_api_key",
+    "create_task",
+    "get_task",
+    "list_tasks",
+    "update_task",
+    "delete_task",
+)
+SINGLETON_DEPENDENCIES = ("idempotency_store", "cursor_codec")
 
 
 def build_container(settings: Settings) -> Container:
@@ -59,8 +213,9 @@ def build_container(settings: Settings) -> Container:
 
 async def close_container(container: Container) -> None:
     """Graceful shutdown: dispose the engine's pool and close the Redis pool."""
-    engine: AsyncEngine = container.engine()
-    await engine.dispose()
+    engine = container.engine()
+    if engine is not None:
+        await engine.dispose()
     client = container.redis_client()
     if client is not None:
         await client.aclose()

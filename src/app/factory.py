@@ -10,15 +10,25 @@ from typing import Any
 import msgspec
 from litestar import Litestar, Request, Response, get
 from litestar.config.cors import CORSConfig
+from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from adapters.http.health import OperationsController
+from adapters.http.identity import ApiKeysController, SessionsController, UsersController
 from adapters.http.metrics import mark_worker_dead
 from adapters.http.middleware import RequestContextMiddleware
+from adapters.http.openapi import document_request_bodies
 from adapters.http.problems import exception_handlers
-from app.container import Container, build_container, close_container
+from adapters.http.tasks import TasksController
+from app.container import (
+    REQUEST_DEPENDENCIES,
+    SINGLETON_DEPENDENCIES,
+    Container,
+    build_container,
+    close_container,
+)
 from app.logs import configure_logging
 from app.settings import Settings
 
@@ -35,8 +45,38 @@ details (`application/problem+json`). Every response carries `X-Request-ID`.
 @get("/openapi.json", include_in_schema=False, media_type="application/vnd.oai.openapi+json")
 async def openapi_json(request: Request[Any, Any, Any]) -> Response[bytes]:
     """The OpenAPI 3.1 document at the root as well as under /docs."""
-    schema = request.app.openapi_schema.to_schema()
-    return Response(msgspec.json.encode(schema), media_type="application/vnd.oai.openapi+json")
+    return Response(openapi_document(request.app), media_type="application/vnd.oai.openapi+json")
+
+
+def openapi_document(app: Litestar) -> bytes:
+    cached: bytes | None = app.state.get("openapi_document")
+    if cached is None:
+        schema = document_request_bodies(app, app.openapi_schema.to_schema())
+        cached = app.state.openapi_document = msgspec.json.encode(schema)
+    return cached
+
+
+class TaskhubJsonPlugin(JsonRenderPlugin):
+    """/docs/openapi.json (what the Swagger page loads): the same document as /openapi.json."""
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:  # noqa: ARG002
+        return openapi_document(request.app)
+
+
+def _provide(container: Container, name: str, singleton: bool) -> Provide:
+    provider = getattr(container, name)
+    if singleton:
+        instance = provider()
+
+        def same() -> Any:
+            return instance
+
+        return Provide(same, sync_to_thread=False, use_cache=True)
+
+    def fresh() -> Any:
+        return provider()
+
+    return Provide(fresh, sync_to_thread=False)
 
 
 def create_app(settings: Settings, container: Container | None = None) -> Litestar:
@@ -79,7 +119,18 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
         else None
     )
     app = Litestar(
-        route_handlers=[OperationsController, openapi_json],
+        route_handlers=[
+            OperationsController,
+            openapi_json,
+            UsersController,
+            SessionsController,
+            ApiKeysController,
+            TasksController,
+        ],
+        dependencies={
+            **{name: _provide(container, name, False) for name in REQUEST_DEPENDENCIES},
+            **{name: _provide(container, name, True) for name in SINGLETON_DEPENDENCIES},
+        },
         exception_handlers=exception_handlers(),
         cors_config=cors,
         lifespan=[lifespan],
@@ -89,7 +140,7 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
             version="1.0.0",
             description=API_DESCRIPTION,
             path="/docs",
-            render_plugins=[SwaggerRenderPlugin(path="/"), JsonRenderPlugin(path="/openapi.json")],
+            render_plugins=[SwaggerRenderPlugin(path="/"), TaskhubJsonPlugin(path="/openapi.json")],
             components=Components(
                 security_schemes={
                     "bearer": SecurityScheme(
@@ -108,6 +159,7 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
     wrapped: Any = RequestContextMiddleware(inner)
     app.asgi_handler = wrapped
     app.state.container = container
+    app.state.security = container.security()
     app.state.health_probes = container.health_probes()
     app.state.health_timeout = settings.HEALTH_CHECK_TIMEOUT
     return app

@@ -160,10 +160,13 @@ def _one_line(exc: msgspec.ValidationError, raw: Mapping[str, Any]) -> str:
 
 
 def _validate(s: Settings) -> None:
-    if not re.match(r"^(sqlite\+aiosqlite|postgresql\+asyncpg)://", s.DATABASE_URL):
+    if s.DATABASE_URL != "memory://" and not re.match(
+        r"^(sqlite\+aiosqlite|postgresql\+asyncpg)://", s.DATABASE_URL
+    ):
         raise SettingsError(
             "invalid setting DATABASE_URL: the scheme must be sqlite+aiosqlite:// or "
-            "postgresql+asyncpg:// (e.g. postgresql+asyncpg://user:pass@host:5432/taskhub)"
+            "postgresql+asyncpg:// (e.g. postgresql+asyncpg://user:pass@host:5432/taskhub), "
+            "or memory:// (nothing kept; for tests)"
         )
     if s.REDIS_URL is not None and not re.match(r"^(redis|rediss|unix)://", s.REDIS_URL):
         raise SettingsError(

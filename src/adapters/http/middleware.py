@@ -1,4 +1,5 @@
-"""One pure-ASGI middleware for every HTTP request: request id, one access-log line, metrics.
+"""One pure-ASGI middleware for every HTTP request: request id, one access-log line, metrics,
+and the RateLimit-* headers of the decision the auth guard made (kept in the scope's state).
 
 Kept as a single layer on purpose (it runs on every request): it validates or creates the
 `X-Request-ID`, binds it into structlog's context, adds it to the response, times the request and
@@ -53,7 +54,8 @@ class RequestContextMiddleware:
         request_id = request_id_from(scope["headers"])
         clear_contextvars()
         bind_contextvars(request_id=request_id)
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
         header_value = request_id.encode("ascii")
         status = 500
         started = time.perf_counter()
@@ -64,6 +66,13 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers = list(message.get("headers", ()))
                 headers.append((_HEADER, header_value))
+                decision = state.get("rate_limit")
+                if decision is not None:
+                    headers += [
+                        (b"ratelimit-limit", str(decision.limit).encode()),
+                        (b"ratelimit-remaining", str(decision.remaining).encode()),
+                        (b"ratelimit-reset", str(decision.reset_after).encode()),
+                    ]
                 message["headers"] = headers
             await send(message)
 

@@ -104,6 +104,10 @@ def domain_error_response(
 
 def http_exception_response(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
     status = exc.status_code
+    if status >= 500:
+        # Litestar's own 5xx (e.g. a dependency that failed to resolve) is a bug too: log it,
+        # answer without detail.
+        return unexpected_error_response(request, exc)
     field_errors = None
     detail = exc.detail or HTTPStatus(status).phrase
     if isinstance(exc, ValidationException):

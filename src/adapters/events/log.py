@@ -1,0 +1,26 @@
+"""An EventPublisher that writes each domain event as one structured log line."""
+
+from __future__ import annotations
+
+import contextlib
+
+import structlog
+
+from domain.ports.tasks import TaskEvent
+
+log = structlog.get_logger("taskhub.events")
+
+
+class LoggingEventPublisher:
+    """Publishing never raises (the change is already committed when events go out)."""
+
+    async def publish(self, event: TaskEvent) -> None:
+        with contextlib.suppress(Exception):  # a broken log sink must not fail a committed change
+            log.info(
+                "domain event",
+                name=event.name.value,
+                task_id=event.task_id,
+                owner_id=event.owner_id,
+                version=event.version,
+                occurred_at=event.occurred_at.isoformat(),
+            )

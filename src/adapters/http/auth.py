@@ -1,0 +1,131 @@
+"""Who is calling, may they, and how often: the guards in front of every /v1 handler.
+
+A guard (not a middleware: PITFALLS 4) resolves the Principal from `Authorization: Bearer`,
+counts the request against the rate limit (per principal; per client address for anonymous or
+failed calls), then checks the handler's scope. 401 carries `WWW-Authenticate: Bearer`; 429
+carries `Retry-After`. The decision's RateLimit-* headers are added to the response by the
+request middleware, whatever the outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from structlog.contextvars import bind_contextvars
+
+from adapters.http.metrics import RATE_LIMIT_DECISIONS
+from domain.auth import Principal, PrincipalKind, Scope
+from domain.errors import RateLimited, Unauthenticated
+from domain.ports import RateLimitDecision, RateLimiter, RateLimitPolicy
+
+log = structlog.get_logger("taskhub.auth")
+
+Authenticate = Callable[[str, str | None], Awaitable[Principal]]
+
+SCOPE_OPT = "scope"
+STATE_PRINCIPAL = "principal"
+STATE_RATE_LIMIT = "rate_limit"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSecurity:
+    """What the guards need, handed over by the composition root (app.state.security)."""
+
+    authenticate: Authenticate
+    rate_limiter: RateLimiter
+    default_policy: RateLimitPolicy
+
+
+def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """The caller's address (uvicorn has already applied trusted X-Forwarded-For)."""
+    client = connection.scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    header = connection.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token
+
+
+def rate_limit_subject(principal: Principal) -> str:
+    """Per principal: a user (all their sessions), a key, or the service per acting user."""
+    if principal.kind is PrincipalKind.API_KEY:
+        return f"key:{principal.credential_id}"
+    if principal.kind is PrincipalKind.SERVICE:
+        return f"service:{principal.user_id}"
+    return f"user:{principal.user_id}"
+
+
+async def count_request(
+    connection: ASGIConnection[Any, Any, Any, Any], security: HttpSecurity, subject: str
+) -> None:
+    """Count one request; fail open (allow, warn, count) when the limiter's backend is down."""
+    policy = security.default_policy
+    try:
+        decision: RateLimitDecision = await security.rate_limiter.hit(policy, subject)
+    except Exception as exc:
+        RATE_LIMIT_DECISIONS.labels(policy.name, "failed_open").inc()
+        log.warning("rate limiter unavailable; failing open", error=type(exc).__name__)
+        return
+    connection.scope["state"][STATE_RATE_LIMIT] = decision
+    if decision.allowed:
+        RATE_LIMIT_DECISIONS.labels(policy.name, "allowed").inc()
+        return
+    RATE_LIMIT_DECISIONS.labels(policy.name, "limited").inc()
+    raise RateLimited(
+        f"Rate limit of {policy.limit} requests per {policy.window_seconds} s exceeded.",
+        retry_after=decision.retry_after,
+    )
+
+
+async def anonymous_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler
+) -> None:
+    """Endpoints open to anyone (sign-up, log-in): limited per client address."""
+    security: HttpSecurity = connection.app.state.security
+    await count_request(connection, security, f"addr:{client_address(connection)}")
+
+
+async def principal_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    """Authenticate, rate-limit and check the handler's `opt["scope"]` (if any)."""
+    security: HttpSecurity = connection.app.state.security
+    token = bearer_token(connection)
+    if token is None:
+        await count_request(connection, security, f"addr:{client_address(connection)}")
+        log.info("auth denied", reason="missing bearer token")
+        raise Unauthenticated("A bearer token is required (Authorization: Bearer <token>).")
+    try:
+        principal = await security.authenticate(token, connection.headers.get("x-acting-user"))
+    except Unauthenticated:
+        await count_request(connection, security, f"addr:{client_address(connection)}")
+        log.info("auth denied", reason="invalid credentials")
+        raise
+    bind_contextvars(
+        principal=f"{principal.kind.value}:{principal.credential_id}",
+        user_id=principal.user_id,
+        actor=principal.actor,
+    )
+    connection.scope["state"][STATE_PRINCIPAL] = principal
+    await count_request(connection, security, rate_limit_subject(principal))
+    required: Scope | None = handler.opt.get(SCOPE_OPT)
+    if required is not None:
+        principal.require(required)
+
+
+def current_principal(request: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """Dependency: the principal the guard resolved."""
+    principal: Principal = request.scope["state"][STATE_PRINCIPAL]
+    return principal

@@ -1,0 +1,62 @@
+"""Strict JSON request bodies: 400 when the bytes are not JSON (or not UTF-8), 422 naming each
+field when the JSON does not fit the declared msgspec type, 415 for another media type.
+
+Handlers decode bodies here rather than through Litestar's `data` parameter, whose lax
+conversion accepts "3" for an integer and answers every mismatch with 400.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+from litestar import Request
+from litestar.exceptions import ClientException, HTTPException
+
+from domain.errors import FieldError, Invalid
+
+JSON_TYPES = frozenset({"application/json"})
+MERGE_PATCH_TYPES = frozenset({"application/json", "application/merge-patch+json"})
+
+_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+_NAMED = re.compile(r"(?:required|unknown) field `(?P<name>[^`]+)`")
+
+
+class UnsupportedMediaType(HTTPException):
+    status_code = 415
+
+
+def _field_of(message: str) -> tuple[str, str]:
+    """msgspec's "Expected `int`, got `str` - at `$.priority`" -> ("priority", "Expected ...")."""
+    path, text = "", message
+    match = _PATH.search(message)
+    if match:
+        path, text = match.group("path"), message[: match.start()]
+    named = _NAMED.search(text)
+    field = path.lstrip(".")
+    if named:
+        field = f"{field}.{named.group('name')}" if field else named.group("name")
+    field = re.sub(r"\.?\[(\d+)\]", r"[\1]", field)
+    return field or "body", text
+
+
+async def decode_body[T](
+    request: Request[Any, Any, Any], type_: type[T], media_types: frozenset[str] = JSON_TYPES
+) -> T:
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type not in media_types:
+        raise UnsupportedMediaType(
+            detail="Content-Type must be " + " or ".join(sorted(media_types))
+        )
+    body = await request.body()
+    if not body.strip():
+        raise ClientException(detail="The request body is empty; a JSON object is expected.")
+    try:
+        return msgspec.json.decode(body, type=type_)
+    except msgspec.ValidationError as exc:
+        field, message = _field_of(str(exc))
+        raise Invalid(f"{field}: {message}", [FieldError(field, message)]) from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        reason = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else str(exc)
+        raise ClientException(detail=f"The request body is not valid JSON: {reason}") from None

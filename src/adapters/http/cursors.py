@@ -1,0 +1,45 @@
+"""Opaque page cursors: base64url of a JSON payload plus an HMAC-SHA256 tag.
+
+The payload (sort key, id, a fingerprint of sort+filter) comes from the domain; this module only
+makes it tamper-evident. A cursor that does not verify is a 400, never a 500 or a wrong page.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+
+from litestar.exceptions import ClientException
+
+_TAG_BYTES = 16
+
+
+class CursorCodec:
+    def __init__(self, secret: bytes) -> None:
+        # A key of its own, derived from the configured secret (never the secret itself).
+        self._key = hmac.new(secret, b"taskhub cursor v1", hashlib.sha256).digest()
+
+    def encode(self, payload: dict[str, object]) -> str:
+        data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+        tag = hmac.new(self._key, data, hashlib.sha256).digest()[:_TAG_BYTES]
+        return base64.urlsafe_b64encode(tag + data).rstrip(b"=").decode("ascii")
+
+    def decode(self, cursor: str) -> object:
+        """The payload, or ClientException (400) when the cursor is malformed or tampered with."""
+        bad = ClientException(detail="cursor: is malformed or was tampered with")
+        if not cursor or len(cursor) > 2048:
+            raise bad
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        except (ValueError, UnicodeEncodeError):
+            raise bad from None
+        tag, data = raw[:_TAG_BYTES], raw[_TAG_BYTES:]
+        expected = hmac.new(self._key, data, hashlib.sha256).digest()[:_TAG_BYTES]
+        if len(tag) != _TAG_BYTES or not hmac.compare_digest(tag, expected):
+            raise bad
+        try:
+            return json.loads(data)
+        except ValueError:
+            raise bad from None

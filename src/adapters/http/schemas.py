@@ -1,0 +1,123 @@
+"""The wire format: msgspec Structs for request and response bodies (API.md is the contract).
+
+Requests forbid unknown fields (server-set fields such as `id` or `version` included), so a typo
+is a 422 rather than a silently ignored value. Rules beyond types (lengths after trimming, label
+normalisation, ...) live in the domain, which names every offending field.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+StatusText = Literal["todo", "in_progress", "done"]
+Priority = Annotated[int, Meta(ge=1, le=4, description="1 (normal) to 4 (urgent)")]
+ScopeText = Literal["tasks:read", "tasks:write", "keys:manage"]
+
+
+class Request(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Base of request bodies: unknown fields are rejected."""
+
+
+# --- users and sessions ----------------------------------------------------------------------
+
+
+class UserCreate(Request):
+    email: Annotated[str, Meta(description="A valid e-mail address; unique, case-insensitive.")]
+    password: Annotated[str, Meta(description="8 to 128 characters.")]
+    name: Annotated[str | None, Meta(description="Display name, 1 to 200 characters.")] = None
+
+
+class UserOut(msgspec.Struct, kw_only=True):
+    id: str
+    email: str
+    name: str | None
+    created_at: datetime
+
+
+class SessionCreate(Request):
+    email: str
+    password: str
+
+
+class SessionOut(msgspec.Struct, kw_only=True):
+    token: Annotated[str, Meta(description="Bearer token; shown only here.")]
+    expires_at: datetime
+    user: UserOut
+
+
+# --- API keys --------------------------------------------------------------------------------
+
+
+class ApiKeyCreate(Request):
+    name: Annotated[str, Meta(description="1 to 100 characters.")]
+    scopes: Annotated[list[ScopeText], Meta(min_length=1)]
+    expires_at: Annotated[
+        datetime | None, Meta(description="Optional expiry, in the future (RFC 3339 with offset).")
+    ] = None
+
+
+class ApiKeyOut(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    prefix: Annotated[str, Meta(description="The key's first characters, to recognise it.")]
+    scopes: list[ScopeText]
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyOut, kw_only=True):
+    key: Annotated[str, Meta(description="The secret key (thk_...); shown only in this answer.")]
+
+
+class ApiKeyList(msgspec.Struct, kw_only=True):
+    items: list[ApiKeyOut]
+
+
+# --- tasks -----------------------------------------------------------------------------------
+
+
+class TaskCreate(Request):
+    title: Annotated[str, Meta(description="1 to 500 characters after trimming.")]
+    description: Annotated[str | None, Meta(description="Up to 20,000 characters.")] = None
+    status: StatusText = "todo"
+    priority: Priority = 1
+    labels: Annotated[
+        list[str],
+        Meta(description="Up to 20 labels of 1 to 50 characters; trimmed, duplicates merged."),
+    ] = msgspec.field(default_factory=list)
+    due_at: datetime | None = None
+
+
+class TaskPatch(Request):
+    """JSON merge patch (RFC 7396): absent fields stay, `null` clears a nullable field."""
+
+    title: str | UnsetType = UNSET
+    description: str | UnsetType | None = UNSET
+    status: StatusText | UnsetType = UNSET
+    priority: Priority | UnsetType = UNSET
+    labels: list[str] | UnsetType = UNSET
+    due_at: datetime | UnsetType | None = UNSET
+
+
+class TaskOut(msgspec.Struct, kw_only=True):
+    id: str
+    title: str
+    description: str | None
+    status: StatusText
+    priority: int
+    labels: list[str]
+    due_at: datetime | None
+    completed_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class TaskPage(msgspec.Struct, kw_only=True):
+    items: list[TaskOut]
+    next_cursor: str | None

@@ -1,0 +1,346 @@
+"""Tasks over HTTP: the v1 task resource (API.md "Tasks").
+
+ETags are strong and name the task and its version (`"<id>.<version>"`), so `If-Match` maps to
+the use case's optimistic-concurrency check without another read. Idempotent creation keeps the
+first answer (status, body, Location, ETag) for 24 h per (user, Idempotency-Key).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+import msgspec
+import structlog
+from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.di import Provide
+from litestar.exceptions import ClientException
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from adapters.http.auth import SCOPE_OPT, current_principal, principal_guard
+from adapters.http.bodies import MERGE_PATCH_TYPES, decode_body
+from adapters.http.cursors import CursorCodec
+from adapters.http.openapi import PROBLEMS, documented_body
+from adapters.http.schemas import TaskCreate, TaskOut, TaskPage, TaskPatch
+from domain.auth import Principal, Scope
+from domain.errors import Conflict, FieldError, Invalid, Unavailable
+from domain.ports import IdempotencyStore, StoredResponse
+from domain.ports.tasks import TaskFilter, TaskQuery, cursor_payload, position_from_payload
+from domain.tasks import Task, TaskDraft
+from domain.use_cases.tasks import CreateTask, DeleteTask, GetTask, ListTasks, UpdateTask
+
+log = structlog.get_logger("taskhub.tasks")
+
+JSON = "application/json"
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_REPLAYED_HEADERS = ("location", "etag")
+_encoder = msgspec.json.Encoder()
+
+PRINCIPAL = {"principal": Provide(current_principal, sync_to_thread=False)}
+
+
+def task_out(task: Task) -> TaskOut:
+    return TaskOut(
+        id=task.id,
+        title=task.title,
+        description=task.description,
+        status=task.status.value,
+        priority=task.priority,
+        labels=list(task.labels),
+        due_at=task.due_at,
+        completed_at=task.completed_at,
+        created_at=task.created_at,
+        updated_at=task.updated_at,
+        version=task.version,
+    )
+
+
+def etag_of(task: Task) -> str:
+    return f'"{task.id}.{task.version}"'
+
+
+def _tags(header: str) -> list[str]:
+    return [t.strip().removeprefix("W/") for t in header.split(",") if t.strip()]
+
+
+def expected_version(if_match: str | None, task_id: str) -> int | None:
+    """The version an `If-Match` asks for: None when absent or `*`; -1 (always stale) when it
+    names no version of this task."""
+    if if_match is None or if_match.strip() == "*":
+        return None
+    for tag in _tags(if_match):
+        name, _, version = tag.strip('"').rpartition(".")
+        if name == task_id and version.isdigit():
+            return int(version)
+    return -1
+
+
+def task_response(
+    task: Task, status: int = 200, extra: dict[str, str] | None = None
+) -> Response[bytes]:
+    headers = {"ETag": etag_of(task), **(extra or {})}
+    return Response(
+        _encoder.encode(task_out(task)), status_code=status, media_type=JSON, headers=headers
+    )
+
+
+def _parse_time(name: str, value: str | None, errors: list[FieldError]) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        errors.append(FieldError(name, "must be an RFC 3339 date-time with an offset"))
+        return None
+
+
+def _parse_int(name: str, value: str | None, errors: list[FieldError]) -> int | None:
+    if value is None:
+        return None
+    if re.fullmatch(r"[0-9]{1,4}", value):
+        return int(value)
+    errors.append(FieldError(name, "must be an integer"))
+    return None
+
+
+class TasksController(Controller):
+    path = "/v1/tasks"
+    tags = ["tasks"]
+    guards = [principal_guard]
+    dependencies = PRINCIPAL
+    security = [{"bearer": []}]
+
+    @post(
+        "/",
+        status_code=HTTP_201_CREATED,
+        summary="Create a task",
+        description="With `Idempotency-Key`, a repeat with the same body returns the first answer "
+        "(same id, `Idempotent-Replayed: true`) for 24 h; the same key with another body is 422; "
+        "a repeat while the first is still running is 409. 503 when the idempotency store is "
+        "unreachable (rather than risk a duplicate).",
+        opt={SCOPE_OPT: Scope.TASKS_WRITE, **documented_body(TaskCreate)},
+        responses=PROBLEMS(400, 401, 403, 409, 413, 415, 422, 429, 503),
+    )
+    async def create(
+        self,
+        request: Request[Any, Any, Any],
+        principal: Principal,
+        create_task: CreateTask,
+        idempotency_store: IdempotencyStore,
+        idempotency_key: Annotated[
+            str | None,
+            Parameter(header="Idempotency-Key", description="1-255 visible ASCII characters."),
+        ] = None,
+    ) -> Response[bytes]:
+        body = await decode_body(request, TaskCreate)
+        draft = TaskDraft(
+            title=body.title,
+            description=body.description,
+            status=body.status,
+            priority=body.priority,
+            labels=body.labels,
+            due_at=body.due_at,
+        )
+        if idempotency_key is None:
+            return self._created(await create_task.execute(principal.user_id, draft))
+        if not _IDEMPOTENCY_KEY.match(idempotency_key):
+            raise ClientException(detail="Idempotency-Key must be 1-255 visible ASCII characters")
+        store_key = f"{principal.user_id}:{idempotency_key}"
+        fingerprint = hashlib.sha256(_encoder.encode(body)).hexdigest()
+        try:
+            record = await idempotency_store.begin(store_key, fingerprint, IDEMPOTENCY_TTL_SECONDS)
+        except Exception as exc:
+            log.warning("idempotency store unavailable", error=type(exc).__name__)
+            raise Unavailable("Idempotency store unavailable; retry later.") from None
+        if record is not None:
+            if record.fingerprint != fingerprint:
+                raise Invalid(
+                    "Idempotency-Key was already used with a different request body.",
+                    [FieldError("Idempotency-Key", "was used with a different body")],
+                )
+            if record.response is None:
+                raise Conflict("A request with this Idempotency-Key is still in progress.")
+            stored = record.response
+            return Response(
+                stored.body,
+                status_code=stored.status,
+                media_type=JSON,
+                headers={**dict(stored.headers), "Idempotent-Replayed": "true"},
+            )
+        try:
+            response = self._created(await create_task.execute(principal.user_id, draft))
+        except BaseException:
+            try:
+                await idempotency_store.release(store_key)
+            except Exception as exc:
+                log.warning("idempotency release failed", error=type(exc).__name__)
+            raise
+        stored = StoredResponse(
+            status=HTTP_201_CREATED,
+            body=response.content,
+            headers=tuple(
+                (k, v) for k, v in response.headers.items() if k.lower() in _REPLAYED_HEADERS
+            ),
+        )
+        try:
+            await idempotency_store.complete(
+                store_key, fingerprint, stored, IDEMPOTENCY_TTL_SECONDS
+            )
+        except Exception as exc:
+            log.warning("idempotency store unavailable after create", error=type(exc).__name__)
+        return response
+
+    @staticmethod
+    def _created(task: Task) -> Response[bytes]:
+        return task_response(task, HTTP_201_CREATED, {"Location": f"/v1/tasks/{task.id}"})
+
+    @get(
+        "/",
+        summary="List tasks (filters, sort, keyset pagination)",
+        description="Cursor pagination is stable: walking every page returns every matching task "
+        "exactly once, even while tasks are added. `next_cursor` is null on the last page; the "
+        'next page is also in `Link: <...>; rel="next"`. A tampered cursor is 400.',
+        opt={SCOPE_OPT: Scope.TASKS_READ},
+        responses=PROBLEMS(400, 401, 403, 422, 429),
+    )
+    async def list_tasks(
+        self,
+        request: Request[Any, Any, Any],
+        principal: Principal,
+        list_tasks: ListTasks,
+        cursor_codec: CursorCodec,
+        status: Annotated[str | None, Parameter(description="todo, in_progress or done")] = None,
+        priority: Annotated[str | None, Parameter(description="1 to 4")] = None,
+        label: Annotated[
+            list[str] | None, Parameter(description="Repeatable; every label must match.")
+        ] = None,
+        due_before: Annotated[str | None, Parameter(description="due_at < this (RFC 3339)")] = None,
+        due_after: Annotated[str | None, Parameter(description="due_at >= this (RFC 3339)")] = None,
+        q: Annotated[str | None, Parameter(description="Text in title or description.")] = None,
+        sort: Annotated[
+            str,
+            Parameter(
+                description="created_at, -created_at (default), due_at, -due_at, priority, "
+                "-priority, updated_at, -updated_at"
+            ),
+        ] = "-created_at",
+        limit: Annotated[str, Parameter(description="1 to 200 (default 50)")] = "50",
+        cursor: Annotated[
+            str | None, Parameter(description="next_cursor of the previous page")
+        ] = None,
+    ) -> Response[bytes]:
+        errors: list[FieldError] = []
+        before = _parse_time("due_before", due_before, errors)
+        after = _parse_time("due_after", due_after, errors)
+        prio = _parse_int("priority", priority, errors)
+        size = _parse_int("limit", limit, errors)
+        if errors:
+            raise Invalid("invalid query parameters", errors)
+        query = TaskQuery(
+            filter=TaskFilter(
+                status=status,  # type: ignore[arg-type]
+                priority=prio,
+                labels=tuple(label or ()),
+                due_before=before,
+                due_after=after,
+                q=q,
+            ),
+            sort=sort,  # type: ignore[arg-type]
+            limit=size if size is not None else 50,
+        )
+        if cursor is not None:
+            payload = cursor_codec.decode(cursor)
+            try:
+                query = query.at(position_from_payload(payload, query))
+            except Invalid as exc:
+                raise ClientException(detail=exc.detail) from None
+        page = await list_tasks.execute(principal.user_id, query)
+        next_cursor = (
+            cursor_codec.encode(cursor_payload(query, page.next_position))
+            if page.next_position is not None
+            else None
+        )
+        body = _encoder.encode(
+            TaskPage(items=[task_out(t) for t in page.items], next_cursor=next_cursor)
+        )
+        headers = {}
+        if next_cursor is not None:
+            params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
+            params.append(("cursor", next_cursor))
+            headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
+        return Response(body, media_type=JSON, headers=headers)
+
+    @get(
+        "/{task_id:str}",
+        summary="Get a task",
+        description="`If-None-Match` with the current ETag answers 304.",
+        opt={SCOPE_OPT: Scope.TASKS_READ},
+        responses=PROBLEMS(401, 403, 404, 429),
+    )
+    async def get_task(
+        self,
+        principal: Principal,
+        get_task: GetTask,
+        task_id: str,
+        if_none_match: Annotated[str | None, Parameter(header="If-None-Match")] = None,
+    ) -> Response[bytes]:
+        task = await get_task.execute(principal.user_id, task_id)
+        tag = etag_of(task)
+        if if_none_match is not None and (
+            if_none_match.strip() == "*" or tag in _tags(if_none_match)
+        ):
+            return Response(b"", status_code=304, headers={"ETag": tag})
+        return task_response(task)
+
+    @patch(
+        "/{task_id:str}",
+        summary="Update a task (JSON merge patch)",
+        description="`application/merge-patch+json` or `application/json`. `null` clears "
+        "description or due_at; null for title, status, priority or labels is 422. `If-Match` "
+        "with a stale ETag is 412.",
+        opt={
+            SCOPE_OPT: Scope.TASKS_WRITE,
+            **documented_body(TaskPatch, ("application/merge-patch+json", "application/json")),
+        },
+        responses=PROBLEMS(400, 401, 403, 404, 412, 413, 415, 422, 429),
+    )
+    async def update(
+        self,
+        request: Request[Any, Any, Any],
+        principal: Principal,
+        update_task: UpdateTask,
+        task_id: str,
+        if_match: Annotated[str | None, Parameter(header="If-Match")] = None,
+    ) -> Response[bytes]:
+        body = await decode_body(request, TaskPatch, MERGE_PATCH_TYPES)
+        changes = {
+            name: getattr(body, name)
+            for name in body.__struct_fields__
+            if getattr(body, name) is not msgspec.UNSET
+        }
+        task = await update_task.execute(
+            principal.user_id, task_id, changes, expected_version(if_match, task_id)
+        )
+        return task_response(task)
+
+    @delete(
+        "/{task_id:str}",
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Delete a task",
+        description="`If-Match` with a stale ETag is 412. Afterwards the task is 404.",
+        opt={SCOPE_OPT: Scope.TASKS_WRITE},
+        responses=PROBLEMS(401, 403, 404, 412, 429),
+    )
+    async def delete_task(
+        self,
+        principal: Principal,
+        delete_task: DeleteTask,
+        task_id: str,
+        if_match: Annotated[str | None, Parameter(header="If-Match")] = None,
+    ) -> None:
+        await delete_task.execute(principal.user_id, task_id, expected_version(if_match, task_id))
