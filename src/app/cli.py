@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import getpass
 import json
 import os
 import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 from app.settings import Settings, SettingsError, load_settings
 
@@ -91,6 +94,72 @@ def serve(settings: Settings) -> None:
     )
 
 
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin or not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    password = getpass.getpass("Password: ")
+    if getpass.getpass("Repeat password: ") != password:
+        print("taskhub: the passwords differ", file=sys.stderr)
+        raise SystemExit(1)
+    return password
+
+
+async def _create_user(settings: Settings, email: str, name: str | None, password: str) -> str:
+    from app.container import build_container, close_container
+
+    container = build_container(settings)
+    try:
+        # An operator bootstraps accounts even where public sign-up is off.
+        user = await container.register_user(allow_signup=True).execute(email, password, name)
+    finally:
+        await close_container(container)
+    return user.id
+
+
+async def _create_api_key(
+    settings: Settings, email: str, name: str, scopes: list[str], expires_at: str | None
+) -> tuple[str, str]:
+    from datetime import datetime
+
+    from app.container import build_container, close_container
+    from domain.auth import ALL_SCOPES, Principal, PrincipalKind
+    from domain.errors import NotFound
+
+    container = build_container(settings)
+    try:
+        async with container.uow() as uow:
+            user = await uow.users.get_by_email(email)
+        if user is None:
+            raise NotFound(f"no user with e-mail {email}")
+        operator = Principal(
+            user_id=user.id,
+            kind=PrincipalKind.SESSION,
+            scopes=ALL_SCOPES,
+            credential_id="cli",
+            actor="cli",
+        )
+        expiry = datetime.fromisoformat(expires_at) if expires_at else None
+        issued = await container.issue_api_key().execute(operator, name, scopes, expiry)
+    finally:
+        await close_container(container)
+    return issued.key.id, issued.secret
+
+
+def _run_use_case[T](coroutine: Coroutine[Any, Any, T]) -> T:
+    from domain.errors import DomainError, Invalid
+
+    try:
+        return asyncio.run(coroutine)
+    except Invalid as exc:
+        fields = "; ".join(f"{e.field}: {e.message}" for e in exc.errors) or exc.detail
+        print(f"taskhub: {fields}", file=sys.stderr)
+    except DomainError as exc:
+        print(f"taskhub: {exc.detail}", file=sys.stderr)
+    except ValueError as exc:
+        print(f"taskhub: {exc}", file=sys.stderr)
+    raise SystemExit(1)
+
+
 def check_config(settings: Settings) -> None:
     print(json.dumps(settings.masked(), indent=2, sort_keys=True, default=str))
 
@@ -102,6 +171,21 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("migrate", help="apply database migrations (alembic upgrade)")
     m.add_argument("revision", nargs="?", default="head")
     sub.add_parser("check-config", help="print effective settings, secrets masked; exit 2 if bad")
+    u = sub.add_parser("create-user", help="create a user (password from a prompt or stdin)")
+    u.add_argument("email")
+    u.add_argument("--name", default=None)
+    u.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    k = sub.add_parser("create-api-key", help="issue an API key for a user; prints the secret once")
+    k.add_argument("email")
+    k.add_argument("--name", required=True)
+    k.add_argument(
+        "--scope",
+        action="append",
+        required=True,
+        choices=["tasks:read", "tasks:write", "keys:manage"],
+        help="repeat for several scopes",
+    )
+    k.add_argument("--expires-at", default=None, help="RFC 3339 time with offset")
     return parser
 
 
@@ -114,6 +198,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         migrate(settings, args.revision)
     elif args.command == "check-config":
         check_config(settings)
+    elif args.command == "create-user":
+        password = _read_password(args.password_stdin)
+        user_id = _run_use_case(_create_user(settings, args.email, args.name, password))
+        print(user_id)
+    elif args.command == "create-api-key":
+        key_id, secret = _run_use_case(
+            _create_api_key(settings, args.email, args.name, args.scope, args.expires_at)
+        )
+        print(f"id: {key_id}", file=sys.stderr)
+        print(secret)
 
 
 if __name__ == "__main__":
