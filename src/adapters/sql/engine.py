@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -78,3 +79,14 @@ def pool_status(engine: AsyncEngine) -> tuple[int, int]:
         return int(pool.checkedout()), max(0, int(pool.overflow()))
     except (AttributeError, TypeError):
         return 0, 0
+
+
+def watch_pool(engine: AsyncEngine, report: Callable[[int, int], None]) -> None:
+    """Call `report(checked_out, overflow)` whenever a connection leaves or returns to the pool
+    (for gauges; cheaper and more exact than sampling)."""
+
+    def changed(*_: Any) -> None:
+        report(*pool_status(engine))
+
+    for name in ("checkout", "checkin", "close_detached"):
+        event.listen(engine.sync_engine.pool, name, changed)

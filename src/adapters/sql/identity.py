@@ -61,13 +61,18 @@ def user_from_row(row: Sequence[Any]) -> User:
 class SqlUserRepository:
     def __init__(self, connection: AsyncConnection) -> None:
         self._conn = connection
+        self._savepoints = connection.dialect.name == "postgresql"
 
     async def add(self, user: User) -> None:
-        """Insert `user`; `Conflict` when its id or e-mail key is taken.
-
-        The insert runs in a savepoint so the transaction stays usable after the conflict."""
+        """Insert `user`; `Conflict` when its id or e-mail key is taken. The transaction stays
+        usable after the conflict: a savepoint on PostgreSQL (where an error aborts the
+        transaction); SQLite only undoes the failed statement anyway (and the sqlite3 driver's
+        deferred BEGIN would turn a savepoint into a commit of its own)."""
         try:
-            async with self._conn.begin_nested():
+            if self._savepoints:
+                async with self._conn.begin_nested():
+                    await self._conn.execute(_INSERT_USER, user_to_row(user))
+            else:
                 await self._conn.execute(_INSERT_USER, user_to_row(user))
         except IntegrityError:
             raise Conflict("a user with this e-mail address already exists") from None

@@ -22,6 +22,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal,
     or_,
     select,
     tuple_,
@@ -31,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql.tables import tasks
 from adapters.sql.types import is_canonical_uuid
-from domain.ports.tasks import CursorPosition, TaskFilter, TaskQuery, TaskSort
+from domain.ports.tasks import CursorPosition, SortValue, TaskFilter, TaskQuery, TaskSort
 from domain.tasks import Task, TaskStatus, fold_for_search
 
 _TASK_COLUMNS = (
@@ -150,21 +151,28 @@ def _has_all_labels_sqlite(labels: tuple[str, ...]) -> ColumnElement[bool]:
     return found.scalar_subquery() == len(labels)
 
 
+def _row_compare(
+    column: ColumnElement[Any], value: SortValue, task_id: str, *, greater: bool
+) -> ColumnElement[bool]:
+    """`(column, id) > (value, task_id)` (or `<`), the bound values typed like the columns."""
+    left = tuple_(column, tasks.c.id)
+    right = tuple_(literal(value, column.type), literal(task_id, tasks.c.id.type))
+    return left > right if greater else left < right
+
+
 def _after(sort: TaskSort, position: CursorPosition) -> ColumnElement[bool]:
     """Rows strictly after `position` in `sort` order (see domain.ports.tasks)."""
     column = _SORT_COLUMNS[sort.field]
     value, task_id = position.value, position.id
     if sort.field != "due_at":
-        if sort.descending:
-            return tuple_(column, tasks.c.id) < tuple_(value, task_id)
-        return tuple_(column, tasks.c.id) > tuple_(value, task_id)
+        return _row_compare(column, value, task_id, greater=not sort.descending)
     if sort.descending:
         if value is None:
             return or_(column.is_not(None), tasks.c.id < task_id)
-        return tuple_(column, tasks.c.id) < tuple_(value, task_id)
+        return _row_compare(column, value, task_id, greater=False)
     if value is None:
         return and_(column.is_(None), tasks.c.id > task_id)
-    return or_(tuple_(column, tasks.c.id) > tuple_(value, task_id), column.is_(None))
+    return or_(_row_compare(column, value, task_id, greater=True), column.is_(None))
 
 
 class SqlTaskRepository:

@@ -1,0 +1,124 @@
+"""SQL adapters on both databases: PostgreSQL (the session's `postgres_url`) and a SQLite file.
+
+Each database is migrated once with Alembic. On PostgreSQL the schema lives in a schema of its
+own (search_path), so the migration tests that run the chain down and up in the same database
+never pull the tables from under these tests. Tests stay apart by using fresh ids and e-mails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from adapters.sql.engine import create_engine
+from adapters.sql.uow import SqlUnitOfWork
+from domain.users import User
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _alembic_config(url: str) -> Config:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def _upgrade_on(connection: Connection, config: Config) -> None:
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+async def _postgres_engine(url: str) -> AsyncIterator[AsyncEngine]:
+    schema = f"sql_adapters_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(url)
+    async with admin.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = create_async_engine(
+        url, pool_size=4, connect_args={"server_settings": {"search_path": schema}}
+    )
+    try:
+        # Alembic shares this connection (env.py's recipe), so the search_path applies to it.
+        async with engine.connect() as conn:
+            await conn.run_sync(_upgrade_on, _alembic_config(url))
+            await conn.commit()
+        yield engine
+    finally:
+        await engine.dispose()
+        async with admin.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await admin.dispose()
+
+
+async def _sqlite_engine(path: Path) -> AsyncIterator[AsyncEngine]:
+    url = f"sqlite+aiosqlite:///{path}"
+    # env.py runs its own event loop (asyncio.run): keep it off this one.
+    await asyncio.to_thread(command.upgrade, _alembic_config(url), "head")
+    engine = create_engine(url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session", params=["postgresql", "sqlite"])
+def database(request: pytest.FixtureRequest) -> str:
+    """Which database; the PostgreSQL URL is resolved here, outside the event loop (the
+    `postgres_url` fixture runs asyncio itself)."""
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("postgres_url")
+        return url
+    return "sqlite"
+
+
+@pytest.fixture(scope="session")
+async def engine(
+    database: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[AsyncEngine]:
+    """A migrated database: PostgreSQL, then SQLite."""
+    if database == "sqlite":
+        engines = _sqlite_engine(tmp_path_factory.mktemp("sql") / "taskhub.db")
+    else:
+        engines = _postgres_engine(database)
+    async for made in engines:
+        yield made
+
+
+type UowFactory = Callable[[], SqlUnitOfWork]
+
+
+@pytest.fixture(scope="session")
+def new_uow(engine: AsyncEngine) -> UowFactory:
+    return lambda: SqlUnitOfWork(engine)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def make_user(email: str | None = None, *, created_at: datetime | None = None) -> User:
+    return User(
+        id=new_id(),
+        email=email or f"user-{uuid.uuid4().hex[:10]}@example.com",
+        name="Test User",
+        password_hash="$argon2id$v=19$fake",
+        created_at=created_at or datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC),
+    )
+
+
+async def add_user(new_uow: UowFactory, user: User | None = None) -> User:
+    """Commit a user (tasks, sessions and keys need their owner to exist)."""
+    user = user or make_user()
+    async with new_uow() as uow:
+        await uow.users.add(user)
+        await uow.commit()
+    return user

@@ -1,0 +1,280 @@
+"""SQL user, session and API key repositories, and the unit of work, on PostgreSQL and SQLite."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.sql.engine import pool_status
+from domain.api_keys import ApiKey
+from domain.auth import Scope, Session
+from domain.errors import Conflict
+from tests.integration.sql.conftest import UowFactory, add_user, make_user, new_id
+
+T0 = datetime(2026, 5, 4, 10, 11, 12, 345678, tzinfo=UTC)
+
+
+def make_session(user_id: str, **changes: object) -> Session:
+    session = Session(
+        id=new_id(),
+        user_id=user_id,
+        token_hash=uuid.uuid4().hex * 2,
+        created_at=T0,
+        expires_at=T0 + timedelta(days=14),
+    )
+    return replace(session, **changes)  # type: ignore[arg-type]
+
+
+def make_key(user_id: str, **changes: object) -> ApiKey:
+    key = ApiKey(
+        id=new_id(),
+        user_id=user_id,
+        name="ci key",
+        prefix="thk_abcdefgh",
+        key_hash=uuid.uuid4().hex * 2,
+        scopes=frozenset({Scope.TASKS_READ, Scope.KEYS_MANAGE}),
+        created_at=T0,
+    )
+    return replace(key, **changes)  # type: ignore[arg-type]
+
+
+# --- users ---------------------------------------------------------------------------------------
+
+
+async def test_user_round_trips_with_aware_exact_times(new_uow: UowFactory) -> None:
+    user = await add_user(new_uow, make_user(f"Jürgen.{uuid.uuid4().hex[:6]}@example.com"))
+    async with new_uow() as uow:
+        stored = await uow.users.get(user.id)
+    assert stored == user
+    assert stored is not None
+    assert stored.created_at.utcoffset() == timedelta(0)
+    assert stored.created_at.microsecond == 123456
+
+
+async def test_get_by_email_is_case_insensitive_beyond_ascii(new_uow: UowFactory) -> None:
+    local = f"straße.{uuid.uuid4().hex[:6]}"
+    user = await add_user(new_uow, make_user(f"{local}@example.com"))
+    async with new_uow() as uow:
+        by_upper = await uow.users.get_by_email(f"{local.upper()}@EXAMPLE.COM")
+        by_exact = await uow.users.get_by_email(user.email)
+        missing = await uow.users.get_by_email(f"other-{local}@example.com")
+    # "STRASSE" case-folds to what "straße" does: the same key, the same user.
+    assert local.upper().startswith("STRASSE.")
+    assert by_upper == user
+    assert by_exact == user
+    assert missing is None
+
+
+async def test_duplicate_email_key_is_a_conflict_and_the_transaction_goes_on(
+    new_uow: UowFactory,
+) -> None:
+    first = await add_user(new_uow)
+    clash = make_user(first.email.upper())
+    other = make_user()
+    async with new_uow() as uow:
+        with pytest.raises(Conflict):
+            await uow.users.add(clash)
+        await uow.users.add(other)
+        await uow.commit()
+    async with new_uow() as uow:
+        assert await uow.users.get(clash.id) is None
+        assert await uow.users.get(other.id) == other
+        assert await uow.users.get_by_email(first.email) == first
+
+
+async def test_duplicate_user_id_is_a_conflict(new_uow: UowFactory) -> None:
+    first = await add_user(new_uow)
+    async with new_uow() as uow:
+        with pytest.raises(Conflict):
+            await uow.users.add(replace(first, email=f"x{uuid.uuid4().hex[:8]}@example.com"))
+
+
+async def test_unknown_or_malformed_user_id_is_none(new_uow: UowFactory) -> None:
+    user = await add_user(new_uow)
+    async with new_uow() as uow:
+        assert await uow.users.get(new_id()) is None
+        assert await uow.users.get("not-a-uuid") is None
+        assert await uow.users.get(user.id.upper()) is None
+
+
+async def test_set_password_hash_replaces_only_that_users_hash(new_uow: UowFactory) -> None:
+    user, bystander = await add_user(new_uow), await add_user(new_uow)
+    async with new_uow() as uow:
+        await uow.users.set_password_hash(user.id, "$argon2id$v=19$new")
+        await uow.users.set_password_hash(new_id(), "$argon2id$v=19$ignored")
+        await uow.commit()
+    async with new_uow() as uow:
+        assert await uow.users.get(user.id) == replace(user, password_hash="$argon2id$v=19$new")
+        assert await uow.users.get(bystander.id) == bystander
+
+
+# --- sessions ------------------------------------------------------------------------------------
+
+
+async def test_session_is_found_by_token_hash_and_revoked_once(new_uow: UowFactory) -> None:
+    user = await add_user(new_uow)
+    session = make_session(user.id)
+    async with new_uow() as uow:
+        await uow.sessions.add(session)
+        await uow.commit()
+    async with new_uow() as uow:
+        assert await uow.sessions.get_by_token_hash(session.token_hash) == session
+        assert await uow.sessions.get_by_token_hash("0" * 64) is None
+        await uow.sessions.revoke(session.id, T0 + timedelta(hours=1))
+        await uow.sessions.revoke(session.id, T0 + timedelta(hours=2))
+        await uow.sessions.revoke(new_id(), T0)
+        await uow.commit()
+    async with new_uow() as uow:
+        stored = await uow.sessions.get_by_token_hash(session.token_hash)
+    assert stored == replace(session, revoked_at=T0 + timedelta(hours=1))
+
+
+async def test_session_with_a_taken_token_hash_is_a_conflict(new_uow: UowFactory) -> None:
+    user = await add_user(new_uow)
+    session = make_session(user.id)
+    async with new_uow() as uow:
+        await uow.sessions.add(session)
+        await uow.commit()
+    async with new_uow() as uow:
+        with pytest.raises(Conflict):
+            await uow.sessions.add(make_session(user.id, token_hash=session.token_hash))
+
+
+# --- API keys ------------------------------------------------------------------------------------
+
+
+async def test_key_round_trips_and_is_found_by_hash(new_uow: UowFactory) -> None:
+    user = await add_user(new_uow)
+    key = make_key(
+        user.id,
+        scopes=frozenset(Scope),
+        expires_at=T0 + timedelta(days=30),
+        last_used_at=T0 + timedelta(seconds=5),
+    )
+    async with new_uow() as uow:
+        await uow.api_keys.add(key)
+        await uow.commit()
+    async with new_uow() as uow:
+        assert await uow.api_keys.get_by_hash(key.key_hash) == key
+        assert await uow.api_keys.get_by_hash("f" * 64) is None
+
+
+async def test_list_for_user_is_oldest_first_without_revoked_keys(new_uow: UowFactory) -> None:
+    user, other = await add_user(new_uow), await add_user(new_uow)
+    same_time = [make_key(user.id, created_at=T0 + timedelta(minutes=1)) for _ in range(3)]
+    oldest = make_key(user.id, created_at=T0)
+    expired = make_key(user.id, created_at=T0 + timedelta(minutes=2), expires_at=T0)
+    revoked = make_key(user.id, created_at=T0 + timedelta(minutes=3), revoked_at=T0)
+    foreign = make_key(other.id)
+    async with new_uow() as uow:
+        for key in [*same_time, revoked, expired, oldest, foreign]:
+            await uow.api_keys.add(key)
+        await uow.commit()
+    async with new_uow() as uow:
+        listed = await uow.api_keys.list_for_user(user.id)
+    ties = sorted(same_time, key=lambda k: k.id)
+    assert listed == [oldest, *ties, expired]
+
+
+async def test_get_for_user_is_scoped_to_the_owner_and_sees_revoked_keys(
+    new_uow: UowFactory,
+) -> None:
+    owner, stranger = await add_user(new_uow), await add_user(new_uow)
+    key = make_key(owner.id, revoked_at=T0)
+    async with new_uow() as uow:
+        await uow.api_keys.add(key)
+        await uow.commit()
+    async with new_uow() as uow:
+        assert await uow.api_keys.get_for_user(owner.id, key.id) == key
+        assert await uow.api_keys.get_for_user(stranger.id, key.id) is None
+        assert await uow.api_keys.get_for_user(owner.id, "nope") is None
+
+
+async def test_revoke_keeps_the_first_time_and_touch_always_writes(new_uow: UowFactory) -> None:
+    user = await add_user(new_uow)
+    key = make_key(user.id)
+    async with new_uow() as uow:
+        await uow.api_keys.add(key)
+        await uow.commit()
+    async with new_uow() as uow:
+        await uow.api_keys.touch_last_used(key.id, T0 + timedelta(minutes=10))
+        await uow.api_keys.touch_last_used(key.id, T0 + timedelta(minutes=5))  # no "only newer"
+        await uow.api_keys.revoke(key.id, T0 + timedelta(hours=1))
+        await uow.api_keys.revoke(key.id, T0 + timedelta(hours=2))
+        await uow.api_keys.revoke(new_id(), T0)
+        await uow.commit()
+    async with new_uow() as uow:
+        stored = await uow.api_keys.get_for_user(user.id, key.id)
+        listed = await uow.api_keys.list_for_user(user.id)
+    assert stored == replace(
+        key, last_used_at=T0 + timedelta(minutes=5), revoked_at=T0 + timedelta(hours=1)
+    )
+    assert listed == []
+
+
+async def test_key_with_a_taken_hash_is_a_conflict(new_uow: UowFactory) -> None:
+    user = await add_user(new_uow)
+    key = make_key(user.id)
+    async with new_uow() as uow:
+        await uow.api_keys.add(key)
+        await uow.commit()
+    async with new_uow() as uow:
+        with pytest.raises(Conflict):
+            await uow.api_keys.add(make_key(user.id, key_hash=key.key_hash))
+
+
+# --- unit of work --------------------------------------------------------------------------------
+
+
+async def test_leaving_without_commit_rolls_back(new_uow: UowFactory) -> None:
+    user = make_user()
+    async with new_uow() as uow:
+        await uow.users.add(user)
+    async with new_uow() as uow:
+        assert await uow.users.get(user.id) is None
+
+
+async def test_an_exception_rolls_back_and_returns_the_connection(
+    new_uow: UowFactory, engine: AsyncEngine
+) -> None:
+    user = make_user()
+
+    async def fail_midway() -> None:
+        async with new_uow() as uow:
+            await uow.users.add(user)
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        await fail_midway()
+    assert pool_status(engine)[0] == 0
+    async with new_uow() as uow:
+        assert await uow.users.get(user.id) is None
+
+
+async def test_rollback_discards_and_commit_after_it_keeps_later_work(
+    new_uow: UowFactory,
+) -> None:
+    dropped, kept = make_user(), make_user()
+    async with new_uow() as uow:
+        await uow.users.add(dropped)
+        await uow.rollback()
+        await uow.users.add(kept)
+        await uow.commit()
+    async with new_uow() as uow:
+        assert await uow.users.get(dropped.id) is None
+        assert await uow.users.get(kept.id) == kept
+
+
+async def test_work_is_invisible_to_others_until_commit(new_uow: UowFactory) -> None:
+    user = make_user()
+    async with new_uow() as writer:
+        await writer.users.add(user)
+        async with new_uow() as reader:
+            assert await reader.users.get(user.id) is None
+        await writer.commit()
+    async with new_uow() as reader:
+        assert await reader.users.get(user.id) == user
