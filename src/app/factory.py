@@ -17,11 +17,12 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from adapters.http.health import OperationsController
 from adapters.http.identity import ApiKeysController, SessionsController, UsersController
-from adapters.http.metrics import mark_worker_dead
+from adapters.http.metrics import DB_POOL_CHECKED_OUT, DB_POOL_OVERFLOW, mark_worker_dead
 from adapters.http.middleware import RequestContextMiddleware
 from adapters.http.openapi import document_request_bodies
 from adapters.http.problems import exception_handlers
 from adapters.http.tasks import TasksController
+from adapters.sql.engine import watch_pool
 from app.container import (
     REQUEST_DEPENDENCIES,
     SINGLETON_DEPENDENCIES,
@@ -61,6 +62,11 @@ class TaskhubJsonPlugin(JsonRenderPlugin):
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:  # noqa: ARG002
         return openapi_document(request.app)
+
+
+def _report_pool(checked_out: int, overflow: int) -> None:
+    DB_POOL_CHECKED_OUT.set(checked_out)
+    DB_POOL_OVERFLOW.set(overflow)
 
 
 def _provide(container: Container, name: str, singleton: bool) -> Provide:
@@ -158,6 +164,9 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
     inner: Any = app.asgi_handler
     wrapped: Any = RequestContextMiddleware(inner)
     app.asgi_handler = wrapped
+    engine = container.engine()
+    if engine is not None:
+        watch_pool(engine, _report_pool)
     app.state.container = container
     app.state.security = container.security()
     app.state.health_probes = container.health_probes()

@@ -73,7 +73,7 @@ class SqlHealthProbe:
 
 
 def pool_status(engine: AsyncEngine) -> tuple[int, int]:
-    """(checked out, overflow) of the engine's pool; (0, 0) where the pool does not count."""
+    """(checked out, overflow) of the engine's pool, as the pool counts them right now."""
     pool: Any = engine.sync_engine.pool
     try:
         return int(pool.checkedout()), max(0, int(pool.overflow()))
@@ -85,8 +85,21 @@ def watch_pool(engine: AsyncEngine, report: Callable[[int, int], None]) -> None:
     """Call `report(checked_out, overflow)` whenever a connection leaves or returns to the pool
     (for gauges; cheaper and more exact than sampling)."""
 
-    def changed(*_: Any) -> None:
-        report(*pool_status(engine))
+    pool: Any = engine.sync_engine.pool
+    checked_out = 0
 
-    for name in ("checkout", "checkin", "close_detached"):
-        event.listen(engine.sync_engine.pool, name, changed)
+    def moved(step: int) -> Callable[..., None]:
+        def listener(*_: Any) -> None:
+            nonlocal checked_out
+            # The pool's own count lags inside its checkin event; count the events instead.
+            checked_out = max(0, checked_out + step)
+            try:
+                overflow = max(0, int(pool.overflow()))
+            except (AttributeError, TypeError):
+                overflow = 0
+            report(checked_out, overflow)
+
+        return listener
+
+    event.listen(pool, "checkout", moved(+1))
+    event.listen(pool, "checkin", moved(-1))
