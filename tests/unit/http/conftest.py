@@ -1,0 +1,153 @@
+"""Black-box HTTP fixtures: an app on the in-memory adapters, a client, and helpers that sign up,
+log in and issue keys through the public API only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from itertools import count
+from typing import Any
+
+import httpx
+import pytest
+from dependency_injector import providers
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from adapters.security.passwords import Argon2idPasswordHasher
+from app.container import Container, build_container
+from app.factory import create_app
+from app.settings import load_settings
+
+PASSWORD = "correct horse battery staple"
+SERVICE_TOKEN = "test-service-token-0123456789abcdef"
+
+BASE_ENV = {
+    "DATABASE_URL": "memory://",
+    "LOG_FORMAT": "json",
+    # Generous limits unless a test asks for tight ones.
+    "RATE_LIMIT_DEFAULT": "100000/minute",
+    "RATE_LIMIT_LOGIN": "100000/minute",
+}
+
+_emails = count(1)
+
+
+def fresh_email(tag: str = "user") -> str:
+    return f"{tag}{next(_emails)}@example.com"
+
+
+@dataclass
+class Account:
+    id: str
+    email: str
+    token: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return bearer(self.token)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass
+class Api:
+    """One running app (in-memory database) with a client and helpers over its public API."""
+
+    app: Litestar
+    container: Container
+    client: TestClient[Litestar]
+    accounts: list[Account] = field(default_factory=list)
+
+    def register(
+        self, email: str | None = None, password: str = PASSWORD, name: str | None = None
+    ) -> httpx.Response:
+        body: dict[str, Any] = {"email": email or fresh_email(), "password": password}
+        if name is not None:
+            body["name"] = name
+        return self.client.post("/v1/users", json=body)
+
+    def login(self, email: str, password: str = PASSWORD) -> httpx.Response:
+        return self.client.post("/v1/auth/sessions", json={"email": email, "password": password})
+
+    def account(self, email: str | None = None, password: str = PASSWORD) -> Account:
+        """Sign up and log in a new user; its session token."""
+        email = email or fresh_email()
+        created = self.register(email, password)
+        assert created.status_code == 201, created.text
+        session = self.login(email, password)
+        assert session.status_code == 201, session.text
+        acc = Account(id=created.json()["id"], email=email, token=session.json()["token"])
+        self.accounts.append(acc)
+        return acc
+
+    def issue_key(
+        self, token: str, scopes: list[str], name: str = "key", expires_at: str | None = None
+    ) -> httpx.Response:
+        body: dict[str, Any] = {"name": name, "scopes": scopes}
+        if expires_at is not None:
+            body["expires_at"] = expires_at
+        return self.client.post("/v1/api-keys", json=body, headers=bearer(token))
+
+    def key(self, token: str, scopes: list[str], name: str = "key") -> str:
+        """A new API key's secret."""
+        response = self.issue_key(token, scopes, name)
+        assert response.status_code == 201, response.text
+        secret: str = response.json()["key"]
+        return secret
+
+    def create_task(self, token: str, **fields: Any) -> dict[str, Any]:
+        fields.setdefault("title", "a task")
+        response = self.client.post("/v1/tasks", json=fields, headers=bearer(token))
+        assert response.status_code == 201, response.text
+        task: dict[str, Any] = response.json()
+        return task
+
+    def rows(self, table: str) -> dict[str, Any]:
+        rows: dict[str, Any] = self.container.memory_database().tables[table]
+        return rows
+
+
+ApiFactory = Callable[..., Api]
+
+
+def fast_container(env: dict[str, str]) -> Container:
+    """A container for `env` whose argon2id is cheap (the real defaults take 64 MiB a hash)."""
+    container = build_container(load_settings(environ=env, dotenv_path=None))
+    container.password_hasher.override(
+        providers.Object(Argon2idPasswordHasher(time_cost=1, memory_cost=8 * 1024))
+    )
+    return container
+
+
+@pytest.fixture
+def make_api() -> Iterator[ApiFactory]:
+    """`make_api(**env)`: a started app on `memory://` with the given variables set."""
+    with ExitStack() as stack:
+
+        def make(**overrides: str) -> Api:
+            env = {**BASE_ENV, **overrides}
+            container = fast_container(env)
+            app = create_app(container.settings(), container)
+            client = stack.enter_context(TestClient(app, raise_server_exceptions=False))
+            return Api(app=app, container=container, client=client)
+
+        yield make
+
+
+@pytest.fixture
+def api(make_api: ApiFactory) -> Api:
+    return make_api()
+
+
+@pytest.fixture
+def alice(api: Api) -> Account:
+    return api.account(fresh_email("alice"))
+
+
+@pytest.fixture
+def bob(api: Api) -> Account:
+    return api.account(fresh_email("bob"))
