@@ -1,12 +1,11 @@
 """SQL task repository and its row <-> entity mapper.
 
 Filtering, order and keyset follow `domain.ports.tasks` exactly (the in-memory twin is the
-reference). Two things differ by dialect, chosen once per repository:
-- labels: `labels @> ARRAY[...]` on PostgreSQL (GIN index); on SQLite a count over
-  `json_each(labels)`.
-- everything else is one portable statement: `q` is a case-sensitive LIKE over the columns the
-  mapper fills with `fold_for_search` (no ASCII upper case survives case folding, so SQLite's
-  ASCII-only case-insensitive LIKE gives the same answer).
+reference). Only the labels filter differs by dialect (chosen once per repository):
+`labels @> ARRAY[...]` on PostgreSQL (GIN index), a count over `json_each(labels)` on SQLite.
+`q` is a LIKE (wildcards in the needle escaped) over the columns the mapper fills with
+`fold_for_search`; no ASCII upper case survives case folding, so SQLite's ASCII-only
+case-insensitive LIKE answers like PostgreSQL's case-sensitive one.
 """
 
 from __future__ import annotations

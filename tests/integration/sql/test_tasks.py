@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import uuid
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -354,3 +354,30 @@ async def test_keyset_is_stable_when_tasks_are_inserted_between_pages(
     assert page1 == newest_first[:3]
     assert page2[:3] == newest_first[3:]
     assert len(page2) == 4  # plus the older one inserted behind the cursor
+
+
+async def test_odd_labels_and_offset_times_survive_and_filter(new_uow: UowFactory) -> None:
+    owner = await add_user(new_uow)
+    odd = 'with "quote", comma [x]'
+    ist = timezone(timedelta(hours=5, minutes=30))
+    local_due = datetime(2026, 6, 1, 12, 0, 0, 500, tzinfo=ist)  # 06:30:00.000500 UTC
+    early = make_task(owner.id, labels=(odd, "%"), due_at=local_due)
+    late = make_task(owner.id, labels=(odd,), due_at=datetime(2026, 6, 1, 7, 0, tzinfo=UTC))
+    async with new_uow() as uow:
+        await uow.tasks.add(late)
+        await uow.tasks.add(early)
+        await uow.commit()
+    async with new_uow() as uow:
+        stored = await uow.tasks.get(owner.id, early.id)
+        by_label = await uow.tasks.list_page(
+            owner.id, TaskQuery(TaskFilter(labels=(odd,))), limit=9
+        )
+        by_due = await uow.tasks.list_page(owner.id, TaskQuery(sort=TaskSort.DUE_AT), limit=9)
+        window = TaskFilter(due_before=datetime(2026, 6, 1, 6, 30, 0, 501, tzinfo=UTC))
+        before = await uow.tasks.list_page(owner.id, TaskQuery(window), limit=9)
+    assert stored == early
+    assert stored is not None
+    assert stored.due_at == datetime(2026, 6, 1, 6, 30, 0, 500, tzinfo=UTC)
+    assert {task.id for task in by_label} == {early.id, late.id}
+    assert [task.id for task in by_due] == [early.id, late.id]
+    assert [task.id for task in before] == [early.id]
