@@ -95,6 +95,8 @@ def domain_error_response(
         headers["WWW-Authenticate"] = "Bearer"
     elif isinstance(exc, errors.RateLimited):
         headers["Retry-After"] = str(max(1, exc.retry_after))
+    elif isinstance(exc, errors.Unavailable):
+        headers["Retry-After"] = "1"
     elif isinstance(exc, errors.Invalid):
         field_errors = [FieldProblem(e.field, e.message) for e in exc.errors]
     return problem_response(

@@ -5,10 +5,38 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
+import structlog
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SqlalchemyTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.sql.identity import SqlApiKeyRepository, SqlSessionRepository, SqlUserRepository
 from adapters.sql.tasks import SqlTaskRepository
+from domain.errors import Unavailable
+
+log = structlog.get_logger("taskhub.sql")
+
+
+def _is_outage(exc: Exception) -> bool:
+    """The database is unreachable, restarting or too slow (not a bug, not bad input)."""
+    if isinstance(exc, DBAPIError):
+        return (
+            exc.connection_invalidated
+            or isinstance(exc, OperationalError | InterfaceError)
+            or _is_timeout(exc.orig)
+        )
+    return isinstance(exc, OSError | TimeoutError | SqlalchemyTimeout)
+
+
+def _is_timeout(orig: BaseException | None) -> bool:
+    # asyncpg's statement timeout (QueryCanceledError) and connection-level errors.
+    name = type(orig).__name__ if orig is not None else ""
+    return name in {"QueryCanceledError", "ConnectionDoesNotExistError", "CannotConnectNowError"}
+
+
+def _unavailable(exc: Exception) -> Unavailable:
+    log.warning("database unavailable", error=type(exc).__name__)
+    return Unavailable("The database is unavailable right now; retry shortly.")
 
 
 class SqlUnitOfWork:
@@ -31,11 +59,18 @@ class SqlUnitOfWork:
     async def __aenter__(self) -> Self:
         if self._conn is not None:
             raise RuntimeError("this unit of work is already in use")
-        conn = await self._engine.connect()
+        try:
+            conn = await self._engine.connect()
+        except Exception as exc:
+            if _is_outage(exc):
+                raise _unavailable(exc) from exc
+            raise
         try:
             await conn.begin()
-        except BaseException:
+        except BaseException as exc:
             await conn.close()
+            if isinstance(exc, Exception) and _is_outage(exc):
+                raise _unavailable(exc) from exc
             raise
         self._conn = conn
         self.users = SqlUserRepository(conn)
@@ -56,11 +91,22 @@ class SqlUnitOfWork:
         try:
             if conn.in_transaction():
                 await conn.rollback()
+        except Exception:
+            # A dead connection cannot roll back; the pool discards it. Report the first error.
+            if exc is None:
+                raise
         finally:
             await conn.close()
+        if isinstance(exc, Exception) and _is_outage(exc):
+            raise _unavailable(exc) from exc
 
     async def commit(self) -> None:
-        await self._connection().commit()
+        try:
+            await self._connection().commit()
+        except Exception as exc:
+            if _is_outage(exc):
+                raise _unavailable(exc) from exc
+            raise
 
     async def rollback(self) -> None:
         await self._connection().rollback()

@@ -158,3 +158,16 @@ def test_request_body_over_one_mebibyte_is_413(make_settings: SettingsFactory) -
         )
     assert response.status_code == 413
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_dead_database_is_503_not_500(make_settings: SettingsFactory) -> None:
+    app = create_app(make_settings(DATABASE_URL="postgresql+asyncpg://x@127.0.0.1:1/x"))
+    with TestClient(app) as client:
+        signup = client.post(
+            "/v1/users", json={"email": "a@example.com", "password": "pw-12345678"}
+        )
+        listing = client.get("/v1/tasks", headers={"Authorization": "Bearer ths_unknown"})
+    for response in (signup, listing):
+        assert response.status_code == 503
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.headers["retry-after"] == "1"
