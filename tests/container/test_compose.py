@@ -1,0 +1,131 @@
+"""compose.yaml: it validates, and the whole stack runs, keeps its data and cleans up."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from tests.container.conftest import (
+    BuiltImage,
+    free_port,
+    report,
+    run,
+    wait_for_http,
+)
+
+INSIDE_PORT = 9000
+
+
+def compose_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"PORT", "APP_PORT", "DATABASE_URL"}}
+    env.update(extra)
+    return env
+
+
+def rendered(compose_cli: list[str], **env: str) -> dict[str, object]:
+    proc = run([*compose_cli, "config", "--format", "json"], env=compose_env(**env))
+    config: dict[str, object] = json.loads(proc.stdout)
+    return config
+
+
+def test_compose_file_validates(compose_cli: list[str]) -> None:
+    run([*compose_cli, "config", "-q"], env=compose_env())
+
+
+def test_compose_hardens_the_app_service(compose_cli: list[str]) -> None:
+    app = rendered(compose_cli)["services"]["app"]  # type: ignore[index]
+    assert app["read_only"] is True
+    assert app["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in app["security_opt"]
+    assert [t.split(":")[0] for t in app["tmpfs"]] == ["/tmp"]  # noqa: S108 (a mount point)
+    for dependency in ("db", "redis"):
+        assert app["depends_on"][dependency]["condition"] == "service_healthy"
+    assert app["develop"]["watch"]
+
+
+def test_port_variable_moves_the_listening_and_published_port(compose_cli: list[str]) -> None:
+    app = rendered(compose_cli, PORT=str(INSIDE_PORT))["services"]["app"]  # type: ignore[index]
+    assert app["environment"]["PORT"] == str(INSIDE_PORT)
+    [port] = app["ports"]
+    assert port["target"] == INSIDE_PORT
+    assert port["published"] == str(INSIDE_PORT)
+
+
+@dataclass(frozen=True)
+class Stack:
+    cli: list[str]
+    env: dict[str, str]
+    url: str
+
+
+@pytest.fixture(scope="module")
+def stack(compose_cli: list[str], image: BuiltImage) -> Iterator[Stack]:
+    """`docker compose up --wait` with the image under test and PORT=9000 inside the container."""
+    project = f"taskhub-ct-{uuid.uuid4().hex[:8]}"
+    host_port = free_port()
+    env = compose_env(TASKHUB_IMAGE=image.tag, PORT=str(INSIDE_PORT), APP_PORT=str(host_port))
+    cli = [*compose_cli, "-p", project]
+    started = time.monotonic()
+    try:
+        run([*cli, "up", "--wait", "--no-build", "--quiet-pull"], env=env, timeout=300)
+        report(f"docker compose up --wait: {time.monotonic() - started:.1f} s")
+        yield Stack(cli, env, f"http://127.0.0.1:{host_port}")
+    finally:
+        run([*cli, "down", "-v", "--timeout", "20"], env=env, check=False, timeout=120)
+
+
+def test_stack_serves_users_and_tasks_and_survives_a_restart(stack: Stack) -> None:
+    ready = httpx.get(f"{stack.url}/health/ready", timeout=5)
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"] == {"database": "ok", "redis": "ok"}
+
+    email, password = f"{uuid.uuid4().hex[:10]}@example.com", "correct horse battery staple"
+    created = httpx.post(
+        f"{stack.url}/v1/users", json={"email": email, "password": password}, timeout=10
+    )
+    assert created.status_code == 201, created.text
+    session = httpx.post(
+        f"{stack.url}/v1/auth/sessions", json={"email": email, "password": password}, timeout=10
+    )
+    assert session.status_code == 201, session.text
+    auth = {"Authorization": f"Bearer {session.json()['token']}"}
+    task = httpx.post(
+        f"{stack.url}/v1/tasks", json={"title": "ship the image"}, headers=auth, timeout=10
+    )
+    assert task.status_code == 201, task.text
+    task_id = task.json()["id"]
+
+    # DATABASE_URL points at the compose PostgreSQL: the row is there.
+    count = run(
+        [*stack.cli, "exec", "-T", "db", "psql", "-U", "taskhub", "-d", "taskhub", "-tAc",
+         f"SELECT count(*) FROM users WHERE email = '{email}'"],
+        env=stack.env,
+    )  # fmt: skip
+    assert count.stdout.strip() == "1"
+
+    started = time.monotonic()
+    run([*stack.cli, "restart", "app"], env=stack.env, timeout=120)
+    run([*stack.cli, "up", "--wait", "--no-build", "app"], env=stack.env, timeout=180)
+    wait_for_http(f"{stack.url}/health", timeout=60)
+    report(f"docker compose restart app -> healthy: {time.monotonic() - started:.1f} s")
+
+    again = httpx.get(f"{stack.url}/v1/tasks/{task_id}", headers=auth, timeout=10)
+    assert again.status_code == 200, again.text
+    assert again.json()["title"] == "ship the image"
+
+
+def test_down_removes_containers_and_volumes(stack: Stack) -> None:
+    project = stack.cli[stack.cli.index("-p") + 1]
+    run([*stack.cli, "down", "-v", "--timeout", "20"], env=stack.env, timeout=120)
+    label = f"label=com.docker.compose.project={project}"
+    containers = run(["docker", "ps", "-a", "-q", "--filter", label]).stdout.split()
+    volumes = run(["docker", "volume", "ls", "-q", "--filter", label]).stdout.split()
+    assert containers == []
+    assert volumes == []
