@@ -1,0 +1,654 @@
+"""The yardstick of issue 7: Taskhub against a bare Litestar + asyncpg ceiling on the same data.
+
+Sets up PostgreSQL and Redis (throwaway ones unless BENCH_DATABASE_URL / BENCH_REDIS_URL are
+given), migrates, creates a user and an API key through the `taskhub` CLI, seeds BENCH_TASKS
+tasks with COPY, then for BENCH_ROUNDS rounds starts the ceiling and then Taskhub (one at a
+time, BENCH_WORKERS uvicorn workers each, the same database pool bounds) and drives GET by id,
+the default list page and POST with wrk. Prints the median per endpoint and the ratio
+Taskhub/ceiling, startup time and peak RSS per worker; writes bench/results/latest.{json,md}.
+
+  .venv/bin/python -m bench.run            # the full run (~3.5 min with the defaults)
+  .venv/bin/python -m bench.run --quick    # smoke run: 1 round of 3 s
+  .venv/bin/python -m bench.run --serve taskhub   # set up, start one app, wait (for profiling)
+
+Exit status: 0 measured, 1 a run had errors (non-2xx or socket errors: the figures are void),
+2 set-up failed, 3 with --strict when a floor or another target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import http.client
+import json
+import os
+import random
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import asyncpg
+
+from bench.seed import reset_tasks, seed_tasks
+from bench.services import (
+    PG_SETTINGS,
+    Server,
+    ThrowawayPostgres,
+    ThrowawayRedis,
+    background_cpu_busy,
+    free_port,
+    peak_rss_mb,
+    shielded,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+LUA = ROOT / "bench" / "wrk" / "tasks.lua"
+POST_BODY = json.dumps(
+    {
+        "title": "  Write the benchmark report  ",
+        "description": "Compare Taskhub with the ceiling and note where the time goes.",
+        "priority": 2,
+        "labels": ["work", "perf", "work"],
+        "due_at": "2026-12-01T09:00:00+00:00",
+    },
+    separators=(",", ":"),
+)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    mode: str  # the Lua script's BENCH_MODE
+    label: str
+    floor: float
+    goal: float
+
+
+ENDPOINTS = (
+    Endpoint("get", "GET /v1/tasks/{id}", 0.30, 0.50),
+    Endpoint("list", "GET /v1/tasks?limit=50", 0.35, 0.50),
+    Endpoint("post", "POST /v1/tasks", 0.30, 0.45),
+)
+APPS = ("ceiling", "taskhub")
+P99_FACTOR_MAX = 2.0
+RSS_MAX_MB = 120.0
+NOISY_BACKGROUND = 0.10  # CPU share used by others before a run that makes its figures suspect
+STARTUP_MAX_S = 2.0
+
+
+@dataclass
+class Config:
+    duration: int
+    warmup: int
+    connections: int
+    threads: int
+    rounds: int
+    tasks: int
+    workers: int
+    pool_size: int
+    pool_overflow: int
+    sample_ids: int
+    rate_limit: str
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+def load_config(quick: bool) -> Config:
+    return Config(
+        duration=_env_int("BENCH_DURATION", 3 if quick else 10),
+        warmup=_env_int("BENCH_WARMUP", 1 if quick else 3),
+        connections=_env_int("BENCH_CONNECTIONS", 64),
+        threads=_env_int("BENCH_THREADS", 2),
+        rounds=_env_int("BENCH_ROUNDS", 1 if quick else 3),
+        tasks=_env_int("BENCH_TASKS", 10_000),
+        workers=_env_int("BENCH_WORKERS", 2),
+        pool_size=_env_int("BENCH_POOL_SIZE", 10),
+        pool_overflow=_env_int("BENCH_POOL_OVERFLOW", 10),
+        sample_ids=_env_int("BENCH_SAMPLE_IDS", 2000),
+        rate_limit=os.environ.get("BENCH_RATE_LIMIT", "10000000/minute"),
+    )
+
+
+class Interrupted(Exception):
+    """SIGTERM: leave through the same clean-up as Ctrl-C."""
+
+
+def _on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+    raise Interrupted
+
+
+def say(message: str) -> None:
+    print(f"[bench] {message}", flush=True)
+
+
+# --- wrk --------------------------------------------------------------------------------------
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    apt = ["apt-get", "install", "-y", "--no-install-recommends", "wrk"]
+    prefix: list[str] = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    say(f"wrk not found: installing the Debian package: {' '.join(prefix + apt)}")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    if subprocess.run(prefix + apt, env=env, check=False).returncode != 0:
+        say("install failed; refreshing the package lists (apt-get update) and retrying")
+        subprocess.run([*prefix, "apt-get", "update"], env=env, check=True)
+        subprocess.run(prefix + apt, env=env, check=True)
+    found = shutil.which("wrk")
+    if not found:
+        raise RuntimeError("wrk is still missing after apt-get install")
+    return found
+
+
+@dataclass
+class Measurement:
+    requests: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: dict[str, int]
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values())
+
+
+def run_wrk(
+    wrk: str, cfg: Config, port: int, mode: str, prefix: str, token: str, ids: Path, seconds: int
+) -> Measurement:
+    env = {
+        **os.environ,
+        "BENCH_MODE": mode,
+        "BENCH_PREFIX": prefix,
+        "BENCH_TOKEN": token,
+        "BENCH_IDS_FILE": str(ids),
+        "BENCH_BODY": POST_BODY,
+    }
+    argv = [wrk, f"-t{cfg.threads}", f"-c{cfg.connections}", f"-d{seconds}s", "--timeout", "5s"]
+    argv += ["-s", str(LUA), f"http://127.0.0.1:{port}"]
+    done = subprocess.run(
+        argv, env=env, capture_output=True, text=True, timeout=seconds + 60, check=False
+    )
+    line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH_RESULT ")), None)
+    if done.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout}\n{done.stderr}")
+    raw = json.loads(line.removeprefix("BENCH_RESULT "))
+    elapsed = raw["duration_us"] / 1e6
+    errors = {
+        kind: raw[f"errors_{kind}"]
+        for kind in ("status", "connect", "read", "write", "timeout")
+        if raw[f"errors_{kind}"]
+    }
+    return Measurement(
+        requests=raw["requests"],
+        seconds=round(elapsed, 3),
+        rps=round(raw["requests"] / elapsed, 1),
+        p50_ms=raw["p50_us"] / 1000,
+        p99_ms=raw["p99_us"] / 1000,
+        errors=errors,
+    )
+
+
+# --- set-up -----------------------------------------------------------------------------------
+
+
+def plain_dsn(url: str) -> str:
+    """An asyncpg DSN from a SQLAlchemy or plain PostgreSQL URL."""
+    for scheme in ("postgresql+asyncpg://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql://" + url.removeprefix(scheme)
+    return url
+
+
+def base_env(home: Path) -> dict[str, str]:
+    """A clean environment for the servers: nothing inherited that Taskhub would read."""
+    keep = ("PATH", "LANG", "LC_ALL", "TZ")
+    env = {k: os.environ[k] for k in keep if k in os.environ}
+    env["HOME"] = str(home)
+    return env
+
+
+def taskhub_env(cfg: Config, home: Path, dsn: str, redis_url: str, port: int) -> dict[str, str]:
+    return {
+        **base_env(home),
+        "ENVIRONMENT": "production",
+        "DATABASE_URL": "postgresql+asyncpg://" + dsn.removeprefix("postgresql://"),
+        "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": f"taskhub-bench-{os.getpid()}:",
+        "SESSION_HASH_SECRET": secrets.token_urlsafe(48),
+        "SERVICE_AUTH_TOKEN": secrets.token_urlsafe(48),
+        "ENCRYPTION_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        "RATE_LIMIT_DEFAULT": cfg.rate_limit,
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
+        "WORKERS": str(cfg.workers),
+        "SQLALCHEMY_POOL_SIZE": str(cfg.pool_size),
+        "SQLALCHEMY_POOL_OVERFLOW": str(cfg.pool_overflow),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "GRACEFUL_SHUTDOWN_TIMEOUT": "5",
+        "PROMETHEUS_MULTIPROC_DIR": str(home / "metrics"),
+        "ALEMBIC_CONFIG": str(ROOT / "alembic.ini"),
+    }
+
+
+def ceiling_env(cfg: Config, home: Path, dsn: str, owner_id: str) -> dict[str, str]:
+    return {
+        **base_env(home),
+        "BENCH_CEILING_DSN": dsn,
+        "BENCH_OWNER_ID": owner_id,
+        "BENCH_POOL_MIN": str(cfg.pool_size),
+        "BENCH_POOL_MAX": str(cfg.pool_size + cfg.pool_overflow),
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+def taskhub_cli(env: dict[str, str], home: Path, *args: str, stdin: str = "") -> str:
+    command = [str(Path(sys.executable).parent / "taskhub"), *args]
+    # Metrics files are for the server's workers only.
+    env = {k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    done = subprocess.run(
+        command, env=env, cwd=home, input=stdin, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"`taskhub {' '.join(args)}` failed: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+@dataclass
+class Fixture:
+    dsn: str
+    redis_url: str
+    home: Path
+    taskhub_env: dict[str, str]
+    owner_id: str
+    token: str
+    ids_file: Path
+    sample_id: str
+    cutoff: datetime
+    notes: list[str] = field(default_factory=list)
+
+
+def prepare(cfg: Config, stack: ExitStack) -> Fixture:
+    home = Path(tempfile.mkdtemp(prefix="taskhub-bench-"))
+    stack.callback(shutil.rmtree, home, True)
+    notes: list[str] = []
+    given_db = os.environ.get("BENCH_DATABASE_URL")
+    if given_db:
+        dsn = plain_dsn(given_db)
+        notes.append("database: given by BENCH_DATABASE_URL")
+    else:
+        pg = ThrowawayPostgres()
+        stack.callback(shielded(pg.stop))
+        say(f"starting a throwaway PostgreSQL on port {pg.port} in {pg.dir}")
+        pg.start()
+        dsn = pg.dsn
+        settings = ", ".join(f"{k}={v}" for k, v in PG_SETTINGS.items())
+        notes.append(f"database: throwaway PostgreSQL 15 with durability off ({settings})")
+    given_redis = os.environ.get("BENCH_REDIS_URL")
+    if given_redis:
+        redis_url = given_redis
+        notes.append("redis: given by BENCH_REDIS_URL")
+    else:
+        redis = ThrowawayRedis()
+        stack.callback(shielded(redis.stop))
+        say(f"starting a throwaway redis-server on port {redis.port} (no persistence)")
+        redis.start()
+        redis_url = redis.url
+        notes.append("redis: throwaway redis-server, --save '' --appendonly no")
+
+    env = taskhub_env(cfg, home, dsn, redis_url, port=8000)
+    started = time.perf_counter()
+    taskhub_cli(env, home, "migrate")
+    say(f"migrated in {time.perf_counter() - started:.1f} s")
+    email = f"bench-{uuid.uuid4().hex[:12]}@example.com"
+    owner_id = taskhub_cli(
+        env, home, "create-user", email, "--password-stdin", stdin=secrets.token_urlsafe(18) + "\n"
+    )
+    if given_db:
+        stack.callback(lambda: asyncio.run(_delete_user(dsn, owner_id)))
+    token = taskhub_cli(
+        env, home, "create-api-key", email, "--name", "bench", "--scope", "tasks:read",
+        "--scope", "tasks:write",
+    )  # fmt: skip
+    started = time.perf_counter()
+    ids, cutoff = asyncio.run(seed_tasks(dsn, owner_id, cfg.tasks))
+    say(f"seeded {len(ids)} tasks for user {owner_id} in {time.perf_counter() - started:.1f} s")
+    sample = random.Random(11).sample(ids, min(cfg.sample_ids, len(ids)))
+    ids_file = home / "ids.txt"
+    ids_file.write_text("\n".join(sample) + "\n")
+    return Fixture(dsn, redis_url, home, env, owner_id, token, ids_file, sample[0], cutoff, notes)
+
+
+async def _delete_user(dsn: str, owner_id: str) -> None:
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute("DELETE FROM users WHERE id = $1", uuid.UUID(owner_id))
+    finally:
+        await connection.close()
+
+
+# --- one app ----------------------------------------------------------------------------------
+
+
+@dataclass
+class AppRun:
+    app: str
+    round: int
+    startup_s: float
+    rss_mb: list[float]
+    background_busy: float
+    results: dict[str, Measurement]
+
+
+def start_app(app: str, cfg: Config, fx: Fixture, log: Path) -> tuple[Server, int]:
+    port = free_port()
+    if app == "ceiling":
+        argv = [sys.executable, "-m", "uvicorn", "bench.ceiling_app:app", "--host", "127.0.0.1"]
+        argv += ["--port", str(port), "--workers", str(cfg.workers), "--no-access-log"]
+        argv += ["--log-level", "warning", "--app-dir", str(ROOT)]
+        env = ceiling_env(cfg, fx.home, fx.dsn, fx.owner_id)
+    else:
+        argv = [str(Path(sys.executable).parent / "taskhub"), "serve"]
+        env = {**fx.taskhub_env, "PORT": str(port)}
+    return Server(app, argv, env, fx.home, log), port
+
+
+def _request(
+    port: int, method: str, path: str, token: str, body: str | None = None
+) -> tuple[int, Any]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    try:
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        data = response.read()
+        return response.status, json.loads(data) if data else None
+    finally:
+        connection.close()
+
+
+def preflight(port: int, prefix: str, token: str, fx: Fixture) -> dict[str, Any]:
+    """One request per endpoint with its expected status, before any load."""
+    status, one = _request(port, "GET", f"{prefix}/{fx.sample_id}", token)
+    if status != 200:
+        raise RuntimeError(f"GET {prefix}/{{id}} answered {status}: {one}")
+    status, page = _request(port, "GET", f"{prefix}?limit=50", token)
+    if status != 200 or len(page["items"]) != 50:
+        raise RuntimeError(f"GET {prefix}?limit=50 answered {status}: {str(page)[:300]}")
+    status, created = _request(port, "POST", prefix, token, POST_BODY)
+    if status != 201:
+        raise RuntimeError(f"POST {prefix} answered {status}: {created}")
+    return {"get": one, "list_first": page["items"][0]["id"], "post_keys": sorted(created)}
+
+
+def measure_app(
+    app: str, round_no: int, cfg: Config, fx: Fixture, wrk: str, seen: dict[str, Any]
+) -> AppRun:
+    prefix, token = ("/tasks", "") if app == "ceiling" else ("/v1/tasks", fx.token)
+    # Rows a previous POST run's in-flight requests wrote after wrk stopped, then a quiet check.
+    asyncio.run(reset_tasks(fx.dsn, fx.owner_id, fx.cutoff))
+    busy = background_cpu_busy()
+    if busy > NOISY_BACKGROUND:
+        say(f"WARNING: {busy:.0%} of the CPUs were busy with other work just before this run")
+    server, port = start_app(app, cfg, fx, RESULTS / f"{app}.log")
+    try:
+        startup = server.wait_healthy(port)
+        say(f"round {round_no} {app}: healthy {startup:.2f} s after start (port {port})")
+        answers = preflight(port, prefix, token, fx)
+        asyncio.run(reset_tasks(fx.dsn, fx.owner_id, fx.cutoff))
+        _compare(app, answers, seen)
+        workers = server.workers()
+        results: dict[str, Measurement] = {}
+        for endpoint in ENDPOINTS:
+            run_wrk(wrk, cfg, port, endpoint.mode, prefix, token, fx.ids_file, cfg.warmup)
+            result = run_wrk(
+                wrk, cfg, port, endpoint.mode, prefix, token, fx.ids_file, cfg.duration
+            )
+            results[endpoint.mode] = result
+            flag = f"  !! ERRORS {result.errors}" if result.error_count else ""
+            say(
+                f"round {round_no} {app:8} {endpoint.label:24} {result.rps:9.1f} req/s  "
+                f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms{flag}"
+            )
+            if endpoint.mode == "post":
+                asyncio.run(reset_tasks(fx.dsn, fx.owner_id, fx.cutoff))
+        rss = [peak_rss_mb(pid) for pid in workers]
+        if any(r.error_count for r in results.values()):
+            say(server.tail())
+        rss_mb = [round(r, 1) for r in rss if r is not None]
+        return AppRun(app, round_no, startup, rss_mb, round(busy, 3), results)
+    finally:
+        shielded(server.stop)()
+
+
+def _compare(app: str, answers: dict[str, Any], seen: dict[str, Any]) -> None:
+    """Both apps must serve the same rows in the same JSON shape."""
+    if not seen:
+        seen.update(answers, app=app)
+        return
+    for key in ("get", "list_first", "post_keys"):
+        if answers[key] != seen[key]:
+            say(f"WARNING: {app} and {seen['app']} differ on {key}: {answers[key]!r} vs "
+                f"{seen[key]!r}")  # fmt: skip
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def _median(values: list[float]) -> float:
+    return round(statistics.median(values), 2)
+
+
+def summarise(cfg: Config, runs: list[AppRun], fx: Fixture) -> dict[str, Any]:
+    rows = []
+    for endpoint in ENDPOINTS:
+        row: dict[str, Any] = {
+            "endpoint": endpoint.label,
+            "floor": endpoint.floor,
+            "goal": endpoint.goal,
+        }
+        for app in APPS:
+            mine = [r.results[endpoint.mode] for r in runs if r.app == app]
+            row[app] = {
+                "rps": _median([m.rps for m in mine]),
+                "p50_ms": _median([m.p50_ms for m in mine]),
+                "p99_ms": _median([m.p99_ms for m in mine]),
+                "rounds_rps": [m.rps for m in mine],
+                "errors": sum(m.error_count for m in mine),
+            }
+        ceiling, taskhub = row["ceiling"], row["taskhub"]
+        row["ratio"] = round(taskhub["rps"] / ceiling["rps"], 3) if ceiling["rps"] else None
+        row["round_ratios"] = [
+            round(t / c, 3) if c else None
+            for c, t in zip(ceiling["rounds_rps"], taskhub["rounds_rps"], strict=True)
+        ]
+        row["p99_factor"] = (
+            round(taskhub["p99_ms"] / ceiling["p99_ms"], 2) if ceiling["p99_ms"] else None
+        )
+        rows.append(row)
+    apps = {
+        app: {
+            "startup_s": [round(r.startup_s, 3) for r in runs if r.app == app],
+            "startup_median_s": _median([r.startup_s for r in runs if r.app == app]),
+            "peak_rss_mb_per_worker": max(
+                ([r.rss_mb for r in runs if r.app == app]), key=lambda x: max(x, default=0)
+            ),
+        }
+        for app in APPS
+    }
+    return {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "background_busy": [r.background_busy for r in runs],
+        "host": {"cpus": os.cpu_count(), "kernel": os.uname().release},
+        "config": asdict(cfg),
+        "notes": fx.notes,
+        "endpoints": rows,
+        "apps": apps,
+        "runs": [
+            {**asdict(r), "results": {k: asdict(v) for k, v in r.results.items()}} for r in runs
+        ],
+    }
+
+
+def _verdict(ratio: float | None, floor: float, goal: float) -> str:
+    if ratio is None:
+        return "n/a"
+    if ratio >= goal:
+        return "goal met"
+    return "floor met" if ratio >= floor else "BELOW FLOOR"
+
+
+def render(summary: dict[str, Any]) -> tuple[str, list[str]]:
+    """The markdown table and the list of missed targets."""
+    cfg = summary["config"]
+    missed: list[str] = []
+    lines = [
+        f"Taskhub vs ceiling: median of {cfg['rounds']} alternating round(s), "
+        f"wrk -t{cfg['threads']} -c{cfg['connections']} -d{cfg['duration']}s "
+        f"(warm-up {cfg['warmup']} s), "
+        f"{cfg['workers']} workers each, pool {cfg['pool_size']}+{cfg['pool_overflow']}, "
+        f"{cfg['tasks']} tasks, {summary['host']['cpus']} CPUs",
+        "",
+        "| endpoint | ceiling req/s | p50 ms | p99 ms | taskhub req/s | p50 ms | p99 ms "
+        "| ratio | per round | floor / goal | verdict |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |",
+    ]
+    for row in summary["endpoints"]:
+        c, t = row["ceiling"], row["taskhub"]
+        verdict = _verdict(row["ratio"], row["floor"], row["goal"])
+        if c["errors"] or t["errors"]:
+            verdict = f"VOID: {c['errors']} + {t['errors']} errors"
+        if verdict == "BELOW FLOOR":
+            missed.append(f"{row['endpoint']}: ratio {row['ratio']} < floor {row['floor']}")
+        if row["p99_factor"] is not None and row["p99_factor"] > P99_FACTOR_MAX:
+            missed.append(f"{row['endpoint']}: p99 {row['p99_factor']}x the ceiling's (max 2x)")
+        per_round = " ".join(f"{r:.2f}" for r in row["round_ratios"] if r is not None)
+        lines.append(
+            f"| {row['endpoint']} | {c['rps']:.0f} | {c['p50_ms']:.2f} | {c['p99_ms']:.2f} "
+            f"| {t['rps']:.0f} | {t['p50_ms']:.2f} | {t['p99_ms']:.2f} | **{row['ratio']:.2f}** "
+            f"| {per_round} | {row['floor']:.2f} / {row['goal']:.2f} | {verdict} |"
+        )
+    lines += ["", "| app | start to /health 200 (median; runs) | peak RSS per worker |"]
+    lines.append("| --- | --- | --- |")
+    for app, info in summary["apps"].items():
+        runs = ", ".join(f"{s:.2f}" for s in info["startup_s"])
+        rss = ", ".join(f"{r:.1f} MiB" for r in info["peak_rss_mb_per_worker"])
+        lines.append(f"| {app} | {info['startup_median_s']:.2f} s ({runs}) | {rss} |")
+    taskhub = summary["apps"]["taskhub"]
+    if taskhub["startup_median_s"] >= STARTUP_MAX_S:
+        missed.append(f"taskhub start to healthy {taskhub['startup_median_s']} s (max 2 s)")
+    if any(r >= RSS_MAX_MB for r in taskhub["peak_rss_mb_per_worker"]):
+        missed.append(f"taskhub peak RSS per worker {taskhub['peak_rss_mb_per_worker']} (max 120)")
+    p99 = ", ".join(f"{row['endpoint']} {row['p99_factor']}x" for row in summary["endpoints"])
+    lines += ["", f"Taskhub p99 / ceiling p99 (target <= 2x): {p99}"]
+    lines += [f"Note: {note}" for note in summary["notes"]]
+    busy = summary["background_busy"]
+    shown = ", ".join(f"{b:.0%}" for b in busy)
+    if max(busy, default=0) > NOISY_BACKGROUND:
+        lines.append(
+            f"WARNING: the machine was busy with other work before some runs ({shown} of the "
+            "CPUs): the figures are noisy; rerun on a quiet machine."
+        )
+    else:
+        lines.append(f"Background CPU before each run: {shown} (quiet)")
+    return "\n".join(lines), missed
+
+
+def write_results(summary: dict[str, Any], table: str) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    for name in (f"bench-{stamp}", "latest"):
+        (RESULTS / f"{name}.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (RESULTS / f"{name}.md").write_text(table + "\n")
+    return RESULTS / f"bench-{stamp}.json"
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def serve_forever(app: str, cfg: Config, fx: Fixture) -> None:
+    server, port = start_app(app, cfg, fx, RESULTS / f"{app}.log")
+    try:
+        startup = server.wait_healthy(port)
+        prefix = "/tasks" if app == "ceiling" else "/v1/tasks"
+        say(f"{app} healthy after {startup:.2f} s on http://127.0.0.1:{port}{prefix}")
+        say(f"worker pids: {' '.join(map(str, server.workers()))}; log: {server.log_path}")
+        if app == "taskhub":
+            say(f"token: {fx.token}")
+        say(f"a task: {prefix}/{fx.sample_id}; ids file: {fx.ids_file}; Ctrl-C stops")
+        while server.process.poll() is None:
+            time.sleep(1)
+    finally:
+        shielded(server.stop)()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.run", description="Taskhub vs the ceiling")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 1 round of 3 s")
+    parser.add_argument("--strict", action="store_true", help="exit 3 when a target is missed")
+    parser.add_argument("--serve", choices=APPS, help="set up, start one app and wait")
+    args = parser.parse_args(argv)
+    cfg = load_config(args.quick)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    # Also when started in the background, where the shell may have ignored SIGINT.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    runs: list[AppRun] = []
+    try:
+        with ExitStack() as stack:
+            wrk = ensure_wrk()
+            fx = prepare(cfg, stack)
+            if args.serve:
+                serve_forever(args.serve, cfg, fx)
+                return 0
+            seen: dict[str, Any] = {}
+            for round_no in range(1, cfg.rounds + 1):
+                for app in APPS:
+                    runs.append(measure_app(app, round_no, cfg, fx, wrk, seen))
+            summary = summarise(cfg, runs, fx)
+    except (KeyboardInterrupt, Interrupted):
+        say("interrupted; everything started has been stopped")
+        return 130
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+        say(f"FAILED: {exc}")
+        return 2
+    table, missed = render(summary)
+    path = write_results(summary, table)
+    print()
+    print(table)
+    print(f"\n(written to {path} and bench/results/latest.md)")
+    errors = sum(r.error_count for run in runs for r in run.results.values())
+    if errors:
+        banner = "!" * 78
+        print(f"\n{banner}\n!! {errors} FAILED REQUESTS (non-2xx or socket errors): the figures "
+              f"above are VOID.\n!! See bench/results/*.log\n{banner}")  # fmt: skip
+        return 1
+    if missed:
+        print("\nTargets missed:\n" + "\n".join(f"  - {m}" for m in missed))
+        return 3 if args.strict else 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

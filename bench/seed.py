@@ -1,0 +1,143 @@
+"""Seed one user's tasks straight into Taskhub's `tasks` table with asyncpg COPY.
+
+Rows look like what Taskhub's SQL adapter writes (adapters.sql.tasks.task_to_row): UUIDv7 ids
+whose embedded time is the row's created_at, trimmed titles, distinct labels in a text[],
+`completed_at` exactly when status is done, version 1 (or more once "edited"), and the
+`title_folded` / `description_folded` search columns (str.casefold). Creation times are spread
+over the past ~35 days, so every task created during a run is newer than all seeded ones (and
+`reset_tasks` can remove them by time).
+
+Usage: python -m bench.seed DSN OWNER_ID [--count 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import uuid_utils
+
+COLUMNS = (
+    "id",
+    "owner_id",
+    "title",
+    "description",
+    "status",
+    "priority",
+    "labels",
+    "due_at",
+    "completed_at",
+    "created_at",
+    "updated_at",
+    "version",
+    "title_folded",
+    "description_folded",
+)
+_VERBS = ("Write", "Review", "Fix", "Plan", "Call", "Ship", "Test", "Refactor", "Document", "Order")
+_THINGS = (
+    "the quarterly report",
+    "the login flow",
+    "Ünïcode handling in search",
+    "the onboarding checklist",
+    "invoice #{n}",
+    "the staging database",
+    "release notes",
+    "the team offsite",
+    "flaky CI job {n}",
+    "customer feedback",
+)
+_LABELS = ("work", "home", "urgent", "backend", "frontend", "ops", "q3", "q4", "waiting", "idea")
+_SPACING = timedelta(minutes=5)
+
+
+def task_rows(owner_id: str, count: int, *, now: datetime, seed: int = 7) -> list[tuple[Any, ...]]:
+    """`count` deterministic task rows for `owner_id`, oldest first, the newest ~1 h before now."""
+    rng = random.Random(seed)
+    owner = uuid.UUID(owner_id)
+    start = now - timedelta(hours=1) - _SPACING * count
+    rows: list[tuple[Any, ...]] = []
+    for n in range(count):
+        created = start + _SPACING * n + timedelta(microseconds=rng.randrange(1_000_000))
+        task_id = uuid.UUID(str(uuid_utils.uuid7(nanoseconds=int(created.timestamp() * 1e9))))
+        title = f"{rng.choice(_VERBS)} {rng.choice(_THINGS).format(n=n)}"
+        description = None
+        if rng.random() < 0.6:
+            description = " ".join(
+                f"Step {i}: check the details with the team and note the outcome."
+                for i in range(1, rng.randint(2, 5))
+            )
+        status = rng.choices(("todo", "in_progress", "done"), weights=(5, 2, 3))[0]
+        edited = rng.random() < 0.4
+        updated = created
+        if edited:
+            later = created + timedelta(hours=rng.randint(1, 48))
+            updated = max(min(later, now - timedelta(minutes=45)), created)
+        due = created + timedelta(days=rng.randint(1, 30)) if rng.random() < 0.5 else None
+        labels = rng.sample(_LABELS, rng.randint(0, 3))
+        rows.append(
+            (
+                task_id,
+                owner,
+                title,
+                description,
+                status,
+                rng.randint(1, 4),
+                labels,
+                due,
+                updated if status == "done" else None,
+                created,
+                updated,
+                rng.randint(2, 4) if edited else 1,
+                title.casefold(),
+                None if description is None else description.casefold(),
+            )
+        )
+    return rows
+
+
+async def seed_tasks(dsn: str, owner_id: str, count: int) -> tuple[list[str], datetime]:
+    """Insert `count` tasks for `owner_id`; their ids and the time after which rows are new."""
+    now = datetime.now(UTC)
+    rows = task_rows(owner_id, count, now=now)
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.copy_records_to_table("tasks", records=rows, columns=COLUMNS)
+        await connection.execute("VACUUM ANALYZE tasks")
+    finally:
+        await connection.close()
+    cutoff = now - timedelta(minutes=30)
+    return [str(row[0]) for row in rows], cutoff
+
+
+async def reset_tasks(dsn: str, owner_id: str, cutoff: datetime) -> int:
+    """Delete `owner_id`'s tasks created after `cutoff` (those a POST run added); vacuum."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        status = await connection.execute(
+            "DELETE FROM tasks WHERE owner_id = $1 AND created_at > $2",
+            uuid.UUID(owner_id),
+            cutoff,
+        )
+        await connection.execute("VACUUM ANALYZE tasks")
+    finally:
+        await connection.close()
+    return int(status.split()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dsn", help="postgresql://user@host:port/db (plain asyncpg DSN)")
+    parser.add_argument("owner_id", help="an existing users.id")
+    parser.add_argument("--count", type=int, default=10_000)
+    args = parser.parse_args()
+    ids, _ = asyncio.run(seed_tasks(args.dsn, args.owner_id, args.count))
+    print(f"seeded {len(ids)} tasks for {args.owner_id}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+-- wrk script for the task endpoints, configured through the environment (bench/run.py sets it):
+--   BENCH_MODE      get | list | post
+--   BENCH_PREFIX    "/tasks" (ceiling) or "/v1/tasks" (Taskhub)
+--   BENCH_TOKEN     bearer token; empty for the ceiling
+--   BENCH_IDS_FILE  one task id per line (mode get); each thread starts at its own offset and
+--                   cycles over every id
+--   BENCH_BODY      the JSON body (mode post)
+-- done() prints one line "BENCH_RESULT {json}" that bench/run.py parses (latencies in us).
+-- wrk counts a response with status > 399 in errors.status; run.py treats any error as a failed
+-- measurement.
+
+local mode = os.getenv("BENCH_MODE") or "get"
+local prefix = os.getenv("BENCH_PREFIX") or "/tasks"
+local token = os.getenv("BENCH_TOKEN") or ""
+local ids_file = os.getenv("BENCH_IDS_FILE")
+local body = os.getenv("BENCH_BODY") or "{}"
+
+local thread_count = 0
+
+function setup(thread)
+  thread_count = thread_count + 1
+  thread:set("thread_index", thread_count)
+end
+
+local requests = {}
+local position = 0
+
+function init(args)
+  local headers = {}
+  if token ~= "" then
+    headers["Authorization"] = "Bearer " .. token
+  end
+  if mode == "get" then
+    for line in io.lines(ids_file) do
+      if line ~= "" then
+        table.insert(requests, wrk.format("GET", prefix .. "/" .. line, headers))
+      end
+    end
+    assert(#requests > 0, "no ids in " .. tostring(ids_file))
+    -- Spread the threads over the id list so they do not ask for the same rows in step.
+    position = ((thread_index or 1) - 1) * math.floor(#requests / 2)
+  elseif mode == "list" then
+    table.insert(requests, wrk.format("GET", prefix .. "?limit=50", headers))
+  elseif mode == "post" then
+    headers["Content-Type"] = "application/json"
+    table.insert(requests, wrk.format("POST", prefix, headers, body))
+  else
+    error("unknown BENCH_MODE " .. mode)
+  end
+end
+
+function request()
+  position = position % #requests + 1
+  return requests[position]
+end
+
+function done(summary, latency, _requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_RESULT {"requests":%d,"duration_us":%d,"bytes":%d,"errors_connect":%d,' ..
+    '"errors_read":%d,"errors_write":%d,"errors_status":%d,"errors_timeout":%d,' ..
+    '"latency_mean_us":%.1f,"latency_max_us":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,' ..
+    '"p999_us":%d}\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status,
+    e.timeout, latency.mean, latency.max, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency:percentile(99.9)))
+end
