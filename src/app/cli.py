@@ -44,6 +44,9 @@ def migrate(settings: Settings, revision: str = "head") -> None:
     from alembic import command
     from alembic.config import Config
 
+    if settings.DATABASE_URL == "memory://":
+        print("taskhub: DATABASE_URL=memory:// has no schema to migrate", file=sys.stderr)
+        return
     config = Config(str(alembic_config_path()))
     config.set_main_option("sqlalchemy.url", settings.DATABASE_URL.replace("%", "%%"))
     command.upgrade(config, revision)
@@ -74,6 +77,9 @@ def _exit_cleanly(_signum: int, _frame: object) -> None:
 def serve(settings: Settings) -> None:
     import uvicorn
 
+    if settings.is_sqlite:
+        # The embedded default migrates itself: one file, one host, nothing to coordinate.
+        migrate(settings)
     _prepare_multiprocess_metrics(settings)
     # uvicorn drains in-flight requests on SIGTERM, then re-raises the signal with the handler it
     # found at start; this one turns that into exit status 0 (an orderly stop, not a crash).

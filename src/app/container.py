@@ -19,15 +19,16 @@ from adapters.events.log import LoggingEventPublisher
 from adapters.http.auth import HttpSecurity
 from adapters.http.cursors import CursorCodec
 from adapters.memory.idempotency import MemoryIdempotencyStore
+from adapters.memory.principals import MemoryPrincipalCache
 from adapters.memory.rate_limit import MemoryRateLimiter
 from adapters.memory.uow import MemoryDatabase, MemoryUnitOfWork
 from adapters.security.ids import SystemClock, UuidV7Generator
 from adapters.security.passwords import Argon2idPasswordHasher
 from adapters.security.tokens import HmacTokenHasher, RandomSecretGenerator
 from adapters.sql.engine import SqlHealthProbe, create_engine
+from app.resilience import FailOpenRateLimiter
 from app.settings import Settings
-from domain.auth import Principal
-from domain.ports import HealthProbe
+from domain.ports import HealthProbe, RateLimiter
 from domain.rate_limits import parse_policy
 from domain.use_cases.identity import (
     AuthenticateBearer,
@@ -78,12 +79,12 @@ def _redis_client(settings: Settings) -> Any:
     )
 
 
-def _rate_limiter(settings: Settings, client: Any) -> Any:
+def _rate_limiter(settings: Settings, client: Any) -> RateLimiter:
     if client is None:
-        return MemoryRateLimiter()
+        return FailOpenRateLimiter(MemoryRateLimiter())
     from adapters.redis.rate_limit import RedisRateLimiter
 
-    return RedisRateLimiter(client, settings.REDIS_KEY_PREFIX)
+    return FailOpenRateLimiter(RedisRateLimiter(client, settings.REDIS_KEY_PREFIX))
 
 
 def _idempotency_store(settings: Settings, client: Any) -> Any:
@@ -92,6 +93,14 @@ def _idempotency_store(settings: Settings, client: Any) -> Any:
     from adapters.redis.idempotency import RedisIdempotencyStore
 
     return RedisIdempotencyStore(client, settings.REDIS_KEY_PREFIX)
+
+
+def _principal_cache(settings: Settings, client: Any) -> Any:
+    if client is None:
+        return MemoryPrincipalCache()
+    from adapters.redis.principals import RedisPrincipalCache
+
+    return RedisPrincipalCache(client, settings.REDIS_KEY_PREFIX)
 
 
 def _health_probes(engine: AsyncEngine | None, redis_client: Any) -> list[HealthProbe]:
@@ -104,13 +113,10 @@ def _health_probes(engine: AsyncEngine | None, redis_client: Any) -> list[Health
 
 
 def _security(
-    authenticate: providers.Factory[AuthenticateBearer], rate_limiter: Any, settings: Settings
+    authenticate: AuthenticateBearer, rate_limiter: Any, settings: Settings
 ) -> HttpSecurity:
-    async def resolve(token: str, acting_user: str | None) -> Principal:
-        return await authenticate().execute(token, acting_user)
-
     return HttpSecurity(
-        authenticate=resolve,
+        authenticate=authenticate.execute,
         rate_limiter=rate_limiter,
         default_policy=parse_policy("default", settings.RATE_LIMIT_DEFAULT),
     )
@@ -126,6 +132,7 @@ class Container(containers.DeclarativeContainer):
     redis_client = providers.Singleton(_redis_client, settings)
     rate_limiter = providers.Singleton(_rate_limiter, settings, redis_client)
     idempotency_store = providers.Singleton(_idempotency_store, settings, redis_client)
+    principal_cache = providers.Singleton(_principal_cache, settings, redis_client)
     health_probes = providers.Singleton(_health_probes, engine, redis_client)
 
     clock = providers.Singleton(SystemClock)
@@ -166,20 +173,22 @@ class Container(containers.DeclarativeContainer):
             lambda s: parse_policy("login-email", s.RATE_LIMIT_LOGIN), settings
         ),
     )
-    log_out = providers.Factory(LogOut, uow, clock)
+    log_out = providers.Factory(LogOut, uow, clock, principal_cache)
     get_current_user = providers.Factory(GetCurrentUser, uow)
     issue_api_key = providers.Factory(IssueApiKey, uow, token_hasher, secrets, clock, ids)
     list_api_keys = providers.Factory(ListApiKeys, uow)
-    revoke_api_key = providers.Factory(RevokeApiKey, uow, clock)
-    authenticate = providers.Factory(
+    revoke_api_key = providers.Factory(RevokeApiKey, uow, clock, principal_cache)
+    authenticate = providers.Singleton(
         AuthenticateBearer,
-        uow,
+        uow_factory,
         token_hasher,
         clock,
         # Only an explicitly configured token enables service calls (no development default).
         service_token=settings.provided.SERVICE_AUTH_TOKEN,
+        cache=principal_cache,
+        cache_ttl=providers.Callable(lambda s: timedelta(seconds=s.PRINCIPAL_CACHE_TTL), settings),
     )
-    security = providers.Singleton(_security, authenticate.provider, rate_limiter, settings)
+    security = providers.Singleton(_security, authenticate, rate_limiter, settings)
 
     # tasks
     create_task = providers.Factory(CreateTask, uow_factory, clock, ids, events)

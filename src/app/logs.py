@@ -29,11 +29,15 @@ def configure_logging(settings: Settings) -> None:
             structlog.processors.JSONRenderer(serializer=_json_dumps),
         ]
     else:
-        processors = [*shared, structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]
+        # Never show frame locals: they hold request bodies, passwords and secrets.
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
+        processors = [*shared, renderer]
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.WriteLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
     # Libraries that use the standard logging module (uvicorn, alembic, sqlalchemy) go to stderr
@@ -42,6 +46,16 @@ def configure_logging(settings: Settings) -> None:
         level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("uvicorn.access").disabled = True
+
+
+class _CurrentStderr:
+    """Whatever sys.stderr is at write time (test runners and daemons swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def _json_dumps(obj: object, **_: object) -> str:

@@ -67,6 +67,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     ENCRYPTION_KEY: str | None = None
     ALLOW_SIGNUP: bool = True
     SESSION_TTL: Positive = 86400
+    PRINCIPAL_CACHE_TTL: Positive = 60
     RATE_LIMIT_DEFAULT: str = "600/minute"
     RATE_LIMIT_LOGIN: str = "10/minute"
     FORWARDED_ALLOW_IPS: str = "127.0.0.1"
@@ -98,6 +99,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         out: dict[str, Any] = msgspec.structs.asdict(self)
         for name in SECRET_NAMES:
             out[name] = "***" if getattr(self, name) else "(development default)"
+        if self.SERVICE_AUTH_TOKEN is None:
+            out["SERVICE_AUTH_TOKEN"] = "(unset: service calls disabled)"  # noqa: S105
         for name in ("DATABASE_URL", "REDIS_URL"):
             if out[name]:
                 out[name] = mask_url(out[name])
@@ -183,6 +186,8 @@ def _validate(s: Settings) -> None:
             "(generate one: python -c 'import base64, os; "
             "print(base64.urlsafe_b64encode(os.urandom(32)).decode())')"
         )
+    if s.SESSION_HASH_SECRET is not None and len(s.SESSION_HASH_SECRET.encode()) < 16:
+        raise SettingsError("invalid setting SESSION_HASH_SECRET=***: needs at least 16 bytes")
     if s.is_production:
         bad = [
             name

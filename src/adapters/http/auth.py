@@ -18,7 +18,6 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from structlog.contextvars import bind_contextvars
 
-from adapters.http.metrics import RATE_LIMIT_DECISIONS
 from domain.auth import Principal, PrincipalKind, Scope
 from domain.errors import RateLimited, Unauthenticated
 from domain.ports import RateLimitDecision, RateLimiter, RateLimitPolicy
@@ -70,19 +69,12 @@ def rate_limit_subject(principal: Principal) -> str:
 async def count_request(
     connection: ASGIConnection[Any, Any, Any, Any], security: HttpSecurity, subject: str
 ) -> None:
-    """Count one request; fail open (allow, warn, count) when the limiter's backend is down."""
+    """Count one request (the composition root makes the limiter fail open when it is down)."""
     policy = security.default_policy
-    try:
-        decision: RateLimitDecision = await security.rate_limiter.hit(policy, subject)
-    except Exception as exc:
-        RATE_LIMIT_DECISIONS.labels(policy.name, "failed_open").inc()
-        log.warning("rate limiter unavailable; failing open", error=type(exc).__name__)
-        return
+    decision: RateLimitDecision = await security.rate_limiter.hit(policy, subject)
     connection.scope["state"][STATE_RATE_LIMIT] = decision
     if decision.allowed:
-        RATE_LIMIT_DECISIONS.labels(policy.name, "allowed").inc()
         return
-    RATE_LIMIT_DECISIONS.labels(policy.name, "limited").inc()
     raise RateLimited(
         f"Rate limit of {policy.limit} requests per {policy.window_seconds} s exceeded.",
         retry_after=decision.retry_after,

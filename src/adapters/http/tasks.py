@@ -37,6 +37,8 @@ log = structlog.get_logger("taskhub.tasks")
 
 JSON = "application/json"
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+# An in-flight claim outlives no crashed request by much: retries get 409 for this long at most.
+IN_FLIGHT_TTL_SECONDS = 60
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _REPLAYED_HEADERS = ("location", "etag")
 _encoder = msgspec.json.Encoder()
@@ -64,8 +66,12 @@ def etag_of(task: Task) -> str:
     return f'"{task.id}.{task.version}"'
 
 
-def _tags(header: str) -> list[str]:
-    return [t.strip().removeprefix("W/") for t in header.split(",") if t.strip()]
+def _tags(header: str, *, weak: bool) -> list[str]:
+    """Entity tags of a header; weak ones (W/) count only for weak comparison (If-None-Match)."""
+    tags = [t.strip() for t in header.split(",") if t.strip()]
+    if weak:
+        return [t.removeprefix("W/") for t in tags]
+    return [t for t in tags if not t.startswith("W/")]
 
 
 def expected_version(if_match: str | None, task_id: str) -> int | None:
@@ -73,7 +79,7 @@ def expected_version(if_match: str | None, task_id: str) -> int | None:
     names no version of this task."""
     if if_match is None or if_match.strip() == "*":
         return None
-    for tag in _tags(if_match):
+    for tag in _tags(if_match, weak=False):
         name, _, version = tag.strip('"').rpartition(".")
         if name == task_id and version.isdigit():
             return int(version)
@@ -153,7 +159,7 @@ class TasksController(Controller):
         store_key = f"{principal.user_id}:{idempotency_key}"
         fingerprint = hashlib.sha256(_encoder.encode(body)).hexdigest()
         try:
-            record = await idempotency_store.begin(store_key, fingerprint, IDEMPOTENCY_TTL_SECONDS)
+            record = await idempotency_store.begin(store_key, fingerprint, IN_FLIGHT_TTL_SECONDS)
         except Exception as exc:
             log.warning("idempotency store unavailable", error=type(exc).__name__)
             raise Unavailable("Idempotency store unavailable; retry later.") from None
@@ -292,7 +298,7 @@ class TasksController(Controller):
         task = await get_task.execute(principal.user_id, task_id)
         tag = etag_of(task)
         if if_none_match is not None and (
-            if_none_match.strip() == "*" or tag in _tags(if_none_match)
+            if_none_match.strip() == "*" or tag in _tags(if_none_match, weak=True)
         ):
             return Response(b"", status_code=304, headers={"ETag": tag})
         return task_response(task)

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from domain.api_keys import ApiKey
-from domain.auth import Session
+from domain.auth import Principal, Session
 from domain.ports import UnitOfWorkBase
 from domain.users import User
 
@@ -115,4 +115,20 @@ class Cipher(Protocol):
 
     def decrypt(self, ciphertext: str) -> str:
         """The plaintext; raises `ValueError` when the text was altered or made with another key."""
+        ...
+
+
+class PrincipalCache(Protocol):
+    """Resolved principals by token hash, so authentication costs no database round trip.
+
+    Entries expire on their own (never later than the credential itself); revoking a credential
+    evicts every entry made from it, at once, for every process sharing the cache.
+    """
+
+    async def get(self, key: str) -> Principal | None: ...
+
+    async def put(self, key: str, principal: Principal, ttl_seconds: int) -> None: ...
+
+    async def evict(self, credential_id: str) -> None:
+        """Forget every cached principal resolved from this session id or key id."""
         ...

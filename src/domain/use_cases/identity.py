@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -34,6 +34,7 @@ from domain.ports import Clock, IdGenerator, RateLimiter, RateLimitPolicy
 from domain.ports.identity import (
     IdentityUnitOfWork,
     PasswordHasher,
+    PrincipalCache,
     SecretGenerator,
     TokenHasher,
 )
@@ -220,9 +221,12 @@ class LogIn:
 class LogOut:
     """Revoke the caller's session; its token stops working at once. Needs a session principal."""
 
-    def __init__(self, uow: IdentityUnitOfWork, clock: Clock) -> None:
+    def __init__(
+        self, uow: IdentityUnitOfWork, clock: Clock, cache: PrincipalCache | None = None
+    ) -> None:
         self._uow = uow
         self._clock = clock
+        self._cache = cache
 
     async def execute(self, principal: Principal) -> None:
         if principal.kind is not PrincipalKind.SESSION:
@@ -230,6 +234,8 @@ class LogOut:
         async with self._uow as uow:
             await uow.sessions.revoke(principal.credential_id, self._clock.now())
             await uow.commit()
+        if self._cache is not None:
+            await self._cache.evict(principal.credential_id)
 
 
 class GetCurrentUser:
@@ -332,9 +338,12 @@ class RevokeApiKey:
     NotFound for an unknown id, another user's key, or a key already revoked.
     """
 
-    def __init__(self, uow: IdentityUnitOfWork, clock: Clock) -> None:
+    def __init__(
+        self, uow: IdentityUnitOfWork, clock: Clock, cache: PrincipalCache | None = None
+    ) -> None:
         self._uow = uow
         self._clock = clock
+        self._cache = cache
 
     async def execute(self, principal: Principal, key_id: str) -> None:
         principal.require(Scope.KEYS_MANAGE)
@@ -347,6 +356,8 @@ class RevokeApiKey:
                 raise NotFound("no such API key")
             await uow.api_keys.revoke(key.id, self._clock.now())
             await uow.commit()
+        if self._cache is not None:
+            await self._cache.evict(key.id)
 
 
 # --- bearer authentication -----------------------------------------------------------------------
@@ -359,19 +370,28 @@ class AuthenticateBearer:
     token (when configured) needs `acting_user_id` naming an existing user and acts as that user
     with all scopes. Anything else is a session token. One lookup per call; a key's
     `last_used_at` is written at most once a minute.
+
+    With a `PrincipalCache`, a resolved principal is kept for `cache_ttl` (never beyond the
+    credential's own expiry), so most calls touch no database; LogOut and RevokeApiKey evict it.
+    A key's `last_used_at` then advances once per cache period of use rather than per minute.
+    Long-lived: it opens a fresh unit of work per lookup.
     """
 
     def __init__(
         self,
-        uow: IdentityUnitOfWork,
+        uow_factory: Callable[[], IdentityUnitOfWork],
         token_hasher: TokenHasher,
         clock: Clock,
         *,
         service_token: str | None = None,
+        cache: PrincipalCache | None = None,
+        cache_ttl: timedelta = timedelta(seconds=60),
     ) -> None:
-        self._uow = uow
+        self._uow_factory = uow_factory
         self._token_hasher = token_hasher
         self._clock = clock
+        self._cache = cache
+        self._cache_ttl = cache_ttl
         # Compare fixed-length digests so neither content nor length of the secret leaks.
         self._service_digest = (
             hashlib.sha256(service_token.encode()).digest() if service_token else None
@@ -381,10 +401,32 @@ class AuthenticateBearer:
         if not token or len(token) > MAX_BEARER_LENGTH:
             raise Unauthenticated(_BAD_TOKEN)
         if token.startswith(API_KEY_PREFIX):
-            return await self._api_key(token)
+            key_hash = self._token_hasher.hash(token)
+            return await self._cached(key_hash, lambda: self._api_key(key_hash))
         if self._is_service_token(token):
-            return await self._service(acting_user_id)
-        return await self._session(token)
+            user_id = _canonical_id(acting_user_id) if acting_user_id else None
+            if user_id is None:
+                raise Unauthenticated("the service token needs X-Acting-User naming a user")
+            return await self._cached(f"service:{user_id}", lambda: self._service(user_id))
+        token_hash = self._token_hasher.hash(token)
+        return await self._cached(token_hash, lambda: self._session(token_hash))
+
+    async def _cached(
+        self, key: str, resolve: Callable[[], Awaitable[tuple[Principal, datetime | None]]]
+    ) -> Principal:
+        if self._cache is None:
+            return (await resolve())[0]
+        cached = await self._cache.get(key)
+        if cached is not None:
+            return cached
+        principal, expires_at = await resolve()
+        ttl = self._cache_ttl
+        if expires_at is not None:
+            ttl = min(ttl, expires_at - self._clock.now())
+        seconds = int(ttl.total_seconds())
+        if seconds >= 1:
+            await self._cache.put(key, principal, seconds)
+        return principal
 
     def _is_service_token(self, token: str) -> bool:
         if self._service_digest is None:
@@ -392,9 +434,8 @@ class AuthenticateBearer:
         digest = hashlib.sha256(token.encode()).digest()
         return hmac.compare_digest(digest, self._service_digest)
 
-    async def _api_key(self, token: str) -> Principal:
-        key_hash = self._token_hasher.hash(token)
-        async with self._uow as uow:
+    async def _api_key(self, key_hash: str) -> tuple[Principal, datetime | None]:
+        async with self._uow_factory() as uow:
             key = await uow.api_keys.get_by_hash(key_hash)
             now = self._clock.now()
             if key is None or not key.is_active(now):
@@ -402,40 +443,39 @@ class AuthenticateBearer:
             if key.last_use_is_stale(now):
                 await uow.api_keys.touch_last_used(key.id, now)
                 await uow.commit()
-        return Principal(
+        principal = Principal(
             user_id=key.user_id,
             kind=PrincipalKind.API_KEY,
             scopes=key.scopes,
             credential_id=key.id,
             actor=f"api_key:{key.id}",
         )
+        return principal, key.expires_at
 
-    async def _session(self, token: str) -> Principal:
-        token_hash = self._token_hasher.hash(token)
-        async with self._uow as uow:
+    async def _session(self, token_hash: str) -> tuple[Principal, datetime | None]:
+        async with self._uow_factory() as uow:
             session = await uow.sessions.get_by_token_hash(token_hash)
         if session is None or not session.is_active(self._clock.now()):
             raise Unauthenticated(_BAD_TOKEN)
-        return Principal(
+        principal = Principal(
             user_id=session.user_id,
             kind=PrincipalKind.SESSION,
             scopes=ALL_SCOPES,
             credential_id=session.id,
             actor=f"user:{session.user_id}",
         )
+        return principal, session.expires_at
 
-    async def _service(self, acting_user_id: str | None) -> Principal:
-        user_id = _canonical_id(acting_user_id) if acting_user_id else None
-        if user_id is None:
-            raise Unauthenticated("the service token needs X-Acting-User naming a user")
-        async with self._uow as uow:
+    async def _service(self, user_id: str) -> tuple[Principal, datetime | None]:
+        async with self._uow_factory() as uow:
             user = await uow.users.get(user_id)
         if user is None:
             raise Unauthenticated("X-Acting-User names no user")
-        return Principal(
+        principal = Principal(
             user_id=user.id,
             kind=PrincipalKind.SERVICE,
             scopes=ALL_SCOPES,
             credential_id="service",
             actor="service",
         )
+        return principal, None

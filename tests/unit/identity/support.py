@@ -91,7 +91,7 @@ class Identity:
         )
 
     def authenticate(self, service_token: str | None = SERVICE_TOKEN) -> AuthenticateBearer:
-        return AuthenticateBearer(self.uow(), self.tokens, self.clock, service_token=service_token)
+        return AuthenticateBearer(self.uow, self.tokens, self.clock, service_token=service_token)
 
     def issue_key(self) -> IssueApiKey:
         return IssueApiKey(self.uow(), self.tokens, self.secrets, self.clock, self.ids)

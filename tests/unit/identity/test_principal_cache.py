@@ -1,0 +1,104 @@
+"""Authentication through the principal cache: no lookup on a hit, eviction acts at once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from adapters.memory.principals import MemoryPrincipalCache
+from domain.auth import Principal, PrincipalKind, Scope
+from domain.errors import Unauthenticated
+from domain.use_cases.identity import AuthenticateBearer, LogOut, RevokeApiKey
+from tests.unit.identity.support import PASSWORD, Identity, session_principal
+
+
+class CountingUow:
+    """Counts how many units of work authentication opens (each one is a database trip)."""
+
+    def __init__(self, identity: Identity) -> None:
+        self.identity = identity
+        self.opened = 0
+
+    def __call__(self) -> object:
+        self.opened += 1
+        return self.identity.uow()
+
+
+def cached_auth(
+    identity: Identity, cache: MemoryPrincipalCache, uows: CountingUow
+) -> AuthenticateBearer:
+    return AuthenticateBearer(
+        uows,  # type: ignore[arg-type]
+        identity.tokens,
+        identity.clock,
+        cache=cache,
+        cache_ttl=timedelta(seconds=60),
+    )
+
+
+async def test_a_cached_session_needs_no_lookup_and_logout_evicts(identity: Identity) -> None:
+    await identity.new_user()
+    login = await identity.login().execute("ada@example.com", PASSWORD, "10.0.0.1")
+    cache, uows = MemoryPrincipalCache(), CountingUow(identity)
+    auth = cached_auth(identity, cache, uows)
+
+    first = await auth.execute(login.token)
+    second = await auth.execute(login.token)
+    assert first == second
+    assert uows.opened == 1
+
+    await LogOut(identity.uow(), identity.clock, cache).execute(first)
+    with pytest.raises(Unauthenticated):
+        await auth.execute(login.token)
+
+
+async def test_revoking_a_key_evicts_it_at_once(identity: Identity) -> None:
+    user = await identity.new_user()
+    issued = await identity.issue_key().execute(
+        session_principal(user), "ci", ["tasks:read", "keys:manage"]
+    )
+    cache, uows = MemoryPrincipalCache(), CountingUow(identity)
+    auth = cached_auth(identity, cache, uows)
+    principal = await auth.execute(issued.secret)
+    assert principal.kind is PrincipalKind.API_KEY
+    await RevokeApiKey(identity.uow(), identity.clock, cache).execute(
+        session_principal(user), issued.key.id
+    )
+    with pytest.raises(Unauthenticated):
+        await auth.execute(issued.secret)
+
+
+async def test_cache_never_outlives_the_credential(identity: Identity) -> None:
+    user = await identity.new_user()
+    expires = identity.clock.now() + timedelta(seconds=5)
+    issued = await identity.issue_key().execute(
+        session_principal(user), "short", ["tasks:read"], expires
+    )
+    now = [0.0]
+    cache = MemoryPrincipalCache(monotonic=lambda: now[0])
+    auth = cached_auth(identity, cache, CountingUow(identity))
+    await auth.execute(issued.secret)
+    now[0] += 6  # the cache entry was given the key's 5 s of life, not the 60 s default
+    identity.clock.advance(seconds=6)
+    with pytest.raises(Unauthenticated):
+        await auth.execute(issued.secret)
+
+
+async def test_memory_cache_bounds_and_expiry() -> None:
+    now = [0.0]
+    cache = MemoryPrincipalCache(max_entries=2, monotonic=lambda: now[0])
+    principals = [
+        Principal(f"u{i}", PrincipalKind.SESSION, frozenset({Scope.TASKS_READ}), f"s{i}", "a")
+        for i in range(3)
+    ]
+    for i, principal in enumerate(principals):
+        await cache.put(f"k{i}", principal, ttl_seconds=10)
+    assert len(cache) == 2
+    assert await cache.get("k0") is None  # the oldest went first
+    assert await cache.get("k2") == principals[2]
+    now[0] = 10.0
+    assert await cache.get("k2") is None
+    await cache.put("k1", principals[1], 10)
+    await cache.evict("s1")
+    assert await cache.get("k1") is None
