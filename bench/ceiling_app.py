@@ -20,7 +20,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import msgspec
 import uuid_utils
 from litestar import Litestar, Response, get, post
