@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from domain.auth import Scope
 from domain.errors import Invalid
@@ -66,6 +66,10 @@ def validate_key_expiry(expires_at: datetime | None, now: datetime) -> datetime 
         return None
     if expires_at.tzinfo is None or expires_at.utcoffset() is None:
         raise Invalid.of("expires_at", "must carry a time zone (e.g. end in Z)")
-    if expires_at <= now:
+    try:
+        in_utc = expires_at.astimezone(UTC)
+    except OverflowError:
+        raise Invalid.of("expires_at", "is out of the representable range") from None
+    if in_utc <= now:
         raise Invalid.of("expires_at", "must be in the future")
-    return expires_at
+    return in_utc

@@ -199,7 +199,10 @@ def parse_time(name: str, value: object, *, nullable: bool) -> datetime | None:
         raise FieldRejected(FieldError(name, "must be a date-time"))
     if value.tzinfo is None or value.utcoffset() is None:
         raise FieldRejected(FieldError(name, "must include a timezone offset"))
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise FieldRejected(FieldError(name, "is out of the representable range")) from None
 
 
 def _due_at(value: object) -> datetime | None:

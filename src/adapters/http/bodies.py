@@ -55,8 +55,22 @@ async def decode_body[T](
     try:
         return msgspec.json.decode(body, type=type_)
     except msgspec.ValidationError as exc:
+        # The typed decoder stops at the first misfit; a syntax fault later on still makes the
+        # whole body "not JSON" (400). Checked only on this error path.
+        _require_json(body)
         field, message = _field_of(str(exc))
         raise Invalid(f"{field}: {message}", [FieldError(field, message)]) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        reason = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else str(exc)
-        raise ClientException(detail=f"The request body is not valid JSON: {reason}") from None
+        raise _not_json(exc) from None
+
+
+def _require_json(body: bytes) -> None:
+    try:
+        msgspec.json.decode(body)
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise _not_json(exc) from None
+
+
+def _not_json(exc: Exception) -> ClientException:
+    reason = "not UTF-8" if isinstance(exc, UnicodeDecodeError) else str(exc)
+    return ClientException(detail=f"The request body is not valid JSON: {reason}")
