@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import hashlib
 import http.client
 import json
 import os
@@ -33,6 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -49,6 +51,8 @@ from bench.services import (
     ThrowawayPostgres,
     ThrowawayRedis,
     background_cpu_busy,
+    cpu_seconds_between,
+    cpu_ticks,
     free_port,
     peak_rss_mb,
     shielded,
@@ -165,6 +169,16 @@ class Measurement:
     p50_ms: float
     p99_ms: float
     errors: dict[str, int]
+    # CPU seconds the app's workers (and the throwaway PostgreSQL and Redis, when ours) used
+    # during the measured run: requests per CPU second hardly depends on what else the machine
+    # runs, unlike req/s.
+    app_cpu_s: float = 0.0
+    backend_cpu_s: float = 0.0
+
+    @property
+    def requests_per_cpu_s(self) -> float:
+        cpu = self.app_cpu_s + self.backend_cpu_s
+        return round(self.requests / cpu, 1) if cpu else 0.0
 
     @property
     def error_count(self) -> int:
@@ -205,6 +219,24 @@ def run_wrk(
         p99_ms=raw["p99_us"] / 1000,
         errors=errors,
     )
+
+
+def source_fingerprint() -> str:
+    """A hash of Taskhub's code (src/, migrations/): others may edit it during a run."""
+    digest = hashlib.sha256()
+    for path in sorted([*ROOT.glob("src/**/*.py"), *ROOT.glob("migrations/**/*.py")]):
+        digest.update(str(path.relative_to(ROOT)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def git_state() -> str:
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    dirty = git("status", "--porcelain", "--", "src", "migrations")
+    return f"{git('rev-parse', '--short', 'HEAD')}{' + uncommitted changes' if dirty else ''}"
 
 
 # --- set-up -----------------------------------------------------------------------------------
@@ -285,12 +317,15 @@ class Fixture:
     sample_id: str
     cutoff: datetime
     notes: list[str] = field(default_factory=list)
+    backend_pids: Callable[[], list[int]] = list
+    code: str = ""
 
 
 def prepare(cfg: Config, stack: ExitStack) -> Fixture:
     home = Path(tempfile.mkdtemp(prefix="taskhub-bench-"))
     stack.callback(shutil.rmtree, home, True)
     notes: list[str] = []
+    backends: list[Callable[[], list[int]]] = []
     given_db = os.environ.get("BENCH_DATABASE_URL")
     if given_db:
         dsn = plain_dsn(given_db)
@@ -300,6 +335,7 @@ def prepare(cfg: Config, stack: ExitStack) -> Fixture:
         stack.callback(shielded(pg.stop))
         say(f"starting a throwaway PostgreSQL on port {pg.port} in {pg.dir}")
         pg.start()
+        backends.append(pg.pids)
         dsn = pg.dsn
         settings = ", ".join(f"{k}={v}" for k, v in PG_SETTINGS.items())
         notes.append(f"database: throwaway PostgreSQL 15 with durability off ({settings})")
@@ -312,6 +348,7 @@ def prepare(cfg: Config, stack: ExitStack) -> Fixture:
         stack.callback(shielded(redis.stop))
         say(f"starting a throwaway redis-server on port {redis.port} (no persistence)")
         redis.start()
+        backends.append(redis.pids)
         redis_url = redis.url
         notes.append("redis: throwaway redis-server, --save '' --appendonly no")
 
@@ -335,7 +372,13 @@ def prepare(cfg: Config, stack: ExitStack) -> Fixture:
     sample = random.Random(11).sample(ids, min(cfg.sample_ids, len(ids)))
     ids_file = home / "ids.txt"
     ids_file.write_text("\n".join(sample) + "\n")
-    return Fixture(dsn, redis_url, home, env, owner_id, token, ids_file, sample[0], cutoff, notes)
+    fixture = Fixture(
+        dsn, redis_url, home, env, owner_id, token, ids_file, sample[0], cutoff, notes
+    )
+    fixture.code = source_fingerprint()
+    notes.append(f"Taskhub code: git {git_state()}, source fingerprint {fixture.code}")
+    fixture.backend_pids = lambda: [pid for pids in backends for pid in pids()]
+    return fixture
 
 
 async def _delete_user(dsn: str, owner_id: str) -> None:
@@ -411,7 +454,13 @@ def measure_app(
     busy = background_cpu_busy()
     if busy > NOISY_BACKGROUND:
         say(f"WARNING: {busy:.0%} of the CPUs were busy with other work just before this run")
-    server, port = start_app(app, cfg, fx, RESULTS / f"{app}.log")
+    if app == "taskhub":
+        code = source_fingerprint()
+        if code != fx.code:
+            say(f"WARNING: Taskhub's code changed since the run began ({fx.code} -> {code})")
+            fx.notes.append(f"Taskhub's code changed during the run (round {round_no})")
+            fx.code = code
+    server, port = start_app(app, cfg, fx, RESULTS / f"{app}-r{round_no}.log")
     try:
         startup = server.wait_healthy(port)
         say(f"round {round_no} {app}: healthy {startup:.2f} s after start (port {port})")
@@ -421,15 +470,22 @@ def measure_app(
         workers = server.workers()
         results: dict[str, Measurement] = {}
         for endpoint in ENDPOINTS:
-            run_wrk(wrk, cfg, port, endpoint.mode, prefix, token, fx.ids_file, cfg.warmup)
+            warm = run_wrk(wrk, cfg, port, endpoint.mode, prefix, token, fx.ids_file, cfg.warmup)
+            if warm.error_count:
+                say(f"warning: {warm.errors} errors during the warm-up of {endpoint.label}")
+            app_before, backend_before = cpu_ticks(workers), cpu_ticks(fx.backend_pids())
             result = run_wrk(
                 wrk, cfg, port, endpoint.mode, prefix, token, fx.ids_file, cfg.duration
             )
+            result.app_cpu_s = round(cpu_seconds_between(app_before, cpu_ticks(workers)), 2)
+            backend_after = cpu_ticks(fx.backend_pids())
+            result.backend_cpu_s = round(cpu_seconds_between(backend_before, backend_after), 2)
             results[endpoint.mode] = result
             flag = f"  !! ERRORS {result.errors}" if result.error_count else ""
             say(
                 f"round {round_no} {app:8} {endpoint.label:24} {result.rps:9.1f} req/s  "
-                f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms{flag}"
+                f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  "
+                f"{result.requests_per_cpu_s:7.1f} req/CPU-s{flag}"
             )
             if endpoint.mode == "post":
                 asyncio.run(reset_tasks(fx.dsn, fx.owner_id, fx.cutoff))
@@ -475,10 +531,16 @@ def summarise(cfg: Config, runs: list[AppRun], fx: Fixture) -> dict[str, Any]:
                 "p50_ms": _median([m.p50_ms for m in mine]),
                 "p99_ms": _median([m.p99_ms for m in mine]),
                 "rounds_rps": [m.rps for m in mine],
+                "requests_per_cpu_s": _median([m.requests_per_cpu_s for m in mine]),
                 "errors": sum(m.error_count for m in mine),
             }
         ceiling, taskhub = row["ceiling"], row["taskhub"]
         row["ratio"] = round(taskhub["rps"] / ceiling["rps"], 3) if ceiling["rps"] else None
+        row["cpu_ratio"] = (
+            round(taskhub["requests_per_cpu_s"] / ceiling["requests_per_cpu_s"], 3)
+            if ceiling["requests_per_cpu_s"]
+            else None
+        )
         row["round_ratios"] = [
             round(t / c, 3) if c else None
             for c, t in zip(ceiling["rounds_rps"], taskhub["rounds_rps"], strict=True)
@@ -506,7 +568,14 @@ def summarise(cfg: Config, runs: list[AppRun], fx: Fixture) -> dict[str, Any]:
         "endpoints": rows,
         "apps": apps,
         "runs": [
-            {**asdict(r), "results": {k: asdict(v) for k, v in r.results.items()}} for r in runs
+            {
+                **asdict(r),
+                "results": {
+                    k: {**asdict(v), "requests_per_cpu_s": v.requests_per_cpu_s}
+                    for k, v in r.results.items()
+                },
+            }
+            for r in runs
         ],
     }
 
@@ -531,8 +600,8 @@ def render(summary: dict[str, Any]) -> tuple[str, list[str]]:
         f"{cfg['tasks']} tasks, {summary['host']['cpus']} CPUs",
         "",
         "| endpoint | ceiling req/s | p50 ms | p99 ms | taskhub req/s | p50 ms | p99 ms "
-        "| ratio | per round | floor / goal | verdict |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |",
+        "| ratio | per round | floor / goal | verdict | req/CPU-s ceiling, taskhub, ratio |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | --- |",
     ]
     for row in summary["endpoints"]:
         c, t = row["ceiling"], row["taskhub"]
@@ -546,8 +615,11 @@ def render(summary: dict[str, Any]) -> tuple[str, list[str]]:
         per_round = " ".join(f"{r:.2f}" for r in row["round_ratios"] if r is not None)
         lines.append(
             f"| {row['endpoint']} | {c['rps']:.0f} | {c['p50_ms']:.2f} | {c['p99_ms']:.2f} "
-            f"| {t['rps']:.0f} | {t['p50_ms']:.2f} | {t['p99_ms']:.2f} | **{row['ratio']:.2f}** "
-            f"| {per_round} | {row['floor']:.2f} / {row['goal']:.2f} | {verdict} |"
+            f"| {t['rps']:.0f} | {t['p50_ms']:.2f} | {t['p99_ms']:.2f} "
+            f"| **{row['ratio'] or 0:.2f}** "
+            f"| {per_round} | {row['floor']:.2f} / {row['goal']:.2f} | {verdict} "
+            f"| {c['requests_per_cpu_s']:.0f}, {t['requests_per_cpu_s']:.0f}, "
+            f"{row['cpu_ratio'] or 0:.2f} |"
         )
     lines += ["", "| app | start to /health 200 (median; runs) | peak RSS per worker |"]
     lines.append("| --- | --- | --- |")
@@ -562,6 +634,11 @@ def render(summary: dict[str, Any]) -> tuple[str, list[str]]:
         missed.append(f"taskhub peak RSS per worker {taskhub['peak_rss_mb_per_worker']} (max 120)")
     p99 = ", ".join(f"{row['endpoint']} {row['p99_factor']}x" for row in summary["endpoints"])
     lines += ["", f"Taskhub p99 / ceiling p99 (target <= 2x): {p99}"]
+    lines.append(
+        "req/CPU-s: requests per CPU second of the app's workers plus the throwaway PostgreSQL "
+        "and Redis (not wrk); a cross-check of the ratio that other load on the machine barely "
+        "moves."
+    )
     lines += [f"Note: {note}" for note in summary["notes"]]
     busy = summary["background_busy"]
     shown = ", ".join(f"{b:.0%}" for b in busy)

@@ -164,6 +164,26 @@ def descendants(root: int) -> list[int]:
     return found
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ticks(pids: Sequence[int]) -> dict[int, int]:
+    """User + system CPU ticks used so far by each live pid of `pids`."""
+    ticks: dict[int, int] = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks[pid] = int(fields[11]) + int(fields[12])
+    return ticks
+
+
+def cpu_seconds_between(before: dict[int, int], after: dict[int, int]) -> float:
+    """CPU seconds used between two `cpu_ticks` samples (a pid new in `after` counts fully)."""
+    return sum(t - before.get(pid, 0) for pid, t in after.items()) / _TICKS
+
+
 def cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -237,6 +257,14 @@ class ThrowawayPostgres:
         )
         self._run(str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "taskhub")
 
+    def pids(self) -> list[int]:
+        """The postmaster and its children (the backends serving the pools)."""
+        try:
+            postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return []
+        return [postmaster, *descendants(postmaster)]
+
     @property
     def dsn(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/taskhub"
@@ -291,6 +319,9 @@ class ThrowawayRedis:
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError("redis-server did not answer PING within 10 s")
+
+    def pids(self) -> list[int]:
+        return [] if self.process is None else [self.process.pid]
 
     @property
     def url(self) -> str:
