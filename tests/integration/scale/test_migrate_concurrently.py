@@ -7,7 +7,7 @@ import asyncio
 import subprocess
 from pathlib import Path
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory

@@ -96,9 +96,8 @@ def client_for(concurrency: int) -> httpx.AsyncClient:
 
 
 def is_problem(response: httpx.Response, status: int) -> bool:
-    return (
-        response.headers.get("content-type", "").startswith(PROBLEM_JSON)
-        and response.json().get("status") == status
+    return response.headers.get("content-type", "").startswith(PROBLEM_JSON) and bool(
+        response.json().get("status") == status
     )
 
 
