@@ -109,12 +109,6 @@ def test_a_body_that_is_not_json_or_not_utf8_is_400(
         ("/v1/users", b'{"email": "a@example.com"} trailing'),  # a missing field, then junk
     ],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: adapters/http/bodies.py decodes straight into the typed Struct, so msgspec "
-    "reports the first unknown field / wrong type (422) before it reaches the syntax or UTF-8 "
-    "fault later in the body; API.md says unparseable JSON or non-UTF-8 is 400",
-)
 def test_a_body_that_is_not_json_is_400_even_after_a_field_that_does_not_fit(
     world: tuple[Api, Account, dict[str, Any]], url: str, content: bytes
 ) -> None:
@@ -296,11 +290,6 @@ def test_a_nul_in_a_password_or_name_is_never_a_500(api: Api) -> None:
         ("due_at", "9999-12-31T23:59:59-01:00"),
     ],
 )
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: domain.tasks.parse_time calls astimezone(UTC) without catching OverflowError: "
-    "a due_at that cannot be shown in UTC is a 500 instead of a 422",
-)
 def test_a_time_that_overflows_in_utc_is_422_not_500(
     api: Api, alice: Account, field: str, value: str
 ) -> None:
@@ -309,11 +298,6 @@ def test_a_time_that_overflows_in_utc_is_422_not_500(
 
 
 @pytest.mark.parametrize("param", ["due_before", "due_after"])
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: TaskFilter -> domain.tasks.parse_time raises OverflowError (500) for a bound "
-    "that cannot be shown in UTC",
-)
 def test_a_list_bound_that_overflows_in_utc_is_4xx_not_500(
     api: Api, alice: Account, param: str
 ) -> None:
