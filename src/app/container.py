@@ -26,7 +26,7 @@ from adapters.security.ids import SystemClock, UuidV7Generator
 from adapters.security.passwords import Argon2idPasswordHasher
 from adapters.security.tokens import HmacTokenHasher, RandomSecretGenerator
 from adapters.sql.engine import SqlHealthProbe, create_engine
-from app.resilience import FailOpenRateLimiter
+from app.resilience import FailOpenRateLimiter, FailSafePrincipalCache
 from app.settings import Settings
 from domain.ports import HealthProbe, RateLimiter
 from domain.rate_limits import parse_policy
@@ -100,7 +100,7 @@ def _principal_cache(settings: Settings, client: Any) -> Any:
         return MemoryPrincipalCache()
     from adapters.redis.principals import RedisPrincipalCache
 
-    return RedisPrincipalCache(client, settings.REDIS_KEY_PREFIX)
+    return FailSafePrincipalCache(RedisPrincipalCache(client, settings.REDIS_KEY_PREFIX))
 
 
 def _health_probes(engine: AsyncEngine | None, redis_client: Any) -> list[HealthProbe]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import structlog
 
 from adapters.http.metrics import RATE_LIMIT_DECISIONS
+from domain.auth import Principal
 from domain.ports import RateLimitDecision, RateLimiter, RateLimitPolicy
+from domain.ports.identity import PrincipalCache
 
 log = structlog.get_logger("taskhub.resilience")
 
@@ -33,3 +35,36 @@ class FailOpenRateLimiter:
             )
         RATE_LIMIT_DECISIONS.labels(policy.name, "allowed" if decision.allowed else "limited").inc()
         return decision
+
+
+class FailSafePrincipalCache:
+    """A principal cache whose backend may be down: a failed read is a miss (the database
+    answers instead), a failed write is skipped. A failed eviction is logged as an error: the
+    credential is revoked in the database, and a stale entry can live at most its TTL."""
+
+    def __init__(self, inner: PrincipalCache) -> None:
+        self._inner = inner
+
+    async def get(self, key: str) -> Principal | None:
+        try:
+            return await self._inner.get(key)
+        except Exception as exc:
+            log.warning("principal cache unavailable; using the database", error=type(exc).__name__)
+            return None
+
+    async def put(self, key: str, principal: Principal, ttl_seconds: int) -> None:
+        try:
+            await self._inner.put(key, principal, ttl_seconds)
+        except Exception as exc:
+            log.warning("principal cache unavailable; not caching", error=type(exc).__name__)
+
+    async def evict(self, credential_id: str) -> None:
+        try:
+            await self._inner.evict(credential_id)
+        except Exception as exc:
+            log.error(
+                "principal cache eviction failed; a cached entry may outlive the revocation "
+                "by up to PRINCIPAL_CACHE_TTL",
+                error=type(exc).__name__,
+                credential_id=credential_id,
+            )

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from app.resilience import FailOpenRateLimiter
+from app.resilience import FailOpenRateLimiter, FailSafePrincipalCache
+from domain.auth import Principal, PrincipalKind, Scope
 from domain.ports import RateLimitDecision, RateLimitPolicy
 
 POLICY = RateLimitPolicy("default", 5, 60)
@@ -26,3 +27,22 @@ async def test_a_working_limiter_is_obeyed() -> None:
     decision = await FailOpenRateLimiter(Refusing()).hit(POLICY, "user:1")
     assert not decision.allowed
     assert decision.retry_after == 30
+
+
+class BrokenCache:
+    async def get(self, key: str) -> Principal | None:
+        raise ConnectionError("down")
+
+    async def put(self, key: str, principal: Principal, ttl_seconds: int) -> None:
+        raise ConnectionError("down")
+
+    async def evict(self, credential_id: str) -> None:
+        raise ConnectionError("down")
+
+
+async def test_a_broken_principal_cache_is_a_miss_and_never_raises() -> None:
+    cache = FailSafePrincipalCache(BrokenCache())
+    principal = Principal("u", PrincipalKind.SESSION, frozenset({Scope.TASKS_READ}), "s", "a")
+    assert await cache.get("k") is None
+    await cache.put("k", principal, 10)
+    await cache.evict("s")
