@@ -636,8 +636,8 @@ def render(summary: dict[str, Any]) -> tuple[str, list[str]]:
     lines += ["", f"Taskhub p99 / ceiling p99 (target <= 2x): {p99}"]
     lines.append(
         "req/CPU-s: requests per CPU second of the app's workers plus the throwaway PostgreSQL "
-        "and Redis (not wrk); a cross-check of the ratio that other load on the machine barely "
-        "moves."
+        "and Redis (not wrk); a cross-check of the ratio that other load on the machine moves "
+        "much less than req/s."
     )
     lines += [f"Note: {note}" for note in summary["notes"]]
     busy = summary["background_busy"]
