@@ -62,6 +62,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     SQLALCHEMY_POOL_RECYCLE: Positive = 1800
     SQLALCHEMY_POOL_TIMEOUT: PositiveFloat = 5.0
     DATABASE_STATEMENT_TIMEOUT_MS: Positive = 5000
+    DATABASE_POOL_PRE_PING: bool = False
     SESSION_HASH_SECRET: str | None = None
     SERVICE_AUTH_TOKEN: str | None = None
     ENCRYPTION_KEY: str | None = None

@@ -166,7 +166,7 @@ class ApiKeysController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         summary="Revoke an API key: it stops working at once",
         opt={SCOPE_OPT: Scope.KEYS_MANAGE},
-        responses=PROBLEMS(401, 403, 404, 429),
+        responses=PROBLEMS(400, 401, 403, 404, 429),
     )
     async def revoke(
         self,

@@ -22,6 +22,9 @@ TYPE_BASE = "https://taskhub.dev/problems/"
 
 log = structlog.get_logger("taskhub.errors")
 
+# Litestar raises a plain 500 with this text when the client leaves mid-body.
+_CLIENT_GONE = "client disconnected prematurely"
+
 
 class FieldProblem(msgspec.Struct):
     field: str
@@ -106,6 +109,10 @@ def domain_error_response(
 
 def http_exception_response(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
     status = exc.status_code
+    if exc.detail == _CLIENT_GONE:
+        # Not a bug: the caller hung up while sending its body. Nobody reads this answer.
+        log.info("client disconnected before sending its whole body")
+        return problem_response(request, 400, "The client disconnected before the body ended.")
     if status >= 500:
         # Litestar's own 5xx (e.g. a dependency that failed to resolve) is a bug too: log it,
         # answer without detail.

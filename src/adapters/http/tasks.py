@@ -18,6 +18,7 @@ import structlog
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import Provide
 from litestar.exceptions import ClientException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
@@ -88,11 +89,9 @@ def expected_version(if_match: str | None, task_id: str) -> int | None:
 
 def task_response(
     task: Task, status: int = 200, extra: dict[str, str] | None = None
-) -> Response[bytes]:
+) -> Response[TaskOut]:
     headers = {"ETag": etag_of(task), **(extra or {})}
-    return Response(
-        _encoder.encode(task_out(task)), status_code=status, media_type=JSON, headers=headers
-    )
+    return Response(task_out(task), status_code=status, media_type=JSON, headers=headers)
 
 
 def _parse_time(name: str, value: str | None, errors: list[FieldError]) -> datetime | None:
@@ -142,7 +141,7 @@ class TasksController(Controller):
             str | None,
             Parameter(header="Idempotency-Key", description="1-255 visible ASCII characters."),
         ] = None,
-    ) -> Response[bytes]:
+    ) -> Response[TaskOut]:
         body = await decode_body(request, TaskCreate)
         draft = TaskDraft(
             title=body.title,
@@ -172,12 +171,13 @@ class TasksController(Controller):
             if record.response is None:
                 raise Conflict("A request with this Idempotency-Key is still in progress.")
             stored = record.response
-            return Response(
+            replay: Response[Any] = Response(
                 stored.body,
                 status_code=stored.status,
                 media_type=JSON,
                 headers={**dict(stored.headers), "Idempotent-Replayed": "true"},
             )
+            return replay
         try:
             response = self._created(await create_task.execute(principal.user_id, draft))
         except BaseException:
@@ -188,7 +188,7 @@ class TasksController(Controller):
             raise
         stored = StoredResponse(
             status=HTTP_201_CREATED,
-            body=response.content,
+            body=_encoder.encode(response.content),
             headers=tuple(
                 (k, v) for k, v in response.headers.items() if k.lower() in _REPLAYED_HEADERS
             ),
@@ -202,7 +202,7 @@ class TasksController(Controller):
         return response
 
     @staticmethod
-    def _created(task: Task) -> Response[bytes]:
+    def _created(task: Task) -> Response[TaskOut]:
         return task_response(task, HTTP_201_CREATED, {"Location": f"/v1/tasks/{task.id}"})
 
     @get(
@@ -239,7 +239,7 @@ class TasksController(Controller):
         cursor: Annotated[
             str | None, Parameter(description="next_cursor of the previous page")
         ] = None,
-    ) -> Response[bytes]:
+    ) -> Response[TaskPage]:
         errors: list[FieldError] = []
         before = _parse_time("due_before", due_before, errors)
         after = _parse_time("due_after", due_after, errors)
@@ -271,9 +271,7 @@ class TasksController(Controller):
             if page.next_position is not None
             else None
         )
-        body = _encoder.encode(
-            TaskPage(items=[task_out(t) for t in page.items], next_cursor=next_cursor)
-        )
+        body = TaskPage(items=[task_out(t) for t in page.items], next_cursor=next_cursor)
         headers = {}
         if next_cursor is not None:
             params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
@@ -286,7 +284,10 @@ class TasksController(Controller):
         summary="Get a task",
         description="`If-None-Match` with the current ETag answers 304.",
         opt={SCOPE_OPT: Scope.TASKS_READ},
-        responses=PROBLEMS(401, 403, 404, 429),
+        responses={
+            304: ResponseSpec(None, description="Not modified: the ETag still matches"),
+            **PROBLEMS(400, 401, 403, 404, 429),
+        },
     )
     async def get_task(
         self,
@@ -294,13 +295,14 @@ class TasksController(Controller):
         get_task: GetTask,
         task_id: str,
         if_none_match: Annotated[str | None, Parameter(header="If-None-Match")] = None,
-    ) -> Response[bytes]:
+    ) -> Response[TaskOut]:
         task = await get_task.execute(principal.user_id, task_id)
         tag = etag_of(task)
         if if_none_match is not None and (
             if_none_match.strip() == "*" or tag in _tags(if_none_match, weak=True)
         ):
-            return Response(b"", status_code=304, headers={"ETag": tag})
+            not_modified: Response[Any] = Response(b"", status_code=304, headers={"ETag": tag})
+            return not_modified
         return task_response(task)
 
     @patch(
@@ -322,7 +324,7 @@ class TasksController(Controller):
         update_task: UpdateTask,
         task_id: str,
         if_match: Annotated[str | None, Parameter(header="If-Match")] = None,
-    ) -> Response[bytes]:
+    ) -> Response[TaskOut]:
         body = await decode_body(request, TaskPatch, MERGE_PATCH_TYPES)
         changes = {
             name: getattr(body, name)
@@ -340,7 +342,7 @@ class TasksController(Controller):
         summary="Delete a task",
         description="`If-Match` with a stale ETag is 412. Afterwards the task is 404.",
         opt={SCOPE_OPT: Scope.TASKS_WRITE},
-        responses=PROBLEMS(401, 403, 404, 412, 429),
+        responses=PROBLEMS(400, 401, 403, 404, 412, 429),
     )
     async def delete_task(
         self,

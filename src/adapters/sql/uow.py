@@ -44,6 +44,9 @@ class SqlUnitOfWork:
     work stick (a later statement begins the next transaction); leaving the block rolls back
     whatever is uncommitted and returns the connection to the pool.
 
+    `read_only=True` (for queries) runs each statement on its own in autocommit mode: no
+    BEGIN/ROLLBACK round trips, and `commit()` is refused.
+
     The repositories exist only inside the block. One instance serves one block at a time.
     """
 
@@ -52,8 +55,9 @@ class SqlUnitOfWork:
     api_keys: SqlApiKeyRepository
     tasks: SqlTaskRepository
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, read_only: bool = False) -> None:
         self._engine = engine
+        self._read_only = read_only
         self._conn: AsyncConnection | None = None
 
     async def __aenter__(self) -> Self:
@@ -66,7 +70,11 @@ class SqlUnitOfWork:
                 raise _unavailable(exc) from exc
             raise
         try:
-            await conn.begin()
+            if self._read_only:
+                # One statement per round trip, no BEGIN/ROLLBACK around a single SELECT.
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+            else:
+                await conn.begin()
         except BaseException as exc:
             await conn.close()
             if isinstance(exc, Exception) and _is_outage(exc):
@@ -101,6 +109,8 @@ class SqlUnitOfWork:
             raise _unavailable(exc) from exc
 
     async def commit(self) -> None:
+        if self._read_only:
+            raise RuntimeError("a read-only unit of work cannot commit")
         try:
             await self._connection().commit()
         except Exception as exc:
