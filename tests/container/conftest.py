@@ -198,10 +198,22 @@ class BuiltImage:
         return (self.size_bytes - self.base_size_bytes) / 1e6
 
 
+def require_image(ref: str) -> None:
+    """The image exists locally or can be pulled; otherwise skip (fail under CI) and say why."""
+    for args in (["docker", "image", "inspect", ref], ["docker", "pull", "--quiet", ref]):
+        if subprocess.run(args, capture_output=True, timeout=600, check=False).returncode == 0:
+            return
+    unavailable(
+        f"image {ref} is neither local nor pullable (no registry?); "
+        'run `eval "$(scripts/airgap-images.sh)"` first (docs/deployment.md, air-gapped builds)'
+    )
+
+
 @pytest.fixture(scope="session")
 def image(docker: str) -> BuiltImage:
     """The service image, built once per run from the working tree."""
     base = os.environ.get("PYTHON_IMAGE", "python:3.12-slim")
+    require_image(base)
     args = ["docker", "build", "-t", IMAGE_TAG, "--build-arg", f"PYTHON_IMAGE={base}"]
     if network := os.environ.get("BUILD_NETWORK"):
         args += ["--network", network]
