@@ -48,3 +48,15 @@ test: lint ## every gate, then the whole test suite (unit, integration, containe
 .PHONY: unit
 unit: venv ## unit tests only
 	$(RUN) pytest tests/unit
+
+.PHONY: bench
+bench: venv ## Taskhub vs a bare Litestar+asyncpg ceiling (throwaway PostgreSQL+Redis, wrk); BENCH_ARGS=--quick
+	$(RUN) python -m bench.run $(BENCH_ARGS)
+
+.PHONY: airgap-images
+airgap-images: ## build local stand-ins for python:3.12-slim, PostgreSQL, Redis; prints exports for eval
+	@scripts/airgap-images.sh
+
+.PHONY: docker-build
+docker-build: ## build the image (PYTHON_IMAGE picks the base; see docs/deployment.md)
+	docker build $(if $(PYTHON_IMAGE),--build-arg PYTHON_IMAGE=$(PYTHON_IMAGE)) -t taskhub:latest .

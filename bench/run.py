@@ -122,7 +122,7 @@ def load_config(quick: bool) -> Config:
         tasks=_env_int("BENCH_TASKS", 10_000),
         workers=_env_int("BENCH_WORKERS", 2),
         pool_size=_env_int("BENCH_POOL_SIZE", 10),
-        pool_overflow=_env_int("BENCH_POOL_OVERFLOW", 10),
+        pool_overflow=_env_int("BENCH_POOL_OVERFLOW", 0),
         sample_ids=_env_int("BENCH_SAMPLE_IDS", 2000),
         rate_limit=os.environ.get("BENCH_RATE_LIMIT", "10000000/minute"),
     )

@@ -49,7 +49,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     REDIS_URL: str | None = None
     REDIS_KEY_PREFIX: str = "taskhub:"
     REDIS_POOL_SIZE: Positive = 32
-    REDIS_TIMEOUT: PositiveFloat = 0.5
+    REDIS_TIMEOUT: PositiveFloat = 1.0
     HOST: str = "127.0.0.1"
     PORT: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000
     WORKERS: Positive = 1
@@ -58,7 +58,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     LOG_FORMAT: LogFormat | None = None
     CORS_ORIGINS: tuple[str, ...] = ()
     SQLALCHEMY_POOL_SIZE: Positive = 10
-    SQLALCHEMY_POOL_OVERFLOW: NonNegative = 10
+    SQLALCHEMY_POOL_OVERFLOW: NonNegative = 0
     SQLALCHEMY_POOL_RECYCLE: Positive = 1800
     SQLALCHEMY_POOL_TIMEOUT: PositiveFloat = 5.0
     DATABASE_STATEMENT_TIMEOUT_MS: Positive = 5000
