@@ -35,16 +35,6 @@ RUN uv sync --frozen --no-dev --no-editable \
  && /opt/venv/bin/taskhub --help >/dev/null
 
 FROM ${PYTHON_IMAGE} AS runtime
-ARG VERSION=0.1.0
-ARG REVISION=unknown
-ARG CREATED=unknown
-LABEL org.opencontainers.image.title="taskhub" \
-      org.opencontainers.image.description="Taskhub task-management HTTP API (Litestar, SQLAlchemy, PostgreSQL, Redis)" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.created="${CREATED}" \
-      org.opencontainers.image.licenses="Proprietary" \
-      org.opencontainers.image.source="https://github.com/taskhub/taskhub"
 RUN groupadd --system --gid 10001 taskhub \
  && useradd --system --uid 10001 --gid 10001 --home-dir /app --no-create-home \
       --shell /usr/sbin/nologin taskhub
@@ -65,3 +55,15 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT', '8000'), timeout=4)"]
 ENTRYPOINT ["/app/entrypoint.sh"]
 CMD ["serve"]
+# Last, so that new label values (a new revision, a new date) leave every layer above cached.
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG CREATED=unknown
+ARG SOURCE=unknown
+LABEL org.opencontainers.image.title="taskhub" \
+      org.opencontainers.image.description="Taskhub task-management HTTP API (Litestar, SQLAlchemy, PostgreSQL, Redis)" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.licenses="Proprietary" \
+      org.opencontainers.image.source="${SOURCE}"
