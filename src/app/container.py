@@ -26,7 +26,7 @@ from adapters.security.ids import SystemClock, UuidV7Generator
 from adapters.security.passwords import Argon2idPasswordHasher
 from adapters.security.tokens import HmacTokenHasher, RandomSecretGenerator
 from adapters.sql.engine import SqlHealthProbe, create_engine
-from app.resilience import FailOpenRateLimiter, FailSafePrincipalCache
+from app.resilience import FailOpenRateLimiter, FailSafePrincipalCache, FastAdmission
 from app.settings import Settings
 from domain.ports import HealthProbe, RateLimiter
 from domain.rate_limits import parse_policy
@@ -116,12 +116,21 @@ def _health_probes(engine: AsyncEngine | None, redis_client: Any) -> list[Health
 
 
 def _security(
-    authenticate: AuthenticateBearer, rate_limiter: Any, settings: Settings
+    authenticate: AuthenticateBearer, rate_limiter: Any, settings: Settings, redis_client: Any
 ) -> HttpSecurity:
+    policy = parse_policy("default", settings.RATE_LIMIT_DEFAULT)
+    admit = None
+    if redis_client is not None:
+        from adapters.redis.gate import RedisRequestGate
+
+        admit = FastAdmission(
+            authenticate, RedisRequestGate(redis_client, settings.REDIS_KEY_PREFIX), policy
+        )
     return HttpSecurity(
         authenticate=authenticate.execute,
         rate_limiter=rate_limiter,
-        default_policy=parse_policy("default", settings.RATE_LIMIT_DEFAULT),
+        default_policy=policy,
+        admit=admit,
     )
 
 
@@ -193,7 +202,7 @@ class Container(containers.DeclarativeContainer):
         cache=principal_cache,
         cache_ttl=providers.Callable(lambda s: timedelta(seconds=s.PRINCIPAL_CACHE_TTL), settings),
     )
-    security = providers.Singleton(_security, authenticate, rate_limiter, settings)
+    security = providers.Singleton(_security, authenticate, rate_limiter, settings, redis_client)
 
     # tasks
     create_task = providers.Factory(CreateTask, uow_factory, clock, ids, events)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import structlog
 
 from adapters.http.metrics import RATE_LIMIT_DECISIONS
 from domain.auth import Principal
 from domain.ports import RateLimitDecision, RateLimiter, RateLimitPolicy
 from domain.ports.identity import PrincipalCache
+from domain.use_cases.identity import AuthenticateBearer
 
 log = structlog.get_logger("taskhub.resilience")
 
@@ -68,3 +71,36 @@ class FailSafePrincipalCache:
                 error=type(exc).__name__,
                 credential_id=credential_id,
             )
+
+
+class RequestGate(Protocol):
+    async def admit(
+        self, cache_key: str, policy: RateLimitPolicy
+    ) -> tuple[Principal, RateLimitDecision] | None: ...
+
+
+class FastAdmission:
+    """The hot path of an authenticated request: cached principal and rate-limit decision in
+    one round trip (the gate). A miss, or a gate that fails, returns None and the guard takes
+    the slow path (authenticate, then the fail-open limiter)."""
+
+    def __init__(
+        self, authenticate: AuthenticateBearer, gate: RequestGate, policy: RateLimitPolicy
+    ) -> None:
+        self._authenticate = authenticate
+        self._gate = gate
+        self._policy = policy
+
+    async def __call__(
+        self, token: str, acting_user: str | None
+    ) -> tuple[Principal, RateLimitDecision] | None:
+        key = self._authenticate.cache_key(token, acting_user)  # Unauthenticated propagates
+        try:
+            admitted = await self._gate.admit(key, self._policy)
+        except Exception as exc:
+            log.warning("request gate unavailable; taking the slow path", error=type(exc).__name__)
+            return None
+        if admitted is not None:
+            outcome = "allowed" if admitted[1].allowed else "limited"
+            RATE_LIMIT_DECISIONS.labels(self._policy.name, outcome).inc()
+        return admitted

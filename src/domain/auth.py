@@ -53,6 +53,16 @@ class Principal:
     credential_id: str
     actor: str
 
+    @property
+    def rate_limit_subject(self) -> str:
+        """Whose budget a request spends: the user (all their sessions), the key, or the
+        service per acting user. (The Redis request gate's script mirrors this rule.)"""
+        if self.kind is PrincipalKind.API_KEY:
+            return f"key:{self.credential_id}"
+        if self.kind is PrincipalKind.SERVICE:
+            return f"service:{self.user_id}"
+        return f"user:{self.user_id}"
+
     def has(self, scope: Scope) -> bool:
         return scope in self.scopes
 

@@ -18,13 +18,15 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from structlog.contextvars import bind_contextvars
 
-from domain.auth import Principal, PrincipalKind, Scope
+from domain.auth import Principal, Scope
 from domain.errors import RateLimited, Unauthenticated
 from domain.ports import RateLimitDecision, RateLimiter, RateLimitPolicy
 
 log = structlog.get_logger("taskhub.auth")
 
 Authenticate = Callable[[str, str | None], Awaitable[Principal]]
+# The fast path: principal and rate-limit decision together (one round trip), None on a miss.
+Admit = Callable[[str, str | None], Awaitable[tuple[Principal, RateLimitDecision] | None]]
 
 SCOPE_OPT = "scope"
 STATE_PRINCIPAL = "principal"
@@ -38,6 +40,7 @@ class HttpSecurity:
     authenticate: Authenticate
     rate_limiter: RateLimiter
     default_policy: RateLimitPolicy
+    admit: Admit | None = None
 
 
 def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
@@ -57,21 +60,21 @@ def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     return token
 
 
-def rate_limit_subject(principal: Principal) -> str:
-    """Per principal: a user (all their sessions), a key, or the service per acting user."""
-    if principal.kind is PrincipalKind.API_KEY:
-        return f"key:{principal.credential_id}"
-    if principal.kind is PrincipalKind.SERVICE:
-        return f"service:{principal.user_id}"
-    return f"user:{principal.user_id}"
-
-
 async def count_request(
     connection: ASGIConnection[Any, Any, Any, Any], security: HttpSecurity, subject: str
 ) -> None:
     """Count one request (the composition root makes the limiter fail open when it is down)."""
     policy = security.default_policy
     decision: RateLimitDecision = await security.rate_limiter.hit(policy, subject)
+    apply_decision(connection, policy, decision)
+
+
+def apply_decision(
+    connection: ASGIConnection[Any, Any, Any, Any],
+    policy: RateLimitPolicy,
+    decision: RateLimitDecision,
+) -> None:
+    """Keep the decision for the RateLimit-* headers; refuse with 429 when over the limit."""
     connection.scope["state"][STATE_RATE_LIMIT] = decision
     if decision.allowed:
         return
@@ -99,22 +102,34 @@ async def principal_guard(
         await count_request(connection, security, f"addr:{client_address(connection)}")
         log.info("auth denied", reason="missing bearer token")
         raise Unauthenticated("A bearer token is required (Authorization: Bearer <token>).")
+    acting_user = connection.headers.get("x-acting-user")
     try:
-        principal = await security.authenticate(token, connection.headers.get("x-acting-user"))
+        admitted = await security.admit(token, acting_user) if security.admit else None
+        if admitted is None:
+            principal = await security.authenticate(token, acting_user)
     except Unauthenticated:
         await count_request(connection, security, f"addr:{client_address(connection)}")
         log.info("auth denied", reason="invalid credentials")
         raise
+    if admitted is not None:
+        principal, decision = admitted
+        _bind(connection, principal)
+        apply_decision(connection, security.default_policy, decision)
+    else:
+        _bind(connection, principal)
+        await count_request(connection, security, principal.rate_limit_subject)
+    required: Scope | None = handler.opt.get(SCOPE_OPT)
+    if required is not None:
+        principal.require(required)
+
+
+def _bind(connection: ASGIConnection[Any, Any, Any, Any], principal: Principal) -> None:
     bind_contextvars(
         principal=f"{principal.kind.value}:{principal.credential_id}",
         user_id=principal.user_id,
         actor=principal.actor,
     )
     connection.scope["state"][STATE_PRINCIPAL] = principal
-    await count_request(connection, security, rate_limit_subject(principal))
-    required: Scope | None = handler.opt.get(SCOPE_OPT)
-    if required is not None:
-        principal.require(required)
 
 
 def current_principal(request: ASGIConnection[Any, Any, Any, Any]) -> Principal:

@@ -397,19 +397,26 @@ class AuthenticateBearer:
             hashlib.sha256(service_token.encode()).digest() if service_token else None
         )
 
-    async def execute(self, token: str, acting_user_id: str | None = None) -> Principal:
+    def cache_key(self, token: str, acting_user_id: str | None = None) -> str:
+        """The principal cache key of a bearer token (its keyed hash; for the service token the
+        acting user), or Unauthenticated when the token cannot be valid at all."""
         if not token or len(token) > MAX_BEARER_LENGTH:
             raise Unauthenticated(_BAD_TOKEN)
-        if token.startswith(API_KEY_PREFIX):
-            key_hash = self._token_hasher.hash(token)
-            return await self._cached(key_hash, lambda: self._api_key(key_hash))
-        if self._is_service_token(token):
+        if not token.startswith(API_KEY_PREFIX) and self._is_service_token(token):
             user_id = _canonical_id(acting_user_id) if acting_user_id else None
             if user_id is None:
                 raise Unauthenticated("the service token needs X-Acting-User naming a user")
-            return await self._cached(f"service:{user_id}", lambda: self._service(user_id))
-        token_hash = self._token_hasher.hash(token)
-        return await self._cached(token_hash, lambda: self._session(token_hash))
+            return f"service:{user_id}"
+        return self._token_hasher.hash(token)
+
+    async def execute(self, token: str, acting_user_id: str | None = None) -> Principal:
+        key = self.cache_key(token, acting_user_id)
+        if token.startswith(API_KEY_PREFIX):
+            return await self._cached(key, lambda: self._api_key(key))
+        if key.startswith("service:"):
+            user_id = key.removeprefix("service:")
+            return await self._cached(key, lambda: self._service(user_id))
+        return await self._cached(key, lambda: self._session(key))
 
     async def _cached(
         self, key: str, resolve: Callable[[], Awaitable[tuple[Principal, datetime | None]]]
