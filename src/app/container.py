@@ -56,6 +56,7 @@ def _engine(settings: Settings) -> AsyncEngine | None:
         pool_timeout=settings.SQLALCHEMY_POOL_TIMEOUT,
         statement_timeout_ms=settings.DATABASE_STATEMENT_TIMEOUT_MS,
         pre_ping=settings.DATABASE_POOL_PRE_PING,
+        pgbouncer=settings.DATABASE_PGBOUNCER,
     )
 
 

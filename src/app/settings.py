@@ -63,6 +63,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     SQLALCHEMY_POOL_TIMEOUT: PositiveFloat = 5.0
     DATABASE_STATEMENT_TIMEOUT_MS: Positive = 5000
     DATABASE_POOL_PRE_PING: bool = False
+    DATABASE_PGBOUNCER: bool = False
     SESSION_HASH_SECRET: str | None = None
     SERVICE_AUTH_TOKEN: str | None = None
     ENCRYPTION_KEY: str | None = None

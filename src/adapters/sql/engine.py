@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ def create_engine(
     statement_timeout_ms: int = 5000,
     connect_timeout: float = 5.0,
     pre_ping: bool = False,
+    pgbouncer: bool = False,
 ) -> AsyncEngine:
     """An engine with production pool settings (PostgreSQL) or a WAL-mode file (SQLite).
 
@@ -36,6 +38,22 @@ def create_engine(
         engine = create_async_engine(url, connect_args={"timeout": 15})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
+    connect_args: dict[str, Any] = {
+        "timeout": connect_timeout,
+        "command_timeout": max(1.0, statement_timeout_ms / 1000 + 1),
+        "server_settings": {
+            "application_name": "taskhub",
+            "statement_timeout": str(statement_timeout_ms),
+            "idle_in_transaction_session_timeout": str(max(statement_timeout_ms * 4, 10000)),
+        },
+    }
+    if pgbouncer:
+        # PgBouncer in transaction mode (before 1.21, or without max_prepared_statements) may
+        # hand each statement to another server connection: no statement cache, and unique
+        # names for the prepared statements asyncpg still needs.
+        connect_args["statement_cache_size"] = 0
+        connect_args["prepared_statement_cache_size"] = 0
+        connect_args["prepared_statement_name_func"] = _unique_statement_name
     return create_async_engine(
         url,
         pool_size=pool_size,
@@ -47,16 +65,12 @@ def create_engine(
         # statement once (503), SQLAlchemy then invalidates the whole pool and later requests
         # reconnect by themselves.
         pool_pre_ping=pre_ping,
-        connect_args={
-            "timeout": connect_timeout,
-            "command_timeout": max(1.0, statement_timeout_ms / 1000 + 1),
-            "server_settings": {
-                "application_name": "taskhub",
-                "statement_timeout": str(statement_timeout_ms),
-                "idle_in_transaction_session_timeout": str(max(statement_timeout_ms * 4, 10000)),
-            },
-        },
+        connect_args=connect_args,
     )
+
+
+def _unique_statement_name() -> str:
+    return f"__asyncpg_{uuid.uuid4()}__"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
