@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -82,8 +83,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     cursor.close()
 
 
+class SchemaMissing(RuntimeError):
+    """The database answers but has never been migrated."""
+
+
 class SqlHealthProbe:
-    """Readiness: one `SELECT 1` on a pooled connection (the caller bounds the time)."""
+    """Readiness: the database answers on a pooled connection AND carries a migrated schema
+    (an unmigrated database would fail every request). The caller bounds the time."""
 
     name = "database"
 
@@ -92,7 +98,18 @@ class SqlHealthProbe:
 
     async def check(self) -> None:
         async with self._engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+            try:
+                row = (await conn.execute(text("SELECT version_num FROM alembic_version"))).first()
+            except ProgrammingError as exc:  # no alembic_version table
+                raise SchemaMissing("the database has no schema; run `taskhub migrate`") from exc
+            except OperationalError as exc:
+                if "no such table" in str(exc):  # SQLite's way of saying the same
+                    raise SchemaMissing(
+                        "the database has no schema; run `taskhub migrate`"
+                    ) from exc
+                raise
+        if row is None:
+            raise SchemaMissing("the database has no schema; run `taskhub migrate`")
 
 
 def pool_status(engine: AsyncEngine) -> tuple[int, int]:

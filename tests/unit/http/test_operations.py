@@ -10,6 +10,7 @@ import pytest
 from litestar import get
 from litestar.testing import TestClient
 
+from app.cli import migrate
 from app.factory import create_app
 from tests.unit.conftest import SettingsFactory
 
@@ -23,10 +24,23 @@ def test_health_is_healthy_without_touching_dependencies(make_settings: Settings
 
 
 def test_ready_reports_the_database(make_settings: SettingsFactory) -> None:
-    with TestClient(create_app(make_settings())) as client:
+    settings = make_settings()
+    migrate(settings)
+    with TestClient(create_app(settings)) as client:
         response = client.get("/health/ready")
     assert response.status_code == 200
     assert response.json() == {"status": "ready", "checks": {"database": "ok", "redis": "disabled"}}
+
+
+def test_ready_is_503_until_the_database_is_migrated(make_settings: SettingsFactory) -> None:
+    settings = make_settings()
+    with TestClient(create_app(settings)) as client:
+        before = client.get("/health/ready")
+        migrate(settings)
+        after = client.get("/health/ready")
+    assert before.status_code == 503
+    assert before.json()["checks"]["database"] == "failing"
+    assert after.status_code == 200
 
 
 def test_ready_is_503_naming_a_refused_database(make_settings: SettingsFactory) -> None:
