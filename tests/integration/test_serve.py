@@ -89,3 +89,32 @@ def test_metrics_aggregate_every_worker(server: tuple[str, subprocess.Popen[byte
     assert float(line.rsplit(" ", 1)[1]) == 20.0
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
+
+
+def test_sigterm_lets_an_in_flight_request_finish(server_env: dict[str, str]) -> None:
+    """A request whose body is still arriving when SIGTERM lands is answered, then exit 0."""
+    env = {**server_env, "WORKERS": "1"}
+    proc = subprocess.Popen([TASKHUB, "serve"], env=env, cwd=ROOT, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{env['PORT']}"
+    try:
+        wait_healthy(base, proc)
+        body = b'{"email": "drain@example.com", "password": "long enough pw"}'
+        with socket.create_connection(("127.0.0.1", int(env["PORT"])), timeout=30) as sock:
+            head = (
+                f"POST /v1/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+            ).encode()
+            sock.sendall(head + body[:10])
+            time.sleep(0.5)  # the handler is now waiting for the rest of the body
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            sock.sendall(body[10:])
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 201"), answer[:200]
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
