@@ -68,12 +68,14 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(compose_cli: list[str], image: BuiltImage) -> Iterator[Stack]:
-    """`docker compose up --wait` with the image under test and PORT=9000 inside the container."""
+    """`docker compose up --wait` with the image under test, PORT=9000 inside and two workers."""
     require_image(os.environ.get("POSTGRES_IMAGE", "postgres:16-alpine"))
     require_image(os.environ.get("REDIS_IMAGE", "redis:7-alpine"))
     project = f"taskhub-ct-{uuid.uuid4().hex[:8]}"
     host_port = free_port()
-    env = compose_env(TASKHUB_IMAGE=image.tag, PORT=str(INSIDE_PORT), APP_PORT=str(host_port))
+    env = compose_env(
+        TASKHUB_IMAGE=image.tag, PORT=str(INSIDE_PORT), APP_PORT=str(host_port), WORKERS="2"
+    )
     cli = [*compose_cli, "-p", project]
     started = time.monotonic()
     try:
