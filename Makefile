@@ -54,9 +54,17 @@ bench: venv ## Taskhub vs a bare Litestar+asyncpg ceiling (throwaway PostgreSQL+
 	$(RUN) python -m bench.run $(BENCH_ARGS)
 
 .PHONY: airgap-images
-airgap-images: ## build local stand-ins for python:3.12-slim, PostgreSQL, Redis; prints exports for eval
+airgap-images: ## build local stand-ins for python:3.12-slim, PostgreSQL, Redis; use: eval "$$(make -s airgap-images)"
 	@scripts/airgap-images.sh
 
 .PHONY: docker-build
-docker-build: ## build the image (PYTHON_IMAGE picks the base; see docs/deployment.md)
-	docker build $(if $(PYTHON_IMAGE),--build-arg PYTHON_IMAGE=$(PYTHON_IMAGE)) -t taskhub:latest .
+docker-build: ## build taskhub:latest (PYTHON_IMAGE, BUILD_NETWORK, TASKHUB_IMAGE from the environment)
+	scripts/docker-build.sh
+
+.PHONY: docker-test
+docker-test: venv ## container acceptance tests only (need a Docker daemon)
+	$(RUN) pytest tests/container
+
+.PHONY: ci
+ci: ## what CI runs on a fresh machine: engine, tools, stand-ins, then CI=true make test
+	.ci/run
