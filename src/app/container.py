@@ -60,14 +60,23 @@ def _engine(settings: Settings) -> AsyncEngine | None:
     )
 
 
+def _connection_slots(settings: Settings) -> Any:
+    if settings.DATABASE_URL == MEMORY_URL:
+        return None
+    from adapters.sql.uow import ConnectionSlots
+
+    size = settings.SQLALCHEMY_POOL_SIZE + settings.SQLALCHEMY_POOL_OVERFLOW
+    return ConnectionSlots(size, settings.SQLALCHEMY_POOL_TIMEOUT)
+
+
 def _uow_factory(
-    engine: AsyncEngine | None, memory: MemoryDatabase, *, read_only: bool = False
+    engine: AsyncEngine | None, memory: MemoryDatabase, slots: Any, *, read_only: bool = False
 ) -> Callable[[], Any]:
     if engine is None:
         return lambda: MemoryUnitOfWork(memory)
     from adapters.sql.uow import SqlUnitOfWork
 
-    return lambda: SqlUnitOfWork(engine, read_only=read_only)
+    return lambda: SqlUnitOfWork(engine, read_only=read_only, slots=slots)
 
 
 def _redis_client(settings: Settings) -> Any:
@@ -140,9 +149,12 @@ class Container(containers.DeclarativeContainer):
 
     engine = providers.Singleton(_engine, settings)
     memory_database = providers.Singleton(MemoryDatabase)
-    uow_factory = providers.Singleton(_uow_factory, engine, memory_database)
+    connection_slots = providers.Singleton(_connection_slots, settings)
+    uow_factory = providers.Singleton(_uow_factory, engine, memory_database, connection_slots)
     # Queries (one SELECT each) run without a transaction around them: fewer round trips.
-    read_uow_factory = providers.Singleton(_uow_factory, engine, memory_database, read_only=True)
+    read_uow_factory = providers.Singleton(
+        _uow_factory, engine, memory_database, connection_slots, read_only=True
+    )
     uow = providers.Factory(lambda make: make(), uow_factory)
     redis_client = providers.Singleton(_redis_client, settings)
     rate_limiter = providers.Singleton(_rate_limiter, settings, redis_client)
@@ -228,7 +240,8 @@ REQUEST_DEPENDENCIES = (
     "update_task",
     "delete_task",
 )
-SINGLETON_DEPENDENCIES = ("idempotency_store", "cursor_codec")
+# Long-lived services the handlers find in the app state.
+APP_STATE_SERVICES = ("idempotency_store", "cursor_codec")
 
 
 def build_container(settings: Settings) -> Container:

@@ -16,7 +16,6 @@ from urllib.parse import urlencode
 import msgspec
 import structlog
 from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.di import Provide
 from litestar.exceptions import ClientException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
@@ -27,7 +26,7 @@ from adapters.http.bodies import MERGE_PATCH_TYPES, decode_body
 from adapters.http.cursors import CursorCodec
 from adapters.http.openapi import PROBLEMS, documented_body
 from adapters.http.schemas import TaskCreate, TaskOut, TaskPage, TaskPatch
-from domain.auth import Principal, Scope
+from domain.auth import Scope
 from domain.errors import Conflict, FieldError, Invalid, Unavailable
 from domain.ports import IdempotencyStore, StoredResponse
 from domain.ports.tasks import TaskFilter, TaskQuery, cursor_payload, position_from_payload
@@ -43,8 +42,6 @@ IN_FLIGHT_TTL_SECONDS = 60
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _REPLAYED_HEADERS = ("location", "etag")
 _encoder = msgspec.json.Encoder()
-
-PRINCIPAL = {"principal": Provide(current_principal, sync_to_thread=False)}
 
 
 def task_out(task: Task) -> TaskOut:
@@ -117,7 +114,6 @@ class TasksController(Controller):
     path = "/v1/tasks"
     tags = ["tasks"]
     guards = [principal_guard]
-    dependencies = PRINCIPAL
     security = [{"bearer": []}]
 
     @post(
@@ -134,14 +130,13 @@ class TasksController(Controller):
     async def create(
         self,
         request: Request[Any, Any, Any],
-        principal: Principal,
         create_task: CreateTask,
-        idempotency_store: IdempotencyStore,
         idempotency_key: Annotated[
             str | None,
             Parameter(header="Idempotency-Key", description="1-255 visible ASCII characters."),
         ] = None,
     ) -> Response[TaskOut]:
+        principal = current_principal(request)
         body = await decode_body(request, TaskCreate)
         draft = TaskDraft(
             title=body.title,
@@ -155,6 +150,7 @@ class TasksController(Controller):
             return self._created(await create_task.execute(principal.user_id, draft))
         if not _IDEMPOTENCY_KEY.match(idempotency_key):
             raise ClientException(detail="Idempotency-Key must be 1-255 visible ASCII characters")
+        idempotency_store: IdempotencyStore = request.app.state.idempotency_store
         store_key = f"{principal.user_id}:{idempotency_key}"
         fingerprint = hashlib.sha256(_encoder.encode(body)).hexdigest()
         try:
@@ -217,9 +213,7 @@ class TasksController(Controller):
     async def list_tasks(
         self,
         request: Request[Any, Any, Any],
-        principal: Principal,
         list_tasks: ListTasks,
-        cursor_codec: CursorCodec,
         status: Annotated[str | None, Parameter(description="todo, in_progress or done")] = None,
         priority: Annotated[str | None, Parameter(description="1 to 4")] = None,
         label: Annotated[
@@ -240,6 +234,8 @@ class TasksController(Controller):
             str | None, Parameter(description="next_cursor of the previous page")
         ] = None,
     ) -> Response[TaskPage]:
+        principal = current_principal(request)
+        cursor_codec: CursorCodec = request.app.state.cursor_codec
         errors: list[FieldError] = []
         before = _parse_time("due_before", due_before, errors)
         after = _parse_time("due_after", due_after, errors)
@@ -291,12 +287,12 @@ class TasksController(Controller):
     )
     async def get_task(
         self,
-        principal: Principal,
+        request: Request[Any, Any, Any],
         get_task: GetTask,
         task_id: str,
         if_none_match: Annotated[str | None, Parameter(header="If-None-Match")] = None,
     ) -> Response[TaskOut]:
-        task = await get_task.execute(principal.user_id, task_id)
+        task = await get_task.execute(current_principal(request).user_id, task_id)
         tag = etag_of(task)
         if if_none_match is not None and (
             if_none_match.strip() == "*" or tag in _tags(if_none_match, weak=True)
@@ -320,7 +316,6 @@ class TasksController(Controller):
     async def update(
         self,
         request: Request[Any, Any, Any],
-        principal: Principal,
         update_task: UpdateTask,
         task_id: str,
         if_match: Annotated[str | None, Parameter(header="If-Match")] = None,
@@ -332,7 +327,10 @@ class TasksController(Controller):
             if getattr(body, name) is not msgspec.UNSET
         }
         task = await update_task.execute(
-            principal.user_id, task_id, changes, expected_version(if_match, task_id)
+            current_principal(request).user_id,
+            task_id,
+            changes,
+            expected_version(if_match, task_id),
         )
         return task_response(task)
 
@@ -346,9 +344,11 @@ class TasksController(Controller):
     )
     async def delete_task(
         self,
-        principal: Principal,
+        request: Request[Any, Any, Any],
         delete_task: DeleteTask,
         task_id: str,
         if_match: Annotated[str | None, Parameter(header="If-Match")] = None,
     ) -> None:
-        await delete_task.execute(principal.user_id, task_id, expected_version(if_match, task_id))
+        await delete_task.execute(
+            current_principal(request).user_id, task_id, expected_version(if_match, task_id)
+        )
