@@ -25,8 +25,8 @@ from adapters.http.problems import exception_handlers
 from adapters.http.tasks import TasksController
 from adapters.sql.engine import watch_pool
 from app.container import (
-    REQUEST_DEPENDENCIES,
     APP_STATE_SERVICES,
+    REQUEST_DEPENDENCIES,
     Container,
     build_container,
     close_container,
