@@ -225,10 +225,11 @@ def _take[T](
         return current
 
 
-def _raise_if_any(errors: list[FieldError]) -> None:
+def raise_field_errors(errors: list[FieldError], heading: str = "invalid task fields") -> None:
+    """One `Invalid` naming every offending field (each once, in order), if there are any."""
     if errors:
         fields = ", ".join(dict.fromkeys(e.field for e in errors))
-        raise Invalid(f"invalid task fields: {fields}", errors)
+        raise Invalid(f"{heading}: {fields}", errors)
 
 
 def _unknown_fields(fields: Mapping[str, object]) -> list[FieldError]:
@@ -260,7 +261,7 @@ def new_task(*, task_id: str, owner_id: str, draft: TaskDraft, now: datetime) ->
     priority = _take(fields, "priority", DEFAULT_PRIORITY, _priority, errors)
     labels = _take(fields, "labels", _NO_LABELS, _labels, errors)
     due_at = _take(fields, "due_at", None, _due_at, errors)
-    _raise_if_any(errors)
+    raise_field_errors(errors)
     return Task(
         id=task_id,
         owner_id=owner_id,
@@ -294,7 +295,7 @@ def apply_changes(task: Task, changes: Mapping[str, object], now: datetime) -> T
     priority = _take(changes, "priority", task.priority, _priority, errors)
     labels = _take(changes, "labels", task.labels, _labels, errors)
     due_at = _take(changes, "due_at", task.due_at, _due_at, errors)
-    _raise_if_any(errors)
+    raise_field_errors(errors)
     changed = replace(
         task,
         title=title,

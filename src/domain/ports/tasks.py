@@ -43,6 +43,7 @@ from domain.tasks import (
     normalise_labels,
     parse_priority,
     parse_time,
+    raise_field_errors,
 )
 
 DEFAULT_PAGE_SIZE = 50
@@ -107,9 +108,7 @@ def _collect[T](errors: list[FieldError], parse: Callable[[], T], fallback: T) -
 
 
 def _raise_if_any(errors: list[FieldError]) -> None:
-    if errors:
-        fields = ", ".join(dict.fromkeys(e.field for e in errors))
-        raise Invalid(f"invalid query parameters: {fields}", errors)
+    raise_field_errors(errors, "invalid query parameters")
 
 
 def _q(value: object) -> str | None:

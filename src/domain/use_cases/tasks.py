@@ -18,6 +18,7 @@ from domain.ports.tasks import (
     TaskEvent,
     TaskEventName,
     TaskQuery,
+    TaskUnitOfWork,
     TaskUnitOfWorkFactory,
 )
 from domain.tasks import Task, TaskDraft, apply_changes, is_task_id, new_task
@@ -118,13 +119,7 @@ class UpdateTask:
         if not is_task_id(task_id):
             raise _not_found(task_id)
         async with self._uow_factory() as uow:
-            task = await uow.tasks.get(owner_id, task_id)
-            if task is None:
-                raise _not_found(task_id)
-            if expected_version is not None and expected_version != task.version:
-                raise PreconditionFailed(
-                    f"version {expected_version} is stale; the task is at version {task.version}"
-                )
+            task = await _current(uow, owner_id, task_id, expected_version)
             updated = apply_changes(task, changes, self._clock.now())
             if updated is task:
                 return task
@@ -135,6 +130,21 @@ class UpdateTask:
             TaskEvent(TaskEventName.UPDATED, task.id, owner_id, updated.updated_at, updated.version)
         )
         return updated
+
+
+async def _current(
+    uow: TaskUnitOfWork, owner_id: str, task_id: str, expected_version: int | None
+) -> Task:
+    """The owner's task as stored: NotFound, then PreconditionFailed when the caller expects
+    another version."""
+    task = await uow.tasks.get(owner_id, task_id)
+    if task is None:
+        raise _not_found(task_id)
+    if expected_version is not None and expected_version != task.version:
+        raise PreconditionFailed(
+            f"version {expected_version} is stale; the task is at version {task.version}"
+        )
+    return task
 
 
 class DeleteTask:
@@ -152,13 +162,7 @@ class DeleteTask:
         if not is_task_id(task_id):
             raise _not_found(task_id)
         async with self._uow_factory() as uow:
-            task = await uow.tasks.get(owner_id, task_id)
-            if task is None:
-                raise _not_found(task_id)
-            if expected_version is not None and expected_version != task.version:
-                raise PreconditionFailed(
-                    f"version {expected_version} is stale; the task is at version {task.version}"
-                )
+            task = await _current(uow, owner_id, task_id, expected_version)
             if not await uow.tasks.delete(owner_id, task_id, task.version):
                 raise _lost_race(expected_version)
             await uow.commit()
