@@ -95,7 +95,6 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
 
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
-        settle_garbage_collector()
         try:
             yield
         finally:
