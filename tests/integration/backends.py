@@ -1,10 +1,10 @@
 """Where integration tests find PostgreSQL and Redis.
 
 Order (README, "How the tests find PostgreSQL and Redis"): TEST_DATABASE_URL / TEST_REDIS_URL
-when set; else testcontainers when a Docker daemon answers (images from TEST_POSTGRES_IMAGE / TEST_REDIS_IMAGE); else the local servers
-on their default ports (a fresh, uniquely named database per run, dropped after; a unique key
-prefix in Redis); else skip with a loud reason — except under CI=true, where a missing backend
-fails the run.
+when set; else testcontainers when a Docker daemon answers (images from TEST_POSTGRES_IMAGE /
+TEST_REDIS_IMAGE); else the local servers on their default ports (a fresh, uniquely named
+database per run, dropped after; a unique key prefix in Redis); else skip with a loud reason —
+except under CI=true, where a missing backend fails the run.
 """
 
 from __future__ import annotations
