@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, post
-from litestar.di import Provide
-from litestar.params import Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import PathParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from adapters.http.auth import (
@@ -74,7 +74,7 @@ class UsersController(Controller):
         responses=PROBLEMS(400, 403, 409, 413, 415, 422, 429),
     )
     async def register(
-        self, request: Request[Any, Any, Any], register_user: RegisterUser
+        self, request: Request[Any, Any, Any], register_user: NamedDependency[RegisterUser]
     ) -> UserOut:
         body = await decode_body(request, UserCreate)
         user = await register_user.execute(body.email, body.password, body.name)
@@ -88,7 +88,11 @@ class UsersController(Controller):
         security=[{"bearer": []}],
         responses=PROBLEMS(401, 429),
     )
-    async def me(self, principal: Principal, get_current_user: GetCurrentUser) -> UserOut:
+    async def me(
+        self,
+        principal: NamedDependency[Principal],
+        get_current_user: NamedDependency[GetCurrentUser],
+    ) -> UserOut:
         return user_out(await get_current_user.execute(principal))
 
 
@@ -106,7 +110,9 @@ class SessionsController(Controller):
         opt=documented_body(SessionCreate),
         responses=PROBLEMS(400, 401, 413, 415, 422, 429),
     )
-    async def log_in(self, request: Request[Any, Any, Any], log_in: LogIn) -> SessionOut:
+    async def log_in(
+        self, request: Request[Any, Any, Any], log_in: NamedDependency[LogIn]
+    ) -> SessionOut:
         body = await decode_body(request, SessionCreate)
         result = await log_in.execute(body.email, body.password, client_address(request))
         return SessionOut(
@@ -122,7 +128,9 @@ class SessionsController(Controller):
         security=[{"bearer": []}],
         responses=PROBLEMS(401, 403, 429),
     )
-    async def log_out(self, principal: Principal, log_out: LogOut) -> None:
+    async def log_out(
+        self, principal: NamedDependency[Principal], log_out: NamedDependency[LogOut]
+    ) -> None:
         await log_out.execute(principal)
 
 
@@ -143,7 +151,10 @@ class ApiKeysController(Controller):
         responses=PROBLEMS(400, 401, 403, 413, 415, 422, 429),
     )
     async def issue(
-        self, request: Request[Any, Any, Any], principal: Principal, issue_api_key: IssueApiKey
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        issue_api_key: NamedDependency[IssueApiKey],
     ) -> ApiKeyCreated:
         body = await decode_body(request, ApiKeyCreate)
         issued = await issue_api_key.execute(principal, body.name, body.scopes, body.expires_at)
@@ -158,7 +169,9 @@ class ApiKeysController(Controller):
         opt={SCOPE_OPT: Scope.KEYS_MANAGE},
         responses=PROBLEMS(401, 403, 429),
     )
-    async def list_keys(self, principal: Principal, list_api_keys: ListApiKeys) -> ApiKeyList:
+    async def list_keys(
+        self, principal: NamedDependency[Principal], list_api_keys: NamedDependency[ListApiKeys]
+    ) -> ApiKeyList:
         return ApiKeyList(items=[key_out(k) for k in await list_api_keys.execute(principal)])
 
     @delete(
@@ -170,8 +183,8 @@ class ApiKeysController(Controller):
     )
     async def revoke(
         self,
-        principal: Principal,
-        revoke_api_key: RevokeApiKey,
-        key_id: str = Parameter(description="The key's id."),
+        principal: NamedDependency[Principal],
+        revoke_api_key: NamedDependency[RevokeApiKey],
+        key_id: Annotated[str, PathParameter(description="The key's id.")],
     ) -> None:
         await revoke_api_key.execute(principal, key_id)

@@ -16,9 +16,10 @@ from urllib.parse import urlencode
 import msgspec
 import structlog
 from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.di import NamedDependency
 from litestar.exceptions import ClientException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import FromPath, HeaderParameter, Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from adapters.http.auth import SCOPE_OPT, current_principal, principal_guard
@@ -130,10 +131,10 @@ class TasksController(Controller):
     async def create(
         self,
         request: Request[Any, Any, Any],
-        create_task: CreateTask,
+        create_task: NamedDependency[CreateTask],
         idempotency_key: Annotated[
             str | None,
-            Parameter(header="Idempotency-Key", description="1-255 visible ASCII characters."),
+            HeaderParameter(name="Idempotency-Key", description="1-255 visible ASCII characters."),
         ] = None,
     ) -> Response[TaskOut]:
         principal = current_principal(request)
@@ -213,7 +214,7 @@ class TasksController(Controller):
     async def list_tasks(
         self,
         request: Request[Any, Any, Any],
-        list_tasks: ListTasks,
+        list_tasks: NamedDependency[ListTasks],
         status: Annotated[str | None, Parameter(description="todo, in_progress or done")] = None,
         priority: Annotated[str | None, Parameter(description="1 to 4")] = None,
         label: Annotated[
@@ -288,9 +289,9 @@ class TasksController(Controller):
     async def get_task(
         self,
         request: Request[Any, Any, Any],
-        get_task: GetTask,
-        task_id: str,
-        if_none_match: Annotated[str | None, Parameter(header="If-None-Match")] = None,
+        get_task: NamedDependency[GetTask],
+        task_id: FromPath[str],
+        if_none_match: Annotated[str | None, HeaderParameter(name="If-None-Match")] = None,
     ) -> Response[TaskOut]:
         task = await get_task.execute(current_principal(request).user_id, task_id)
         tag = etag_of(task)
@@ -316,9 +317,9 @@ class TasksController(Controller):
     async def update(
         self,
         request: Request[Any, Any, Any],
-        update_task: UpdateTask,
-        task_id: str,
-        if_match: Annotated[str | None, Parameter(header="If-Match")] = None,
+        update_task: NamedDependency[UpdateTask],
+        task_id: FromPath[str],
+        if_match: Annotated[str | None, HeaderParameter(name="If-Match")] = None,
     ) -> Response[TaskOut]:
         body = await decode_body(request, TaskPatch, MERGE_PATCH_TYPES)
         changes = {
@@ -345,9 +346,9 @@ class TasksController(Controller):
     async def delete_task(
         self,
         request: Request[Any, Any, Any],
-        delete_task: DeleteTask,
-        task_id: str,
-        if_match: Annotated[str | None, Parameter(header="If-Match")] = None,
+        delete_task: NamedDependency[DeleteTask],
+        task_id: FromPath[str],
+        if_match: Annotated[str | None, HeaderParameter(name="If-Match")] = None,
     ) -> None:
         await delete_task.execute(
             current_principal(request).user_id, task_id, expected_version(if_match, task_id)
