@@ -55,6 +55,9 @@ class ConnectionSlots:
         self._timeout = timeout_seconds
 
     async def acquire(self) -> None:
+        if not self._semaphore.locked():
+            await self._semaphore.acquire()  # a free slot: no wait, no timer to arm
+            return
         try:
             async with asyncio.timeout(self._timeout):
                 await self._semaphore.acquire()
