@@ -7,7 +7,6 @@ the PostgreSQL hot path has no Python-side conversion beyond the driver's own.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +14,8 @@ from typing import Any
 from sqlalchemy import DateTime, Dialect, String, Text, Uuid
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from domain.tasks import is_task_id
 
 
 class SqliteUtcText(TypeDecorator[datetime]):
@@ -67,11 +68,6 @@ TEXT_LIST: TypeEngine[Sequence[str]] = ARRAY(Text).with_variant(SqliteJsonList()
 
 
 def is_canonical_uuid(value: str) -> bool:
-    """True for a canonical UUID string; anything else can match no stored id (and would make
-    PostgreSQL's `uuid` type raise instead)."""
-    if len(value) != 36:
-        return False
-    try:
-        return str(uuid.UUID(value)) == value
-    except ValueError:
-        return False
+    """True for a canonical UUID string (the domain's rule for every id); anything else can match
+    no stored id (and would make PostgreSQL's `uuid` type raise instead)."""
+    return is_task_id(value)
