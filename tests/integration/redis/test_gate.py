@@ -3,8 +3,14 @@ of RedisRateLimiter and the entries of RedisPrincipalCache."""
 
 from __future__ import annotations
 
-import pytest
+import asyncio
+from typing import Any
 
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from adapters.redis.client import create_redis_client
 from adapters.redis.gate import RedisRequestGate
 from adapters.redis.principals import RedisPrincipalCache
 from adapters.redis.rate_limit import RedisRateLimiter
@@ -53,3 +59,112 @@ async def test_an_evicted_principal_is_a_miss(make_client: ClientFactory, key_pr
     assert (
         await RedisRequestGate(client, key_prefix).admit("h", RateLimitPolicy("p", 5, 60)) is None
     )
+
+
+async def test_calls_in_one_loop_turn_share_one_pipeline_and_each_is_counted(
+    make_client: ClientFactory, key_prefix: str
+) -> None:
+    client = await make_client()
+    principal = Principal(USER, PrincipalKind.API_KEY, ALL_SCOPES, CRED, "actor")
+    await RedisPrincipalCache(client, key_prefix).put("batch", principal, 60)
+    gate = RedisRequestGate(client, key_prefix)
+    pipelines = _count_pipelines(client)
+    policy = RateLimitPolicy("batch", 30, 60)
+
+    answers = await asyncio.gather(*(gate.admit("batch", policy) for _ in range(50)))
+
+    assert pipelines == [50]  # one round trip for the 50 calls
+    decisions = [answer[1] for answer in answers if answer is not None]
+    assert len(decisions) == 50
+    assert all(answer is not None and answer[0] == principal for answer in answers)
+    assert sum(d.allowed for d in decisions) == 30  # every call counted once, none lost
+    assert sorted(d.remaining for d in decisions if d.allowed) == list(range(30))
+
+
+async def test_a_long_queue_is_sent_in_bounded_pipelines(
+    make_client: ClientFactory, key_prefix: str
+) -> None:
+    client = await make_client()
+    principal = Principal(USER, PrincipalKind.SESSION, ALL_SCOPES, CRED, "actor")
+    await RedisPrincipalCache(client, key_prefix).put("hit", principal, 60)
+    gate = RedisRequestGate(client, key_prefix, max_batch=4)
+    pipelines = _count_pipelines(client)
+    policy = RateLimitPolicy("bounded", 100, 60)
+
+    answers = await asyncio.gather(
+        *(gate.admit("hit" if i % 2 else "miss", policy) for i in range(10))
+    )
+
+    assert pipelines == [4, 4, 2]
+    # Hits and misses in one pipeline each get their own answer.
+    assert [answer is None for answer in answers] == [i % 2 == 0 for i in range(10)]
+    assert sorted(a[1].remaining for a in answers if a is not None) == list(range(95, 100))
+
+
+async def test_the_script_is_loaded_again_after_redis_forgot_it(
+    make_client: ClientFactory, key_prefix: str
+) -> None:
+    client = await make_client()
+    principal = Principal(USER, PrincipalKind.SESSION, ALL_SCOPES, CRED, "actor")
+    await RedisPrincipalCache(client, key_prefix).put("h", principal, 60)
+    gate = RedisRequestGate(client, key_prefix)
+    policy = RateLimitPolicy("reload", 5, 60)
+    assert await gate.admit("h", policy) is not None
+    await client.script_flush()  # as after a Redis restart
+
+    answers = await asyncio.gather(gate.admit("h", policy), gate.admit("h", policy))
+
+    assert [a[1].remaining for a in answers if a is not None] == [3, 2]
+
+
+async def test_an_unreachable_redis_fails_every_waiting_call(key_prefix: str) -> None:
+    client = create_redis_client("redis://127.0.0.1:1/0", timeout_seconds=0.2, socket_timeout=0.2)
+    try:
+        gate = RedisRequestGate(client, key_prefix)
+        policy = RateLimitPolicy("down", 5, 60)
+        results = await asyncio.gather(
+            *(gate.admit("h", policy) for _ in range(3)), return_exceptions=True
+        )
+        assert all(isinstance(r, RedisError) for r in results), results
+    finally:
+        await client.aclose()
+
+
+async def test_a_caller_that_goes_away_does_not_disturb_the_others(
+    make_client: ClientFactory, key_prefix: str
+) -> None:
+    client = await make_client()
+    principal = Principal(USER, PrincipalKind.SESSION, ALL_SCOPES, CRED, "actor")
+    await RedisPrincipalCache(client, key_prefix).put("h", principal, 60)
+    gate = RedisRequestGate(client, key_prefix)
+    policy = RateLimitPolicy("cancel", 10, 60)
+    leaving = asyncio.ensure_future(gate.admit("h", policy))
+    staying = asyncio.ensure_future(gate.admit("h", policy))
+    await asyncio.sleep(0)
+    leaving.cancel()
+
+    answer = await staying
+
+    assert answer is not None
+    assert answer[1].allowed
+    assert leaving.cancelled()
+
+
+def _count_pipelines(client: Redis) -> list[int]:
+    """Record the number of commands of each pipeline the client sends."""
+    sizes: list[int] = []
+    make_pipeline = client.pipeline
+
+    def pipeline(*args: Any, **kwargs: Any) -> Any:
+        pipe = make_pipeline(*args, **kwargs)
+        execute = pipe.execute
+
+        async def counted(*a: Any, **k: Any) -> Any:
+            sizes.append(len(pipe.command_stack))
+            return await execute(*a, **k)
+
+        pipe.execute = counted  # type: ignore[method-assign]
+        return pipe
+
+    client.pipeline = pipeline  # type: ignore[method-assign]
+    return sizes
