@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from domain.errors import FieldError, Invalid
-from domain.tasks import Task, TaskDraft, TaskStatus, apply_changes, new_task
+from domain.tasks import Task, TaskDraft, TaskStatus, apply_changes, is_task_id, new_task
 from tests.unit.tasks.fakes import T0
 
 ID = "00000000-0000-0000-0000-000000000001"
@@ -200,3 +203,25 @@ def test_completed_at_follows_status() -> None:
     reopened = apply_changes(retitled, {"status": TaskStatus.IN_PROGRESS}, LATEST)
     assert reopened.completed_at is None
     assert reopened.version == 4
+
+
+def _canonical_by_uuid(value: str) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
+@given(
+    st.one_of(
+        st.uuids().map(str),
+        st.uuids().map(lambda u: str(u).upper()),
+        st.uuids().map(lambda u: u.hex),
+        st.uuids().map(lambda u: f"{{{u}}}"),
+        st.uuids().map(lambda u: f"{u}\n"),
+        st.text(alphabet="0123456789abcdefABCDEF-{}:urn\n ", min_size=30, max_size=40),
+        st.text(),
+    )
+)
+def test_a_task_id_is_exactly_what_uuid_prints(value: str) -> None:
+    assert is_task_id(value) is _canonical_by_uuid(value)
