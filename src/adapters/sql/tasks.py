@@ -48,6 +48,8 @@ _TASK_COLUMNS = (
     tasks.c.updated_at,
     tasks.c.version,
 )
+# The entity's columns in `task_from_row`'s order (the search columns are write-only).
+TASK_COLUMN_NAMES = tuple(column.name for column in _TASK_COLUMNS)
 _SELECT_TASKS = select(*_TASK_COLUMNS)
 _INSERT_TASK = insert(tasks)
 _SELECT_TASK = _SELECT_TASKS.where(
@@ -109,6 +111,7 @@ def task_to_row(task: Task) -> dict[str, Any]:
 
 
 def task_from_row(row: Sequence[Any]) -> Task:
+    """The task of a row holding `TASK_COLUMN_NAMES` in that order (ids as str)."""
     (
         task_id,
         owner_id,

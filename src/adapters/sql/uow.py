@@ -18,24 +18,38 @@ from domain.errors import Unavailable
 log = structlog.get_logger("taskhub.sql")
 
 
-def _is_outage(exc: Exception) -> bool:
-    """The database is unreachable, restarting or too slow (not a bug, not bad input)."""
+def is_outage(exc: Exception) -> bool:
+    """The database is unreachable, restarting or too slow (not a bug, not bad input), whether
+    SQLAlchemy wrapped the driver's error or the driver raised it itself."""
     if isinstance(exc, DBAPIError):
         return (
             exc.connection_invalidated
             or isinstance(exc, OperationalError | InterfaceError)
             or _is_timeout(exc.orig)
         )
-    return isinstance(exc, OSError | TimeoutError | SqlalchemyTimeout)
+    return isinstance(exc, OSError | TimeoutError | SqlalchemyTimeout) or _is_timeout(exc)
+
+
+# asyncpg's statement timeout (QueryCanceledError), its connection-level errors (SQLSTATE class
+# 08) and operator intervention (class 57: shutdown, terminated backend, cancelled statement).
+_OUTAGE_ERRORS = frozenset(
+    {
+        "QueryCanceledError",
+        "ConnectionDoesNotExistError",
+        "CannotConnectNowError",
+        "PostgresConnectionError",
+        "OperatorInterventionError",
+    }
+)
 
 
 def _is_timeout(orig: BaseException | None) -> bool:
-    # asyncpg's statement timeout (QueryCanceledError) and connection-level errors.
-    name = type(orig).__name__ if orig is not None else ""
-    return name in {"QueryCanceledError", "ConnectionDoesNotExistError", "CannotConnectNowError"}
+    if orig is None:
+        return False
+    return any(kind.__name__ in _OUTAGE_ERRORS for kind in type(orig).__mro__)
 
 
-def _unavailable(exc: Exception) -> Unavailable:
+def unavailable(exc: BaseException) -> Unavailable:
     log.warning("database unavailable", error=type(exc).__name__)
     return Unavailable("The database is unavailable right now; retry shortly.")
 
@@ -119,8 +133,8 @@ class SqlUnitOfWork:
         try:
             conn = await self._engine.connect()
         except Exception as exc:
-            if _is_outage(exc):
-                raise _unavailable(exc) from exc
+            if is_outage(exc):
+                raise unavailable(exc) from exc
             raise
         try:
             if self._read_only:
@@ -130,8 +144,8 @@ class SqlUnitOfWork:
                 await conn.begin()
         except BaseException as exc:
             await conn.close()
-            if isinstance(exc, Exception) and _is_outage(exc):
-                raise _unavailable(exc) from exc
+            if isinstance(exc, Exception) and is_outage(exc):
+                raise unavailable(exc) from exc
             raise
         return conn
 
@@ -157,8 +171,8 @@ class SqlUnitOfWork:
             finally:
                 if self._slots is not None:
                     self._slots.release()
-        if isinstance(exc, Exception) and _is_outage(exc):
-            raise _unavailable(exc) from exc
+        if isinstance(exc, Exception) and is_outage(exc):
+            raise unavailable(exc) from exc
 
     async def commit(self) -> None:
         if self._read_only:
@@ -166,8 +180,8 @@ class SqlUnitOfWork:
         try:
             await self._connection().commit()
         except Exception as exc:
-            if _is_outage(exc):
-                raise _unavailable(exc) from exc
+            if is_outage(exc):
+                raise unavailable(exc) from exc
             raise
 
     async def rollback(self) -> None:

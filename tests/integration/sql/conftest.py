@@ -21,7 +21,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from adapters.sql.engine import create_engine
+from adapters.sql.pg_tasks import PgTaskUnitOfWork
 from adapters.sql.uow import SqlUnitOfWork
+from domain.ports.tasks import TaskUnitOfWork
 from domain.users import User
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -99,6 +101,33 @@ type UowFactory = Callable[[], SqlUnitOfWork]
 @pytest.fixture(scope="session")
 def new_uow(engine: AsyncEngine) -> UowFactory:
     return lambda: SqlUnitOfWork(engine)
+
+
+type TaskUowFactory = Callable[[], TaskUnitOfWork]
+
+# The task units of work: SqlUnitOfWork on both databases, PgTaskUnitOfWork on PostgreSQL.
+TASK_UOWS = ("SqlUnitOfWork", "PgTaskUnitOfWork")
+
+
+@pytest.fixture(params=TASK_UOWS)
+def tasks_uow(request: pytest.FixtureRequest, engine: AsyncEngine) -> TaskUowFactory:
+    """Each task unit of work the application runs on this database (the same assertions hold
+    for every one of them)."""
+    if request.param == "PgTaskUnitOfWork":
+        return lambda: PgTaskUnitOfWork(engine)
+    return lambda: SqlUnitOfWork(engine)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """PgTaskUnitOfWork exists only on PostgreSQL: drop its SQLite combinations (no skips)."""
+    keep, drop = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        sqlite = params.get("database") == "sqlite"
+        (drop if sqlite and params.get("tasks_uow") == "PgTaskUnitOfWork" else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def new_id() -> str:

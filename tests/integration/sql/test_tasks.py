@@ -17,7 +17,7 @@ from adapters.memory.tasks import MemoryTaskRepository
 from adapters.sql.tables import users
 from domain.ports.tasks import CursorPosition, TaskFilter, TaskQuery, TaskRepository, TaskSort
 from domain.tasks import Task, TaskStatus
-from tests.integration.sql.conftest import UowFactory, add_user, new_id
+from tests.integration.sql.conftest import TaskUowFactory, UowFactory, add_user, new_id
 
 T0 = datetime(2026, 2, 3, 4, 5, 6, 789012, tzinfo=UTC)
 
@@ -43,7 +43,7 @@ def make_task(owner_id: str, **changes: object) -> Task:
 # --- single tasks --------------------------------------------------------------------------------
 
 
-async def test_task_round_trips_every_field(new_uow: UowFactory) -> None:
+async def test_task_round_trips_every_field(new_uow: UowFactory, tasks_uow: TaskUowFactory) -> None:
     owner = await add_user(new_uow)
     task = make_task(
         owner.id,
@@ -57,10 +57,10 @@ async def test_task_round_trips_every_field(new_uow: UowFactory) -> None:
         updated_at=T0 + timedelta(seconds=1),
         version=3,
     )
-    async with new_uow() as uow:
+    async with tasks_uow() as uow:
         await uow.tasks.add(task)
         await uow.commit()
-    async with new_uow() as uow:
+    async with tasks_uow() as uow:
         stored = await uow.tasks.get(owner.id, task.id)
     assert stored == task
     assert stored is not None
@@ -69,23 +69,25 @@ async def test_task_round_trips_every_field(new_uow: UowFactory) -> None:
     assert stored.due_at.utcoffset() == timedelta(0)
 
 
-async def test_get_is_scoped_to_the_owner(new_uow: UowFactory) -> None:
+async def test_get_is_scoped_to_the_owner(new_uow: UowFactory, tasks_uow: TaskUowFactory) -> None:
     owner, stranger = await add_user(new_uow), await add_user(new_uow)
     task = make_task(owner.id)
-    async with new_uow() as uow:
+    async with tasks_uow() as uow:
         await uow.tasks.add(task)
         await uow.commit()
-    async with new_uow() as uow:
+    async with tasks_uow() as uow:
         assert await uow.tasks.get(stranger.id, task.id) is None
         assert await uow.tasks.get(owner.id, new_id()) is None
         assert await uow.tasks.get(owner.id, "not-a-uuid") is None
         assert await uow.tasks.get(owner.id, task.id.upper()) is None
 
 
-async def test_update_writes_only_on_the_expected_version(new_uow: UowFactory) -> None:
+async def test_update_writes_only_on_the_expected_version(
+    new_uow: UowFactory, tasks_uow: TaskUowFactory
+) -> None:
     owner, stranger = await add_user(new_uow), await add_user(new_uow)
     task = make_task(owner.id, description="old")
-    async with new_uow() as uow:
+    async with tasks_uow() as uow:
         await uow.tasks.add(task)
         await uow.commit()
     changed = replace(
@@ -99,13 +101,13 @@ async def test_update_writes_only_on_the_expected_version(new_uow: UowFactory) -
         updated_at=T0 + timedelta(minutes=1),
         version=2,
     )
-    async with new_uow() as uow:
+    async with tasks_uow() as uow:
         assert await uow.tasks.update(changed, expected_version=2) is False
         assert await uow.tasks.update(replace(changed, owner_id=stranger.id), 1) is False
         assert await uow.tasks.update(changed, expected_version=1) is True
         assert await uow.tasks.update(replace(changed, version=3), expected_version=1) is False
         await uow.commit()
-    async with new_uow() as uow:
+    async with tasks_uow() as uow:
         assert await uow.tasks.get(owner.id, task.id) == changed
         # The search columns follow the update.
         found = await uow.tasks.list_page(owner.id, TaskQuery(TaskFilter(q="STRASSE")), limit=5)
@@ -114,19 +116,23 @@ async def test_update_writes_only_on_the_expected_version(new_uow: UowFactory) -
         assert old == []
 
 
-async def test_update_of_a_missing_task_is_false(new_uow: UowFactory) -> None:
+async def test_update_of_a_missing_task_is_false(
+    new_uow: UowFactory, tasks_uow: TaskUowFactory
+) -> None:
     owner = await add_user(new_uow)
-    async with new_uow() as uow:
+    async with tasks_uow() as uow:
         assert await uow.tasks.update(make_task(owner.id), expected_version=1) is False
 
 
-async def test_delete_needs_the_owner_and_the_expected_version(new_uow: UowFactory) -> None:
+async def test_delete_needs_the_owner_and_the_expected_version(
+    new_uow: UowFactory, tasks_uow: TaskUowFactory
+) -> None:
     owner, stranger = await add_user(new_uow), await add_user(new_uow)
     task = make_task(owner.id, version=4)
-    async with new_uow() as uow:
+    async with tasks_uow() as uow:
         await uow.tasks.add(task)
         await uow.commit()
-    async with new_uow() as uow:
+    async with tasks_uow() as uow:
         assert await uow.tasks.delete(owner.id, task.id, expected_version=3) is False
         assert await uow.tasks.delete(stranger.id, task.id, expected_version=4) is False
         assert await uow.tasks.delete(owner.id, "not-a-uuid", expected_version=4) is False
@@ -134,22 +140,22 @@ async def test_delete_needs_the_owner_and_the_expected_version(new_uow: UowFacto
         assert await uow.tasks.delete(owner.id, task.id, expected_version=4) is True
         assert await uow.tasks.delete(owner.id, task.id, expected_version=4) is False
         await uow.commit()
-    async with new_uow() as uow:
+    async with tasks_uow() as uow:
         assert await uow.tasks.get(owner.id, task.id) is None
 
 
 async def test_deleting_the_owner_deletes_their_tasks(
-    new_uow: UowFactory, engine: AsyncEngine
+    new_uow: UowFactory, tasks_uow: TaskUowFactory, engine: AsyncEngine
 ) -> None:
     # The foreign key cascades; SQLite needs PRAGMA foreign_keys=ON (the engine sets it).
     owner = await add_user(new_uow)
     task = make_task(owner.id)
-    async with new_uow() as uow:
+    async with tasks_uow() as uow:
         await uow.tasks.add(task)
         await uow.commit()
     async with engine.begin() as conn:
         await conn.execute(delete(users).where(users.c.id == owner.id))
-    async with new_uow() as uow:
+    async with tasks_uow() as uow:
         assert await uow.tasks.get(owner.id, task.id) is None
 
 
@@ -250,11 +256,11 @@ FILTERS = {
 @pytest.mark.parametrize("sort", list(TaskSort), ids=lambda s: s.value)
 @pytest.mark.parametrize("name", list(FILTERS))
 async def test_pages_match_the_memory_twin(
-    new_uow: UowFactory, dataset: Dataset, sort: TaskSort, name: str
+    tasks_uow: TaskUowFactory, dataset: Dataset, sort: TaskSort, name: str
 ) -> None:
     query = TaskQuery(FILTERS[name], sort=sort)
     expected = await _walk(dataset.memory, dataset.owner_id, query, 4)
-    async with new_uow() as uow:
+    async with tasks_uow() as uow:
         pages = await _walk(uow.tasks, dataset.owner_id, query, 4)
         everything = await uow.tasks.list_page(dataset.owner_id, query, limit=200)
     assert pages == expected
@@ -265,18 +271,20 @@ async def test_pages_match_the_memory_twin(
 
 @pytest.mark.parametrize("sort", list(TaskSort), ids=lambda s: s.value)
 async def test_every_sort_walks_every_task_once_one_by_one(
-    new_uow: UowFactory, dataset: Dataset, sort: TaskSort
+    tasks_uow: TaskUowFactory, dataset: Dataset, sort: TaskSort
 ) -> None:
     query = TaskQuery(sort=sort)
-    async with new_uow() as uow:
+    async with tasks_uow() as uow:
         pages = await _walk(uow.tasks, dataset.owner_id, query, 1)
     walked = [page[0].id for page in pages]
     assert sorted(walked) == sorted(task.id for task in dataset.tasks)
     assert pages == await _walk(dataset.memory, dataset.owner_id, query, 1)
 
 
-async def test_nulls_count_as_infinity_in_due_order(new_uow: UowFactory, dataset: Dataset) -> None:
-    async with new_uow() as uow:
+async def test_nulls_count_as_infinity_in_due_order(
+    tasks_uow: TaskUowFactory, dataset: Dataset
+) -> None:
+    async with tasks_uow() as uow:
         ascending = await uow.tasks.list_page(
             dataset.owner_id, TaskQuery(sort=TaskSort.DUE_AT), limit=200
         )
@@ -303,21 +311,21 @@ async def test_nulls_count_as_infinity_in_due_order(new_uow: UowFactory, dataset
     ],
 )
 async def test_q_is_unicode_case_insensitive_and_wildcards_are_literal(
-    new_uow: UowFactory, dataset: Dataset, needle: str, titles: set[str]
+    tasks_uow: TaskUowFactory, dataset: Dataset, needle: str, titles: set[str]
 ) -> None:
     query = TaskQuery(TaskFilter(q=needle))
-    async with new_uow() as uow:
+    async with tasks_uow() as uow:
         found = await uow.tasks.list_page(dataset.owner_id, query, limit=200)
     assert {task.title for task in found} == titles
     assert found == await dataset.memory.list_page(dataset.owner_id, query, limit=200)
 
 
 async def test_label_filter_needs_every_label_exactly(
-    new_uow: UowFactory, dataset: Dataset
+    tasks_uow: TaskUowFactory, dataset: Dataset
 ) -> None:
     wanted = ("work", "home")
     query = TaskQuery(TaskFilter(labels=wanted))
-    async with new_uow() as uow:
+    async with tasks_uow() as uow:
         found = await uow.tasks.list_page(dataset.owner_id, query, limit=200)
     expected = {t.id for t in dataset.tasks if {"work", "home"} <= set(t.labels)}
     assert expected  # the data holds some
@@ -325,9 +333,11 @@ async def test_label_filter_needs_every_label_exactly(
     assert all("Work" not in task.labels or "work" in task.labels for task in found)
 
 
-async def test_lists_never_show_another_owners_tasks(new_uow: UowFactory, dataset: Dataset) -> None:
+async def test_lists_never_show_another_owners_tasks(
+    new_uow: UowFactory, tasks_uow: TaskUowFactory, dataset: Dataset
+) -> None:
     stranger = await add_user(new_uow)
-    async with new_uow() as uow:
+    async with tasks_uow() as uow:
         mine = await uow.tasks.list_page(dataset.owner_id, TaskQuery(), limit=200)
         theirs = await uow.tasks.list_page(stranger.id, TaskQuery(), limit=200)
     assert {task.id for task in mine} == {task.id for task in dataset.tasks}
@@ -336,15 +346,16 @@ async def test_lists_never_show_another_owners_tasks(new_uow: UowFactory, datase
 
 async def test_keyset_is_stable_when_tasks_are_inserted_between_pages(
     new_uow: UowFactory,
+    tasks_uow: TaskUowFactory,
 ) -> None:
     owner = await add_user(new_uow)
     first = [make_task(owner.id, created_at=T0 + timedelta(seconds=i)) for i in range(6)]
-    async with new_uow() as uow:
+    async with tasks_uow() as uow:
         for task in first:
             await uow.tasks.add(task)
         await uow.commit()
     query = TaskQuery()  # -created_at
-    async with new_uow() as uow:
+    async with tasks_uow() as uow:
         page1 = await uow.tasks.list_page(owner.id, query, limit=3)
         await uow.tasks.add(make_task(owner.id, created_at=T0 + timedelta(hours=1)))
         await uow.tasks.add(make_task(owner.id, created_at=T0 - timedelta(hours=1)))
@@ -356,18 +367,20 @@ async def test_keyset_is_stable_when_tasks_are_inserted_between_pages(
     assert len(page2) == 4  # plus the older one inserted behind the cursor
 
 
-async def test_odd_labels_and_offset_times_survive_and_filter(new_uow: UowFactory) -> None:
+async def test_odd_labels_and_offset_times_survive_and_filter(
+    new_uow: UowFactory, tasks_uow: TaskUowFactory
+) -> None:
     owner = await add_user(new_uow)
     odd = 'with "quote", comma [x]'
     ist = timezone(timedelta(hours=5, minutes=30))
     local_due = datetime(2026, 6, 1, 12, 0, 0, 500, tzinfo=ist)  # 06:30:00.000500 UTC
     early = make_task(owner.id, labels=(odd, "%"), due_at=local_due)
     late = make_task(owner.id, labels=(odd,), due_at=datetime(2026, 6, 1, 7, 0, tzinfo=UTC))
-    async with new_uow() as uow:
+    async with tasks_uow() as uow:
         await uow.tasks.add(late)
         await uow.tasks.add(early)
         await uow.commit()
-    async with new_uow() as uow:
+    async with tasks_uow() as uow:
         stored = await uow.tasks.get(owner.id, early.id)
         by_label = await uow.tasks.list_page(
             owner.id, TaskQuery(TaskFilter(labels=(odd,))), limit=9
