@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, Request
 from litestar.di import NamedDependency, Provide
 from litestar.params import PathParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -18,6 +18,7 @@ from adapters.http.auth import (
 )
 from adapters.http.bodies import decode_body
 from adapters.http.openapi import PROBLEMS, documented_body
+from adapters.http.routing import delete, get, post
 from adapters.http.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 import msgspec
 import structlog
-from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar import Controller, Request, Response
 from litestar.di import NamedDependency
 from litestar.exceptions import ClientException
 from litestar.openapi.datastructures import ResponseSpec
@@ -26,6 +26,7 @@ from adapters.http.auth import SCOPE_OPT, current_principal, principal_guard
 from adapters.http.bodies import MERGE_PATCH_TYPES, decode_body
 from adapters.http.cursors import CursorCodec
 from adapters.http.openapi import PROBLEMS, documented_body
+from adapters.http.routing import delete, get, patch, post
 from adapters.http.schemas import TaskCreate, TaskOut, TaskPage, TaskPatch
 from domain.auth import Scope
 from domain.errors import Conflict, FieldError, Invalid, Unavailable
