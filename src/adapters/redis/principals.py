@@ -45,15 +45,28 @@ def encode_principal(principal: Principal) -> bytes:
     )
 
 
+# Decoded entries by their bytes: under load the same few principals come back on every request,
+# and a Principal is immutable, so one decoded value can serve them all.
+_DECODED_MAX = 1024
+_decoded: dict[bytes, Principal] = {}
+
+
 def decode_principal(raw: bytes) -> Principal:
+    principal = _decoded.get(raw)
+    if principal is not None:
+        return principal
     user_id, kind, scopes, credential_id, actor = _decoder.decode(raw)
-    return Principal(
+    principal = Principal(
         user_id=user_id,
         kind=PrincipalKind(kind),
         scopes=frozenset(Scope(s) for s in scopes),
         credential_id=credential_id,
         actor=actor,
     )
+    if len(_decoded) >= _DECODED_MAX:
+        _decoded.clear()
+    _decoded[raw] = principal
+    return principal
 
 
 class RedisPrincipalCache:

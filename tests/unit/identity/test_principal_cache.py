@@ -102,3 +102,20 @@ async def test_memory_cache_bounds_and_expiry() -> None:
     await cache.put("k1", principals[1], 10)
     await cache.evict("s1")
     assert await cache.get("k1") is None
+
+
+def test_the_redis_entry_format_round_trips_and_its_decode_cache_stays_bounded() -> None:
+    from adapters.redis import principals as wire
+
+    decoded = []
+    for i in range(wire._DECODED_MAX + 10):
+        principal = Principal(
+            f"user-{i}", PrincipalKind.API_KEY, frozenset({Scope.TASKS_READ}), f"key-{i}", "a"
+        )
+        raw = wire.encode_principal(principal)
+        assert wire.decode_principal(raw) == principal
+        decoded.append(raw)
+        assert len(wire._decoded) <= wire._DECODED_MAX
+    # A repeat is served from the cache: the very same immutable object.
+    last = decoded[-1]
+    assert wire.decode_principal(last) is wire.decode_principal(last)
