@@ -7,6 +7,9 @@ environment (bench/run.py sets it):
   BENCH_CEILING_DSN   postgresql://... (plain asyncpg DSN)
   BENCH_OWNER_ID      the user whose tasks are served (there is no authentication)
   BENCH_POOL_MIN / BENCH_POOL_MAX   asyncpg pool bounds per worker
+  BENCH_CEILING_RESET  "pool" (default): asyncpg's pool as documented, which sends its reset
+                       query (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL) on every release;
+                       "none": no reset query, one round trip per request (a stricter ceiling)
 Run: uvicorn bench.ceiling_app:app --workers 2
 """
 
@@ -82,10 +85,19 @@ def _owner_id() -> uuid.UUID:
     return uuid.UUID(os.environ["BENCH_OWNER_ID"])
 
 
+class _NoResetConnection(asyncpg.Connection):  # type: ignore[misc]
+    """Returned to the pool as it is: no reset round trip (BENCH_CEILING_RESET=none)."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 @asynccontextmanager
 async def _pool(app: Litestar) -> AsyncIterator[None]:
+    no_reset = os.environ.get("BENCH_CEILING_RESET", "pool") == "none"
     pool = await asyncpg.create_pool(
         os.environ["BENCH_CEILING_DSN"],
+        connection_class=_NoResetConnection if no_reset else asyncpg.Connection,
         min_size=int(os.environ.get("BENCH_POOL_MIN", "10")),
         max_size=int(os.environ.get("BENCH_POOL_MAX", "20")),
     )

@@ -289,8 +289,16 @@ def ceiling_env(cfg: Config, home: Path, dsn: str, owner_id: str) -> dict[str, s
         "BENCH_OWNER_ID": owner_id,
         "BENCH_POOL_MIN": str(cfg.pool_size),
         "BENCH_POOL_MAX": str(cfg.pool_size + cfg.pool_overflow),
+        "BENCH_CEILING_RESET": ceiling_reset(),
         "PYTHONPATH": str(ROOT),
     }
+
+
+def ceiling_reset() -> str:
+    value = os.environ.get("BENCH_CEILING_RESET", "pool")
+    if value not in {"pool", "none"}:
+        raise SystemExit(f"BENCH_CEILING_RESET must be pool or none, not {value!r}")
+    return value
 
 
 def taskhub_cli(env: dict[str, str], home: Path, *args: str, stdin: str = "") -> str:
@@ -377,6 +385,13 @@ def prepare(cfg: Config, stack: ExitStack) -> Fixture:
     )
     fixture.code = source_fingerprint()
     notes.append(f"Taskhub code: git {git_state()}, source fingerprint {fixture.code}")
+    if ceiling_reset() == "pool":
+        notes.append(
+            "ceiling: asyncpg pool as documented (its reset query runs on every release; "
+            "BENCH_CEILING_RESET=none measures against a ceiling without it)"
+        )
+    else:
+        notes.append("ceiling: asyncpg pool without its reset query (BENCH_CEILING_RESET=none)")
     fixture.backend_pids = lambda: [pid for pids in backends for pid in pids()]
     return fixture
 
