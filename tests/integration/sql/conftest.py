@@ -119,12 +119,15 @@ def tasks_uow(request: pytest.FixtureRequest, engine: AsyncEngine) -> TaskUowFac
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """PgTaskUnitOfWork exists only on PostgreSQL: drop its SQLite combinations (no skips)."""
+    """PgTaskUnitOfWork exists only on PostgreSQL: drop its SQLite combinations, and SQLite runs
+    of modules that say POSTGRESQL_ONLY (deselected, not skipped)."""
     keep, drop = [], []
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
-        sqlite = params.get("database") == "sqlite"
-        (drop if sqlite and params.get("tasks_uow") == "PgTaskUnitOfWork" else keep).append(item)
+        postgresql_only = params.get("tasks_uow") == "PgTaskUnitOfWork" or getattr(
+            getattr(item, "module", None), "POSTGRESQL_ONLY", False
+        )
+        (drop if postgresql_only and params.get("database") == "sqlite" else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

@@ -1,0 +1,344 @@
+"""PgTaskUnitOfWork on PostgreSQL: what leaving without a commit undoes, outages, the pool.
+
+The repository itself (every filter, sort and keyset rule) is covered by test_tasks.py, which
+runs against this unit of work too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.sql.engine import create_engine
+from adapters.sql.pg_tasks import PgTaskUnitOfWork
+from adapters.sql.uow import ConnectionSlots
+from domain.errors import Unavailable
+from domain.tasks import Task
+from tests.integration.sql.conftest import UowFactory, add_user
+from tests.integration.sql.test_tasks import make_task
+
+POSTGRESQL_ONLY = True  # conftest drops this module's SQLite runs
+
+
+async def _search_path(engine: AsyncEngine) -> str:
+    async with engine.connect() as conn:
+        return str((await conn.execute(text("SHOW search_path"))).scalar_one())
+
+
+type EngineMaker = Callable[..., AsyncEngine]
+
+
+@pytest.fixture
+async def make_engine(engine: AsyncEngine) -> AsyncIterator[EngineMaker]:
+    """Production engines (`create_engine`) on the test schema; disposed after the test."""
+    url = engine.url.render_as_string(hide_password=False)
+    search_path = await _search_path(engine)
+    made: list[AsyncEngine] = []
+
+    def make(**settings: Any) -> AsyncEngine:
+        new = create_engine(url, **settings)
+
+        @event.listens_for(new.sync_engine, "do_connect")
+        def _on_schema(_dialect: Any, _record: Any, _args: Any, kwargs: dict[str, Any]) -> None:
+            kwargs.setdefault("server_settings", {})["search_path"] = search_path
+
+        made.append(new)
+        return new
+
+    yield make
+    for each in made:
+        await each.dispose()
+
+
+async def _stored(engine: AsyncEngine, task: Task) -> Task | None:
+    async with PgTaskUnitOfWork(engine) as uow:
+        return await uow.tasks.get(task.owner_id, task.id)
+
+
+async def _committed(engine: AsyncEngine, task: Task) -> Task:
+    async with PgTaskUnitOfWork(engine) as uow:
+        await uow.tasks.add(task)
+        await uow.commit()
+    return task
+
+
+async def _terminate(admin: AsyncEngine, pid: int) -> None:
+    """End a backend from outside (on another engine, so a full pool cannot block it)."""
+    async with admin.connect() as conn:
+        await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        await conn.commit()
+
+
+def _pid(uow: PgTaskUnitOfWork) -> int:
+    pid: int = uow.tasks._conn.get_server_pid()
+    return pid
+
+
+def _pool_is_whole(engine: AsyncEngine, opened: int) -> None:
+    """Nothing checked out, and the `opened` connections (or records of invalidated ones, which
+    reconnect on their next checkout) back in the pool."""
+    pool: Any = engine.sync_engine.pool
+    assert pool.checkedout() == 0
+    assert pool.checkedin() == opened
+
+
+# --- leaving without commit ----------------------------------------------------------------------
+
+
+async def test_a_buffered_add_is_read_back_inside_and_dropped_without_commit(
+    engine: AsyncEngine, new_uow: UowFactory
+) -> None:
+    owner = await add_user(new_uow)
+    task = make_task(owner.id)
+    async with PgTaskUnitOfWork(engine) as uow:
+        await uow.tasks.add(task)
+        assert await uow.tasks.get(owner.id, task.id) == task  # reads its own writes
+    assert await _stored(engine, task) is None
+
+
+async def test_an_update_or_delete_without_commit_changes_nothing(
+    engine: AsyncEngine, new_uow: UowFactory
+) -> None:
+    owner = await add_user(new_uow)
+    task = await _committed(engine, make_task(owner.id))
+    changed = replace(task, title="changed", version=2)
+    async with PgTaskUnitOfWork(engine) as uow:
+        assert await uow.tasks.update(changed, expected_version=1) is True
+        assert await uow.tasks.get(owner.id, task.id) == changed
+    assert await _stored(engine, task) == task
+    async with PgTaskUnitOfWork(engine) as uow:
+        assert await uow.tasks.delete(owner.id, task.id, expected_version=1) is True
+        await uow.tasks.add(make_task(owner.id))
+    assert await _stored(engine, task) == task
+
+
+async def test_rollback_forgets_adds_and_writes_and_the_unit_goes_on(
+    engine: AsyncEngine, new_uow: UowFactory
+) -> None:
+    owner = await add_user(new_uow)
+    task = await _committed(engine, make_task(owner.id))
+    dropped, kept = make_task(owner.id), make_task(owner.id)
+    async with PgTaskUnitOfWork(engine) as uow:
+        await uow.tasks.add(dropped)
+        assert await uow.tasks.update(replace(task, title="x", version=2), 1) is True
+        await uow.rollback()
+        await uow.tasks.add(kept)
+        await uow.commit()
+    assert await _stored(engine, dropped) is None
+    assert await _stored(engine, task) == task
+    assert await _stored(engine, kept) == kept
+
+
+async def test_adds_with_an_update_commit_together(
+    engine: AsyncEngine, new_uow: UowFactory
+) -> None:
+    owner = await add_user(new_uow)
+    task = await _committed(engine, make_task(owner.id))
+    first, second = make_task(owner.id), make_task(owner.id)
+    changed = replace(task, priority=4, version=2)
+    async with PgTaskUnitOfWork(engine) as uow:
+        await uow.tasks.add(first)
+        assert await uow.tasks.update(changed, expected_version=1) is True
+        await uow.tasks.add(second)
+        await uow.commit()
+        # After a commit the unit goes on: a later write is a transaction of its own.
+        assert await uow.tasks.delete(owner.id, first.id, expected_version=1) is True
+    assert await _stored(engine, task) == changed
+    assert await _stored(engine, first) == first
+    assert await _stored(engine, second) == second
+
+
+async def test_a_failing_insert_leaves_nothing_and_the_connection_usable(
+    make_engine: EngineMaker, new_uow: UowFactory
+) -> None:
+    engine = make_engine(pool_size=1, max_overflow=0)
+    owner = await add_user(new_uow)
+    existing = await _committed(engine, make_task(owner.id))
+    fresh = make_task(owner.id)
+
+    async def insert(batch: list[Task]) -> None:
+        async with PgTaskUnitOfWork(engine) as uow:
+            for task in batch:
+                await uow.tasks.add(task)
+            await uow.commit()
+
+    for batch in ([existing], [fresh, existing]):  # alone, and inside a transaction
+        with pytest.raises(Exception, match="duplicate key") as raised:
+            await insert(batch)
+        assert not isinstance(raised.value, Unavailable)
+    assert await _stored(engine, fresh) is None
+    _pool_is_whole(engine, 1)
+
+
+# --- outages and the pool ------------------------------------------------------------------------
+
+
+async def test_a_terminated_backend_is_unavailable_then_the_next_unit_works(
+    make_engine: EngineMaker, engine: AsyncEngine, new_uow: UowFactory
+) -> None:
+    admin, engine = engine, make_engine(pool_size=2, max_overflow=0)
+    owner = await add_user(new_uow)
+    task = await _committed(engine, make_task(owner.id))
+
+    async def terminated_before(action: str) -> None:
+        async with PgTaskUnitOfWork(engine) as uow:
+            await _terminate(admin, _pid(uow))
+            if action == "get":
+                await uow.tasks.get(owner.id, task.id)
+            elif action == "update":
+                await uow.tasks.update(replace(task, version=2), 1)
+            else:
+                await uow.tasks.add(make_task(owner.id))
+                await uow.commit()
+
+    for action in ("get", "update", "commit"):
+        with pytest.raises(Unavailable):
+            await terminated_before(action)
+        _pool_is_whole(engine, 1)
+        assert await _stored(engine, task) == task  # the next unit works
+
+
+async def test_a_backend_terminated_inside_a_transaction_is_discarded(
+    make_engine: EngineMaker, engine: AsyncEngine, new_uow: UowFactory
+) -> None:
+    admin, engine = engine, make_engine(pool_size=1, max_overflow=0)
+    owner = await add_user(new_uow)
+    task = await _committed(engine, make_task(owner.id))
+
+    async def terminated_in_transaction() -> None:
+        async with PgTaskUnitOfWork(engine) as uow:
+            assert await uow.tasks.update(replace(task, title="lost", version=2), 1) is True
+            await _terminate(admin, _pid(uow))
+            await uow.commit()
+
+    with pytest.raises(Unavailable):
+        await terminated_in_transaction()
+    _pool_is_whole(engine, 1)
+    assert await _stored(engine, task) == task
+
+
+async def test_a_statement_timeout_is_unavailable_and_keeps_the_connection(
+    make_engine: EngineMaker, engine: AsyncEngine, new_uow: UowFactory
+) -> None:
+    timed = make_engine(pool_size=1, max_overflow=0, statement_timeout_ms=300)
+    owner = await add_user(new_uow)
+    task = await _committed(timed, make_task(owner.id))
+    pids: list[int] = []
+
+    async def blocked_update() -> None:
+        async with PgTaskUnitOfWork(timed) as uow:
+            pids.append(_pid(uow))
+            await uow.tasks.update(replace(task, version=2), 1)
+
+    async with engine.connect() as blocker:
+        await blocker.execute(
+            text("SELECT 1 FROM tasks WHERE id = :id FOR UPDATE"), {"id": task.id}
+        )
+        with pytest.raises(Unavailable) as raised:
+            await blocked_update()
+        assert type(raised.value.__cause__).__name__ == "QueryCanceledError"
+        await blocker.rollback()
+    async with PgTaskUnitOfWork(timed) as uow:
+        assert _pid(uow) == pids[0]  # the same connection, back in the pool and idle
+        assert await uow.tasks.get(owner.id, task.id) == task
+
+
+async def test_a_unit_cancelled_mid_statement_does_not_return_its_connection(
+    make_engine: EngineMaker, engine: AsyncEngine, new_uow: UowFactory
+) -> None:
+    pooled = make_engine(pool_size=1, max_overflow=0)
+    owner = await add_user(new_uow)
+    task = await _committed(pooled, make_task(owner.id))
+    started = asyncio.Event()
+    pids: list[int] = []
+
+    async def blocked_update() -> None:
+        async with PgTaskUnitOfWork(pooled) as uow:
+            pids.append(_pid(uow))
+            started.set()
+            await uow.tasks.update(replace(task, version=2), 1)
+
+    async with engine.connect() as blocker:
+        await blocker.execute(
+            text("SELECT 1 FROM tasks WHERE id = :id FOR UPDATE"), {"id": task.id}
+        )
+        running = asyncio.create_task(blocked_update())
+        await started.wait()
+        await asyncio.sleep(0.2)
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        await blocker.rollback()
+    _pool_is_whole(pooled, 1)
+    async with PgTaskUnitOfWork(pooled) as uow:
+        assert _pid(uow) != pids[0]  # a new connection, not the interrupted one
+        assert await uow.tasks.get(owner.id, task.id) == task
+
+
+async def test_an_unreachable_database_is_unavailable_and_frees_the_slot() -> None:
+    engine = create_engine(
+        "postgresql+asyncpg://postgres@127.0.0.1:9/none", connect_timeout=1.0, pool_size=1
+    )
+    slots = ConnectionSlots(1, 1.0)
+    try:
+        for _ in range(2):  # a leaked slot would make the second wait, then say "busy"
+            with pytest.raises(Unavailable, match="unavailable"):
+                async with PgTaskUnitOfWork(engine, slots=slots):
+                    pass
+    finally:
+        await engine.dispose()
+
+
+async def test_the_pool_and_the_slots_are_whole_after_many_units(
+    make_engine: EngineMaker, engine: AsyncEngine, new_uow: UowFactory
+) -> None:
+    admin, engine = engine, make_engine(pool_size=3, max_overflow=0)
+    slots = ConnectionSlots(3, 2.0)
+    owner = await add_user(new_uow)
+    task = await _committed(engine, make_task(owner.id))
+
+    async def one(index: int) -> None:
+        async with PgTaskUnitOfWork(engine, slots=slots) as uow:
+            match index % 5:
+                case 0:
+                    await uow.tasks.get(owner.id, task.id)
+                case 1:
+                    await uow.tasks.add(task)  # duplicate id: fails at commit
+                    await uow.commit()
+                case 2:
+                    await uow.tasks.update(replace(task, version=2), 1)  # rolled back
+                case 3:
+                    await _terminate(admin, _pid(uow))
+                    await uow.tasks.get(owner.id, task.id)
+                case _:
+                    raise LookupError("the caller's own error")
+
+    results = await asyncio.gather(*(one(i) for i in range(40)), return_exceptions=True)
+    assert sum(isinstance(r, Unavailable) for r in results) == 8
+    assert sum(isinstance(r, LookupError) for r in results) == 8
+    _pool_is_whole(engine, 3)
+    for _ in range(3):  # every slot is free again: no wait
+        await asyncio.wait_for(slots.acquire(), 0.5)
+    assert await _stored(engine, task) == task
+
+
+async def test_pgbouncer_mode_works_without_the_statement_cache(
+    make_engine: EngineMaker, new_uow: UowFactory
+) -> None:
+    engine = make_engine(pool_size=1, max_overflow=0, pgbouncer=True)
+    owner = await add_user(new_uow)
+    for _ in range(3):  # the same statements again, on the same connection
+        task = await _committed(engine, make_task(owner.id))
+        async with PgTaskUnitOfWork(engine) as uow:
+            assert uow.tasks._conn._stmt_cache.get_max_size() == 0
+            assert await uow.tasks.get(owner.id, task.id) == task
+            assert await uow.tasks.update(replace(task, version=2), 1) is True
+            assert await uow.tasks.delete(owner.id, task.id, 2) is True
+            await uow.commit()
+        assert await _stored(engine, task) is None
