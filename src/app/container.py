@@ -79,6 +79,18 @@ def _uow_factory(
     return lambda: SqlUnitOfWork(engine, read_only=read_only, slots=slots)
 
 
+def _task_uow_factory(
+    engine: AsyncEngine | None, memory: MemoryDatabase, slots: Any, *, read_only: bool = False
+) -> Callable[[], Any]:
+    """PostgreSQL: the task unit of work straight on the pooled asyncpg connection (reads in
+    autocommit, writes in as few round trips as the contract allows); else the general one."""
+    if engine is None or engine.dialect.name != "postgresql":
+        return _uow_factory(engine, memory, slots, read_only=read_only)
+    from adapters.sql.pg_tasks import PgTaskUnitOfWork
+
+    return lambda: PgTaskUnitOfWork(engine, slots=slots)
+
+
 def _redis_client(settings: Settings) -> Any:
     if settings.REDIS_URL is None:
         return None
@@ -156,6 +168,12 @@ class Container(containers.DeclarativeContainer):
         _uow_factory, engine, memory_database, connection_slots, read_only=True
     )
     uow = providers.Factory(lambda make: make(), uow_factory)
+    task_uow_factory = providers.Singleton(
+        _task_uow_factory, engine, memory_database, connection_slots
+    )
+    task_read_uow_factory = providers.Singleton(
+        _task_uow_factory, engine, memory_database, connection_slots, read_only=True
+    )
     redis_client = providers.Singleton(_redis_client, settings)
     rate_limiter = providers.Singleton(_rate_limiter, settings, redis_client)
     idempotency_store = providers.Singleton(_idempotency_store, settings, redis_client)
@@ -218,11 +236,11 @@ class Container(containers.DeclarativeContainer):
     security = providers.Singleton(_security, authenticate, rate_limiter, settings, redis_client)
 
     # tasks
-    create_task = providers.Factory(CreateTask, uow_factory, clock, ids, events)
-    get_task = providers.Factory(GetTask, read_uow_factory)
-    list_tasks = providers.Factory(ListTasks, read_uow_factory)
-    update_task = providers.Factory(UpdateTask, uow_factory, clock, events)
-    delete_task = providers.Factory(DeleteTask, uow_factory, clock, events)
+    create_task = providers.Factory(CreateTask, task_uow_factory, clock, ids, events)
+    get_task = providers.Factory(GetTask, task_read_uow_factory)
+    list_tasks = providers.Factory(ListTasks, task_read_uow_factory)
+    update_task = providers.Factory(UpdateTask, task_uow_factory, clock, events)
+    delete_task = providers.Factory(DeleteTask, task_uow_factory, clock, events)
 
 
 # Names the HTTP handlers ask for, served per request from the container's providers.

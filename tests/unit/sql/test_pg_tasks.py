@@ -9,9 +9,13 @@ from datetime import UTC, datetime
 import pytest
 
 from adapters.sql import pg_tasks
+from adapters.sql.pg_tasks import PgTaskUnitOfWork
 from adapters.sql.tables import tasks
+from adapters.sql.uow import SqlUnitOfWork
+from app.container import build_container, close_container
 from domain.ports.tasks import CursorPosition, TaskFilter, TaskQuery, TaskSort
 from domain.tasks import TaskStatus
+from tests.unit.conftest import SettingsFactory
 
 T = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 ID = "0190c1d2-0000-7000-8000-000000000001"
@@ -72,3 +76,26 @@ def test_a_shape_does_not_depend_on_values() -> None:
 
 def test_like_pattern_takes_wildcards_literally() -> None:
     assert pg_tasks._like_pattern("A%b_c/d\\") == "%a/%b/_c//d\\%"
+
+
+async def test_postgresql_serves_the_task_use_cases_with_the_asyncpg_unit(
+    make_settings: SettingsFactory,
+) -> None:
+    """Wiring only (no connection is made): tasks on PgTaskUnitOfWork with the shared slots,
+    identity on SqlUnitOfWork; SQLite keeps SqlUnitOfWork for everything."""
+    settings = make_settings(DATABASE_URL="postgresql+asyncpg://taskhub@127.0.0.1:1/taskhub")
+    container = build_container(settings)
+    try:
+        for name in ("task_uow_factory", "task_read_uow_factory"):
+            uow = getattr(container, name)()()
+            assert isinstance(uow, PgTaskUnitOfWork)
+            assert uow._slots is container.connection_slots()
+        assert isinstance(container.uow_factory()(), SqlUnitOfWork)
+    finally:
+        await close_container(container)
+    sqlite = build_container(make_settings())
+    try:
+        assert isinstance(sqlite.task_uow_factory()(), SqlUnitOfWork)
+        assert isinstance(sqlite.task_read_uow_factory()(), SqlUnitOfWork)
+    finally:
+        await close_container(sqlite)
