@@ -1,39 +1,50 @@
 """structlog set-up: JSON lines in production, a readable console in development.
 
 One configuration for the whole process, done once at start; request context (request id,
-principal) comes from contextvars bound by the HTTP middleware. Bodies are never logged.
+principal) comes from the request's log context (adapters/http/logcontext.py), set by the HTTP
+middleware. A domain event published while serving a request is not a line of its own: it rides
+on that request's access line (`domain_events`), so a request writes one line. Outside a request
+(CLI, background work) it is a line of its own. Bodies are never logged.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
 import structlog
+from structlog.typing import EventDict, WrappedLogger
 
+from adapters.events.log import DOMAIN_EVENT
+from adapters.http.logcontext import REQUEST_LOG
 from app.settings import Settings
 
 
 def configure_logging(settings: Settings) -> None:
     level = logging.getLevelNamesMapping()[settings.LOG_LEVEL]
-    shared: list[structlog.typing.Processor] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-    ]
     if settings.log_format == "json":
+        # One processor does what add_log_level, TimeStamper, format_exc_info and JSONRenderer
+        # did in a row (the same keys and values): every request writes a line.
         processors: list[structlog.typing.Processor] = [
-            *shared,
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(serializer=_json_dumps),
+            fold_domain_event,
+            merge_request_context,
+            render_json_line,
         ]
     else:
         # Never show frame locals: they hold request bodies, passwords and secrets.
         renderer = structlog.dev.ConsoleRenderer(
             colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
         )
-        processors = [*shared, renderer]
+        processors = [
+            fold_domain_event,
+            merge_request_context,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            renderer,
+        ]
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(level),
@@ -58,5 +69,37 @@ class _CurrentStderr:
         sys.stderr.flush()
 
 
-def _json_dumps(obj: object, **_: object) -> str:
+# structlog's add_log_level: `warn` is an alias of warning, `exception` logs at error.
+_LEVEL_OF_METHOD = {"warn": "warning", "exception": "error"}
+
+
+def fold_domain_event(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
+    """Inside a request, keep a domain event for the request's access line instead of a line."""
+    if event_dict.get("event") == DOMAIN_EVENT:
+        context = REQUEST_LOG.get()
+        if context is not None and context.open:
+            context.add_event({k: v for k, v in event_dict.items() if k != "event"})
+            raise structlog.DropEvent
+    return event_dict
+
+
+def merge_request_context(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
+    """The request's fields (request id, principal, ...); the call's own keys win."""
+    context = REQUEST_LOG.get()
+    if context is not None:
+        for key, value in context.fields.items():
+            event_dict.setdefault(key, value)
+    return event_dict
+
+
+def render_json_line(logger: WrappedLogger, name: str, event_dict: EventDict) -> str:
+    """level, timestamp (RFC 3339 UTC, `Z`), the formatted exception if any, as one JSON line."""
+    event_dict["level"] = _LEVEL_OF_METHOD.get(name, name)
+    event_dict["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    if "exc_info" in event_dict:
+        event_dict = structlog.processors.format_exc_info(logger, name, event_dict)
+    return _json_dumps(event_dict)
+
+
+def _json_dumps(obj: Any, **_: object) -> str:
     return msgspec.json.encode(obj, enc_hook=str).decode()

@@ -16,8 +16,8 @@ from typing import Any
 import structlog
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
-from structlog.contextvars import bind_contextvars
 
+from adapters.http.logcontext import bind_request_log
 from domain.auth import Principal, Scope
 from domain.errors import RateLimited, Unauthenticated
 from domain.ports import RateLimitDecision, RateLimiter, RateLimitPolicy
@@ -124,7 +124,7 @@ async def principal_guard(
 
 
 def _bind(connection: ASGIConnection[Any, Any, Any, Any], principal: Principal) -> None:
-    bind_contextvars(
+    bind_request_log(
         principal=f"{principal.kind.value}:{principal.credential_id}",
         user_id=principal.user_id,
         actor=principal.actor,

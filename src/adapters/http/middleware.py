@@ -2,8 +2,9 @@
 and the RateLimit-* headers of the decision the auth guard made (kept in the scope's state).
 
 Kept as a single layer on purpose (it runs on every request): it validates or creates the
-`X-Request-ID`, binds it into structlog's context, adds it to the response, times the request and
-records count/latency by route *template* (so `/v1/tasks/{id}` is one label). It never reads or
+`X-Request-ID`, puts it in the request's log context (logcontext.py), adds it to the response,
+times the request and records count/latency by route *template* (so `/v1/tasks/{id}` is one
+label). The access line also carries the domain events the request published. It never reads or
 logs bodies.
 """
 
@@ -16,8 +17,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import structlog
-from structlog.contextvars import bind_contextvars, clear_contextvars, get_contextvars
 
+from adapters.http.logcontext import REQUEST_LOG, RequestLog
 from adapters.http.metrics import HTTP_IN_FLIGHT, HTTP_LATENCY, HTTP_REQUESTS
 
 Scope = MutableMapping[str, Any]
@@ -46,14 +47,17 @@ def request_id_from(headers: list[tuple[bytes, bytes]] | Any) -> str:
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # Labelled metric children, looked up once per label set rather than on every request.
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._latencies: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         request_id = request_id_from(scope["headers"])
-        clear_contextvars()
-        bind_contextvars(request_id=request_id)
+        context = RequestLog(request_id)
+        token = REQUEST_LOG.set(context)
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         header_value = request_id.encode("ascii")
@@ -68,11 +72,13 @@ class RequestContextMiddleware:
                 headers.append((_HEADER, header_value))
                 decision = state.get("rate_limit")
                 if decision is not None:
-                    headers += [
-                        (b"ratelimit-limit", str(decision.limit).encode()),
-                        (b"ratelimit-remaining", str(decision.remaining).encode()),
-                        (b"ratelimit-reset", str(decision.reset_after).encode()),
-                    ]
+                    headers.extend(
+                        (
+                            (b"ratelimit-limit", str(decision.limit).encode()),
+                            (b"ratelimit-remaining", str(decision.remaining).encode()),
+                            (b"ratelimit-reset", str(decision.reset_after).encode()),
+                        )
+                    )
                 message["headers"] = headers
             await send(message)
 
@@ -84,18 +90,33 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             route = scope.get("path_template") or _UNMATCHED
             method = scope["method"]
-            HTTP_REQUESTS.labels(method, route, str(status)).inc()
-            HTTP_LATENCY.labels(method, route).observe(elapsed)
-            if route not in _QUIET or status >= 500:
-                context = get_contextvars()
-                access_log.info(
-                    "request",
-                    method=method,
-                    route=route,
-                    path=scope["path"],
-                    status=status,
-                    duration_ms=round(elapsed * 1000, 2),
-                    client=(scope.get("client") or ("-",))[0],
-                    principal=context.get("principal"),
-                )
-            clear_contextvars()
+            self._count(method, route, status, elapsed)
+            context.open = False
+            try:
+                if route not in _QUIET or status >= 500:
+                    extra = {"domain_events": context.events} if context.events else {}
+                    access_log.info(
+                        "request",
+                        method=method,
+                        route=route,
+                        path=scope["path"],
+                        status=status,
+                        duration_ms=round(elapsed * 1000, 2),
+                        client=(scope.get("client") or ("-",))[0],
+                        principal=context.fields.get("principal"),
+                        **extra,
+                    )
+            finally:
+                REQUEST_LOG.reset(token)
+
+    def _count(self, method: str, route: str, status: int, elapsed: float) -> None:
+        counter = self._counters.get((method, route, status))
+        if counter is None:
+            counter = self._counters[(method, route, status)] = HTTP_REQUESTS.labels(
+                method, route, str(status)
+            )
+        counter.inc()
+        latency = self._latencies.get((method, route))
+        if latency is None:
+            latency = self._latencies[(method, route)] = HTTP_LATENCY.labels(method, route)
+        latency.observe(elapsed)

@@ -3,6 +3,7 @@ log in and issue keys through the public API only."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -11,9 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog
 from dependency_injector import providers
 from litestar import Litestar
 from litestar.testing import TestClient
+from structlog._config import BoundLoggerLazyProxy
 
 from adapters.security.passwords import Argon2idPasswordHasher
 from app.container import Container, build_container
@@ -151,3 +154,26 @@ def alice(api: Api) -> Account:
 @pytest.fixture
 def bob(api: Api) -> Account:
     return api.account(fresh_email("bob"))
+
+
+@pytest.fixture
+def stderr_logs(
+    capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[], str]]:
+    """Everything written to stderr during the test.
+
+    structlog loggers keep the stream they first wrote to (cache_logger_on_first_use), which
+    would be an earlier test's: make every logger bind afresh, without caching, while this test
+    runs, and restore the previous configuration and caches afterwards."""
+    saved = structlog.get_config()
+    for obj in gc.get_objects():
+        if isinstance(obj, BoundLoggerLazyProxy) and "bind" in vars(obj):
+            monkeypatch.delattr(obj, "bind")
+    text: list[str] = []
+
+    def read() -> str:
+        text.append(capfd.readouterr().err)
+        return "".join(text)
+
+    yield read
+    structlog.configure(**saved)

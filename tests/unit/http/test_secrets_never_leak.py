@@ -3,43 +3,17 @@ database, not in the logs, not in other responses, not in the process's stores (
 
 from __future__ import annotations
 
-import gc
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 import structlog
-from structlog._config import BoundLoggerLazyProxy
 
 from tests.unit.http.conftest import SERVICE_TOKEN, Api, ApiFactory, bearer, fresh_email
 
 PASSWORD = "Unmistakable-Passw0rd-4417"
 WRONG_PASSWORD = "Wrong-But-Still-Secret-9931"
-
-
-@pytest.fixture
-def stderr_logs(
-    capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Callable[[], str]]:
-    """Everything written to stderr during the test.
-
-    structlog loggers keep the stream they first wrote to (cache_logger_on_first_use), which
-    would be an earlier test's: make every logger bind afresh, without caching, while this test
-    runs, and restore the previous configuration and caches afterwards."""
-    saved = structlog.get_config()
-    for obj in gc.get_objects():
-        if isinstance(obj, BoundLoggerLazyProxy) and "bind" in vars(obj):
-            monkeypatch.delattr(obj, "bind")
-    text: list[str] = []
-
-    def read() -> str:
-        text.append(capfd.readouterr().err)
-        return "".join(text)
-
-    yield read
-    structlog.configure(**saved)
 
 
 def deep_text(value: Any, seen: set[int] | None = None) -> str:
