@@ -33,7 +33,8 @@ from typing import Any, Self
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.pool import PoolProxiedConnection, QueuePool
+from sqlalchemy.util import greenlet_spawn
 
 from adapters.sql.tables import tasks as tasks_table
 from adapters.sql.tasks import TASK_COLUMN_NAMES, task_from_row, task_to_row
@@ -408,18 +409,22 @@ class PgTaskUnitOfWork:
             reusable = await repository.finish()
         finally:
             try:
-                self._give_back(pooled, reusable, exc)
+                await self._give_back(pooled, reusable, exc)
             finally:
                 if self._slots is not None:
                     self._slots.release()
 
-    def _give_back(
+    async def _give_back(
         self, pooled: PoolProxiedConnection, reusable: bool, exc: BaseException | None
     ) -> None:
-        """Check the connection in without IO (no greenlet needed): the driver-level rollback
-        SQLAlchemy does on return is a no-op, as its own transaction was never begun."""
+        """Check the connection in. Mostly that needs no IO (the driver-level rollback SQLAlchemy
+        does on return is a no-op, as its own transaction was never begun) and so no greenlet;
+        only when the pool is full (an overflow connection) does the return close it."""
         if reusable:
-            pooled.close()
+            if self._pool_has_room():
+                pooled.close()
+            else:
+                await greenlet_spawn(pooled.close)
             return
         driver = pooled.driver_connection
         if driver is not None and driver.is_closed():
@@ -427,7 +432,15 @@ class PgTaskUnitOfWork:
             # one (a database restart broke them all), and this one now.
             self._engine.sync_engine.pool._invalidate(pooled, exc)
         else:
+            # Without a greenlet the driver connection is terminated at once, without IO.
             pooled.invalidate(exc)
+
+    def _pool_has_room(self) -> bool:
+        pool = self._engine.sync_engine.pool
+        if not isinstance(pool, QueuePool):
+            return False
+        size = pool.size()
+        return size <= 0 or pool.checkedin() < size
 
     async def commit(self) -> None:
         await self.tasks.commit()

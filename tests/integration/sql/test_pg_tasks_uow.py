@@ -342,3 +342,21 @@ async def test_pgbouncer_mode_works_without_the_statement_cache(
             assert await uow.tasks.delete(owner.id, task.id, 2) is True
             await uow.commit()
         assert await _stored(engine, task) is None
+
+
+async def test_overflow_connections_are_closed_on_return(
+    make_engine: EngineMaker, new_uow: UowFactory
+) -> None:
+    engine = make_engine(pool_size=1, max_overflow=2)
+    owner = await add_user(new_uow)
+    task = await _committed(engine, make_task(owner.id))
+    inside = asyncio.Barrier(3)
+
+    async def read() -> Task | None:
+        async with PgTaskUnitOfWork(engine) as uow:
+            await inside.wait()  # three connections out at once: two are overflow
+            return await uow.tasks.get(owner.id, task.id)
+
+    assert await asyncio.gather(read(), read(), read()) == [task, task, task]
+    _pool_is_whole(engine, 1)
+    assert engine.sync_engine.pool.overflow() == 0  # type: ignore[attr-defined]  # none left
