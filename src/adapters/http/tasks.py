@@ -26,6 +26,7 @@ from adapters.http.auth import SCOPE_OPT, current_principal, principal_guard
 from adapters.http.bodies import MERGE_PATCH_TYPES, decode_body
 from adapters.http.cursors import CursorCodec
 from adapters.http.openapi import PROBLEMS, documented_body
+from adapters.http.responses import EncodedJson
 from adapters.http.routing import delete, get, patch, post
 from adapters.http.schemas import TaskCreate, TaskOut, TaskPage, TaskPatch
 from domain.auth import Scope
@@ -88,9 +89,10 @@ def expected_version(if_match: str | None, task_id: str) -> int | None:
 
 def task_response(
     task: Task, status: int = 200, extra: dict[str, str] | None = None
-) -> Response[TaskOut]:
+) -> EncodedJson:
+    """The task as JSON (a TaskOut, encoded once) with its ETag."""
     headers = {"ETag": etag_of(task), **(extra or {})}
-    return Response(task_out(task), status_code=status, media_type=JSON, headers=headers)
+    return EncodedJson(_encoder.encode(task_out(task)), status_code=status, headers=headers)
 
 
 def _parse_time(name: str, value: str | None, errors: list[FieldError]) -> datetime | None:
@@ -186,7 +188,7 @@ class TasksController(Controller):
             raise
         stored = StoredResponse(
             status=HTTP_201_CREATED,
-            body=_encoder.encode(response.content),
+            body=response.content,
             headers=tuple(
                 (k, v) for k, v in response.headers.items() if k.lower() in _REPLAYED_HEADERS
             ),
@@ -200,7 +202,7 @@ class TasksController(Controller):
         return response
 
     @staticmethod
-    def _created(task: Task) -> Response[TaskOut]:
+    def _created(task: Task) -> EncodedJson:
         return task_response(task, HTTP_201_CREATED, {"Location": f"/v1/tasks/{task.id}"})
 
     @get(
@@ -275,7 +277,7 @@ class TasksController(Controller):
             params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
             params.append(("cursor", next_cursor))
             headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
-        return Response(body, media_type=JSON, headers=headers)
+        return EncodedJson(_encoder.encode(body), headers=headers)
 
     @get(
         "/{task_id:str}",
