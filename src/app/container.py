@@ -88,7 +88,7 @@ def _task_uow_factory(
         return _uow_factory(engine, memory, slots, read_only=read_only)
     from adapters.sql.pg_tasks import PgTaskUnitOfWork
 
-    return lambda: PgTaskUnitOfWork(engine, slots=slots)
+    return lambda: PgTaskUnitOfWork(engine, read_only=read_only, slots=slots)
 
 
 def _redis_client(settings: Settings) -> Any:

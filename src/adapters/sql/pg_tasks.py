@@ -8,15 +8,18 @@ overflow, recycling, pre-ping, the pool gauges and `dispose()` keep working, beh
 parameters, so asyncpg's per-connection prepared-statement cache serves every repeat (and with
 `DATABASE_PGBOUNCER`, where that cache is off, unnamed statements still work).
 
-Transactions, keeping the unit-of-work contract (leaving without `commit()` changes nothing):
-- reads (`get`, `list_page`) run at once in autocommit: no BEGIN, no ROLLBACK;
+Transactions, keeping the unit-of-work contract (leaving without `commit()` changes nothing)
+and one transaction per use case (ARCHITECTURE.md rule 5):
+- in a read-only unit (queries), reads run at once in autocommit: no BEGIN, no ROLLBACK;
+- in a read-write unit, the first read or change opens a real transaction (BEGIN goes with it),
+  so a use case that reads then writes does both in one transaction;
 - `add` is buffered until `commit()`; a lone INSERT then goes alone (one round trip, atomic by
   itself), several go inside one transaction;
 - `update` / `delete` answer at once, so the first of them opens a real transaction, which
   `commit()` commits and leaving the block rolls back. Buffered adds are written inside that
   transaction before any later statement, so the unit of work reads its own writes.
-The use cases read, then write under the optimistic version condition, so reading outside the
-write's transaction is safe.
+A create (one buffered add, nothing read) is thus one round trip; an update or delete is BEGIN,
+the read, the conditional write and COMMIT, as through SQLAlchemy.
 
 Outages (connection refused or lost, timeouts, statement_timeout cancellations) become
 `Unavailable` as in `SqlUnitOfWork`; a connection that may be in an unknown state (lost, timed
@@ -212,8 +215,9 @@ class AsyncpgTaskRepository:
     """Tasks over one raw asyncpg connection, with the transaction rules of the module text.
     Made and driven by `PgTaskUnitOfWork` (which commits, rolls back and returns it)."""
 
-    def __init__(self, connection: Any) -> None:
+    def __init__(self, connection: Any, *, read_only: bool = False) -> None:
         self._conn = connection
+        self._reads_in_transaction = not read_only
         self._pending: list[Task] = []
         self._transaction: Any = None
         # The connection's state is unknown (lost, timed out, interrupted): never reuse it.
@@ -228,8 +232,7 @@ class AsyncpgTaskRepository:
         if not is_canonical_uuid(task_id) or not is_canonical_uuid(owner_id):
             return None
         try:
-            if self._pending:
-                await self._write_pending()
+            await self._before_read()
             row = await self._conn.fetchrow(_GET, task_id, owner_id)
         except BaseException as exc:
             self._failed(exc)
@@ -242,8 +245,7 @@ class AsyncpgTaskRepository:
         sql = _page_statement(query)
         args = _page_args(owner_id, query, limit)
         try:
-            if self._pending:
-                await self._write_pending()
+            await self._before_read()
             rows = await self._conn.fetch(sql, *args)
         except BaseException as exc:
             self._failed(exc)
@@ -329,6 +331,12 @@ class AsyncpgTaskRepository:
             raise
         return status
 
+    async def _before_read(self) -> None:
+        if self._pending:
+            await self._write_pending()  # read your own writes
+        elif self._reads_in_transaction:
+            await self._begin()
+
     async def _begin(self) -> None:
         if self._transaction is None:
             transaction = self._conn.transaction()
@@ -364,8 +372,15 @@ class PgTaskUnitOfWork:
     One instance serves one block at a time.
     """
 
-    def __init__(self, engine: AsyncEngine, *, slots: ConnectionSlots | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        read_only: bool = False,
+        slots: ConnectionSlots | None = None,
+    ) -> None:
         self._engine = engine
+        self._read_only = read_only
         self._slots = slots
         self._pooled: PoolProxiedConnection | None = None
         self._tasks: AsyncpgTaskRepository | None = None
@@ -391,7 +406,7 @@ class PgTaskUnitOfWork:
                 raise unavailable(exc) from exc
             raise
         self._pooled = pooled
-        self._tasks = AsyncpgTaskRepository(pooled.driver_connection)
+        self._tasks = AsyncpgTaskRepository(pooled.driver_connection, read_only=self._read_only)
         return self
 
     async def __aexit__(
@@ -443,6 +458,8 @@ class PgTaskUnitOfWork:
         return size <= 0 or pool.checkedin() < size
 
     async def commit(self) -> None:
+        if self._read_only:
+            raise RuntimeError("a read-only unit of work cannot commit")
         await self.tasks.commit()
 
     async def rollback(self) -> None:

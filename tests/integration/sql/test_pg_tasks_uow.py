@@ -19,6 +19,7 @@ from adapters.sql.engine import create_engine
 from adapters.sql.pg_tasks import PgTaskUnitOfWork
 from adapters.sql.uow import ConnectionSlots
 from domain.errors import Unavailable
+from domain.ports.tasks import TaskQuery
 from domain.tasks import Task
 from tests.integration.sql.conftest import UowFactory, add_user
 from tests.integration.sql.test_tasks import make_task
@@ -360,3 +361,37 @@ async def test_overflow_connections_are_closed_on_return(
     assert await asyncio.gather(read(), read(), read()) == [task, task, task]
     _pool_is_whole(engine, 1)
     assert engine.sync_engine.pool.overflow() == 0  # type: ignore[attr-defined]  # none left
+
+
+async def test_a_read_write_unit_reads_inside_its_transaction(
+    engine: AsyncEngine, new_uow: UowFactory
+) -> None:
+    """One transaction per use case: an update's read and write are one transaction, so a
+    change committed by someone else in between cannot slip under the read."""
+    owner = await add_user(new_uow)
+    task = await _committed(engine, make_task(owner.id))
+    async with PgTaskUnitOfWork(engine) as uow:
+        assert await uow.tasks.get(owner.id, task.id) == task
+        in_transaction = await uow.tasks._conn.fetchval("SELECT txid_current_if_assigned()")
+        began = await uow.tasks._conn.fetchval("SELECT now() = statement_timestamp()")
+        assert uow.tasks._conn.is_in_transaction()
+        assert in_transaction is None  # nothing written yet: no xid, but a transaction is open
+        assert began is False  # now() is the transaction's start, before this statement
+    async with PgTaskUnitOfWork(engine) as uow:  # a lone add needs no transaction
+        await uow.tasks.add(make_task(owner.id))
+        assert not uow.tasks._conn.is_in_transaction()
+        await uow.commit()
+
+
+async def test_a_read_only_unit_reads_in_autocommit_and_cannot_commit(
+    engine: AsyncEngine, new_uow: UowFactory
+) -> None:
+    owner = await add_user(new_uow)
+    task = await _committed(engine, make_task(owner.id))
+    async with PgTaskUnitOfWork(engine, read_only=True) as uow:
+        assert await uow.tasks.get(owner.id, task.id) == task
+        page = await uow.tasks.list_page(owner.id, TaskQuery(), limit=5)
+        assert [t.id for t in page] == [task.id]
+        assert not uow.tasks._conn.is_in_transaction()
+        with pytest.raises(RuntimeError, match="read-only"):
+            await uow.commit()
