@@ -13,6 +13,8 @@ from litestar.datastructures import ResponseHeader
 
 from adapters.http.responses import EncodedJson
 from adapters.http.schemas import TaskOut, TaskPage
+from adapters.http.tasks import task_out
+from domain.tasks import Task, TaskStatus
 
 TASK = TaskOut(
     id="01a20125-5808-769c-95da-07901e446490",
@@ -105,3 +107,22 @@ def test_layer_headers_take_litestars_general_path() -> None:
 def test_only_for_answers_with_a_body(status: int) -> None:
     with pytest.raises(ValueError, match="with a body"):
         EncodedJson(b"", status_code=status)
+
+
+def test_a_task_encodes_as_its_wire_shape_with_plain_strings_and_lists() -> None:
+    task = Task(
+        id=TASK.id,
+        owner_id="someone",
+        title=TASK.title,
+        description=TASK.description,
+        status=TaskStatus.IN_PROGRESS,
+        priority=TASK.priority,
+        labels=("a", "b"),
+        due_at=TASK.due_at,
+        completed_at=TASK.completed_at,
+        created_at=TASK.created_at,
+        updated_at=TASK.updated_at,
+        version=TASK.version,
+    )
+    assert msgspec.json.encode(task_out(task)) == msgspec.json.encode(TASK)
+    assert b"someone" not in msgspec.json.encode(task_out(task))
