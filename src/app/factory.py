@@ -22,7 +22,7 @@ from adapters.http.metrics import DB_POOL_CHECKED_OUT, DB_POOL_OVERFLOW, mark_wo
 from adapters.http.middleware import RequestContextMiddleware
 from adapters.http.openapi import document_request_bodies
 from adapters.http.problems import exception_handlers
-from adapters.http.tasks import TasksController
+from adapters.http.tasks import TASK_USE_CASES, TasksController, TaskUseCases
 from adapters.sql.engine import watch_pool
 from app.container import (
     APP_STATE_SERVICES,
@@ -35,6 +35,10 @@ from app.logs import configure_logging
 from app.settings import Settings
 
 MAX_BODY_BYTES = 1024 * 1024
+# Served through the app state (TaskUseCases), not as Litestar dependencies.
+_TASK_USE_CASE_NAMES = frozenset(
+    {"create_task", "get_task", "list_tasks", "update_task", "delete_task"}
+)
 GC_GEN0_THRESHOLD = 10_000
 
 API_DESCRIPTION = """Taskhub: users, API keys and tasks over HTTP.
@@ -137,7 +141,11 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
             ApiKeysController,
             TasksController,
         ],
-        dependencies={name: _provide(container, name) for name in REQUEST_DEPENDENCIES},
+        dependencies={
+            name: _provide(container, name)
+            for name in REQUEST_DEPENDENCIES
+            if name not in _TASK_USE_CASE_NAMES
+        },
         exception_handlers=exception_handlers(),
         cors_config=cors,
         lifespan=[lifespan],
@@ -174,6 +182,14 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
     # Litestar from spawning a task group per request to resolve several at once).
     for name in APP_STATE_SERVICES:
         app.state[name] = getattr(container, name)()
+    # The task handlers (the hot path) call their use-case factories directly.
+    app.state[TASK_USE_CASES] = TaskUseCases(
+        create=container.create_task,
+        get=container.get_task,
+        list=container.list_tasks,
+        update=container.update_task,
+        delete=container.delete_task,
+    )
     app.state.health_probes = container.health_probes()
     app.state.health_timeout = settings.HEALTH_CHECK_TIMEOUT
     return app
