@@ -10,9 +10,9 @@ logs bodies.
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -41,7 +41,17 @@ def request_id_from(headers: list[tuple[bytes, bytes]] | Any) -> str:
             if _SANE_ID.match(value):
                 return str(value.decode("ascii"))
             break
-    return uuid.uuid4().hex
+    return new_request_id()
+
+
+# A random UUID (version 4, RFC 4122 variant) as 32 hex digits, as uuid.uuid4().hex writes it,
+# without building a UUID object on every request.
+_UUID4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
+_UUID4_SET = (0x8000 << 48) | (4 << 76)
+
+
+def new_request_id() -> str:
+    return "%032x" % ((int.from_bytes(os.urandom(16)) & _UUID4_CLEAR) | _UUID4_SET)
 
 
 class RequestContextMiddleware:

@@ -4,11 +4,13 @@ the request published (no second line for them)."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import structlog
 
+from adapters.http.middleware import new_request_id
 from tests.unit.http.conftest import ApiFactory
 
 ACCESS_KEYS = {
@@ -93,3 +95,13 @@ def test_an_anonymous_failure_has_the_request_id_and_no_principal(
     assert access[0]["status"] == 401
     # The guard's own line (why it refused) carries the same request id.
     assert [line["event"] for line in lines if line["event"] != "request"] == ["auth denied"]
+
+
+def test_a_new_request_id_is_a_random_uuid4_in_hex() -> None:
+    ids = {new_request_id() for _ in range(200)}
+    assert len(ids) == 200
+    for value in ids:
+        parsed = uuid.UUID(value)
+        assert parsed.hex == value
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
