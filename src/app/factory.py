@@ -18,7 +18,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from adapters.http.health import OperationsController
 from adapters.http.identity import ApiKeysController, SessionsController, UsersController
-from adapters.http.metrics import DB_POOL_CHECKED_OUT, DB_POOL_OVERFLOW, mark_worker_dead
+from adapters.http.metrics import DB_POOL_CHECKED_OUT_NOW, DB_POOL_OVERFLOW_NOW, mark_worker_dead
 from adapters.http.middleware import RequestContextMiddleware
 from adapters.http.openapi import document_request_bodies
 from adapters.http.problems import exception_handlers
@@ -80,8 +80,8 @@ def settle_garbage_collector() -> None:
 
 
 def _report_pool(checked_out: int, overflow: int) -> None:
-    DB_POOL_CHECKED_OUT.set(checked_out)
-    DB_POOL_OVERFLOW.set(overflow)
+    DB_POOL_CHECKED_OUT_NOW.set(checked_out)
+    DB_POOL_OVERFLOW_NOW.set(overflow)
 
 
 def _provide(container: Container, name: str) -> Provide:

@@ -7,6 +7,7 @@ aggregates every worker's files.
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 from prometheus_client import (
@@ -56,6 +57,61 @@ DEPENDENCY_ERRORS = Counter(
     "Errors talking to a dependency (database, redis), by dependency.",
     ["dependency"],
 )
+
+
+class BufferedGauge:
+    """A gauge that moves on every request (in-flight requests, pooled connections in use),
+    kept in the process and written through to prometheus-client at most once per `interval`
+    seconds, plus once after the last change. In multiprocess mode every write is a locked
+    write to a memory-mapped file: four of them a request cost ~2.5 % of a worker's time.
+    A scrape sees the value as of at most `interval` ago. Outside a running event loop it
+    writes at once."""
+
+    def __init__(self, gauge: Gauge, interval: float = 0.25) -> None:
+        self._gauge = gauge
+        self._interval = interval
+        self._value = 0.0
+        self._written = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def value(self) -> float:
+        return self._value
+
+    def inc(self, amount: float = 1) -> None:
+        self._value += amount
+        self._schedule()
+
+    def dec(self, amount: float = 1) -> None:
+        self._value -= amount
+        self._schedule()
+
+    def set(self, value: float) -> None:
+        self._value = value
+        self._schedule()
+
+    def _schedule(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        if self._timer is not None and self._loop is loop:
+            return  # a write is due already; it will take the latest value
+        self._loop = loop
+        self._timer = loop.call_later(self._interval, self.flush)
+
+    def flush(self) -> None:
+        self._timer = None
+        if self._value != self._written:
+            self._written = self._value
+            self._gauge.set(self._value)
+
+
+HTTP_IN_FLIGHT_NOW = BufferedGauge(HTTP_IN_FLIGHT)
+DB_POOL_CHECKED_OUT_NOW = BufferedGauge(DB_POOL_CHECKED_OUT)
+DB_POOL_OVERFLOW_NOW = BufferedGauge(DB_POOL_OVERFLOW)
 
 
 def render_metrics() -> tuple[bytes, str]:

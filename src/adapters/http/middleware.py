@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 
 from adapters.http.logcontext import REQUEST_LOG, RequestLog
-from adapters.http.metrics import HTTP_IN_FLIGHT, HTTP_LATENCY, HTTP_REQUESTS
+from adapters.http.metrics import HTTP_IN_FLIGHT_NOW, HTTP_LATENCY, HTTP_REQUESTS
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -92,11 +92,11 @@ class RequestContextMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        HTTP_IN_FLIGHT.inc()
+        HTTP_IN_FLIGHT_NOW.inc()
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            HTTP_IN_FLIGHT.dec()
+            HTTP_IN_FLIGHT_NOW.dec()
             elapsed = time.perf_counter() - started
             route = scope.get("path_template") or _UNMATCHED
             method = scope["method"]
