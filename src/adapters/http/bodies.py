@@ -44,7 +44,7 @@ def _field_of(message: str) -> tuple[str, str]:
 async def decode_body[T](
     request: Request[Any, Any, Any], type_: type[T], media_types: frozenset[str] = JSON_TYPES
 ) -> T:
-    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    content_type = _content_type(request).split(";", 1)[0].strip().lower()
     if content_type not in media_types:
         raise UnsupportedMediaType(
             detail="Content-Type must be " + " or ".join(sorted(media_types))
@@ -62,6 +62,14 @@ async def decode_body[T](
         raise Invalid(f"{field}: {message}", [FieldError(field, message)]) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise _not_json(exc) from None
+
+
+def _content_type(request: Request[Any, Any, Any]) -> str:
+    """The first Content-Type, read from the ASGI scope (no Headers object for one header)."""
+    for name, value in request.scope["headers"]:
+        if name == b"content-type":
+            return str(value.decode("latin-1"))
+    return ""
 
 
 def _require_json(body: bytes) -> None:

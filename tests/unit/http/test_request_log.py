@@ -4,6 +4,7 @@ the request published (no second line for them)."""
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -105,3 +106,19 @@ def test_a_new_request_id_is_a_random_uuid4_in_hex() -> None:
         assert parsed.hex == value
         assert parsed.version == 4
         assert parsed.variant == uuid.RFC_4122
+
+
+def test_request_ids_stay_distinct_past_a_refill_and_in_a_forked_child() -> None:
+    ids = [new_request_id() for _ in range(1000)]  # several 4 KiB refills
+    assert len(set(ids)) == len(ids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id must not be the parent's next one
+        os.write(write, new_request_id().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    os.close(write)
+    assert child != new_request_id()
+    assert uuid.UUID(child).version == 4
