@@ -133,7 +133,7 @@ class RequestContextMiddleware:
                         route=route,
                         path=scope["path"],
                         status=status,
-                        duration_ms=round(elapsed * 1000, 2),
+                        duration_ms=int(elapsed * 100_000 + 0.5) / 100,  # round(ms, 2), quicker
                         client=(scope.get("client") or ("-",))[0],
                         principal=context.fields.get("principal"),
                         **extra,

@@ -122,6 +122,13 @@ def task_response(
     return EncodedJson(_encoder.encode(task_out(task)), status_code=status, headers=headers)
 
 
+def _request_path(request: Request[Any, Any, Any]) -> str:
+    """`request.url.path` (Litestar's URL.from_scope: root path + path), without building the
+    whole URL."""
+    scope = request.scope
+    return str(scope.get("root_path", "")) + str(scope["path"])
+
+
 def _parse_time(name: str, value: str | None, errors: list[FieldError]) -> datetime | None:
     if value is None:
         return None
@@ -305,7 +312,7 @@ class TasksController(Controller):
         if next_cursor is not None:
             params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
             params.append(("cursor", next_cursor))
-            headers["Link"] = f'<{request.url.path}?{urlencode(params)}>; rel="next"'
+            headers["Link"] = f'<{_request_path(request)}?{urlencode(params)}>; rel="next"'
         return EncodedJson(_encoder.encode(body), headers=headers)
 
     @get(
