@@ -21,13 +21,15 @@ _encoder = msgspec.json.Encoder()
 class CursorCodec:
     def __init__(self, secret: bytes) -> None:
         # A key of its own, derived from the configured secret (never the secret itself).
-        self._key = hmac.new(secret, b"taskhub cursor v1", hashlib.sha256).digest()
+        key = hmac.new(secret, b"taskhub cursor v1", hashlib.sha256).digest()
+        # Keyed once; each tag starts from a copy (no key set-up per cursor).
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
 
     def encode(self, payload: dict[str, object]) -> str:
         # msgspec writes what json.dumps(separators=(",", ":"), ensure_ascii=False) wrote for these
         # payloads (strings, ints, null), so cursors stay the same text; it is just quicker.
         data = _encoder.encode(payload)
-        tag = hmac.new(self._key, data, hashlib.sha256).digest()[:_TAG_BYTES]
+        tag = self._tag(data)
         return base64.urlsafe_b64encode(tag + data).rstrip(b"=").decode("ascii")
 
     def decode(self, cursor: str) -> object:
@@ -40,10 +42,15 @@ class CursorCodec:
         except (ValueError, UnicodeEncodeError):
             raise bad from None
         tag, data = raw[:_TAG_BYTES], raw[_TAG_BYTES:]
-        expected = hmac.new(self._key, data, hashlib.sha256).digest()[:_TAG_BYTES]
+        expected = self._tag(data)
         if len(tag) != _TAG_BYTES or not hmac.compare_digest(tag, expected):
             raise bad
         try:
             return json.loads(data)
         except ValueError:
             raise bad from None
+
+    def _tag(self, data: bytes) -> bytes:
+        mac = self._keyed.copy()
+        mac.update(data)
+        return mac.digest()[:_TAG_BYTES]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 
 import pytest
@@ -40,3 +42,13 @@ def test_a_cursor_signed_with_another_secret_or_changed_is_refused() -> None:
         CursorCodec(b"secret").decode(
             cursor[:-2] + ("A" if cursor[-2] != "A" else "B") + cursor[-1]
         )
+
+
+def test_the_tag_is_the_hmac_of_the_payload_under_the_derived_key() -> None:
+    payload = PAYLOADS[0]
+    cursor = CursorCodec(b"secret").encode(payload)
+    raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    key = hmac.new(b"secret", b"taskhub cursor v1", hashlib.sha256).digest()
+    assert raw[:16] == hmac.new(key, raw[16:], hashlib.sha256).digest()[:16]
+    # Two cursors in a row are each tagged from a fresh copy of the keyed state.
+    assert CursorCodec(b"secret").encode(payload) == cursor
