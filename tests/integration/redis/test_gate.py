@@ -168,3 +168,22 @@ def _count_pipelines(client: Redis) -> list[int]:
 
     client.pipeline = pipeline  # type: ignore[method-assign]
     return sizes
+
+
+async def test_calls_of_the_next_loop_turn_join_the_same_pipeline(
+    make_client: ClientFactory, key_prefix: str
+) -> None:
+    client = await make_client()
+    principal = Principal(USER, PrincipalKind.SESSION, ALL_SCOPES, CRED, "actor")
+    await RedisPrincipalCache(client, key_prefix).put("turns", principal, 60)
+    gate = RedisRequestGate(client, key_prefix)
+    pipelines = _count_pipelines(client)
+    policy = RateLimitPolicy("turns", 10, 60)
+
+    first = asyncio.ensure_future(gate.admit("turns", policy))
+    await asyncio.sleep(0)  # the first call reaches the gate in this turn
+    second = asyncio.ensure_future(gate.admit("turns", policy))
+    answers = await asyncio.gather(first, second)
+
+    assert pipelines == [2]
+    assert [a[1].remaining for a in answers if a is not None] == [9, 8]
