@@ -27,10 +27,13 @@ class HmacTokenHasher:
         key = secret.encode() if isinstance(secret, str) else secret
         if len(key) < MIN_SECRET_BYTES:
             raise ValueError(f"the token hash secret needs at least {MIN_SECRET_BYTES} bytes")
-        self._key = key
+        # Keyed once; each hash continues from a copy (the key schedule runs on every request).
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
 
     def hash(self, token: str) -> str:
-        return hmac.new(self._key, token.encode(), hashlib.sha256).hexdigest()
+        mac = self._keyed.copy()
+        mac.update(token.encode())
+        return mac.hexdigest()
 
 
 class RandomSecretGenerator:

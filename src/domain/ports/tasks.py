@@ -23,6 +23,7 @@ is edited, so an edit between two pages may move that task across the page bound
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Mapping
@@ -244,21 +245,26 @@ class TaskQuery:
     def fingerprint(self) -> str:
         """A digest of the sort and filter (not limit, not position): a cursor made for one
         query is refused by another."""
-        f = self.filter
-        canonical = [
-            self.sort.value,
-            f.status.value if f.status else None,
-            f.priority,
-            list(f.labels),
-            f.due_before.isoformat() if f.due_before else None,
-            f.due_after.isoformat() if f.due_after else None,
-            f.q,
-        ]
-        text = json.dumps(canonical, separators=(",", ":"), ensure_ascii=False)
-        return hashlib.sha256(text.encode()).hexdigest()[:32]
+        return _fingerprint(self.sort, self.filter)
 
 
 # --- cursor payload ------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1024)
+def _fingerprint(sort: TaskSort, f: TaskFilter) -> str:
+    """`TaskQuery.fingerprint`, kept per (sort, filter): every page of a list repeats it."""
+    canonical = [
+        sort.value,
+        f.status.value if f.status else None,
+        f.priority,
+        list(f.labels),
+        f.due_before.isoformat() if f.due_before else None,
+        f.due_after.isoformat() if f.due_after else None,
+        f.q,
+    ]
+    text = json.dumps(canonical, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def cursor_payload(query: TaskQuery, position: CursorPosition) -> dict[str, object]:

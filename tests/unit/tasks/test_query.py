@@ -175,3 +175,44 @@ def test_naive_time_in_payload_is_refused() -> None:
     payload = {**cursor_payload(query, CursorPosition(T0, ID)), "k": "2026-01-01T00:00:00"}
     with pytest.raises(Invalid):
         position_from_payload(payload, query)
+
+
+def test_the_fingerprint_is_the_digest_of_sort_and_filter_and_tells_queries_apart() -> None:
+    import hashlib
+    import json
+
+    due = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+    query = TaskQuery(
+        filter=TaskFilter(status="todo", priority=2, labels=("b", "a"), due_before=due, q="Tax"),
+        sort="due_at",
+    )
+    text = json.dumps(
+        ["due_at", "todo", 2, ["b", "a"], due.isoformat(), None, "Tax"],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    # The cursor format of running replicas: it must not change with how it is computed.
+    assert query.fingerprint() == hashlib.sha256(text.encode()).hexdigest()[:32]
+    assert query.fingerprint() == query.fingerprint()  # a repeat (served from the memo)
+    same = TaskQuery(
+        filter=TaskFilter(status="todo", priority=2, labels=("b", "a"), due_before=due, q="Tax"),
+        sort="due_at",
+        limit=10,
+    )
+    assert same.fingerprint() == query.fingerprint()  # limit is not part of it
+    others = [
+        TaskQuery(filter=TaskFilter(status="done", priority=2, labels=("b", "a")), sort="due_at"),
+        TaskQuery(
+            filter=TaskFilter(
+                status="todo", priority=2, labels=("b", "a"), due_before=due, q="tax"
+            ),
+            sort="due_at",
+        ),
+        TaskQuery(
+            filter=TaskFilter(
+                status="todo", priority=2, labels=("b", "a"), due_before=due, q="Tax"
+            ),
+            sort="-due_at",
+        ),
+    ]
+    assert len({o.fingerprint() for o in others} | {query.fingerprint()}) == 4
