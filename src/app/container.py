@@ -243,7 +243,7 @@ class Container(containers.DeclarativeContainer):
     delete_task = providers.Factory(DeleteTask, task_uow_factory, clock, events)
 
 
-# Names the HTTP handlers ask for, served per request from the container's providers.
+# Names the identity handlers ask for, served per request from the container's providers.
 REQUEST_DEPENDENCIES = (
     "register_user",
     "log_in",
@@ -252,12 +252,9 @@ REQUEST_DEPENDENCIES = (
     "issue_api_key",
     "list_api_keys",
     "revoke_api_key",
-    "create_task",
-    "get_task",
-    "list_tasks",
-    "update_task",
-    "delete_task",
 )
+# (The task handlers call their use cases from the app state, TaskUseCases in app.factory:
+# no per-request dependency resolution on the hot path.)
 # Long-lived services the handlers find in the app state.
 APP_STATE_SERVICES = ("idempotency_store", "cursor_codec")
 

@@ -35,10 +35,6 @@ from app.logs import configure_logging
 from app.settings import Settings
 
 MAX_BODY_BYTES = 1024 * 1024
-# Served through the app state (TaskUseCases), not as Litestar dependencies.
-_TASK_USE_CASE_NAMES = frozenset(
-    {"create_task", "get_task", "list_tasks", "update_task", "delete_task"}
-)
 GC_GEN0_THRESHOLD = 10_000
 
 API_DESCRIPTION = """Taskhub: users, API keys and tasks over HTTP.
@@ -141,11 +137,7 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
             ApiKeysController,
             TasksController,
         ],
-        dependencies={
-            name: _provide(container, name)
-            for name in REQUEST_DEPENDENCIES
-            if name not in _TASK_USE_CASE_NAMES
-        },
+        dependencies={name: _provide(container, name) for name in REQUEST_DEPENDENCIES},
         exception_handlers=exception_handlers(),
         cors_config=cors,
         lifespan=[lifespan],
