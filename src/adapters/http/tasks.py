@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import msgspec
 import structlog
@@ -310,7 +310,12 @@ class TasksController(Controller):
         body = TaskPage(items=[task_out(t) for t in page.items], next_cursor=next_cursor)
         headers = {}
         if next_cursor is not None:
-            params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
+            # The caller's own parameters in the caller's order (Litestar's parsed query
+            # params come back grouped in an order that differs between processes).
+            query_string = request.scope["query_string"].decode("latin-1")
+            params = [
+                (k, v) for k, v in parse_qsl(query_string, keep_blank_values=True) if k != "cursor"
+            ]
             params.append(("cursor", next_cursor))
             headers["Link"] = f'<{_request_path(request)}?{urlencode(params)}>; rel="next"'
         return EncodedJson(_encoder.encode(body), headers=headers)

@@ -779,3 +779,18 @@ def test_a_cursor_from_another_deployment_is_400(make_api: ApiFactory) -> None:
             api.create_task(who.token, title=f"t{i}")
     cursor = listing(one, a1, limit=1)["next_cursor"]
     problem(two.client.get("/v1/tasks", params={"cursor": cursor}, headers=a2.auth), 400)
+
+
+def test_the_next_link_keeps_the_callers_parameters_in_the_callers_order(
+    api: Api, alice: Account
+) -> None:
+    for title in ("one", "two", "three"):
+        assert post(api, alice, {"title": title, "labels": ["x", "y"]}).status_code == 201
+    query = "status=todo&limit=1&label=y&priority=1&label=x&q=o"
+    response = api.client.get(f"/v1/tasks?{query}", headers=alice.auth)
+
+    assert response.status_code == 200, response.text
+    link = response.headers["link"]
+    target = link[1 : link.index(">")]
+    cursor = response.json()["next_cursor"]
+    assert target == f"/v1/tasks?{query}&cursor={cursor}"
