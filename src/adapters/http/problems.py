@@ -128,6 +128,11 @@ def http_exception_response(request: Request[Any, Any, Any], exc: HTTPException)
         ]
         detail = "; ".join(f"{e.field}: {e.message}" for e in field_errors) or "invalid request"
     headers = dict(exc.headers) if exc.headers else None
+    if headers:
+        for name, value in headers.items():
+            if name.lower() == "allow":
+                # Litestar lists a route's methods in an order that differs between processes.
+                headers[name] = ", ".join(sorted(m.strip() for m in value.split(",")))
     return problem_response(request, status, detail, field_errors=field_errors, headers=headers)
 
 
