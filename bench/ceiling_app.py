@@ -7,9 +7,10 @@ environment (bench/run.py sets it):
   BENCH_CEILING_DSN   postgresql://... (plain asyncpg DSN)
   BENCH_OWNER_ID      the user whose tasks are served (there is no authentication)
   BENCH_POOL_MIN / BENCH_POOL_MAX   asyncpg pool bounds per worker
-  BENCH_CEILING_RESET  "pool" (default): asyncpg's pool as documented, which sends its reset
-                       query (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL) on every release;
-                       "none": no reset query, one round trip per request (a stricter ceiling)
+  BENCH_CEILING_RESET  "none" (default): connections go back to the pool as they are, one round
+                       trip per request (the bare app at its fastest); "pool": asyncpg's
+                       documented default, which sends its reset query (advisory unlock, CLOSE
+                       ALL, UNLISTEN, RESET ALL) on every release, a second round trip
 Run: uvicorn bench.ceiling_app:app --workers 2
 """
 
@@ -94,7 +95,7 @@ class _NoResetConnection(asyncpg.Connection):  # type: ignore[misc]
 
 @asynccontextmanager
 async def _pool(app: Litestar) -> AsyncIterator[None]:
-    no_reset = os.environ.get("BENCH_CEILING_RESET", "pool") == "none"
+    no_reset = os.environ.get("BENCH_CEILING_RESET", "none") == "none"
     pool = await asyncpg.create_pool(
         os.environ["BENCH_CEILING_DSN"],
         connection_class=_NoResetConnection if no_reset else asyncpg.Connection,
