@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from datetime import UTC, datetime
+import time
 from typing import Any
 
 import msgspec
@@ -19,7 +19,12 @@ import structlog
 from structlog.typing import EventDict, WrappedLogger
 
 from adapters.events.log import DOMAIN_EVENT
-from adapters.http.logcontext import REQUEST_LOG
+from adapters.http.logcontext import (
+    REQUEST_LOG,
+    RequestLog,
+    structlog_access_line,
+    use_access_line_writer,
+)
 from app.settings import Settings
 
 
@@ -51,6 +56,12 @@ def configure_logging(settings: Settings) -> None:
         logger_factory=structlog.WriteLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
+    if level > logging.INFO:
+        use_access_line_writer(_no_access_line)
+    elif settings.log_format == "json":
+        use_access_line_writer(JsonAccessLine(_CurrentStderr()))
+    else:
+        use_access_line_writer(structlog_access_line)
     # Libraries that use the standard logging module (uvicorn, alembic, sqlalchemy) go to stderr
     # at the same level, without their own access log (the middleware writes one line a request).
     logging.basicConfig(
@@ -95,7 +106,7 @@ def merge_request_context(_logger: WrappedLogger, _name: str, event_dict: EventD
 def render_json_line(logger: WrappedLogger, name: str, event_dict: EventDict) -> str:
     """level, timestamp (RFC 3339 UTC, `Z`), the formatted exception if any, as one JSON line."""
     event_dict["level"] = _LEVEL_OF_METHOD.get(name, name)
-    event_dict["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    event_dict["timestamp"] = utc_timestamp()
     if "exc_info" in event_dict:
         event_dict = structlog.processors.format_exc_info(logger, name, event_dict)
     return _json_dumps(event_dict)
@@ -103,3 +114,70 @@ def render_json_line(logger: WrappedLogger, name: str, event_dict: EventDict) ->
 
 def _json_dumps(obj: Any, **_: object) -> str:
     return msgspec.json.encode(obj, enc_hook=str).decode()
+
+
+class JsonAccessLine:
+    """The access line in JSON, without structlog's bound logger and processor chain.
+
+    It writes exactly what the structlog path writes for `structlog_access_line` (keys, order,
+    values): the call's keys, `event` (structlog sets it after them), the request's fields the
+    call does not have, then level and timestamp. It runs on every request."""
+
+    __slots__ = ("_encode", "_write")
+
+    def __init__(self, out: _CurrentStderr) -> None:
+        self._encode = msgspec.json.Encoder(enc_hook=str).encode
+        self._write = out.write
+
+    def __call__(
+        self,
+        context: RequestLog,
+        method: str,
+        route: str,
+        path: str,
+        status: int,
+        duration_ms: float,
+        client: str,
+    ) -> None:
+        fields = context.fields
+        line: dict[str, Any] = {
+            "method": method,
+            "route": route,
+            "path": path,
+            "status": status,
+            "duration_ms": duration_ms,
+            "client": client,
+            "principal": fields.get("principal"),
+        }
+        if context.events:
+            line["domain_events"] = context.events
+        line["event"] = "request"
+        for key, value in fields.items():
+            if key not in line:
+                line[key] = value
+        line["level"] = "info"
+        line["timestamp"] = utc_timestamp()
+        self._write(self._encode(line).decode() + "\n")
+
+
+def _no_access_line(*_: object) -> None:
+    """LOG_LEVEL above INFO: no access lines."""
+
+
+class _SecondPrefix:
+    """`YYYY-MM-DDTHH:MM:SS` of the last whole UTC second asked for."""
+
+    second = -1
+    text = ""
+
+
+def utc_timestamp() -> str:
+    """`datetime.now(UTC).isoformat()` with `Z` for `+00:00`, formatting each second once."""
+    seconds, nanos = divmod(time.time_ns(), 1_000_000_000)
+    if seconds != _SecondPrefix.second:
+        _SecondPrefix.text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _SecondPrefix.second = seconds
+    micros = nanos // 1000
+    if micros:
+        return f"{_SecondPrefix.text}.{micros:06d}Z"
+    return _SecondPrefix.text + "Z"  # isoformat() leaves out a zero fraction

@@ -16,8 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-import structlog
-
+from adapters.http import logcontext
 from adapters.http.logcontext import REQUEST_LOG, RequestLog
 from adapters.http.metrics import HTTP_IN_FLIGHT_NOW, HTTP_LATENCY, HTTP_REQUESTS
 
@@ -31,8 +30,6 @@ _SANE_ID = re.compile(rb"^[A-Za-z0-9._-]{1,128}$")
 _HEADER = b"x-request-id"
 _UNMATCHED = "<unmatched>"
 _QUIET = frozenset({"/health", "/health/ready", "/metrics"})
-
-access_log = structlog.get_logger("taskhub.access")
 
 
 def request_id_from(headers: list[tuple[bytes, bytes]] | Any) -> str:
@@ -126,17 +123,14 @@ class RequestContextMiddleware:
             context.open = False
             try:
                 if route not in _QUIET or status >= 500:
-                    extra = {"domain_events": context.events} if context.events else {}
-                    access_log.info(
-                        "request",
-                        method=method,
-                        route=route,
-                        path=scope["path"],
-                        status=status,
-                        duration_ms=int(elapsed * 100_000 + 0.5) / 100,  # round(ms, 2), quicker
-                        client=(scope.get("client") or ("-",))[0],
-                        principal=context.fields.get("principal"),
-                        **extra,
+                    logcontext.write_access_line(
+                        context,
+                        method,
+                        route,
+                        scope["path"],
+                        status,
+                        int(elapsed * 100_000 + 0.5) / 100,  # round(ms, 2), quicker
+                        (scope.get("client") or ("-",))[0],
                     )
             finally:
                 REQUEST_LOG.reset(token)

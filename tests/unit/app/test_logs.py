@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 import structlog
 
 from adapters.events.log import DOMAIN_EVENT, LoggingEventPublisher
+from adapters.http import logcontext
 from adapters.http.logcontext import REQUEST_LOG, RequestLog, bind_request_log
 from app.logs import (
+    JsonAccessLine,
     configure_logging,
     fold_domain_event,
     merge_request_context,
     render_json_line,
+    utc_timestamp,
 )
 from app.settings import load_settings
 from domain.ports.tasks import TaskEvent, TaskEventName
@@ -99,3 +105,131 @@ def test_outside_a_request_a_domain_event_is_a_line_of_its_own(
         "level": "info",
         "timestamp": line["timestamp"],
     }
+
+
+def configure(log_format: str, level: str = "INFO") -> None:
+    configure_logging(
+        load_settings(
+            environ={"DATABASE_URL": "memory://", "LOG_FORMAT": log_format, "LOG_LEVEL": level},
+            dotenv_path=None,
+        )
+    )
+    structlog.configure(cache_logger_on_first_use=False)
+
+
+@pytest.fixture
+def fresh_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Restore structlog's configuration and the access-line writer after the test; the reference
+    access logger binds afresh (an earlier test may have cached another configuration in it)."""
+    saved = structlog.get_config()
+    monkeypatch.setattr(logcontext, "_access_log", structlog.get_logger("taskhub.access"))
+    monkeypatch.setattr(logcontext, "write_access_line", logcontext.write_access_line)
+    yield
+    structlog.configure(**saved)
+
+
+ACCESS_CASES = [
+    # (request fields, domain events)
+    ({}, None),
+    ({"principal": "api_key:k", "user_id": "u", "actor": "api_key:k"}, None),
+    ({"user_id": "u", "principal": "session:s"}, [{"name": "task.created", "version": 1}]),
+    # fields that clash with the call's keys: the call's values and places win
+    ({"status": 999, "event": "x", "client": "c", "when": datetime(2026, 1, 1)}, []),
+]
+
+_TIMESTAMP = re.compile(r'"timestamp":"[^"]*"')
+
+
+def access_lines(
+    capsys: pytest.CaptureFixture[str],
+    fields: dict[str, object],
+    events: list[dict[str, object]] | None,
+) -> tuple[str, str]:
+    """The access line for one request as the structlog path writes it and as the JSON writer."""
+    context = RequestLog("rid-7")
+    context.fields.update(fields)
+    context.events = events
+    context.open = False
+    args = (context, "GET", "/v1/tasks/{task_id}", "/v1/tasks/t-1", 200, 12.35, "10.0.0.1")
+    token = REQUEST_LOG.set(context)
+    try:
+        capsys.readouterr()
+        logcontext.structlog_access_line(*args)
+        reference = capsys.readouterr().err
+        logcontext.write_access_line(*args)
+        fast = capsys.readouterr().err
+    finally:
+        REQUEST_LOG.reset(token)
+    return reference, fast
+
+
+@pytest.mark.parametrize(("fields", "events"), ACCESS_CASES)
+@pytest.mark.usefixtures("fresh_logging")
+def test_the_json_access_line_is_the_structlog_line_byte_for_byte(
+    capsys: pytest.CaptureFixture[str],
+    fields: dict[str, object],
+    events: list[dict[str, object]] | None,
+) -> None:
+    configure("json")
+    assert isinstance(logcontext.write_access_line, JsonAccessLine)
+    reference, fast = access_lines(capsys, fields, events)
+    assert reference.endswith("\n")
+    assert reference.count("\n") == 1
+    assert _TIMESTAMP.sub("T", fast) == _TIMESTAMP.sub("T", reference)
+    line = json.loads(fast)
+    assert list(line)[:7] == [
+        "method",
+        "route",
+        "path",
+        "status",
+        "duration_ms",
+        "client",
+        "principal",
+    ]
+    assert list(line)[-2:] == ["level", "timestamp"]
+    assert (line["status"], line["event"], line["request_id"]) == (200, "request", "rid-7")
+
+
+@pytest.mark.usefixtures("fresh_logging")
+def test_the_console_access_line_is_structlogs(capsys: pytest.CaptureFixture[str]) -> None:
+    configure("console")
+    assert logcontext.write_access_line is logcontext.structlog_access_line
+    reference, fast = access_lines(capsys, {"user_id": "u"}, None)
+    assert "user_id" in reference
+    assert fast.split(" ", 1)[1] == reference.split(" ", 1)[1]  # all but the timestamp
+
+
+@pytest.mark.parametrize("log_format", ["json", "console"])
+@pytest.mark.usefixtures("fresh_logging")
+def test_above_info_there_is_no_access_line(
+    capsys: pytest.CaptureFixture[str], log_format: str
+) -> None:
+    configure(log_format, level="WARNING")
+    reference, fast = access_lines(capsys, {}, None)
+    assert (reference, fast) == ("", "")
+
+
+@pytest.mark.parametrize(
+    "nanos",
+    [
+        1_779_420_873_340_782_123,
+        1_779_420_873_000_000_999,  # a zero fraction: isoformat() writes none
+        1_779_420_873_000_001_000,
+        1_779_420_874_999_999_999,
+        1_779_420_873_999_999_000,  # the same second as the first (cached prefix)
+    ],
+)
+def test_the_timestamp_is_datetimes_isoformat_with_z(
+    monkeypatch: pytest.MonkeyPatch, nanos: int
+) -> None:
+    monkeypatch.setattr(time, "time_ns", lambda: nanos)
+    expected = datetime.fromtimestamp(nanos // 1_000_000_000, UTC).replace(
+        microsecond=nanos % 1_000_000_000 // 1000
+    )
+    assert utc_timestamp() == expected.isoformat().replace("+00:00", "Z")
+
+
+def test_the_timestamp_follows_the_clock() -> None:
+    before = datetime.now(UTC)
+    stamp = datetime.fromisoformat(utc_timestamp())
+    assert before <= stamp <= datetime.now(UTC)
