@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import subprocess
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,7 +19,9 @@ from adapters.events.log import DOMAIN_EVENT, LoggingEventPublisher
 from adapters.http import logcontext
 from adapters.http.logcontext import REQUEST_LOG, RequestLog, bind_request_log
 from app.logs import (
+    _MOST_KEPT,
     JsonAccessLine,
+    StderrLines,
     configure_logging,
     fold_domain_event,
     merge_request_context,
@@ -233,3 +238,197 @@ def test_the_timestamp_follows_the_clock() -> None:
     before = datetime.now(UTC)
     stamp = datetime.fromisoformat(utc_timestamp())
     assert before <= stamp <= datetime.now(UTC)
+
+
+class CountingStderr:
+    """A stand-in for sys.stderr that records each write call."""
+
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    @property
+    def lines(self) -> list[str]:
+        return "".join(self.writes).splitlines()
+
+
+def fake_stderr(monkeypatch: pytest.MonkeyPatch) -> CountingStderr:
+    """Call it in the test itself: pytest's capture sets sys.stderr again after fixtures run."""
+    fake = CountingStderr()
+    monkeypatch.setattr(sys, "stderr", fake)
+    return fake
+
+
+def test_outside_a_loop_each_line_is_written_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    stderr = fake_stderr(monkeypatch)
+    out = StderrLines()
+    out.write("one\n")
+    assert stderr.writes == ["one\n"]
+    out.write("two\n")
+    assert stderr.writes == ["one\n", "two\n"]
+
+
+def test_the_lines_of_one_loop_turn_are_written_together_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stderr = fake_stderr(monkeypatch)
+    out = StderrLines()
+
+    async def main() -> None:
+        out.write("a\n")
+        out.write("b\n")
+        assert stderr.writes == []  # kept until the turn ends
+        await asyncio.sleep(0)
+        assert stderr.writes == ["a\nb\n"]
+        out.write("c\n")
+        await asyncio.sleep(0)
+
+    asyncio.run(main())
+    assert stderr.writes == ["a\nb\n", "c\n"]
+
+
+def test_a_busy_turn_writes_its_lines_once_there_are_many(monkeypatch: pytest.MonkeyPatch) -> None:
+    stderr = fake_stderr(monkeypatch)
+    out = StderrLines()
+
+    async def main() -> None:
+        for i in range(_MOST_KEPT + 1):
+            out.write(f"{i}\n")
+        assert len(stderr.writes) == 1
+        assert stderr.lines == [str(i) for i in range(_MOST_KEPT)]
+
+    asyncio.run(main())
+    assert stderr.lines == [str(i) for i in range(_MOST_KEPT + 1)]
+
+
+def test_another_threads_line_comes_after_the_kept_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    stderr = fake_stderr(monkeypatch)
+    out = StderrLines()
+
+    async def main() -> None:
+        out.write("main 1\n")
+        thread = threading.Thread(target=out.write, args=("thread\n",))
+        thread.start()
+        thread.join()  # a loop in another thread (a test client's) writes at once, too
+        out.write("main 2\n")
+        await asyncio.sleep(0)
+
+    asyncio.run(main())
+    assert stderr.lines == ["main 1", "thread", "main 2"]
+
+
+def test_lines_kept_by_a_loop_that_closed_are_written_before_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stderr = fake_stderr(monkeypatch)
+    out = StderrLines()
+    loop = asyncio.new_event_loop()
+
+    async def log_and_stop() -> None:
+        out.write("kept\n")
+        loop.stop()
+
+    task = loop.create_task(log_and_stop())
+    loop.run_forever()  # stops at the end of this turn: the write is never run
+    loop.close()
+    assert task.done()
+    assert stderr.writes == []
+    out.write("after\n")
+    assert stderr.lines == ["kept", "after"]
+
+    async def on_a_new_loop() -> None:
+        out.write("later\n")
+
+    out.write_kept()
+    asyncio.run(on_a_new_loop())
+    assert stderr.lines == ["kept", "after", "later"]
+
+
+def test_a_broken_stderr_fails_the_log_call_but_not_the_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Broken(CountingStderr):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError
+
+    monkeypatch.setattr(sys, "stderr", Broken())
+    out = StderrLines()
+    with pytest.raises(BrokenPipeError):
+        out.write("now\n")
+
+    async def main() -> None:
+        out.write("kept\n")
+        await asyncio.sleep(0)
+
+    asyncio.run(main())  # no exception from the loop's callback
+
+
+EXIT_SCRIPT = """
+import asyncio, os, signal, structlog
+from app.cli import _exit_cleanly
+from app.logs import configure_logging
+from app.settings import load_settings
+
+configure_logging(load_settings(environ={"DATABASE_URL": "memory://", "LOG_FORMAT": "json"},
+                                dotenv_path=None))
+signal.signal(signal.SIGTERM, _exit_cleanly)
+log = structlog.get_logger("t")
+
+async def main():
+    for i in range(5):
+        log.info("line", i=i)
+    os.kill(os.getpid(), signal.SIGTERM)  # `serve`'s handler: SystemExit in the middle of a turn
+    await asyncio.sleep(30)
+
+asyncio.run(main())
+"""
+
+
+def test_lines_kept_when_sigterm_ends_the_process_are_written() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", EXIT_SCRIPT], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(x) for x in done.stderr.splitlines() if x.startswith("{")]
+    assert [line["i"] for line in lines] == [0, 1, 2, 3, 4]
+
+
+DEFAULT_SIGTERM_SCRIPT = """
+import asyncio, logging, signal, structlog
+from app.logs import configure_logging
+from app.settings import load_settings
+
+configure_logging(load_settings(environ={"DATABASE_URL": "memory://", "LOG_FORMAT": "json"},
+                                dotenv_path=None))
+log = structlog.get_logger("t")
+
+async def main():
+    for i in range(3):
+        log.info("line", i=i)
+    # What a uvicorn worker does last: a standard-logging line, then SIGTERM's default action.
+    logging.getLogger("uvicorn.error").info("Finished server process")
+    signal.raise_signal(signal.SIGTERM)
+
+asyncio.run(main())
+"""
+
+
+def test_a_standard_logging_line_writes_the_kept_lines_first() -> None:
+    """A uvicorn worker dies by its re-raised SIGTERM in the turn of its last line."""
+    done = subprocess.run(
+        [sys.executable, "-c", DEFAULT_SIGTERM_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == -15, done.stderr
+    assert done.stderr.splitlines()[-1] == "INFO uvicorn.error: Finished server process"
+    lines = [json.loads(x) for x in done.stderr.splitlines() if x.startswith("{")]
+    assert [line["i"] for line in lines] == [0, 1, 2]
