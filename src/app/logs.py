@@ -85,17 +85,6 @@ def configure_logging(settings: Settings) -> None:
 _MOST_KEPT = 128
 
 
-class _MainThread:
-    ident = threading.main_thread().ident
-
-
-def _new_main_thread() -> None:
-    _MainThread.ident = threading.get_ident()  # a forked child's only thread: the forking one
-
-
-os.register_at_fork(after_in_child=_new_main_thread)
-
-
 class StderrLines:
     """Log lines for whatever sys.stderr is at write time (test runners and daemons swap it).
 
@@ -117,7 +106,7 @@ class StderrLines:
 
     def write(self, text: str) -> int:
         loop = asyncio._get_running_loop()
-        if loop is None or threading.get_ident() != _MainThread.ident:
+        if loop is None or threading.get_ident() != threading.main_thread().ident:
             self._write_kept(text, quiet=False)
             return len(text)
         kept = self._kept
