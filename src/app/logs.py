@@ -1,8 +1,6 @@
 """structlog set-up: JSON lines in production, a readable console in development.
 
-One configuration for the whole process, done once at start; every line (structlog's, the access
-line's and the standard logging module's) goes through one `StderrLines`, which writes the lines
-of one event-loop turn together; request context (request id,
+One configuration for the whole process, done once at start; request context (request id,
 principal) comes from the request's log context (adapters/http/logcontext.py), set by the HTTP
 middleware. A domain event published while serving a request is not a line of its own: it rides
 on that request's access line (`domain_events`), so a request writes one line. Outside a request
@@ -11,12 +9,8 @@ on that request's access line (`domain_events`), so a request writes one line. O
 
 from __future__ import annotations
 
-import asyncio
-import atexit
 import logging
-import os
 import sys
-import threading
 import time
 from typing import Any
 
@@ -59,113 +53,31 @@ def configure_logging(settings: Settings) -> None:
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.WriteLoggerFactory(file=STDERR_LINES),  # type: ignore[arg-type]
+        logger_factory=structlog.WriteLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
     if level > logging.INFO:
         use_access_line_writer(_no_access_line)
     elif settings.log_format == "json":
-        use_access_line_writer(JsonAccessLine(STDERR_LINES))
+        use_access_line_writer(JsonAccessLine(_CurrentStderr()))
     else:
         use_access_line_writer(structlog_access_line)
     # Libraries that use the standard logging module (uvicorn, alembic, sqlalchemy) go to stderr
     # at the same level, without their own access log (the middleware writes one line a request).
-    # Their lines are written at once (after any kept ones): uvicorn's worker logs "Finished
-    # server process" and then re-raises SIGTERM with the default action in the same turn, which
-    # ends the process before a turn-end write; these writes take the kept lines out first.
     logging.basicConfig(
-        level=level,
-        stream=_StderrNow(STDERR_LINES),
-        format="%(levelname)s %(name)s: %(message)s",
+        level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("uvicorn.access").disabled = True
 
 
-# Kept lines are written at once past this many (a turn that logs a lot).
-_MOST_KEPT = 128
-
-
-class StderrLines:
-    """Log lines for whatever sys.stderr is at write time (test runners and daemons swap it).
-
-    On an event loop running in the main thread (a server's), the lines written during one loop
-    turn are kept and written together by a callback at the start of the next turn: one write
-    call instead of one per line. Anywhere else (no running loop, or another thread, such as a
-    test client's loop) a line is written at once, after the kept ones, so lines keep their
-    order. Kept lines are also written when there are many, before a fork, at exit and by
-    `write_now`; a loop that closes without running its callback leaves them to the next write or
-    to exit. A process killed in the middle of a turn (SIGKILL, or a signal's default action)
-    loses that turn's kept lines.
-    """
-
-    def __init__(self) -> None:
-        self._kept: list[str] = []
-        # The loop that has a callback scheduled to write the kept lines, if any.
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._lock = threading.Lock()
+class _CurrentStderr:
+    """Whatever sys.stderr is at write time (test runners and daemons swap it)."""
 
     def write(self, text: str) -> int:
-        loop = asyncio._get_running_loop()
-        if loop is None or threading.get_ident() != threading.main_thread().ident:
-            self._write_kept(text, quiet=False)
-            return len(text)
-        kept = self._kept
-        kept.append(text)
-        if self._loop is not loop:
-            self._loop = loop
-            loop.call_soon(self._end_of_turn)
-        elif len(kept) >= _MOST_KEPT:
-            self._write_kept(quiet=False)
-        return len(text)
+        return sys.stderr.write(text)
 
     def flush(self) -> None:
-        """Nothing to do: every write either keeps its line for the turn's end or flushes."""
-
-    def write_kept(self) -> None:
-        """Write the kept lines now (at exit, before a fork, or in a test that reads stderr)."""
-        self._write_kept()
-
-    def write_now(self, text: str) -> int:
-        """Write the kept lines and `text` now, wherever it is called from."""
-        self._write_kept(text, quiet=False)
-        return len(text)
-
-    def _end_of_turn(self) -> None:
-        self._loop = None
-        self._write_kept()
-
-    def _write_kept(self, text: str = "", *, quiet: bool = True) -> None:
-        """Write the kept lines, then `text`. Called by a log call (not `quiet`), an error
-        reaches it, as it always did; at the end of a turn or at exit, there is nobody to tell,
-        and raising in a loop callback would log an error that fails to write every turn."""
-        with self._lock:
-            kept = self._kept
-            count = len(kept)  # the main thread may append meanwhile: take only these
-            if count:
-                text = "".join(kept[:count]) + text
-                del kept[:count]
-            if text:
-                try:
-                    sys.stderr.write(text)
-                    sys.stderr.flush()
-                except (OSError, ValueError):  # a closed or broken stderr
-                    if not quiet:
-                        raise
-
-
-class _StderrNow:
-    """A stream for the standard logging module: each line written at once, in order."""
-
-    def __init__(self, lines: StderrLines) -> None:
-        self.write = lines.write_now
-
-    def flush(self) -> None:
-        pass
-
-
-STDERR_LINES = StderrLines()
-atexit.register(STDERR_LINES.write_kept)
-os.register_at_fork(before=STDERR_LINES.write_kept)
+        sys.stderr.flush()
 
 
 # structlog's add_log_level: `warn` is an alias of warning, `exception` logs at error.
@@ -213,7 +125,7 @@ class JsonAccessLine:
 
     __slots__ = ("_encode", "_write")
 
-    def __init__(self, out: StderrLines) -> None:
+    def __init__(self, out: _CurrentStderr) -> None:
         self._encode = msgspec.json.Encoder(enc_hook=str).encode
         self._write = out.write
 
