@@ -41,10 +41,6 @@ class RequestLog:
 REQUEST_LOG: ContextVar[RequestLog | None] = ContextVar("taskhub_request_log", default=None)
 
 
-def current_request_log() -> RequestLog | None:
-    return REQUEST_LOG.get()
-
-
 def bind_request_log(**fields: Any) -> None:
     """Add fields to every further log line of the current request (no-op outside one)."""
     context = REQUEST_LOG.get()
