@@ -42,7 +42,7 @@ from sqlalchemy.util import greenlet_spawn
 from adapters.sql.tables import tasks as tasks_table
 from adapters.sql.tasks import TASK_COLUMN_NAMES, task_from_row, task_to_row
 from adapters.sql.types import is_canonical_uuid
-from adapters.sql.uow import ConnectionSlots, is_outage, unavailable
+from adapters.sql.uow import ConnectionSlots, checkout_in_turn, is_outage, unavailable
 from domain.ports.tasks import TaskQuery, TaskSort
 from domain.tasks import Task, fold_for_search
 
@@ -394,20 +394,19 @@ class PgTaskUnitOfWork:
     async def __aenter__(self) -> Self:
         if self._pooled is not None:
             raise RuntimeError("this unit of work is already in use")
-        if self._slots is not None:
-            await self._slots.acquire()
-        try:
-            # The checkout may connect, ping or recycle: SQLAlchemy does that IO in a greenlet.
-            pooled = await self._engine.raw_connection()
-        except BaseException as exc:
-            if self._slots is not None:
-                self._slots.release()
-            if isinstance(exc, Exception) and is_outage(exc):
-                raise unavailable(exc) from exc
-            raise
+        pooled = await checkout_in_turn(self._slots, self._checkout)
         self._pooled = pooled
         self._tasks = AsyncpgTaskRepository(pooled.driver_connection, read_only=self._read_only)
         return self
+
+    async def _checkout(self) -> PoolProxiedConnection:
+        try:
+            # The checkout may connect, ping or recycle: SQLAlchemy does that IO in a greenlet.
+            return await self._engine.raw_connection()
+        except Exception as exc:
+            if is_outage(exc):
+                raise unavailable(exc) from exc
+            raise
 
     async def __aexit__(
         self,

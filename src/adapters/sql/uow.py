@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Self
 
@@ -83,6 +84,21 @@ class ConnectionSlots:
         self._semaphore.release()
 
 
+async def checkout_in_turn[T](
+    slots: ConnectionSlots | None, checkout: Callable[[], Awaitable[T]]
+) -> T:
+    """Wait for a slot (when there are slots), then check a connection out; the slot is given
+    back at once when the checkout fails. Every unit of work on the pool enters through here."""
+    if slots is not None:
+        await slots.acquire()
+    try:
+        return await checkout()
+    except BaseException:
+        if slots is not None:
+            slots.release()
+        raise
+
+
 class SqlUnitOfWork:
     """`async with uow:` checks out a connection and begins a transaction; `commit()` makes the
     work stick (a later statement begins the next transaction); leaving the block rolls back
@@ -114,14 +130,7 @@ class SqlUnitOfWork:
     async def __aenter__(self) -> Self:
         if self._conn is not None:
             raise RuntimeError("this unit of work is already in use")
-        if self._slots is not None:
-            await self._slots.acquire()
-        try:
-            conn = await self._connect()
-        except BaseException:
-            if self._slots is not None:
-                self._slots.release()
-            raise
+        conn = await checkout_in_turn(self._slots, self._connect)
         self._conn = conn
         self.users = SqlUserRepository(conn)
         self.sessions = SqlSessionRepository(conn)
