@@ -21,7 +21,6 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from adapters.sql.engine import create_engine
-from adapters.sql.pg_tasks import PgTaskUnitOfWork
 from adapters.sql.uow import SqlUnitOfWork
 from domain.ports.tasks import TaskUnitOfWork
 from domain.users import User
@@ -105,26 +104,26 @@ def new_uow(engine: AsyncEngine) -> UowFactory:
 
 type TaskUowFactory = Callable[[], TaskUnitOfWork]
 
-# The task units of work: SqlUnitOfWork on both databases, PgTaskUnitOfWork on PostgreSQL.
-TASK_UOWS = ("SqlUnitOfWork", "PgTaskUnitOfWork")
+# How the SQL unit of work can hold its connection: through SQLAlchemy on both databases, the
+# raw-connection mode (what serves tasks in production) on PostgreSQL.
+TASK_UOWS = ("sqlalchemy", "raw")
 
 
 @pytest.fixture(params=TASK_UOWS)
 def tasks_uow(request: pytest.FixtureRequest, engine: AsyncEngine) -> TaskUowFactory:
-    """Each task unit of work the application runs on this database (the same assertions hold
-    for every one of them)."""
-    if request.param == "PgTaskUnitOfWork":
-        return lambda: PgTaskUnitOfWork(engine)
-    return lambda: SqlUnitOfWork(engine)
+    """Each way the application runs tasks on this database (the same assertions hold for
+    every one of them)."""
+    raw = request.param == "raw"
+    return lambda: SqlUnitOfWork(engine, raw=raw)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """PgTaskUnitOfWork exists only on PostgreSQL: drop its SQLite combinations, and SQLite runs
+    """The raw mode exists only on PostgreSQL: drop its SQLite combinations, and SQLite runs
     of modules that say POSTGRESQL_ONLY (deselected, not skipped)."""
     keep, drop = [], []
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
-        postgresql_only = params.get("tasks_uow") == "PgTaskUnitOfWork" or getattr(
+        postgresql_only = params.get("tasks_uow") == "raw" or getattr(
             getattr(item, "module", None), "POSTGRESQL_ONLY", False
         )
         (drop if postgresql_only and params.get("database") == "sqlite" else keep).append(item)
