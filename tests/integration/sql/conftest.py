@@ -12,11 +12,12 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -130,6 +131,36 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+async def _search_path(engine: AsyncEngine) -> str:
+    async with engine.connect() as conn:
+        return str((await conn.execute(text("SHOW search_path"))).scalar_one())
+
+
+type EngineMaker = Callable[..., AsyncEngine]
+
+
+@pytest.fixture
+async def make_engine(engine: AsyncEngine) -> AsyncIterator[EngineMaker]:
+    """Production engines (`create_engine`) on the test schema; disposed after the test."""
+    url = engine.url.render_as_string(hide_password=False)
+    search_path = await _search_path(engine)
+    made: list[AsyncEngine] = []
+
+    def make(**settings: Any) -> AsyncEngine:
+        new = create_engine(url, **settings)
+
+        @event.listens_for(new.sync_engine, "do_connect")
+        def _on_schema(_dialect: Any, _record: Any, _args: Any, kwargs: dict[str, Any]) -> None:
+            kwargs.setdefault("server_settings", {})["search_path"] = search_path
+
+        made.append(new)
+        return new
+
+    yield make
+    for each in made:
+        await each.dispose()
 
 
 def new_id() -> str:

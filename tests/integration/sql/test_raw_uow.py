@@ -8,12 +8,11 @@ test_pages_differential.py, which run against this mode too.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql.engine import create_engine
@@ -21,40 +20,10 @@ from adapters.sql.uow import ConnectionSlots, SqlUnitOfWork
 from domain.errors import Unavailable
 from domain.task_queries import TaskQuery
 from domain.tasks import Task
-from tests.integration.sql.conftest import UowFactory, add_user
+from tests.integration.sql.conftest import EngineMaker, UowFactory, add_user
 from tests.integration.sql.test_tasks import make_task
 
 POSTGRESQL_ONLY = True  # conftest drops this module's SQLite runs
-
-
-async def _search_path(engine: AsyncEngine) -> str:
-    async with engine.connect() as conn:
-        return str((await conn.execute(text("SHOW search_path"))).scalar_one())
-
-
-type EngineMaker = Callable[..., AsyncEngine]
-
-
-@pytest.fixture
-async def make_engine(engine: AsyncEngine) -> AsyncIterator[EngineMaker]:
-    """Production engines (`create_engine`) on the test schema; disposed after the test."""
-    url = engine.url.render_as_string(hide_password=False)
-    search_path = await _search_path(engine)
-    made: list[AsyncEngine] = []
-
-    def make(**settings: Any) -> AsyncEngine:
-        new = create_engine(url, **settings)
-
-        @event.listens_for(new.sync_engine, "do_connect")
-        def _on_schema(_dialect: Any, _record: Any, _args: Any, kwargs: dict[str, Any]) -> None:
-            kwargs.setdefault("server_settings", {})["search_path"] = search_path
-
-        made.append(new)
-        return new
-
-    yield make
-    for each in made:
-        await each.dispose()
 
 
 async def _stored(engine: AsyncEngine, task: Task) -> Task | None:
