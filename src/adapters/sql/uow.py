@@ -31,9 +31,9 @@ class ConnectionSlots:
 
     SQLAlchemy's async pool lets a newly arriving request take a connection that was just
     returned before a request already waiting for one wakes up; under sustained load above the
-    pool size some requests then starve until the pool timeout (measured: 5 s waits and 503s at
-    a p50 of 60 ms). A FIFO semaphore sized like the pool queues requests fairly instead, with
-    the same bound on the wait.
+    pool size some requests then starve until the pool timeout (and get 503s) while the median
+    stays low. A FIFO semaphore sized like the pool queues requests fairly instead, with the same
+    bound on the wait.
     """
 
     def __init__(self, size: int, timeout_seconds: float) -> None:
