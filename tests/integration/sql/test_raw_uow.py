@@ -373,3 +373,40 @@ async def test_a_read_only_unit_reads_in_autocommit_and_cannot_commit(
         assert not _driver(uow).is_in_transaction()
         with pytest.raises(RuntimeError, match="read-only"):
             await uow.commit()
+
+
+async def test_a_lost_connection_recycles_the_pooled_ones_as_old_as_it(
+    make_engine: EngineMaker, engine: AsyncEngine, new_uow: UowFactory
+) -> None:
+    """A database restart breaks every pooled connection: after one is found lost, the others
+    of its age are replaced on their next checkout instead of each failing a request."""
+    admin, engine = engine, make_engine(pool_size=2, max_overflow=0)
+    owner = await add_user(new_uow)
+    task = await _committed(engine, make_task(owner.id))
+    both = asyncio.Barrier(2)
+    first: list[int] = []
+
+    async def hold(action: str) -> None:
+        async with _raw(engine) as uow:
+            first.append(_pid(uow))
+            await both.wait()  # two connections out at once
+            if action == "lose":
+                await _terminate(admin, _pid(uow))
+                await both.wait()
+                await uow.tasks.get(owner.id, task.id)
+            else:
+                await both.wait()
+
+    results = await asyncio.gather(hold("lose"), hold("keep"), return_exceptions=True)
+    assert sum(isinstance(r, Unavailable) for r in results) == 1
+    _pool_is_whole(engine, 2)
+    again: list[int] = []
+
+    async def read() -> Task | None:
+        async with _raw(engine) as uow:
+            again.append(_pid(uow))
+            await both.wait()
+            return await uow.tasks.get(owner.id, task.id)
+
+    assert await asyncio.gather(read(), read()) == [task, task]
+    assert not set(again) & set(first)  # the kept connection was recycled too
