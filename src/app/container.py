@@ -82,13 +82,13 @@ def _uow_factory(
 def _task_uow_factory(
     engine: AsyncEngine | None, memory: MemoryDatabase, slots: Any, *, read_only: bool = False
 ) -> Callable[[], Any]:
-    """PostgreSQL: the task unit of work straight on the pooled asyncpg connection (reads in
-    autocommit, writes in as few round trips as the contract allows); else the general one."""
+    """PostgreSQL: the SQL unit of work in its raw-connection mode (reads in autocommit, writes
+    in as few round trips as the contract allows); else the general one."""
     if engine is None or engine.dialect.name != "postgresql":
         return _uow_factory(engine, memory, slots, read_only=read_only)
-    from adapters.sql.pg_tasks import PgTaskUnitOfWork
+    from adapters.sql.uow import SqlUnitOfWork
 
-    return lambda: PgTaskUnitOfWork(engine, read_only=read_only, slots=slots)
+    return lambda: SqlUnitOfWork(engine, read_only=read_only, slots=slots, raw=True)
 
 
 def _redis_client(settings: Settings) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -77,3 +78,40 @@ class Invalid(DomainError):
     @classmethod
     def of(cls, field_name: str, message: str) -> Invalid:
         return cls(f"{field_name}: {message}", [FieldError(field_name, message)])
+
+
+class FieldRejected(Exception):
+    """Raised by a field parser: the offending entries (e.g. `labels[3]`), for `FieldErrors`."""
+
+    def __init__(self, *errors: FieldError) -> None:
+        super().__init__()
+        self.errors = errors
+
+
+class FieldErrors:
+    """Every offending field of one input, collected before one `Invalid` names them all."""
+
+    __slots__ = ("errors",)
+
+    def __init__(self) -> None:
+        self.errors: list[FieldError] = []
+
+    def take[T](self, fallback: T, parse: Callable[..., T], *args: object) -> T:
+        """`parse(*args)`; when it rejects the input (`FieldRejected` or `Invalid`), keep its
+        field errors and return `fallback`."""
+        try:
+            return parse(*args)
+        except (FieldRejected, Invalid) as rejected:
+            self.errors.extend(rejected.errors)
+            return fallback
+
+    def raise_if_any(self, heading: str | None = None) -> None:
+        """Raise one `Invalid` if anything was rejected. Its detail is `heading` followed by the
+        offending fields (each once, in order), or without a heading every `field: message`."""
+        errors = self.errors
+        if not errors:
+            return
+        if heading is None:
+            raise Invalid("; ".join(f"{e.field}: {e.message}" for e in errors), list(errors))
+        fields = ", ".join(dict.fromkeys(e.field for e in errors))
+        raise Invalid(f"{heading}: {fields}", list(errors))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from domain.errors import FieldError, Invalid
+from domain.errors import FieldError, FieldErrors, FieldRejected
 
 TITLE_MAX_LENGTH = 500
 DESCRIPTION_MAX_LENGTH = 20_000
@@ -64,14 +64,6 @@ class TaskDraft:
     priority: int = DEFAULT_PRIORITY
     labels: Sequence[str] = ()
     due_at: datetime | None = None
-
-
-class FieldRejected(Exception):
-    """Raised by the field parsers below: the offending entries (e.g. `labels[3]`)."""
-
-    def __init__(self, *errors: FieldError) -> None:
-        super().__init__()
-        self.errors = errors
 
 
 def fold_for_search(text: str) -> str:
@@ -127,7 +119,8 @@ def _description(value: object) -> str | None:
     return value
 
 
-def _status(value: object) -> TaskStatus:
+def parse_status(value: object) -> TaskStatus:
+    """A task status from its name, else `FieldRejected` on field `status`."""
     if value is None:
         raise FieldRejected(FieldError("status", "must not be null"))
     if isinstance(value, str):
@@ -209,35 +202,28 @@ def _due_at(value: object) -> datetime | None:
 
 
 def _take[T](
+    errors: FieldErrors,
     fields: Mapping[str, object],
     name: str,
     current: T,
     normalise: Callable[[object], T],
-    errors: list[FieldError],
 ) -> T:
+    """`normalise(fields[name])`, or `current` when the field is absent or rejected."""
     if name not in fields:
         return current
-    try:
-        return normalise(fields[name])
-    except FieldRejected as rejected:
-        errors.extend(rejected.errors)
-        return current
+    return errors.take(current, normalise, fields[name])
 
 
-def raise_field_errors(errors: list[FieldError], heading: str = "invalid task fields") -> None:
-    """One `Invalid` naming every offending field (each once, in order), if there are any."""
-    if errors:
-        fields = ", ".join(dict.fromkeys(e.field for e in errors))
-        raise Invalid(f"{heading}: {fields}", errors)
+_HEADING = "invalid task fields"
 
 
-def _unknown_fields(fields: Mapping[str, object]) -> list[FieldError]:
-    errors: list[FieldError] = []
+def _unknown_fields(fields: Mapping[str, object]) -> FieldErrors:
+    errors = FieldErrors()
     for name in fields:
         if name in SERVER_FIELDS:
-            errors.append(FieldError(name, "is set by the server and cannot be given"))
+            errors.errors.append(FieldError(name, "is set by the server and cannot be given"))
         elif name not in EDITABLE_FIELDS:
-            errors.append(FieldError(name, "is not a task field"))
+            errors.errors.append(FieldError(name, "is not a task field"))
     return errors
 
 
@@ -245,7 +231,7 @@ def new_task(*, task_id: str, owner_id: str, draft: TaskDraft, now: datetime) ->
     """A new task at version 1, created and updated `now`; `completed_at` is `now` when it is
     created as done. Raises `Invalid` naming every offending field of `draft`."""
     now = as_utc(now)
-    errors: list[FieldError] = []
+    errors = FieldErrors()
     fields: dict[str, object] = {
         "title": draft.title,
         "description": draft.description,
@@ -254,13 +240,13 @@ def new_task(*, task_id: str, owner_id: str, draft: TaskDraft, now: datetime) ->
         "labels": draft.labels,
         "due_at": draft.due_at,
     }
-    title = _take(fields, "title", "", _title, errors)
-    description = _take(fields, "description", None, _description, errors)
-    status = _take(fields, "status", TaskStatus.TODO, _status, errors)
-    priority = _take(fields, "priority", DEFAULT_PRIORITY, _priority, errors)
-    labels = _take(fields, "labels", _NO_LABELS, _labels, errors)
-    due_at = _take(fields, "due_at", None, _due_at, errors)
-    raise_field_errors(errors)
+    title = _take(errors, fields, "title", "", _title)
+    description = _take(errors, fields, "description", None, _description)
+    status = _take(errors, fields, "status", TaskStatus.TODO, parse_status)
+    priority = _take(errors, fields, "priority", DEFAULT_PRIORITY, _priority)
+    labels = _take(errors, fields, "labels", _NO_LABELS, _labels)
+    due_at = _take(errors, fields, "due_at", None, _due_at)
+    errors.raise_if_any(_HEADING)
     return Task(
         id=task_id,
         owner_id=owner_id,
@@ -288,13 +274,13 @@ def apply_changes(task: Task, changes: Mapping[str, object], now: datetime) -> T
     """
     now = as_utc(now)
     errors = _unknown_fields(changes)
-    title = _take(changes, "title", task.title, _title, errors)
-    description = _take(changes, "description", task.description, _description, errors)
-    status = _take(changes, "status", task.status, _status, errors)
-    priority = _take(changes, "priority", task.priority, _priority, errors)
-    labels = _take(changes, "labels", task.labels, _labels, errors)
-    due_at = _take(changes, "due_at", task.due_at, _due_at, errors)
-    raise_field_errors(errors)
+    title = _take(errors, changes, "title", task.title, _title)
+    description = _take(errors, changes, "description", task.description, _description)
+    status = _take(errors, changes, "status", task.status, parse_status)
+    priority = _take(errors, changes, "priority", task.priority, _priority)
+    labels = _take(errors, changes, "labels", task.labels, _labels)
+    due_at = _take(errors, changes, "due_at", task.due_at, _due_at)
+    errors.raise_if_any(_HEADING)
     changed = replace(
         task,
         title=title,

@@ -1,4 +1,4 @@
-"""The whole migration chain runs up, down and up again on PostgreSQL and on SQLite (PITFALLS 7)."""
+"""The whole migration chain runs up, down and up again on PostgreSQL and on SQLite."""
 
 from __future__ import annotations
 
@@ -41,6 +41,33 @@ async def _table_names(url: str) -> set[str]:
         await engine.dispose()
 
 
+async def _task_index_names(url: str) -> set[str]:
+    from adapters.sql.engine import create_engine as create_async
+
+    engine = create_async(url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(
+                lambda c: {str(ix["name"]) for ix in inspect(c).get_indexes("tasks")}
+            )
+    finally:
+        await engine.dispose()
+
+
+# The tasks table's indexes each database carries (PostgreSQL adds its GIN indexes).
+TASK_INDEXES = {
+    "ix_tasks_owner_id_created_at_id",
+    "ix_tasks_owner_id_updated_at_id",
+    "ix_tasks_owner_id_due_at_id",
+    "ix_tasks_owner_id_priority_id",
+}
+POSTGRESQL_TASK_INDEXES = {
+    "ix_tasks_labels",
+    "ix_tasks_title_folded_trgm",
+    "ix_tasks_description_folded_trgm",
+}
+
+
 def test_head_is_a_single_revision() -> None:
     heads = ScriptDirectory.from_config(_config("sqlite://")).get_heads()
     assert len(heads) == 1
@@ -56,4 +83,21 @@ async def test_chain_upgrades_downgrades_and_upgrades_again(database_url: str) -
     assert await _table_names(database_url) == {"alembic_version"}
     await asyncio.to_thread(command.upgrade, config, "head")
     assert await _table_names(database_url) == expected
+    await asyncio.to_thread(command.downgrade, config, "base")
+
+
+async def test_the_search_indexes_come_and_go_with_their_revision(database_url: str) -> None:
+    config = _config(database_url)
+    postgresql = database_url.startswith("postgresql")
+    at_head = TASK_INDEXES | (POSTGRESQL_TASK_INDEXES if postgresql else set())
+    before = at_head - {"ix_tasks_title_folded_trgm", "ix_tasks_description_folded_trgm"}
+    assert {ix.name for ix in metadata.tables["tasks"].indexes} == TASK_INDEXES | (
+        POSTGRESQL_TASK_INDEXES
+    )
+    await asyncio.to_thread(command.upgrade, config, "head")
+    assert await _task_index_names(database_url) == at_head
+    await asyncio.to_thread(command.downgrade, config, "0003")
+    assert await _task_index_names(database_url) == before
+    await asyncio.to_thread(command.upgrade, config, "head")
+    assert await _task_index_names(database_url) == at_head
     await asyncio.to_thread(command.downgrade, config, "base")

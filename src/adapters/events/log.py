@@ -10,7 +10,7 @@ import contextlib
 
 import structlog
 
-from domain.ports.tasks import TaskEvent
+from domain.events import TaskEvent
 
 log = structlog.get_logger("taskhub.events")
 

@@ -1,18 +1,35 @@
 """Opaque page cursors: base64url of a JSON payload plus an HMAC-SHA256 tag.
 
-The payload (sort key, id, a fingerprint of sort+filter) comes from the domain; this module only
-makes it tamper-evident. A cursor that does not verify is a 400, never a 500 or a wrong page.
+The payload names the last task seen (its sort key and id), the sort, and a fingerprint of sort
+and filter, so a cursor only continues the list it was made for; the tag makes it
+tamper-evident. A cursor that does not verify is a 400, never a 500 or a wrong page. Running
+replicas read each other's cursors: the payload's text must not change within a version.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
+from datetime import datetime
 
 import msgspec
 from litestar.exceptions import ClientException
+
+from domain.errors import FieldRejected, Invalid
+from domain.task_queries import (
+    CursorPosition,
+    SortValue,
+    TaskFilter,
+    TaskQuery,
+    TaskSort,
+    check_position,
+)
+
+CURSOR_PAYLOAD_VERSION = 1
 
 _TAG_BYTES = 16
 _encoder = msgspec.json.Encoder()
@@ -54,3 +71,75 @@ class CursorCodec:
         mac = self._keyed.copy()
         mac.update(data)
         return mac.digest()[:_TAG_BYTES]
+
+
+# --- the payload ---------------------------------------------------------------------------------
+
+
+def query_fingerprint(query: TaskQuery) -> str:
+    """A digest of the sort and filter (not limit, not position): a cursor made for one query
+    is refused by another."""
+    return _fingerprint(query.sort, query.filter)
+
+
+@functools.lru_cache(maxsize=1024)
+def _fingerprint(sort: TaskSort, f: TaskFilter) -> str:
+    """`query_fingerprint`, kept per (sort, filter): every page of a list repeats it."""
+    canonical = [
+        sort.value,
+        f.status.value if f.status else None,
+        f.priority,
+        list(f.labels),
+        f.due_before.isoformat() if f.due_before else None,
+        f.due_after.isoformat() if f.due_after else None,
+        f.q,
+    ]
+    text = json.dumps(canonical, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def cursor_payload(query: TaskQuery, position: CursorPosition) -> dict[str, object]:
+    """A JSON-ready dict for the next-page cursor (`CursorCodec` signs and encodes it);
+    `position_from_payload` reads it back."""
+    value = position.value
+    key: object = value.isoformat() if isinstance(value, datetime) else value
+    return {
+        "v": CURSOR_PAYLOAD_VERSION,
+        "s": query.sort.value,
+        "f": query_fingerprint(query),
+        "k": key,
+        "i": position.id,
+    }
+
+
+def position_from_payload(payload: object, query: TaskQuery) -> CursorPosition:
+    """The position a cursor payload names, checked against `query` (its sort and filter must
+    be the ones the cursor was made for). Raises `Invalid` on field `cursor` otherwise."""
+    bad = Invalid.of("cursor", "is malformed or belongs to another query")
+    if not isinstance(payload, Mapping) or set(payload) != {"v", "s", "f", "k", "i"}:
+        raise bad
+    if (
+        payload["v"] != CURSOR_PAYLOAD_VERSION
+        or payload["s"] != query.sort.value
+        or payload["f"] != query_fingerprint(query)
+    ):
+        raise bad
+    task_id, key = payload["i"], payload["k"]
+    if not isinstance(task_id, str):
+        raise bad
+    value: SortValue
+    if key is None or isinstance(key, int):
+        value = key
+    elif isinstance(key, str):
+        try:
+            value = datetime.fromisoformat(key)
+        except ValueError:
+            raise bad from None
+    else:
+        raise bad
+    position = CursorPosition(value, task_id)
+    try:
+        check_position(query.sort, position)
+    except FieldRejected:
+        raise bad from None
+    return position

@@ -25,7 +25,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from adapters.http.auth import SCOPE_OPT, current_principal, principal_guard
 from adapters.http.bodies import MERGE_PATCH_TYPES, decode_body
-from adapters.http.cursors import CursorCodec
+from adapters.http.cursors import CursorCodec, cursor_payload, position_from_payload
 from adapters.http.openapi import PROBLEMS, documented_body
 from adapters.http.responses import EncodedJson
 from adapters.http.routing import delete, get, patch, post
@@ -33,7 +33,7 @@ from adapters.http.schemas import TaskCreate, TaskOut, TaskPage, TaskPatch
 from domain.auth import Scope
 from domain.errors import Conflict, FieldError, Invalid, Unavailable
 from domain.ports import IdempotencyStore, StoredResponse
-from domain.ports.tasks import TaskFilter, TaskQuery, cursor_payload, position_from_payload
+from domain.task_queries import TaskFilter, TaskQuery
 from domain.tasks import Task, TaskDraft
 from domain.use_cases.tasks import CreateTask, DeleteTask, GetTask, ListTasks, UpdateTask
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from domain.ports.tasks import TaskEvent
+from domain.events import TaskEvent
 
 
 class RecordingEventPublisher:

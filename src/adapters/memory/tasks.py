@@ -1,6 +1,7 @@
 """In-memory task repository over one transaction's table (dict of task id -> Task).
 
-Filtering, order and keyset follow `domain.ports.tasks` exactly, as the SQL repository does.
+Filtering, order and keyset follow `domain.task_queries` exactly; this twin is the reference the
+SQL repository is tested against.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from domain.ports.tasks import CursorPosition, TaskFilter, TaskQuery, TaskSort
+from domain.task_queries import CursorPosition, TaskFilter, TaskQuery, TaskSort
 from domain.tasks import Task, fold_for_search
 
 # Stands in for a NULL due_at inside a sort key; only ever compared with itself.

@@ -107,4 +107,14 @@ tasks = Table(
     Index("ix_tasks_owner_id_priority_id", "owner_id", "priority", "id"),
     # "Has all these labels" (`labels @> ARRAY[...]`); SQLite scans json_each instead.
     Index("ix_tasks_labels", "labels", postgresql_using="gin").ddl_if(dialect="postgresql"),
+    # `q` (an unanchored LIKE on the folded texts) through pg_trgm; SQLite scans instead.
+    *(
+        Index(
+            f"ix_tasks_{column}_trgm",
+            column,
+            postgresql_using="gin",
+            postgresql_ops={column: "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql")
+        for column in ("title_folded", "description_folded")
+    ),
 )

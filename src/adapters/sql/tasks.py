@@ -1,42 +1,58 @@
-"""SQL task repository and its row <-> entity mapper.
+"""The task SQL, written once as SQLAlchemy Core statements, and the task repository.
 
-Filtering, order and keyset follow `domain.ports.tasks` exactly (the in-memory twin is the
-reference). Only the labels filter differs by dialect (chosen once per repository):
-`labels @> ARRAY[...]` on PostgreSQL (GIN index), a count over `json_each(labels)` on SQLite.
-`q` is a LIKE (wildcards in the needle escaped) over the columns the mapper fills with
-`fold_for_search`; no ASCII upper case survives case folding, so SQLite's ASCII-only
-case-insensitive LIKE answers like PostgreSQL's case-sensitive one.
+Every task query is one of the statements below. A list's statement is built once per query
+*shape* (its sort, which filters are present, what kind of keyset position), with every value a
+named bound parameter, so the same statement object serves every call of that shape: SQLAlchemy
+runs it on SQLite (and on any connection), and on PostgreSQL the raw driver path compiles it once
+to positional text (`adapters.sql.compiled`).
+
+Filtering, order and keyset follow `domain.task_queries` exactly (the in-memory twin is the
+reference). Only the labels filter differs by dialect: `labels @> ARRAY[...]` on PostgreSQL (GIN
+index), a count over `json_each(labels)` on SQLite. `q` is a LIKE (wildcards in the needle escaped)
+over the columns the mapper fills with `fold_for_search`; no ASCII upper case survives case
+folding, so SQLite's ASCII-only case-insensitive LIKE answers like PostgreSQL's case-sensitive one.
+
+Parameter values are given in the form every driver takes as is (str ids, aware datetimes,
+lists), and ids are read back cast to text, so no driver needs SQLAlchemy's per-type processing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     ColumnElement,
+    Delete,
+    Executable,
+    Insert,
+    Integer,
     Select,
+    String,
+    Text,
+    Update,
     and_,
     bindparam,
+    cast,
     delete,
     func,
     insert,
-    literal,
     or_,
     select,
     tuple_,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql.tables import tasks
 from adapters.sql.types import is_canonical_uuid
-from domain.ports.tasks import CursorPosition, SortValue, TaskFilter, TaskQuery, TaskSort
+from domain.task_queries import TaskQuery, TaskSort
 from domain.tasks import Task, TaskStatus, fold_for_search
 
+# Ids come back as canonical lower-case text under names of their own, so that `id` in WHERE
+# and ORDER BY is still the uuid column and its index.
 _TASK_COLUMNS = (
-    tasks.c.id,
-    tasks.c.owner_id,
+    cast(tasks.c.id, Text).label("id_text"),
+    cast(tasks.c.owner_id, Text).label("owner_id_text"),
     tasks.c.title,
     tasks.c.description,
     tasks.c.status,
@@ -48,20 +64,24 @@ _TASK_COLUMNS = (
     tasks.c.updated_at,
     tasks.c.version,
 )
-# The entity's columns in `task_from_row`'s order (the search columns are write-only).
-TASK_COLUMN_NAMES = tuple(column.name for column in _TASK_COLUMNS)
 _SELECT_TASKS = select(*_TASK_COLUMNS)
-_INSERT_TASK = insert(tasks)
-_SELECT_TASK = _SELECT_TASKS.where(
+
+INSERT_TASK: Insert = insert(tasks)
+SELECT_TASK: Select[Any] = _SELECT_TASKS.where(
     tasks.c.id == bindparam("task_id"), tasks.c.owner_id == bindparam("owner_id")
 )
-# No .values(): the SET clause comes from the column-named parameters of each call.
-_UPDATE_TASK = update(tasks).where(
-    tasks.c.id == bindparam("where_id"),
-    tasks.c.owner_id == bindparam("where_owner_id"),
-    tasks.c.version == bindparam("expected_version"),
+# The row locates itself by its own id and owner; every other column is set.
+_KEY_COLUMNS = frozenset({"id", "owner_id"})
+UPDATE_TASK: Update = (
+    update(tasks)
+    .values({column: bindparam(column.key) for column in tasks.c if column.key not in _KEY_COLUMNS})
+    .where(
+        tasks.c.id == bindparam("where_id"),
+        tasks.c.owner_id == bindparam("where_owner_id"),
+        tasks.c.version == bindparam("expected_version"),
+    )
 )
-_DELETE_TASK = delete(tasks).where(
+DELETE_TASK: Delete = delete(tasks).where(
     tasks.c.id == bindparam("task_id"),
     tasks.c.owner_id == bindparam("owner_id"),
     tasks.c.version == bindparam("expected_version"),
@@ -86,9 +106,6 @@ def _order_by(sort: TaskSort) -> tuple[ColumnElement[Any], ...]:
     return column.asc(), tasks.c.id.asc()
 
 
-_ORDER_BY = {sort: _order_by(sort) for sort in TaskSort}
-
-
 def task_to_row(task: Task) -> dict[str, Any]:
     """Every column of `task`'s row, including the search columns."""
     description = task.description
@@ -111,7 +128,7 @@ def task_to_row(task: Task) -> dict[str, Any]:
 
 
 def task_from_row(row: Sequence[Any]) -> Task:
-    """The task of a row holding `TASK_COLUMN_NAMES` in that order (ids as str)."""
+    """The task of a row of `SELECT_TASK` or a page statement (ids as text)."""
     (
         task_id,
         owner_id,
@@ -142,108 +159,177 @@ def task_from_row(row: Sequence[Any]) -> Task:
     )
 
 
-def _has_all_labels_postgresql(labels: tuple[str, ...]) -> ColumnElement[bool]:
-    return tasks.c.labels.contains(list(labels))
+def like_pattern(q: str) -> str:
+    """`%needle%` for LIKE ... ESCAPE '/', the folded needle's wildcards taken literally."""
+    needle = fold_for_search(q).replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return f"%{needle}%"
 
 
-def _has_all_labels_sqlite(labels: tuple[str, ...]) -> ColumnElement[bool]:
+# --- list pages ----------------------------------------------------------------------------------
+
+# A page statement's shape: the sort and the names of the parameters it takes (in the order
+# `page_parameters` adds them). Everything that changes the SQL text, nothing that only changes
+# values.
+type PageShape = tuple[TaskSort, tuple[str, ...]]
+
+
+def page_parameters(owner_id: str, query: TaskQuery, limit: int) -> dict[str, Any]:
+    """The bound values of `query`'s page statement; which names are present is its shape."""
+    wanted, after = query.filter, query.after
+    params: dict[str, Any] = {"owner_id": owner_id, "limit": limit}
+    if wanted.status is not None:
+        params["status"] = wanted.status.value
+    if wanted.priority is not None:
+        params["priority"] = wanted.priority
+    if wanted.labels:
+        params["labels"] = list(wanted.labels)
+        params["label_count"] = len(wanted.labels)
+    if wanted.due_after is not None:
+        params["due_after"] = wanted.due_after
+    if wanted.due_before is not None:
+        params["due_before"] = wanted.due_before
+    if wanted.q is not None:
+        params["q"] = like_pattern(wanted.q)
+    if after is not None:
+        if after.value is not None:
+            params["after_value"] = after.value
+        params["after_id"] = after.id
+    return params
+
+
+def _has_all_labels_postgresql() -> ColumnElement[bool]:
+    return tasks.c.labels.contains(bindparam("labels", type_=tasks.c.labels.type))
+
+
+def _has_all_labels_sqlite() -> ColumnElement[bool]:
     # Task labels are distinct, so counting the wanted ones among them tells "all present".
     each = func.json_each(tasks.c.labels).table_valued("value")
-    found = select(func.count()).select_from(each).where(each.c.value.in_(labels))
-    return found.scalar_subquery() == len(labels)
+    wanted = bindparam("labels", type_=String(), expanding=True)
+    found = select(func.count()).select_from(each).where(each.c.value.in_(wanted))
+    return found.scalar_subquery() == bindparam("label_count", type_=Integer())
 
 
-def _row_compare(
-    column: ColumnElement[Any], value: SortValue, task_id: str, *, greater: bool
-) -> ColumnElement[bool]:
-    """`(column, id) > (value, task_id)` (or `<`), the bound values typed like the columns."""
-    left = tuple_(column, tasks.c.id)
-    right = tuple_(literal(value, column.type), literal(task_id, tasks.c.id.type))
-    return left > right if greater else left < right
-
-
-def _after(sort: TaskSort, position: CursorPosition) -> ColumnElement[bool]:
-    """Rows strictly after `position` in `sort` order (see domain.ports.tasks)."""
+def _after(sort: TaskSort, names: tuple[str, ...]) -> ColumnElement[bool]:
+    """Rows strictly after the position (`after_value`, `after_id`) in `sort` order; without
+    `after_value` the position is a NULL due_at (see domain.task_queries)."""
     column = _SORT_COLUMNS[sort.field]
-    value, task_id = position.value, position.id
-    if sort.field != "due_at":
-        return _row_compare(column, value, task_id, greater=not sort.descending)
-    if sort.descending:
-        if value is None:
+    task_id = bindparam("after_id", type_=tasks.c.id.type)
+    if "after_value" not in names:
+        if sort.descending:
             return or_(column.is_not(None), tasks.c.id < task_id)
-        return _row_compare(column, value, task_id, greater=False)
-    if value is None:
         return and_(column.is_(None), tasks.c.id > task_id)
-    return or_(_row_compare(column, value, task_id, greater=True), column.is_(None))
+    position = tuple_(bindparam("after_value", type_=column.type), task_id)
+    if sort.descending:
+        return tuple_(column, tasks.c.id) < position
+    after = tuple_(column, tasks.c.id) > position
+    return or_(after, column.is_(None)) if sort.field == "due_at" else after
+
+
+def page_statement(shape: PageShape, *, postgresql: bool) -> Select[Any]:
+    """The SELECT of one page shape (see `page_parameters` for the names it binds)."""
+    sort, names = shape
+    conditions: list[ColumnElement[bool]] = [tasks.c.owner_id == bindparam("owner_id")]
+    if "status" in names:
+        conditions.append(tasks.c.status == bindparam("status"))
+    if "priority" in names:
+        conditions.append(tasks.c.priority == bindparam("priority"))
+    if "labels" in names:
+        has_all = _has_all_labels_postgresql if postgresql else _has_all_labels_sqlite
+        conditions.append(has_all())
+    if "due_after" in names:
+        conditions.append(tasks.c.due_at >= bindparam("due_after", type_=tasks.c.due_at.type))
+    if "due_before" in names:
+        conditions.append(tasks.c.due_at < bindparam("due_before", type_=tasks.c.due_at.type))
+    if "q" in names:
+        needle = bindparam("q", type_=Text())
+        conditions.append(
+            or_(
+                tasks.c.title_folded.like(needle, escape="/"),
+                tasks.c.description_folded.like(needle, escape="/"),
+            )
+        )
+    if "after_id" in names:
+        conditions.append(_after(sort, names))
+    return (
+        _SELECT_TASKS.where(*conditions)
+        .order_by(*_order_by(sort))
+        .limit(bindparam("limit", type_=Integer()))
+    )
+
+
+class PageStatements:
+    """The page statements of one dialect, each shape built on first use and then kept."""
+
+    def __init__(self, *, postgresql: bool) -> None:
+        self._postgresql = postgresql
+        self._made: dict[PageShape, Select[Any]] = {}
+
+    def get(self, sort: TaskSort, params: dict[str, Any]) -> Select[Any]:
+        shape = (sort, tuple(params))
+        statement = self._made.get(shape)
+        if statement is None:
+            statement = self._made[shape] = page_statement(shape, postgresql=self._postgresql)
+        return statement
+
+
+PAGES_POSTGRESQL = PageStatements(postgresql=True)
+PAGES_SQLITE = PageStatements(postgresql=False)
+
+
+# --- the repository ------------------------------------------------------------------------------
+
+
+class StatementRunner(Protocol):
+    """Runs the statements above on one connection, under its unit of work's transaction rules."""
+
+    async def fetch(self, statement: Executable, params: dict[str, Any]) -> Sequence[Any]:
+        """Every row the statement returns."""
+        ...
+
+    async def fetch_one(self, statement: Executable, params: dict[str, Any]) -> Any | None:
+        """The first row, or None."""
+        ...
+
+    async def write(self, statement: Executable, params: dict[str, Any]) -> int:
+        """Run an UPDATE or DELETE now; the number of rows it hit."""
+        ...
+
+    async def insert(self, statement: Executable, params: dict[str, Any]) -> None:
+        """Run an INSERT, now or (within the same unit of work) before anything else it runs."""
+        ...
 
 
 class SqlTaskRepository:
-    def __init__(self, connection: AsyncConnection) -> None:
-        self._conn = connection
-        if connection.dialect.name == "postgresql":
-            self._has_all_labels = _has_all_labels_postgresql
-        else:
-            self._has_all_labels = _has_all_labels_sqlite
+    def __init__(self, runner: StatementRunner, *, postgresql: bool) -> None:
+        self._run = runner
+        self._pages = PAGES_POSTGRESQL if postgresql else PAGES_SQLITE
 
     async def add(self, task: Task) -> None:
-        await self._conn.execute(_INSERT_TASK, task_to_row(task))
+        await self._run.insert(INSERT_TASK, task_to_row(task))
 
     async def get(self, owner_id: str, task_id: str) -> Task | None:
         if not is_canonical_uuid(task_id) or not is_canonical_uuid(owner_id):
             return None
-        result = await self._conn.execute(_SELECT_TASK, {"task_id": task_id, "owner_id": owner_id})
-        row = result.first()
+        row = await self._run.fetch_one(SELECT_TASK, {"task_id": task_id, "owner_id": owner_id})
         return None if row is None else task_from_row(row)
 
     async def update(self, task: Task, expected_version: int) -> bool:
         """One conditional UPDATE; True when it hit the row (no read first)."""
         params = task_to_row(task)
-        del params["id"], params["owner_id"]
-        params["where_id"] = task.id
-        params["where_owner_id"] = task.owner_id
+        params["where_id"] = params.pop("id")
+        params["where_owner_id"] = params.pop("owner_id")
         params["expected_version"] = expected_version
-        result = await self._conn.execute(_UPDATE_TASK, params)
-        return result.rowcount == 1
+        return await self._run.write(UPDATE_TASK, params) == 1
 
     async def delete(self, owner_id: str, task_id: str, expected_version: int) -> bool:
         if not is_canonical_uuid(task_id) or not is_canonical_uuid(owner_id):
             return False
         params = {"task_id": task_id, "owner_id": owner_id, "expected_version": expected_version}
-        result = await self._conn.execute(_DELETE_TASK, params)
-        return result.rowcount == 1
+        return await self._run.write(DELETE_TASK, params) == 1
 
     async def list_page(self, owner_id: str, query: TaskQuery, *, limit: int) -> list[Task]:
         if not is_canonical_uuid(owner_id):
             return []
-        statement = self._page_statement(owner_id, query).limit(limit)
-        result = await self._conn.execute(statement)
-        return [task_from_row(row) for row in result]
-
-    def _page_statement(self, owner_id: str, query: TaskQuery) -> Select[Any]:
-        conditions: list[ColumnElement[bool]] = [tasks.c.owner_id == owner_id]
-        conditions.extend(self._matching(query.filter))
-        if query.after is not None:
-            conditions.append(_after(query.sort, query.after))
-        return _SELECT_TASKS.where(*conditions).order_by(*_ORDER_BY[query.sort])
-
-    def _matching(self, wanted: TaskFilter) -> list[ColumnElement[bool]]:
-        conditions: list[ColumnElement[bool]] = []
-        if wanted.status is not None:
-            conditions.append(tasks.c.status == wanted.status.value)
-        if wanted.priority is not None:
-            conditions.append(tasks.c.priority == wanted.priority)
-        if wanted.labels:
-            conditions.append(self._has_all_labels(wanted.labels))
-        if wanted.due_after is not None:
-            conditions.append(tasks.c.due_at >= wanted.due_after)
-        if wanted.due_before is not None:
-            conditions.append(tasks.c.due_at < wanted.due_before)
-        if wanted.q is not None:
-            needle = fold_for_search(wanted.q)
-            conditions.append(
-                or_(
-                    tasks.c.title_folded.contains(needle, autoescape=True),
-                    tasks.c.description_folded.contains(needle, autoescape=True),
-                )
-            )
-        return conditions
+        params = page_parameters(owner_id, query, limit)
+        rows = await self._run.fetch(self._pages.get(query.sort, params), params)
+        return [task_from_row(row) for row in rows]

@@ -1,58 +1,29 @@
-"""The SQL unit of work: one pooled connection and one transaction per `async with`."""
+"""The SQL unit of work: one pooled connection and one transaction per `async with`.
+
+One class with two ways to hold the connection: through SQLAlchemy (`AsyncConnection`; every
+repository, both databases), or, where it pays, the raw-connection mode (`raw=True`, PostgreSQL,
+tasks only; `adapters.sql.raw`). The lifecycle is the same: a FIFO slot, a checkout, the
+repositories over it, and on leaving a rollback of whatever is uncommitted and the return.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import structlog
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as SqlalchemyTimeout
+from sqlalchemy import Executable
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.sql.identity import SqlApiKeyRepository, SqlSessionRepository, SqlUserRepository
+from adapters.sql.outages import is_outage, unavailable
+from adapters.sql.raw import DriverLink
 from adapters.sql.tasks import SqlTaskRepository
 from domain.errors import Unavailable
 
 log = structlog.get_logger("taskhub.sql")
-
-
-def is_outage(exc: Exception) -> bool:
-    """The database is unreachable, restarting or too slow (not a bug, not bad input), whether
-    SQLAlchemy wrapped the driver's error or the driver raised it itself."""
-    if isinstance(exc, DBAPIError):
-        return (
-            exc.connection_invalidated
-            or isinstance(exc, OperationalError | InterfaceError)
-            or _is_timeout(exc.orig)
-        )
-    return isinstance(exc, OSError | TimeoutError | SqlalchemyTimeout) or _is_timeout(exc)
-
-
-# asyncpg's statement timeout (QueryCanceledError), its connection-level errors (SQLSTATE class
-# 08) and operator intervention (class 57: shutdown, terminated backend, cancelled statement).
-_OUTAGE_ERRORS = frozenset(
-    {
-        "QueryCanceledError",
-        "ConnectionDoesNotExistError",
-        "CannotConnectNowError",
-        "PostgresConnectionError",
-        "OperatorInterventionError",
-    }
-)
-
-
-def _is_timeout(orig: BaseException | None) -> bool:
-    if orig is None:
-        return False
-    return any(kind.__name__ in _OUTAGE_ERRORS for kind in type(orig).__mro__)
-
-
-def unavailable(exc: BaseException) -> Unavailable:
-    log.warning("database unavailable", error=type(exc).__name__)
-    return Unavailable("The database is unavailable right now; retry shortly.")
 
 
 class ConnectionSlots:
@@ -60,9 +31,9 @@ class ConnectionSlots:
 
     SQLAlchemy's async pool lets a newly arriving request take a connection that was just
     returned before a request already waiting for one wakes up; under sustained load above the
-    pool size some requests then starve until the pool timeout (measured: 5 s waits and 503s at
-    a p50 of 60 ms). A FIFO semaphore sized like the pool queues requests fairly instead, with
-    the same bound on the wait.
+    pool size some requests then starve until the pool timeout (and get 503s) while the median
+    stays low. A FIFO semaphore sized like the pool queues requests fairly instead, with the same
+    bound on the wait.
     """
 
     def __init__(self, size: int, timeout_seconds: float) -> None:
@@ -99,13 +70,80 @@ async def checkout_in_turn[T](
         raise
 
 
+class ConnectionRunner:
+    """Runs statements through SQLAlchemy on one `AsyncConnection` (the task repository's
+    `StatementRunner` there), inside whatever transaction the connection is in."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._conn = connection
+
+    async def fetch(self, statement: Executable, params: dict[str, Any]) -> list[Any]:
+        return list(await self._conn.execute(statement, params))
+
+    async def fetch_one(self, statement: Executable, params: dict[str, Any]) -> Any | None:
+        return (await self._conn.execute(statement, params)).first()
+
+    async def write(self, statement: Executable, params: dict[str, Any]) -> int:
+        result: Any = await self._conn.execute(statement, params)
+        return int(result.rowcount)
+
+    async def insert(self, statement: Executable, params: dict[str, Any]) -> None:
+        await self._conn.execute(statement, params)
+
+
+class ConnectionLink:
+    """One SQLAlchemy connection held by a unit of work: a transaction begun at once (or, read
+    only, autocommit: one statement per round trip, no BEGIN/ROLLBACK around a single SELECT)."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+        self.runner = ConnectionRunner(connection)
+
+    @classmethod
+    async def open(cls, engine: AsyncEngine, *, read_only: bool) -> ConnectionLink:
+        conn = await engine.connect()
+        try:
+            if read_only:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+            else:
+                await conn.begin()
+        except BaseException:
+            await conn.close()
+            raise
+        return cls(conn)
+
+    async def commit(self) -> None:
+        try:
+            await self.connection.commit()
+        except Exception as exc:
+            if is_outage(exc):
+                raise unavailable(exc) from exc
+            raise
+
+    async def rollback(self) -> None:
+        await self.connection.rollback()
+
+    async def close(self, exc: BaseException | None) -> None:
+        conn = self.connection
+        try:
+            if conn.in_transaction():
+                await conn.rollback()
+        except Exception:
+            # A dead connection cannot roll back; the pool discards it. Report the first error.
+            if exc is None:
+                raise
+        finally:
+            await conn.close()
+
+
 class SqlUnitOfWork:
-    """`async with uow:` checks out a connection and begins a transaction; `commit()` makes the
-    work stick (a later statement begins the next transaction); leaving the block rolls back
-    whatever is uncommitted and returns the connection to the pool.
+    """`async with uow:` checks out a connection (after a FIFO slot when given `slots`);
+    `commit()` makes the work stick (a later statement begins the next transaction); leaving
+    the block rolls back whatever is uncommitted and returns the connection to the pool.
 
     `read_only=True` (for queries) runs each statement on its own in autocommit mode: no
-    BEGIN/ROLLBACK round trips, and `commit()` is refused.
+    BEGIN/ROLLBACK round trips, and `commit()` is refused. `raw=True` (PostgreSQL) serves
+    `tasks` only, on the raw asyncpg connection (`adapters.sql.raw` gives its round trips).
 
     The repositories exist only inside the block. One instance serves one block at a time.
     """
@@ -121,42 +159,39 @@ class SqlUnitOfWork:
         *,
         read_only: bool = False,
         slots: ConnectionSlots | None = None,
+        raw: bool = False,
     ) -> None:
+        postgresql = engine.dialect.name == "postgresql"
+        if raw and not postgresql:
+            raise ValueError("the raw-connection mode needs PostgreSQL")
         self._engine = engine
         self._read_only = read_only
         self._slots = slots
-        self._conn: AsyncConnection | None = None
+        self._raw = raw
+        self._postgresql = postgresql
+        self._link: ConnectionLink | DriverLink | None = None
 
     async def __aenter__(self) -> Self:
-        if self._conn is not None:
+        if self._link is not None:
             raise RuntimeError("this unit of work is already in use")
-        conn = await checkout_in_turn(self._slots, self._connect)
-        self._conn = conn
-        self.users = SqlUserRepository(conn)
-        self.sessions = SqlSessionRepository(conn)
-        self.api_keys = SqlApiKeyRepository(conn)
-        self.tasks = SqlTaskRepository(conn)
+        link = await checkout_in_turn(self._slots, self._open)
+        self._link = link
+        self.tasks = SqlTaskRepository(link.runner, postgresql=self._postgresql)
+        if isinstance(link, ConnectionLink):
+            conn = link.connection
+            self.users = SqlUserRepository(conn)
+            self.sessions = SqlSessionRepository(conn)
+            self.api_keys = SqlApiKeyRepository(conn)
         return self
 
-    async def _connect(self) -> AsyncConnection:
+    async def _open(self) -> ConnectionLink | DriverLink:
+        opener = DriverLink.open if self._raw else ConnectionLink.open
         try:
-            conn = await self._engine.connect()
+            return await opener(self._engine, read_only=self._read_only)
         except Exception as exc:
             if is_outage(exc):
                 raise unavailable(exc) from exc
             raise
-        try:
-            if self._read_only:
-                # One statement per round trip, no BEGIN/ROLLBACK around a single SELECT.
-                await conn.execution_options(isolation_level="AUTOCOMMIT")
-            else:
-                await conn.begin()
-        except BaseException as exc:
-            await conn.close()
-            if isinstance(exc, Exception) and is_outage(exc):
-                raise unavailable(exc) from exc
-            raise
-        return conn
 
     async def __aexit__(
         self,
@@ -164,39 +199,26 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        conn, self._conn = self._conn, None
-        if conn is None:
+        link, self._link = self._link, None
+        if link is None:
             return
         try:
-            if conn.in_transaction():
-                await conn.rollback()
-        except Exception:
-            # A dead connection cannot roll back; the pool discards it. Report the first error.
-            if exc is None:
-                raise
+            await link.close(exc)
         finally:
-            try:
-                await conn.close()
-            finally:
-                if self._slots is not None:
-                    self._slots.release()
+            if self._slots is not None:
+                self._slots.release()
         if isinstance(exc, Exception) and is_outage(exc):
             raise unavailable(exc) from exc
 
     async def commit(self) -> None:
         if self._read_only:
             raise RuntimeError("a read-only unit of work cannot commit")
-        try:
-            await self._connection().commit()
-        except Exception as exc:
-            if is_outage(exc):
-                raise unavailable(exc) from exc
-            raise
+        await self._current().commit()
 
     async def rollback(self) -> None:
-        await self._connection().rollback()
+        await self._current().rollback()
 
-    def _connection(self) -> AsyncConnection:
-        if self._conn is None:
+    def _current(self) -> ConnectionLink | DriverLink:
+        if self._link is None:
             raise RuntimeError("commit/rollback outside `async with` of the unit of work")
-        return self._conn
+        return self._link

@@ -23,7 +23,7 @@ from domain.api_keys import (
 from domain.auth import ALL_SCOPES, Principal, PrincipalKind, Scope, Session, parse_scopes
 from domain.errors import (
     Conflict,
-    FieldError,
+    FieldErrors,
     Forbidden,
     Invalid,
     NotFound,
@@ -91,12 +91,11 @@ class RegisterUser:
     async def execute(self, email: str, password: str, name: str | None = None) -> User:
         if not self._allow_signup:
             raise Forbidden("sign-up is disabled on this server")
-        errors: list[FieldError] = []
-        canonical_email = _collect(errors, lambda: normalize_email(email))
-        _collect(errors, lambda: validate_password(password))
-        clean_name = _collect(errors, lambda: normalize_name(name))
-        if errors or canonical_email is None:
-            raise _invalid(errors)
+        errors = FieldErrors()
+        canonical_email = errors.take("", normalize_email, email)
+        errors.take("", validate_password, password)
+        clean_name = errors.take(None, normalize_name, name)
+        errors.raise_if_any()
         password_hash = await self._hasher.hash(password)
         async with self._uow as uow:
             if await uow.users.get_by_email(canonical_email) is not None:
@@ -111,19 +110,6 @@ class RegisterUser:
             await uow.users.add(user)
             await uow.commit()
         return user
-
-
-def _collect[T](errors: list[FieldError], check: Callable[[], T]) -> T | None:
-    """Run one field check; on `Invalid`, keep its field errors and return None."""
-    try:
-        return check()
-    except Invalid as exc:
-        errors.extend(exc.errors)
-        return None
-
-
-def _invalid(errors: list[FieldError]) -> Invalid:
-    return Invalid("; ".join(f"{e.field}: {e.message}" for e in errors), errors)
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,12 +280,11 @@ class IssueApiKey:
     ) -> IssuedApiKey:
         principal.require(Scope.KEYS_MANAGE)
         now = self._clock.now()
-        errors: list[FieldError] = []
-        clean_name = _collect(errors, lambda: normalize_key_name(name))
-        granted = _collect(errors, lambda: parse_scopes(scopes))
-        expiry = _collect(errors, lambda: validate_key_expiry(expires_at, now))
-        if errors or clean_name is None or granted is None:
-            raise _invalid(errors)
+        errors = FieldErrors()
+        clean_name = errors.take("", normalize_key_name, name)
+        granted: frozenset[Scope] = errors.take(frozenset(), parse_scopes, scopes)
+        expiry = errors.take(None, validate_key_expiry, expires_at, now)
+        errors.raise_if_any()
         if not granted <= principal.scopes:
             missing = ", ".join(sorted(granted - principal.scopes))
             raise Forbidden(f"a key cannot grant scopes it does not hold: {missing}")

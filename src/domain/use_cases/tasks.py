@@ -11,16 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from domain.errors import Conflict, NotFound, PreconditionFailed
+from domain.events import TaskEvent, TaskEventName
 from domain.ports import Clock, IdGenerator
-from domain.ports.tasks import (
-    CursorPosition,
-    EventPublisher,
-    TaskEvent,
-    TaskEventName,
-    TaskQuery,
-    TaskUnitOfWork,
-    TaskUnitOfWorkFactory,
-)
+from domain.ports.tasks import EventPublisher, TaskUnitOfWork, TaskUnitOfWorkFactory
+from domain.task_queries import CursorPosition, TaskQuery
 from domain.tasks import Task, TaskDraft, apply_changes, is_task_id, new_task
 
 

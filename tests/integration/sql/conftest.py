@@ -12,16 +12,16 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from adapters.sql.engine import create_engine
-from adapters.sql.pg_tasks import PgTaskUnitOfWork
 from adapters.sql.uow import SqlUnitOfWork
 from domain.ports.tasks import TaskUnitOfWork
 from domain.users import User
@@ -105,32 +105,62 @@ def new_uow(engine: AsyncEngine) -> UowFactory:
 
 type TaskUowFactory = Callable[[], TaskUnitOfWork]
 
-# The task units of work: SqlUnitOfWork on both databases, PgTaskUnitOfWork on PostgreSQL.
-TASK_UOWS = ("SqlUnitOfWork", "PgTaskUnitOfWork")
+# How the SQL unit of work can hold its connection: through SQLAlchemy on both databases, the
+# raw-connection mode (what serves tasks in production) on PostgreSQL.
+TASK_UOWS = ("sqlalchemy", "raw")
 
 
 @pytest.fixture(params=TASK_UOWS)
 def tasks_uow(request: pytest.FixtureRequest, engine: AsyncEngine) -> TaskUowFactory:
-    """Each task unit of work the application runs on this database (the same assertions hold
-    for every one of them)."""
-    if request.param == "PgTaskUnitOfWork":
-        return lambda: PgTaskUnitOfWork(engine)
-    return lambda: SqlUnitOfWork(engine)
+    """Each way the application runs tasks on this database (the same assertions hold for
+    every one of them)."""
+    raw = request.param == "raw"
+    return lambda: SqlUnitOfWork(engine, raw=raw)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """PgTaskUnitOfWork exists only on PostgreSQL: drop its SQLite combinations, and SQLite runs
+    """The raw mode exists only on PostgreSQL: drop its SQLite combinations, and SQLite runs
     of modules that say POSTGRESQL_ONLY (deselected, not skipped)."""
     keep, drop = [], []
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
-        postgresql_only = params.get("tasks_uow") == "PgTaskUnitOfWork" or getattr(
+        postgresql_only = params.get("tasks_uow") == "raw" or getattr(
             getattr(item, "module", None), "POSTGRESQL_ONLY", False
         )
         (drop if postgresql_only and params.get("database") == "sqlite" else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+async def _search_path(engine: AsyncEngine) -> str:
+    async with engine.connect() as conn:
+        return str((await conn.execute(text("SHOW search_path"))).scalar_one())
+
+
+type EngineMaker = Callable[..., AsyncEngine]
+
+
+@pytest.fixture
+async def make_engine(engine: AsyncEngine) -> AsyncIterator[EngineMaker]:
+    """Production engines (`create_engine`) on the test schema; disposed after the test."""
+    url = engine.url.render_as_string(hide_password=False)
+    search_path = await _search_path(engine)
+    made: list[AsyncEngine] = []
+
+    def make(**settings: Any) -> AsyncEngine:
+        new = create_engine(url, **settings)
+
+        @event.listens_for(new.sync_engine, "do_connect")
+        def _on_schema(_dialect: Any, _record: Any, _args: Any, kwargs: dict[str, Any]) -> None:
+            kwargs.setdefault("server_settings", {})["search_path"] = search_path
+
+        made.append(new)
+        return new
+
+    yield make
+    for each in made:
+        await each.dispose()
 
 
 def new_id() -> str:

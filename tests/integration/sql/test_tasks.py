@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory.tasks import MemoryTaskRepository
 from adapters.sql.tables import users
-from domain.ports.tasks import CursorPosition, TaskFilter, TaskQuery, TaskRepository, TaskSort
+from domain.ports.tasks import TaskRepository
+from domain.task_queries import CursorPosition, TaskFilter, TaskQuery, TaskSort
 from domain.tasks import Task, TaskStatus
 from tests.integration.sql.conftest import TaskUowFactory, UowFactory, add_user, new_id
 

@@ -24,7 +24,7 @@ from app.logs import (
     utc_timestamp,
 )
 from app.settings import load_settings
-from domain.ports.tasks import TaskEvent, TaskEventName
+from domain.events import TaskEvent, TaskEventName
 
 
 def test_the_request_context_is_merged_and_the_call_keys_win() -> None:

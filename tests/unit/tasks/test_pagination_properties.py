@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adapters.memory.uow import MemoryDatabase, MemoryUnitOfWork
-from domain.ports.tasks import CursorPosition, TaskFilter, TaskQuery, TaskSort, TaskUnitOfWork
+from domain.ports.tasks import TaskUnitOfWork
+from domain.task_queries import CursorPosition, TaskFilter, TaskQuery, TaskSort
 from domain.tasks import Task, TaskStatus
 from domain.use_cases.tasks import ListTasks
 from tests.unit.tasks.fakes import T0, make_task

@@ -14,15 +14,9 @@ from adapters.memory.events import RecordingEventPublisher
 from adapters.memory.tasks import MemoryTaskRepository
 from adapters.memory.uow import MemoryDatabase, MemoryUnitOfWork
 from domain.errors import Conflict, Invalid, NotFound, PreconditionFailed
-from domain.ports.tasks import (
-    CursorPosition,
-    TaskEvent,
-    TaskEventName,
-    TaskFilter,
-    TaskQuery,
-    TaskSort,
-    TaskUnitOfWork,
-)
+from domain.events import TaskEvent, TaskEventName
+from domain.ports.tasks import TaskUnitOfWork
+from domain.task_queries import CursorPosition, TaskFilter, TaskQuery, TaskSort
 from domain.tasks import Task, TaskDraft, TaskStatus
 from domain.use_cases.tasks import CreateTask, DeleteTask, GetTask, ListTasks, UpdateTask
 from tests.unit.tasks.fakes import T0, FakeClock, SequentialIds, make_task

@@ -1,69 +1,38 @@
-"""PgTaskUnitOfWork on PostgreSQL: what leaving without a commit undoes, outages, the pool.
+"""The SQL unit of work's raw-connection mode on PostgreSQL: what leaving without a commit
+undoes, outages, the pool.
 
-The repository itself (every filter, sort and keyset rule) is covered by test_tasks.py, which
-runs against this unit of work too.
+The repository itself (every filter, sort and keyset rule) is covered by test_tasks.py and
+test_pages_differential.py, which run against this mode too.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql.engine import create_engine
-from adapters.sql.pg_tasks import PgTaskUnitOfWork
-from adapters.sql.uow import ConnectionSlots
+from adapters.sql.uow import ConnectionSlots, SqlUnitOfWork
 from domain.errors import Unavailable
-from domain.ports.tasks import TaskQuery
+from domain.task_queries import TaskQuery
 from domain.tasks import Task
-from tests.integration.sql.conftest import UowFactory, add_user
+from tests.integration.sql.conftest import EngineMaker, UowFactory, add_user
 from tests.integration.sql.test_tasks import make_task
 
 POSTGRESQL_ONLY = True  # conftest drops this module's SQLite runs
 
 
-async def _search_path(engine: AsyncEngine) -> str:
-    async with engine.connect() as conn:
-        return str((await conn.execute(text("SHOW search_path"))).scalar_one())
-
-
-type EngineMaker = Callable[..., AsyncEngine]
-
-
-@pytest.fixture
-async def make_engine(engine: AsyncEngine) -> AsyncIterator[EngineMaker]:
-    """Production engines (`create_engine`) on the test schema; disposed after the test."""
-    url = engine.url.render_as_string(hide_password=False)
-    search_path = await _search_path(engine)
-    made: list[AsyncEngine] = []
-
-    def make(**settings: Any) -> AsyncEngine:
-        new = create_engine(url, **settings)
-
-        @event.listens_for(new.sync_engine, "do_connect")
-        def _on_schema(_dialect: Any, _record: Any, _args: Any, kwargs: dict[str, Any]) -> None:
-            kwargs.setdefault("server_settings", {})["search_path"] = search_path
-
-        made.append(new)
-        return new
-
-    yield make
-    for each in made:
-        await each.dispose()
-
-
 async def _stored(engine: AsyncEngine, task: Task) -> Task | None:
-    async with PgTaskUnitOfWork(engine) as uow:
+    async with _raw(engine) as uow:
         return await uow.tasks.get(task.owner_id, task.id)
 
 
 async def _committed(engine: AsyncEngine, task: Task) -> Task:
-    async with PgTaskUnitOfWork(engine) as uow:
+    async with _raw(engine) as uow:
         await uow.tasks.add(task)
         await uow.commit()
     return task
@@ -76,8 +45,17 @@ async def _terminate(admin: AsyncEngine, pid: int) -> None:
         await conn.commit()
 
 
-def _pid(uow: PgTaskUnitOfWork) -> int:
-    pid: int = uow.tasks._conn.get_server_pid()
+def _raw(engine: AsyncEngine, **options: Any) -> SqlUnitOfWork:
+    return SqlUnitOfWork(engine, raw=True, **options)
+
+
+def _driver(uow: SqlUnitOfWork) -> Any:
+    """The asyncpg connection a raw-mode unit holds."""
+    return uow._link.runner._conn  # type: ignore[union-attr]
+
+
+def _pid(uow: SqlUnitOfWork) -> int:
+    pid: int = _driver(uow).get_server_pid()
     return pid
 
 
@@ -97,7 +75,7 @@ async def test_a_buffered_add_is_read_back_inside_and_dropped_without_commit(
 ) -> None:
     owner = await add_user(new_uow)
     task = make_task(owner.id)
-    async with PgTaskUnitOfWork(engine) as uow:
+    async with _raw(engine) as uow:
         await uow.tasks.add(task)
         assert await uow.tasks.get(owner.id, task.id) == task  # reads its own writes
     assert await _stored(engine, task) is None
@@ -109,11 +87,11 @@ async def test_an_update_or_delete_without_commit_changes_nothing(
     owner = await add_user(new_uow)
     task = await _committed(engine, make_task(owner.id))
     changed = replace(task, title="changed", version=2)
-    async with PgTaskUnitOfWork(engine) as uow:
+    async with _raw(engine) as uow:
         assert await uow.tasks.update(changed, expected_version=1) is True
         assert await uow.tasks.get(owner.id, task.id) == changed
     assert await _stored(engine, task) == task
-    async with PgTaskUnitOfWork(engine) as uow:
+    async with _raw(engine) as uow:
         assert await uow.tasks.delete(owner.id, task.id, expected_version=1) is True
         await uow.tasks.add(make_task(owner.id))
     assert await _stored(engine, task) == task
@@ -125,7 +103,7 @@ async def test_rollback_forgets_adds_and_writes_and_the_unit_goes_on(
     owner = await add_user(new_uow)
     task = await _committed(engine, make_task(owner.id))
     dropped, kept = make_task(owner.id), make_task(owner.id)
-    async with PgTaskUnitOfWork(engine) as uow:
+    async with _raw(engine) as uow:
         await uow.tasks.add(dropped)
         assert await uow.tasks.update(replace(task, title="x", version=2), 1) is True
         await uow.rollback()
@@ -143,7 +121,7 @@ async def test_adds_with_an_update_commit_together(
     task = await _committed(engine, make_task(owner.id))
     first, second = make_task(owner.id), make_task(owner.id)
     changed = replace(task, priority=4, version=2)
-    async with PgTaskUnitOfWork(engine) as uow:
+    async with _raw(engine) as uow:
         await uow.tasks.add(first)
         assert await uow.tasks.update(changed, expected_version=1) is True
         await uow.tasks.add(second)
@@ -164,7 +142,7 @@ async def test_a_failing_insert_leaves_nothing_and_the_connection_usable(
     fresh = make_task(owner.id)
 
     async def insert(batch: list[Task]) -> None:
-        async with PgTaskUnitOfWork(engine) as uow:
+        async with _raw(engine) as uow:
             for task in batch:
                 await uow.tasks.add(task)
             await uow.commit()
@@ -188,7 +166,7 @@ async def test_a_terminated_backend_is_unavailable_then_the_next_unit_works(
     task = await _committed(engine, make_task(owner.id))
 
     async def terminated_before(action: str) -> None:
-        async with PgTaskUnitOfWork(engine) as uow:
+        async with _raw(engine) as uow:
             await _terminate(admin, _pid(uow))
             if action == "get":
                 await uow.tasks.get(owner.id, task.id)
@@ -213,7 +191,7 @@ async def test_a_backend_terminated_inside_a_transaction_is_discarded(
     task = await _committed(engine, make_task(owner.id))
 
     async def terminated_in_transaction() -> None:
-        async with PgTaskUnitOfWork(engine) as uow:
+        async with _raw(engine) as uow:
             assert await uow.tasks.update(replace(task, title="lost", version=2), 1) is True
             await _terminate(admin, _pid(uow))
             await uow.commit()
@@ -233,7 +211,7 @@ async def test_a_statement_timeout_is_unavailable_and_keeps_the_connection(
     pids: list[int] = []
 
     async def blocked_update() -> None:
-        async with PgTaskUnitOfWork(timed) as uow:
+        async with _raw(timed) as uow:
             pids.append(_pid(uow))
             await uow.tasks.update(replace(task, version=2), 1)
 
@@ -245,7 +223,7 @@ async def test_a_statement_timeout_is_unavailable_and_keeps_the_connection(
             await blocked_update()
         assert type(raised.value.__cause__).__name__ == "QueryCanceledError"
         await blocker.rollback()
-    async with PgTaskUnitOfWork(timed) as uow:
+    async with _raw(timed) as uow:
         assert _pid(uow) == pids[0]  # the same connection, back in the pool and idle
         assert await uow.tasks.get(owner.id, task.id) == task
 
@@ -260,7 +238,7 @@ async def test_a_unit_cancelled_mid_statement_does_not_return_its_connection(
     pids: list[int] = []
 
     async def blocked_update() -> None:
-        async with PgTaskUnitOfWork(pooled) as uow:
+        async with _raw(pooled) as uow:
             pids.append(_pid(uow))
             started.set()
             await uow.tasks.update(replace(task, version=2), 1)
@@ -277,7 +255,7 @@ async def test_a_unit_cancelled_mid_statement_does_not_return_its_connection(
             await running
         await blocker.rollback()
     _pool_is_whole(pooled, 1)
-    async with PgTaskUnitOfWork(pooled) as uow:
+    async with _raw(pooled) as uow:
         assert _pid(uow) != pids[0]  # a new connection, not the interrupted one
         assert await uow.tasks.get(owner.id, task.id) == task
 
@@ -290,7 +268,7 @@ async def test_an_unreachable_database_is_unavailable_and_frees_the_slot() -> No
     try:
         for _ in range(2):  # a leaked slot would make the second wait, then say "busy"
             with pytest.raises(Unavailable, match="unavailable"):
-                async with PgTaskUnitOfWork(engine, slots=slots):
+                async with _raw(engine, slots=slots):
                     pass
     finally:
         await engine.dispose()
@@ -305,7 +283,7 @@ async def test_the_pool_and_the_slots_are_whole_after_many_units(
     task = await _committed(engine, make_task(owner.id))
 
     async def one(index: int) -> None:
-        async with PgTaskUnitOfWork(engine, slots=slots) as uow:
+        async with _raw(engine, slots=slots) as uow:
             match index % 5:
                 case 0:
                     await uow.tasks.get(owner.id, task.id)
@@ -336,8 +314,8 @@ async def test_pgbouncer_mode_works_without_the_statement_cache(
     owner = await add_user(new_uow)
     for _ in range(3):  # the same statements again, on the same connection
         task = await _committed(engine, make_task(owner.id))
-        async with PgTaskUnitOfWork(engine) as uow:
-            assert uow.tasks._conn._stmt_cache.get_max_size() == 0
+        async with _raw(engine) as uow:
+            assert _driver(uow)._stmt_cache.get_max_size() == 0
             assert await uow.tasks.get(owner.id, task.id) == task
             assert await uow.tasks.update(replace(task, version=2), 1) is True
             assert await uow.tasks.delete(owner.id, task.id, 2) is True
@@ -354,7 +332,7 @@ async def test_overflow_connections_are_closed_on_return(
     inside = asyncio.Barrier(3)
 
     async def read() -> Task | None:
-        async with PgTaskUnitOfWork(engine) as uow:
+        async with _raw(engine) as uow:
             await inside.wait()  # three connections out at once: two are overflow
             return await uow.tasks.get(owner.id, task.id)
 
@@ -370,16 +348,16 @@ async def test_a_read_write_unit_reads_inside_its_transaction(
     change committed by someone else in between cannot slip under the read."""
     owner = await add_user(new_uow)
     task = await _committed(engine, make_task(owner.id))
-    async with PgTaskUnitOfWork(engine) as uow:
+    async with _raw(engine) as uow:
         assert await uow.tasks.get(owner.id, task.id) == task
-        in_transaction = await uow.tasks._conn.fetchval("SELECT txid_current_if_assigned()")
-        began = await uow.tasks._conn.fetchval("SELECT now() = statement_timestamp()")
-        assert uow.tasks._conn.is_in_transaction()
+        in_transaction = await _driver(uow).fetchval("SELECT txid_current_if_assigned()")
+        began = await _driver(uow).fetchval("SELECT now() = statement_timestamp()")
+        assert _driver(uow).is_in_transaction()
         assert in_transaction is None  # nothing written yet: no xid, but a transaction is open
         assert began is False  # now() is the transaction's start, before this statement
-    async with PgTaskUnitOfWork(engine) as uow:  # a lone add needs no transaction
+    async with _raw(engine) as uow:  # a lone add needs no transaction
         await uow.tasks.add(make_task(owner.id))
-        assert not uow.tasks._conn.is_in_transaction()
+        assert not _driver(uow).is_in_transaction()
         await uow.commit()
 
 
@@ -388,10 +366,47 @@ async def test_a_read_only_unit_reads_in_autocommit_and_cannot_commit(
 ) -> None:
     owner = await add_user(new_uow)
     task = await _committed(engine, make_task(owner.id))
-    async with PgTaskUnitOfWork(engine, read_only=True) as uow:
+    async with _raw(engine, read_only=True) as uow:
         assert await uow.tasks.get(owner.id, task.id) == task
         page = await uow.tasks.list_page(owner.id, TaskQuery(), limit=5)
         assert [t.id for t in page] == [task.id]
-        assert not uow.tasks._conn.is_in_transaction()
+        assert not _driver(uow).is_in_transaction()
         with pytest.raises(RuntimeError, match="read-only"):
             await uow.commit()
+
+
+async def test_a_lost_connection_recycles_the_pooled_ones_as_old_as_it(
+    make_engine: EngineMaker, engine: AsyncEngine, new_uow: UowFactory
+) -> None:
+    """A database restart breaks every pooled connection: after one is found lost, the others
+    of its age are replaced on their next checkout instead of each failing a request."""
+    admin, engine = engine, make_engine(pool_size=2, max_overflow=0)
+    owner = await add_user(new_uow)
+    task = await _committed(engine, make_task(owner.id))
+    both = asyncio.Barrier(2)
+    first: list[int] = []
+
+    async def hold(action: str) -> None:
+        async with _raw(engine) as uow:
+            first.append(_pid(uow))
+            await both.wait()  # two connections out at once
+            if action == "lose":
+                await _terminate(admin, _pid(uow))
+                await both.wait()
+                await uow.tasks.get(owner.id, task.id)
+            else:
+                await both.wait()
+
+    results = await asyncio.gather(hold("lose"), hold("keep"), return_exceptions=True)
+    assert sum(isinstance(r, Unavailable) for r in results) == 1
+    _pool_is_whole(engine, 2)
+    again: list[int] = []
+
+    async def read() -> Task | None:
+        async with _raw(engine) as uow:
+            again.append(_pid(uow))
+            await both.wait()
+            return await uow.tasks.get(owner.id, task.id)
+
+    assert await asyncio.gather(read(), read()) == [task, task]
+    assert not set(again) & set(first)  # the kept connection was recycled too

@@ -1,0 +1,103 @@
+"""The statements each task use case sends to PostgreSQL, counted on the driver connection.
+
+The budget: a create is one INSERT; a get or a list is one SELECT (autocommit: no BEGIN, no
+ROLLBACK); an update or a delete is BEGIN, the read, the version-checked write and COMMIT. A
+change that adds a statement to any of them fails here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.memory.events import RecordingEventPublisher
+from adapters.sql.uow import SqlUnitOfWork
+from domain.task_queries import TaskFilter, TaskQuery
+from domain.tasks import TaskDraft
+from domain.use_cases.tasks import CreateTask, DeleteTask, GetTask, ListTasks, UpdateTask
+from tests.integration.sql.conftest import EngineMaker, UowFactory, add_user
+from tests.unit.tasks.fakes import FakeClock, SequentialIds
+
+POSTGRESQL_ONLY = True  # conftest drops this module's SQLite runs
+
+
+@contextmanager
+def statements_sent(engine: AsyncEngine) -> Iterator[list[str]]:
+    """Every statement the engine's connections send while inside, first word only (BEGIN,
+    SELECT, INSERT, UPDATE, DELETE, COMMIT, ROLLBACK), from asyncpg's query logger."""
+    sent: list[str] = []
+    logged: list[Any] = []
+
+    def record(query: Any) -> None:
+        sent.append(query.query.split(None, 1)[0].rstrip(";").upper())
+
+    def on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        driver = dbapi_connection.driver_connection
+        if driver not in logged:
+            driver.add_query_logger(record)
+            logged.append(driver)
+
+    pool = engine.sync_engine.pool
+    event.listen(pool, "checkout", on_checkout)
+    try:
+        yield sent
+    finally:
+        event.remove(pool, "checkout", on_checkout)
+        for driver in logged:
+            driver.remove_query_logger(record)
+
+
+async def test_each_task_use_case_stays_within_its_statements(
+    make_engine: EngineMaker, new_uow: UowFactory
+) -> None:
+    engine = make_engine(pool_size=1, max_overflow=0)
+    owner = await add_user(new_uow)
+
+    def factory(*, read_only: bool) -> Callable[[], SqlUnitOfWork]:
+        return lambda: SqlUnitOfWork(engine, read_only=read_only, raw=True)
+
+    writes, reads = factory(read_only=False), factory(read_only=True)
+    clock, events = FakeClock(), RecordingEventPublisher()
+    create = CreateTask(writes, clock, SequentialIds(), events)
+    get, listing = GetTask(reads), ListTasks(reads)
+    update, delete = UpdateTask(writes, clock, events), DeleteTask(writes, clock, events)
+    query = TaskQuery(TaskFilter(labels=("a",), q="x"))
+
+    async def each_once() -> dict[str, list[str]]:
+        sent: dict[str, list[str]] = {}
+        with statements_sent(engine) as log:
+
+            async def taken() -> list[str]:
+                for _ in range(3):  # asyncpg calls its query loggers soon after, not at once
+                    await asyncio.sleep(0)
+                words, log[:] = log[:], []
+                return words
+
+            task = await create.execute(owner.id, TaskDraft(title="x", labels=["a"]))
+            sent["create"] = await taken()
+            await get.execute(owner.id, task.id)
+            sent["get"] = await taken()
+            await listing.execute(owner.id, query)
+            sent["list"] = await taken()
+            await update.execute(owner.id, task.id, {"title": "y"})
+            sent["update"] = await taken()
+            await delete.execute(owner.id, task.id)
+            sent["delete"] = await taken()
+        return sent
+
+    first = await each_once()  # the first use of each statement on this connection
+    again = await each_once()  # served from the prepared-statement cache
+    expected = {
+        "create": ["INSERT"],
+        "get": ["SELECT"],
+        "list": ["SELECT"],
+        "update": ["BEGIN", "SELECT", "UPDATE", "COMMIT"],
+        "delete": ["BEGIN", "SELECT", "DELETE", "COMMIT"],
+    }
+    assert first == expected
+    assert again == expected
