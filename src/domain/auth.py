@@ -56,7 +56,7 @@ class Principal:
     @property
     def rate_limit_subject(self) -> str:
         """Whose budget a request spends: the user (all their sessions), the key, or the
-        service per acting user. (The Redis request gate's script mirrors this rule.)"""
+        service per acting user."""
         if self.kind is PrincipalKind.API_KEY:
             return f"key:{self.credential_id}"
         if self.kind is PrincipalKind.SERVICE:
@@ -70,6 +70,11 @@ class Principal:
         """Raise `Forbidden` unless this caller holds `scope`."""
         if scope not in self.scopes:
             raise Forbidden(f"this credential lacks the {scope} scope")
+
+
+def address_subject(address: str) -> str:
+    """Whose budget a request without a valid credential spends: its client address."""
+    return f"addr:{address}"
 
 
 @dataclass(frozen=True, slots=True)

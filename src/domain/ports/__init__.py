@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self, runtime_checkable
+from typing import Protocol, Self
 
 
 class Clock(Protocol):
@@ -104,7 +104,6 @@ class IdempotencyRecord:
     response: StoredResponse | None
 
 
-@runtime_checkable  # handlers receive it by dependency injection, which checks the type
 class IdempotencyStore(Protocol):
     async def begin(self, key: str, fingerprint: str, ttl_seconds: int) -> IdempotencyRecord | None:
         """Claim `key` atomically. None: this caller holds it now and must `complete` or `release`

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from adapters.redis.principals import RedisPrincipalCache
 from domain.auth import Principal, PrincipalKind, Scope
+from domain.ports import RateLimitPolicy
 from tests.integration.redis.conftest import ClientFactory
 
+POLICY = RateLimitPolicy("default", 10, 60)
 PRINCIPAL = Principal(
     "01a200b6-0000-7000-8000-000000000001",
     PrincipalKind.API_KEY,
@@ -18,8 +20,8 @@ PRINCIPAL = Principal(
 async def test_an_entry_is_shared_and_evicted_for_every_process(
     make_client: ClientFactory, key_prefix: str
 ) -> None:
-    one = RedisPrincipalCache(await make_client(), key_prefix)
-    two = RedisPrincipalCache(await make_client(), key_prefix)
+    one = RedisPrincipalCache(await make_client(), key_prefix, POLICY)
+    two = RedisPrincipalCache(await make_client(), key_prefix, POLICY)
     await one.put("hash-a", PRINCIPAL, 60)
     await one.put("hash-b", PRINCIPAL, 60)
     assert await two.get("hash-a") == PRINCIPAL
@@ -32,7 +34,7 @@ async def test_entries_expire_and_hold_no_token(
     make_client: ClientFactory, key_prefix: str
 ) -> None:
     client = await make_client()
-    cache = RedisPrincipalCache(client, key_prefix)
+    cache = RedisPrincipalCache(client, key_prefix, POLICY)
     await cache.put("hash-c", PRINCIPAL, 7)
     ttl = await client.ttl(cache.entry_key("hash-c"))
     assert 0 < ttl <= 7
