@@ -55,12 +55,8 @@ class Principal:
 
     @property
     def rate_limit_subject(self) -> str:
-        """Whose budget a request spends: the user (all their sessions), the key, or the
-        service per acting user."""
-        if self.kind is PrincipalKind.API_KEY:
-            return f"key:{self.credential_id}"
-        if self.kind is PrincipalKind.SERVICE:
-            return f"service:{self.user_id}"
+        """Whose budget a request spends: the user's, whatever the credential (every session,
+        every API key and service calls acting for them share it, so extra keys add none)."""
         return f"user:{self.user_id}"
 
     def has(self, scope: Scope) -> bool:

@@ -228,3 +228,18 @@ async def test_admission_fills_the_cache_on_a_miss_and_the_gate_serves_the_next_
     assert len(lookups) == 1
     assert gate_decisions == [True]  # the limiter took the first decision, the gate the second
     assert (missed.remaining, hit.remaining) == (4, 3)  # one bucket for both paths
+
+
+async def test_every_credential_of_a_user_counts_in_one_bucket(
+    make_client: ClientFactory, key_prefix: str
+) -> None:
+    client = await make_client()
+    policy = RateLimitPolicy("per-user", 3, 60)
+    cache = RedisPrincipalCache(client, key_prefix, policy)
+    gate = RedisRequestGate(client, cache)
+    for kind in PrincipalKind:
+        await cache.put(kind.value, Principal(USER, kind, ALL_SCOPES, f"cred-{kind}", "a"), 60)
+
+    answers = [await gate.admit(kind.value) for kind in PrincipalKind]
+
+    assert [a[1].remaining for a in answers if a is not None] == [2, 1, 0]
