@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.events.log import LoggingEventPublisher
 from adapters.http.cursors import CursorCodec
 from adapters.memory.admission import MemoryAdmission
+from adapters.memory.concurrency import MemoryConcurrencyLimiter
 from adapters.memory.idempotency import MemoryIdempotencyStore
 from adapters.memory.principals import MemoryPrincipalCache
 from adapters.memory.rate_limit import MemoryRateLimiter
@@ -30,7 +31,7 @@ from adapters.security.tokens import HmacTokenHasher, RandomSecretGenerator
 from adapters.sql.engine import SqlHealthProbe, create_engine
 from app.resilience import FailOpenRateLimiter, FailSafePrincipalCache, decision_counter
 from app.settings import Settings
-from domain.ports import HealthProbe, RateLimiter, RateLimitPolicy
+from domain.ports import ConcurrencyLimiter, HealthProbe, RateLimiter, RateLimitPolicy
 from domain.ports.admission import Admission
 from domain.rate_limits import parse_policy
 from domain.use_cases.identity import (
@@ -115,6 +116,16 @@ def _rate_limiter(settings: Settings, client: Any) -> RateLimiter:
     return FailOpenRateLimiter(RedisRateLimiter(client, settings.REDIS_KEY_PREFIX))
 
 
+def _search_slots(settings: Settings, client: Any) -> ConcurrencyLimiter:
+    """Each user's concurrent searches (task lists with `q`): per process without Redis."""
+    limit = settings.CONCURRENT_SEARCHES_PER_USER
+    if client is None:
+        return MemoryConcurrencyLimiter(limit)
+    from adapters.redis.concurrency import RedisConcurrencyLimiter
+
+    return RedisConcurrencyLimiter(client, settings.REDIS_KEY_PREFIX, "search", limit)
+
+
 def _idempotency_store(settings: Settings, client: Any) -> Any:
     if client is None:
         return MemoryIdempotencyStore()
@@ -187,6 +198,7 @@ class Container(containers.DeclarativeContainer):
     redis_client = providers.Singleton(_redis_client, settings)
     rate_limiter = providers.Singleton(_rate_limiter, settings, redis_client)
     idempotency_store = providers.Singleton(_idempotency_store, settings, redis_client)
+    search_slots = providers.Singleton(_search_slots, settings, redis_client)
     admission_policy = providers.Singleton(
         lambda s: parse_policy("default", s.RATE_LIMIT_DEFAULT), settings
     )

@@ -80,6 +80,7 @@ def services_of(container: Container, settings: Settings) -> Services:
         admission=container.admission(),
         idempotency_store=container.idempotency_store(),
         cursor_codec=container.cursor_codec(),
+        search_slots=container.search_slots(),
         health_probes=container.health_probes(),
         health_timeout=settings.HEALTH_CHECK_TIMEOUT,
         register_user=container.register_user,

@@ -15,7 +15,7 @@ from typing import Any
 from litestar.connection import ASGIConnection
 
 from adapters.http.cursors import CursorCodec
-from domain.ports import HealthProbe, IdempotencyStore
+from domain.ports import ConcurrencyLimiter, HealthProbe, IdempotencyStore
 from domain.ports.admission import Admission
 from domain.use_cases.identity import (
     GetCurrentUser,
@@ -36,6 +36,7 @@ class Services:
     admission: Admission
     idempotency_store: IdempotencyStore
     cursor_codec: CursorCodec
+    search_slots: ConcurrencyLimiter
     health_probes: Sequence[HealthProbe]
     health_timeout: float
 

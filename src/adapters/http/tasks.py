@@ -25,11 +25,12 @@ from adapters.http.openapi import PROBLEMS, documented_body
 from adapters.http.responses import EncodedJson
 from adapters.http.routing import delete, get, patch, post
 from adapters.http.schemas import TaskCreate, TaskOut, TaskPage, TaskPatch
-from adapters.http.services import services
+from adapters.http.services import Services, services
 from domain.auth import Scope
-from domain.errors import FieldError, Invalid
+from domain.errors import FieldError, Invalid, RateLimited
 from domain.ports.tasks import TaskFilter, TaskQuery, cursor_payload, position_from_payload
 from domain.tasks import Task, TaskDraft
+from domain.use_cases.tasks import TaskPage as Page
 
 _encoder = msgspec.json.Encoder()
 
@@ -85,6 +86,22 @@ def _parse_int(name: str, value: str | None, errors: list[FieldError]) -> int | 
         return int(value)
     errors.append(FieldError(name, "must be an integer"))
     return None
+
+
+async def _search(found: Services, user_id: str, query: TaskQuery) -> Page:
+    """A list with `q` (a substring search, the costly kind) in one of the user's search slots;
+    429 when they are all taken."""
+    slots = found.search_slots
+    ticket = await slots.acquire(user_id)
+    if ticket is None:
+        raise RateLimited(
+            f"At most {slots.limit} searches (q=) of one user run at once; retry shortly.",
+            retry_after=1,
+        )
+    try:
+        return await found.list_tasks().execute(user_id, query)
+    finally:
+        await slots.release(user_id, ticket)
 
 
 class TasksController(Controller):
@@ -179,7 +196,11 @@ class TasksController(Controller):
                 query = query.at(position_from_payload(payload, query))
             except Invalid as exc:
                 raise ClientException(detail=exc.detail) from None
-        page = await services(request).list_tasks().execute(principal.user_id, query)
+        found = services(request)
+        if q is None:
+            page = await found.list_tasks().execute(principal.user_id, query)
+        else:
+            page = await _search(found, principal.user_id, query)
         next_cursor = (
             cursor_codec.encode(cursor_payload(query, page.next_position))
             if page.next_position is not None

@@ -83,6 +83,21 @@ class RateLimiter(Protocol):
         ...
 
 
+class ConcurrencyLimiter(Protocol):
+    """At most `limit` operations of one kind running at once per subject (for example a user's
+    searches), wherever they run."""
+
+    limit: int
+
+    async def acquire(self, subject: str) -> str | None:
+        """A ticket for one of `subject`'s slots, or None when all `limit` are taken."""
+        ...
+
+    async def release(self, subject: str, ticket: str) -> None:
+        """Give the slot of `ticket` back."""
+        ...
+
+
 # --- idempotency ---------------------------------------------------------------------------------
 
 
