@@ -2,8 +2,10 @@
 
 - DATABASE_URL postgresql+asyncpg:// or sqlite+aiosqlite:// -> the SQL adapters;
   `memory://` -> the in-memory twins (tests and throwaway demos: nothing survives a restart).
-- REDIS_URL set -> Redis rate limiter and idempotency store; unset -> in-memory (one process).
-Use cases are factories: every request gets fresh ones over a fresh unit of work.
+- REDIS_URL set -> Redis admission (principal cache and rate limiter) and idempotency store;
+  unset -> in-memory (one process).
+Use cases are factories: every request gets fresh ones over a fresh unit of work. The app factory
+hands them, and the long-lived services, to the handlers in one `Services` value.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.events.log import LoggingEventPublisher
-from adapters.http.auth import HttpSecurity
 from adapters.http.cursors import CursorCodec
+from adapters.memory.admission import MemoryAdmission
+from adapters.memory.concurrency import MemoryConcurrencyLimiter
 from adapters.memory.idempotency import MemoryIdempotencyStore
 from adapters.memory.principals import MemoryPrincipalCache
 from adapters.memory.rate_limit import MemoryRateLimiter
@@ -26,9 +29,10 @@ from adapters.security.ids import SystemClock, UuidV7Generator
 from adapters.security.passwords import Argon2idPasswordHasher
 from adapters.security.tokens import HmacTokenHasher, RandomSecretGenerator
 from adapters.sql.engine import SqlHealthProbe, create_engine
-from app.resilience import FailOpenRateLimiter, FailSafePrincipalCache, FastAdmission
+from app.resilience import FailOpenRateLimiter, FailSafePrincipalCache, decision_counter
 from app.settings import Settings
-from domain.ports import HealthProbe, RateLimiter
+from domain.ports import ConcurrencyLimiter, HealthProbe, RateLimiter, RateLimitPolicy
+from domain.ports.admission import Admission
 from domain.rate_limits import parse_policy
 from domain.use_cases.identity import (
     AuthenticateBearer,
@@ -112,6 +116,16 @@ def _rate_limiter(settings: Settings, client: Any) -> RateLimiter:
     return FailOpenRateLimiter(RedisRateLimiter(client, settings.REDIS_KEY_PREFIX))
 
 
+def _search_slots(settings: Settings, client: Any) -> ConcurrencyLimiter:
+    """Each user's concurrent searches (task lists with `q`): per process without Redis."""
+    limit = settings.CONCURRENT_SEARCHES_PER_USER
+    if client is None:
+        return MemoryConcurrencyLimiter(limit)
+    from adapters.redis.concurrency import RedisConcurrencyLimiter
+
+    return RedisConcurrencyLimiter(client, settings.REDIS_KEY_PREFIX, "search", limit)
+
+
 def _idempotency_store(settings: Settings, client: Any) -> Any:
     if client is None:
         return MemoryIdempotencyStore()
@@ -120,12 +134,18 @@ def _idempotency_store(settings: Settings, client: Any) -> Any:
     return RedisIdempotencyStore(client, settings.REDIS_KEY_PREFIX)
 
 
-def _principal_cache(settings: Settings, client: Any) -> Any:
+def _redis_principal_cache(settings: Settings, client: Any, policy: RateLimitPolicy) -> Any:
     if client is None:
-        return MemoryPrincipalCache()
+        return None
     from adapters.redis.principals import RedisPrincipalCache
 
-    return FailSafePrincipalCache(RedisPrincipalCache(client, settings.REDIS_KEY_PREFIX))
+    return RedisPrincipalCache(client, settings.REDIS_KEY_PREFIX, policy)
+
+
+def _principal_cache(redis_cache: Any) -> Any:
+    if redis_cache is None:
+        return MemoryPrincipalCache()
+    return FailSafePrincipalCache(redis_cache)
 
 
 def _health_probes(engine: AsyncEngine | None, redis_client: Any) -> list[HealthProbe]:
@@ -137,22 +157,23 @@ def _health_probes(engine: AsyncEngine | None, redis_client: Any) -> list[Health
     return probes
 
 
-def _security(
-    authenticate: AuthenticateBearer, rate_limiter: Any, settings: Settings, redis_client: Any
-) -> HttpSecurity:
-    policy = parse_policy("default", settings.RATE_LIMIT_DEFAULT)
-    admit = None
-    if redis_client is not None:
-        from adapters.redis.gate import RedisRequestGate
+def _admission(
+    authenticate: AuthenticateBearer,
+    rate_limiter: RateLimiter,
+    policy: RateLimitPolicy,
+    redis_client: Any,
+    redis_cache: Any,
+) -> Admission:
+    if redis_client is None:
+        return MemoryAdmission(authenticate.execute, rate_limiter, policy)
+    from adapters.redis.admission import RedisAdmission, RedisRequestGate
 
-        admit = FastAdmission(
-            authenticate, RedisRequestGate(redis_client, settings.REDIS_KEY_PREFIX), policy
-        )
-    return HttpSecurity(
+    return RedisAdmission(
+        RedisRequestGate(redis_client, redis_cache),
+        cache_key=authenticate.cache_key,
         authenticate=authenticate.execute,
-        rate_limiter=rate_limiter,
-        default_policy=policy,
-        admit=admit,
+        limiter=rate_limiter,
+        counted=decision_counter(policy),
     )
 
 
@@ -177,7 +198,14 @@ class Container(containers.DeclarativeContainer):
     redis_client = providers.Singleton(_redis_client, settings)
     rate_limiter = providers.Singleton(_rate_limiter, settings, redis_client)
     idempotency_store = providers.Singleton(_idempotency_store, settings, redis_client)
-    principal_cache = providers.Singleton(_principal_cache, settings, redis_client)
+    search_slots = providers.Singleton(_search_slots, settings, redis_client)
+    admission_policy = providers.Singleton(
+        lambda s: parse_policy("default", s.RATE_LIMIT_DEFAULT), settings
+    )
+    redis_principal_cache = providers.Singleton(
+        _redis_principal_cache, settings, redis_client, admission_policy
+    )
+    principal_cache = providers.Singleton(_principal_cache, redis_principal_cache)
     health_probes = providers.Singleton(_health_probes, engine, redis_client)
 
     clock = providers.Singleton(SystemClock)
@@ -233,7 +261,14 @@ class Container(containers.DeclarativeContainer):
         cache=principal_cache,
         cache_ttl=providers.Callable(lambda s: timedelta(seconds=s.PRINCIPAL_CACHE_TTL), settings),
     )
-    security = providers.Singleton(_security, authenticate, rate_limiter, settings, redis_client)
+    admission = providers.Singleton(
+        _admission,
+        authenticate,
+        rate_limiter,
+        admission_policy,
+        redis_client,
+        redis_principal_cache,
+    )
 
     # tasks
     create_task = providers.Factory(CreateTask, task_uow_factory, clock, ids, events)
@@ -241,22 +276,6 @@ class Container(containers.DeclarativeContainer):
     list_tasks = providers.Factory(ListTasks, task_read_uow_factory)
     update_task = providers.Factory(UpdateTask, task_uow_factory, clock, events)
     delete_task = providers.Factory(DeleteTask, task_uow_factory, clock, events)
-
-
-# Names the identity handlers ask for, served per request from the container's providers.
-REQUEST_DEPENDENCIES = (
-    "register_user",
-    "log_in",
-    "log_out",
-    "get_current_user",
-    "issue_api_key",
-    "list_api_keys",
-    "revoke_api_key",
-)
-# (The task handlers call their use cases from the app state, TaskUseCases in app.factory:
-# no per-request dependency resolution on the hot path.)
-# Long-lived services the handlers find in the app state.
-APP_STATE_SERVICES = ("idempotency_store", "cursor_codec")
 
 
 def build_container(settings: Settings) -> Container:

@@ -11,7 +11,6 @@ from typing import Any
 import msgspec
 from litestar import Litestar, Request, Response, get
 from litestar.config.cors import CORSConfig
-from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -22,15 +21,10 @@ from adapters.http.metrics import DB_POOL_CHECKED_OUT_NOW, DB_POOL_OVERFLOW_NOW,
 from adapters.http.middleware import RequestContextMiddleware
 from adapters.http.openapi import document_request_bodies
 from adapters.http.problems import exception_handlers
-from adapters.http.tasks import TASK_USE_CASES, TasksController, TaskUseCases
+from adapters.http.services import SERVICES, Services
+from adapters.http.tasks import TasksController
 from adapters.sql.engine import watch_pool
-from app.container import (
-    APP_STATE_SERVICES,
-    REQUEST_DEPENDENCIES,
-    Container,
-    build_container,
-    close_container,
-)
+from app.container import Container, build_container, close_container
 from app.logs import configure_logging
 from app.settings import Settings
 
@@ -68,8 +62,8 @@ class TaskhubJsonPlugin(JsonRenderPlugin):
 
 def settle_garbage_collector() -> None:
     """Once the app is built: move every object alive now (modules, routes, the OpenAPI model)
-    out of the collector's reach, and collect the young generation less often. Measured under
-    load: full collections of the start-up heap paused a worker for ~110 ms each (the p99)."""
+    out of the collector's reach, and collect the young generation less often, so that full
+    collections of the start-up heap no longer pause a worker under load."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
@@ -80,13 +74,28 @@ def _report_pool(checked_out: int, overflow: int) -> None:
     DB_POOL_OVERFLOW_NOW.set(overflow)
 
 
-def _provide(container: Container, name: str) -> Provide:
-    provider = getattr(container, name)
-
-    def fresh() -> Any:
-        return provider()
-
-    return Provide(fresh, sync_to_thread=False)
+def services_of(container: Container, settings: Settings) -> Services:
+    """Everything the handlers call, from the container: use-case factories and services."""
+    return Services(
+        admission=container.admission(),
+        idempotency_store=container.idempotency_store(),
+        cursor_codec=container.cursor_codec(),
+        search_slots=container.search_slots(),
+        health_probes=container.health_probes(),
+        health_timeout=settings.HEALTH_CHECK_TIMEOUT,
+        register_user=container.register_user,
+        log_in=container.log_in,
+        log_out=container.log_out,
+        get_current_user=container.get_current_user,
+        issue_api_key=container.issue_api_key,
+        list_api_keys=container.list_api_keys,
+        revoke_api_key=container.revoke_api_key,
+        create_task=container.create_task,
+        get_task=container.get_task,
+        list_tasks=container.list_tasks,
+        update_task=container.update_task,
+        delete_task=container.delete_task,
+    )
 
 
 def create_app(settings: Settings, container: Container | None = None) -> Litestar:
@@ -137,7 +146,6 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
             ApiKeysController,
             TasksController,
         ],
-        dependencies={name: _provide(container, name) for name in REQUEST_DEPENDENCIES},
         exception_handlers=exception_handlers(),
         cors_config=cors,
         lifespan=[lifespan],
@@ -169,19 +177,5 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
     if engine is not None:
         watch_pool(engine, _report_pool)
     app.state.container = container
-    app.state.security = container.security()
-    # Shared services handlers read from the app state (one DI dependency per handler keeps
-    # Litestar from spawning a task group per request to resolve several at once).
-    for name in APP_STATE_SERVICES:
-        app.state[name] = getattr(container, name)()
-    # The task handlers (the hot path) call their use-case factories directly.
-    app.state[TASK_USE_CASES] = TaskUseCases(
-        create=container.create_task,
-        get=container.get_task,
-        list=container.list_tasks,
-        update=container.update_task,
-        delete=container.delete_task,
-    )
-    app.state.health_probes = container.health_probes()
-    app.state.health_timeout = settings.HEALTH_CHECK_TIMEOUT
+    app.state[SERVICES] = services_of(container, settings)
     return app

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
 
 import structlog
 
@@ -10,7 +10,6 @@ from adapters.http.metrics import RATE_LIMIT_DECISIONS
 from domain.auth import Principal
 from domain.ports import RateLimitDecision, RateLimiter, RateLimitPolicy
 from domain.ports.identity import PrincipalCache
-from domain.use_cases.identity import AuthenticateBearer
 
 log = structlog.get_logger("taskhub.resilience")
 
@@ -73,38 +72,12 @@ class FailSafePrincipalCache:
             )
 
 
-class RequestGate(Protocol):
-    async def admit(
-        self, cache_key: str, policy: RateLimitPolicy
-    ) -> tuple[Principal, RateLimitDecision] | None: ...
+def decision_counter(policy: RateLimitPolicy) -> Callable[[bool], None]:
+    """Count a decision taken under `policy` without the limiter (the admission gate's)."""
+    allowed = RATE_LIMIT_DECISIONS.labels(policy.name, "allowed").inc
+    limited = RATE_LIMIT_DECISIONS.labels(policy.name, "limited").inc
 
+    def counted(was_allowed: bool) -> None:
+        (allowed if was_allowed else limited)()
 
-class FastAdmission:
-    """The hot path of an authenticated request: cached principal and rate-limit decision in
-    one round trip (the gate). A miss, or a gate that fails, returns None and the guard takes
-    the slow path (authenticate, then the fail-open limiter)."""
-
-    def __init__(
-        self, authenticate: AuthenticateBearer, gate: RequestGate, policy: RateLimitPolicy
-    ) -> None:
-        self._authenticate = authenticate
-        self._gate = gate
-        self._policy = policy
-        # The two counters every admitted request bumps, looked up once.
-        self._counted = {
-            True: RATE_LIMIT_DECISIONS.labels(policy.name, "allowed"),
-            False: RATE_LIMIT_DECISIONS.labels(policy.name, "limited"),
-        }
-
-    async def __call__(
-        self, token: str, acting_user: str | None
-    ) -> tuple[Principal, RateLimitDecision] | None:
-        key = self._authenticate.cache_key(token, acting_user)  # Unauthenticated propagates
-        try:
-            admitted = await self._gate.admit(key, self._policy)
-        except Exception as exc:
-            log.warning("request gate unavailable; taking the slow path", error=type(exc).__name__)
-            return None
-        if admitted is not None:
-            self._counted[admitted[1].allowed].inc()
-        return admitted
+    return counted

@@ -72,6 +72,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     PRINCIPAL_CACHE_TTL: Positive = 60
     RATE_LIMIT_DEFAULT: str = "600/minute"
     RATE_LIMIT_LOGIN: str = "10/minute"
+    CONCURRENT_SEARCHES_PER_USER: Positive = 4
     FORWARDED_ALLOW_IPS: str = "127.0.0.1"
     GRACEFUL_SHUTDOWN_TIMEOUT: Positive = 20
     HEALTH_CHECK_TIMEOUT: PositiveFloat = 1.0

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from domain.auth import Scope
 from domain.errors import Invalid
+from domain.names import display_name
 
 API_KEY_PREFIX = "thk_"
 # How many leading characters of a key are kept in clear to tell keys apart in lists:
@@ -15,8 +15,6 @@ API_KEY_PREFIX = "thk_"
 DISPLAY_PREFIX_LENGTH = 12
 NAME_MAX_LENGTH = 100
 LAST_USED_RESOLUTION = timedelta(seconds=60)
-
-_FORBIDDEN_NAME_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,15 +47,8 @@ def display_prefix(secret: str) -> str:
 
 
 def normalize_key_name(raw: str) -> str:
-    """A key name trimmed to 1-100 characters without control characters; else `Invalid`."""
-    name = unicodedata.normalize("NFC", raw.strip())
-    if not name:
-        raise Invalid.of("name", "must not be blank")
-    if len(name) > NAME_MAX_LENGTH:
-        raise Invalid.of("name", f"must be at most {NAME_MAX_LENGTH} characters")
-    if any(unicodedata.category(ch) in _FORBIDDEN_NAME_CATEGORIES for ch in name):
-        raise Invalid.of("name", "must not contain control or invisible characters")
-    return name
+    """A key name of 1-100 characters (`display_name`); else `Invalid`."""
+    return display_name(raw, NAME_MAX_LENGTH)
 
 
 def validate_key_expiry(expires_at: datetime | None, now: datetime) -> datetime | None:

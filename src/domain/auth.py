@@ -55,12 +55,8 @@ class Principal:
 
     @property
     def rate_limit_subject(self) -> str:
-        """Whose budget a request spends: the user (all their sessions), the key, or the
-        service per acting user. (The Redis request gate's script mirrors this rule.)"""
-        if self.kind is PrincipalKind.API_KEY:
-            return f"key:{self.credential_id}"
-        if self.kind is PrincipalKind.SERVICE:
-            return f"service:{self.user_id}"
+        """Whose budget a request spends: the user's, whatever the credential (every session,
+        every API key and service calls acting for them share it, so extra keys add none)."""
         return f"user:{self.user_id}"
 
     def has(self, scope: Scope) -> bool:
@@ -70,6 +66,11 @@ class Principal:
         """Raise `Forbidden` unless this caller holds `scope`."""
         if scope not in self.scopes:
             raise Forbidden(f"this credential lacks the {scope} scope")
+
+
+def address_subject(address: str) -> str:
+    """Whose budget a request without a valid credential spends: its client address."""
+    return f"addr:{address}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from domain.errors import Invalid
+from domain.names import display_name
 
 EMAIL_MAX_LENGTH = 254
 EMAIL_LOCAL_MAX_LENGTH = 64
@@ -20,8 +21,6 @@ NAME_MAX_LENGTH = 200
 _FORBIDDEN_EMAIL_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"})
 # ASCII characters RFC 5322 only allows inside a quoted local part; quoted local parts are refused.
 _FORBIDDEN_EMAIL_ASCII = frozenset('"(),:;<>[\\]@')
-# Control, format, surrogate, private-use and unassigned characters are refused in a name.
-_FORBIDDEN_NAME_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,14 +95,9 @@ def validate_password(password: str) -> str:
 
 
 def normalize_name(raw: str | None) -> str | None:
-    """A display name trimmed to 1-200 characters, or None when none is given."""
+    """A display name of 1-200 characters (`display_name`), or None when none is given."""
     if raw is None:
         return None
-    name = unicodedata.normalize("NFC", raw.strip())
-    if not name:
-        raise Invalid.of("name", "must not be blank (omit it or send null instead)")
-    if len(name) > NAME_MAX_LENGTH:
-        raise Invalid.of("name", f"must be at most {NAME_MAX_LENGTH} characters")
-    if any(unicodedata.category(ch) in _FORBIDDEN_NAME_CATEGORIES for ch in name):
-        raise Invalid.of("name", "must not contain control or invisible characters")
-    return name
+    return display_name(
+        raw, NAME_MAX_LENGTH, blank="must not be blank (omit it or send null instead)"
+    )

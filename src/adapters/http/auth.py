@@ -1,16 +1,15 @@
 """Who is calling, may they, and how often: the guards in front of every /v1 handler.
 
-A guard (not a middleware: PITFALLS 4) resolves the Principal from `Authorization: Bearer`,
-counts the request against the rate limit (per principal; per client address for anonymous or
-failed calls), then checks the handler's scope. 401 carries `WWW-Authenticate: Bearer`; 429
+A guard (not a middleware, so its 401, 403 and 429 are answered, logged and counted like any
+handler error) admits the request through the Admission port: the Principal from
+`Authorization: Bearer` and the rate-limit decision (per user; per client address for anonymous
+or failed calls), then checks the handler's scope. 401 carries `WWW-Authenticate: Bearer`; 429
 carries `Retry-After`. The decision's RateLimit-* headers are added to the response by the
 request middleware, whatever the outcome.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -18,29 +17,17 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from adapters.http.logcontext import bind_request_log
+from adapters.http.services import services
 from domain.auth import Principal, Scope
 from domain.errors import RateLimited, Unauthenticated
-from domain.ports import RateLimitDecision, RateLimiter, RateLimitPolicy
+from domain.ports import RateLimitDecision, RateLimitPolicy
+from domain.ports.admission import Admission
 
 log = structlog.get_logger("taskhub.auth")
-
-Authenticate = Callable[[str, str | None], Awaitable[Principal]]
-# The fast path: principal and rate-limit decision together (one round trip), None on a miss.
-Admit = Callable[[str, str | None], Awaitable[tuple[Principal, RateLimitDecision] | None]]
 
 SCOPE_OPT = "scope"
 STATE_PRINCIPAL = "principal"
 STATE_RATE_LIMIT = "rate_limit"
-
-
-@dataclass(frozen=True, slots=True)
-class HttpSecurity:
-    """What the guards need, handed over by the composition root (app.state.security)."""
-
-    authenticate: Authenticate
-    rate_limiter: RateLimiter
-    default_policy: RateLimitPolicy
-    admit: Admit | None = None
 
 
 def client_address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
@@ -69,15 +56,6 @@ def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     return token
 
 
-async def count_request(
-    connection: ASGIConnection[Any, Any, Any, Any], security: HttpSecurity, subject: str
-) -> None:
-    """Count one request (the composition root makes the limiter fail open when it is down)."""
-    policy = security.default_policy
-    decision: RateLimitDecision = await security.rate_limiter.hit(policy, subject)
-    apply_decision(connection, policy, decision)
-
-
 def apply_decision(
     connection: ASGIConnection[Any, Any, Any, Any],
     policy: RateLimitPolicy,
@@ -97,39 +75,37 @@ async def anonymous_guard(
     connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler
 ) -> None:
     """Endpoints open to anyone (sign-up, log-in): limited per client address."""
-    security: HttpSecurity = connection.app.state.security
-    await count_request(connection, security, f"addr:{client_address(connection)}")
+    await _count_anonymous(connection, services(connection).admission)
 
 
 async def principal_guard(
     connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
-    """Authenticate, rate-limit and check the handler's `opt["scope"]` (if any)."""
-    security: HttpSecurity = connection.app.state.security
+    """Admit (authenticate and rate-limit), then check the handler's `opt["scope"]` (if any)."""
+    admission = services(connection).admission
     token = bearer_token(connection)
     if token is None:
-        await count_request(connection, security, f"addr:{client_address(connection)}")
+        await _count_anonymous(connection, admission)
         log.info("auth denied", reason="missing bearer token")
         raise Unauthenticated("A bearer token is required (Authorization: Bearer <token>).")
-    acting_user = raw_header(connection, b"x-acting-user")
     try:
-        admitted = await security.admit(token, acting_user) if security.admit else None
-        if admitted is None:
-            principal = await security.authenticate(token, acting_user)
+        principal, decision = await admission.admit(token, raw_header(connection, b"x-acting-user"))
     except Unauthenticated:
-        await count_request(connection, security, f"addr:{client_address(connection)}")
+        await _count_anonymous(connection, admission)
         log.info("auth denied", reason="invalid credentials")
         raise
-    if admitted is not None:
-        principal, decision = admitted
-        _bind(connection, principal)
-        apply_decision(connection, security.default_policy, decision)
-    else:
-        _bind(connection, principal)
-        await count_request(connection, security, principal.rate_limit_subject)
+    _bind(connection, principal)
+    apply_decision(connection, admission.policy, decision)
     required: Scope | None = handler.opt.get(SCOPE_OPT)
     if required is not None:
         principal.require(required)
+
+
+async def _count_anonymous(
+    connection: ASGIConnection[Any, Any, Any, Any], admission: Admission
+) -> None:
+    decision = await admission.admit_anonymous(client_address(connection))
+    apply_decision(connection, admission.policy, decision)
 
 
 def _bind(connection: ASGIConnection[Any, Any, Any, Any], principal: Principal) -> None:
@@ -142,6 +118,6 @@ def _bind(connection: ASGIConnection[Any, Any, Any, Any], principal: Principal) 
 
 
 def current_principal(request: ASGIConnection[Any, Any, Any, Any]) -> Principal:
-    """Dependency: the principal the guard resolved."""
+    """The principal the guard admitted."""
     principal: Principal = request.scope["state"][STATE_PRINCIPAL]
     return principal

@@ -41,8 +41,30 @@ def _field_of(message: str) -> tuple[str, str]:
     return field or "body", text
 
 
+_DECODED = "decoded_body"
+
+
 async def decode_body[T](
-    request: Request[Any, Any, Any], type_: type[T], media_types: frozenset[str] = JSON_TYPES
+    request: Request[Any, Any, Any],
+    type_: type[T],
+    media_types: frozenset[str] = JSON_TYPES,
+    *,
+    keep: bool = False,
+) -> T:
+    """The body as `type_`. With `keep`, the value is kept for the request, and a later call
+    for the same type returns it without decoding again (idempotency decodes before the
+    handler does)."""
+    kept = request.scope["state"].get(_DECODED)
+    if kept is not None and type(kept) is type_:
+        return kept
+    value = await _decode(request, type_, media_types)
+    if keep:
+        request.scope["state"][_DECODED] = value
+    return value
+
+
+async def _decode[T](
+    request: Request[Any, Any, Any], type_: type[T], media_types: frozenset[str]
 ) -> T:
     content_type = _content_type(request).split(";", 1)[0].strip().lower()
     if content_type not in media_types:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 import structlog
-from litestar import Controller, Response, get
-from litestar.datastructures import State
+from litestar import Controller, Request, Response, get
 
 from adapters.http.metrics import DEPENDENCY_ERRORS, render_metrics
+from adapters.http.services import services
 from domain.ports import HealthProbe
 
 log = structlog.get_logger("taskhub.health")
@@ -26,7 +27,8 @@ class Readiness(msgspec.Struct):
 
 
 async def run_probes(probes: Sequence[HealthProbe], limit_seconds: float) -> dict[str, str]:
-    """Ask every probe at once, each bounded by `timeout`; "ok" or "failing" per dependency."""
+    """Ask every probe at once, each bounded by `limit_seconds`; "ok" or "failing" per
+    dependency."""
 
     async def one(probe: HealthProbe) -> str:
         try:
@@ -56,9 +58,9 @@ class OperationsController(Controller):
         "the failing one otherwise. `redis` is `disabled` when no REDIS_URL is set.",
         responses={},
     )
-    async def ready(self, state: State) -> Response[Readiness]:
-        probes: Sequence[HealthProbe] = state.health_probes
-        checks = await run_probes(probes, state.health_timeout)
+    async def ready(self, request: Request[Any, Any, Any]) -> Response[Readiness]:
+        found = services(request)
+        checks = await run_probes(found.health_probes, found.health_timeout)
         if "redis" not in checks:
             checks["redis"] = "disabled"
         ok = all(v in ("ok", "disabled") for v in checks.values())

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request
-from litestar.di import NamedDependency, Provide
 from litestar.params import PathParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
@@ -29,20 +28,10 @@ from adapters.http.schemas import (
     UserCreate,
     UserOut,
 )
+from adapters.http.services import services
 from domain.api_keys import ApiKey
-from domain.auth import Principal, Scope
-from domain.use_cases.identity import (
-    GetCurrentUser,
-    IssueApiKey,
-    ListApiKeys,
-    LogIn,
-    LogOut,
-    RegisterUser,
-    RevokeApiKey,
-)
+from domain.auth import Scope
 from domain.users import User
-
-PRINCIPAL = {"principal": Provide(current_principal, sync_to_thread=False)}
 
 
 def user_out(user: User) -> UserOut:
@@ -74,27 +63,21 @@ class UsersController(Controller):
         opt=documented_body(UserCreate),
         responses=PROBLEMS(400, 403, 409, 413, 415, 422, 429),
     )
-    async def register(
-        self, request: Request[Any, Any, Any], register_user: NamedDependency[RegisterUser]
-    ) -> UserOut:
+    async def register(self, request: Request[Any, Any, Any]) -> UserOut:
         body = await decode_body(request, UserCreate)
-        user = await register_user.execute(body.email, body.password, body.name)
+        user = await services(request).register_user().execute(body.email, body.password, body.name)
         return user_out(user)
 
     @get(
         "/me",
         guards=[principal_guard],
-        dependencies=PRINCIPAL,
         summary="The calling user",
         security=[{"bearer": []}],
         responses=PROBLEMS(401, 429),
     )
-    async def me(
-        self,
-        principal: NamedDependency[Principal],
-        get_current_user: NamedDependency[GetCurrentUser],
-    ) -> UserOut:
-        return user_out(await get_current_user.execute(principal))
+    async def me(self, request: Request[Any, Any, Any]) -> UserOut:
+        user = await services(request).get_current_user().execute(current_principal(request))
+        return user_out(user)
 
 
 class SessionsController(Controller):
@@ -111,11 +94,13 @@ class SessionsController(Controller):
         opt=documented_body(SessionCreate),
         responses=PROBLEMS(400, 401, 413, 415, 422, 429),
     )
-    async def log_in(
-        self, request: Request[Any, Any, Any], log_in: NamedDependency[LogIn]
-    ) -> SessionOut:
+    async def log_in(self, request: Request[Any, Any, Any]) -> SessionOut:
         body = await decode_body(request, SessionCreate)
-        result = await log_in.execute(body.email, body.password, client_address(request))
+        result = (
+            await services(request)
+            .log_in()
+            .execute(body.email, body.password, client_address(request))
+        )
         return SessionOut(
             token=result.token, expires_at=result.expires_at, user=user_out(result.user)
         )
@@ -123,23 +108,19 @@ class SessionsController(Controller):
     @delete(
         "/current",
         guards=[principal_guard],
-        dependencies=PRINCIPAL,
         status_code=HTTP_204_NO_CONTENT,
         summary="Log out: the session token stops working at once",
         security=[{"bearer": []}],
         responses=PROBLEMS(401, 403, 429),
     )
-    async def log_out(
-        self, principal: NamedDependency[Principal], log_out: NamedDependency[LogOut]
-    ) -> None:
-        await log_out.execute(principal)
+    async def log_out(self, request: Request[Any, Any, Any]) -> None:
+        await services(request).log_out().execute(current_principal(request))
 
 
 class ApiKeysController(Controller):
     path = "/v1/api-keys"
     tags = ["api-keys"]
     guards = [principal_guard]
-    dependencies = PRINCIPAL
     security = [{"bearer": []}]
 
     @post(
@@ -151,14 +132,13 @@ class ApiKeysController(Controller):
         opt={SCOPE_OPT: Scope.KEYS_MANAGE, **documented_body(ApiKeyCreate)},
         responses=PROBLEMS(400, 401, 403, 413, 415, 422, 429),
     )
-    async def issue(
-        self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        issue_api_key: NamedDependency[IssueApiKey],
-    ) -> ApiKeyCreated:
+    async def issue(self, request: Request[Any, Any, Any]) -> ApiKeyCreated:
         body = await decode_body(request, ApiKeyCreate)
-        issued = await issue_api_key.execute(principal, body.name, body.scopes, body.expires_at)
+        issued = (
+            await services(request)
+            .issue_api_key()
+            .execute(current_principal(request), body.name, body.scopes, body.expires_at)
+        )
         shown = key_out(issued.key)
         return ApiKeyCreated(
             **{f: getattr(shown, f) for f in shown.__struct_fields__}, key=issued.secret
@@ -170,10 +150,9 @@ class ApiKeysController(Controller):
         opt={SCOPE_OPT: Scope.KEYS_MANAGE},
         responses=PROBLEMS(401, 403, 429),
     )
-    async def list_keys(
-        self, principal: NamedDependency[Principal], list_api_keys: NamedDependency[ListApiKeys]
-    ) -> ApiKeyList:
-        return ApiKeyList(items=[key_out(k) for k in await list_api_keys.execute(principal)])
+    async def list_keys(self, request: Request[Any, Any, Any]) -> ApiKeyList:
+        keys = await services(request).list_api_keys().execute(current_principal(request))
+        return ApiKeyList(items=[key_out(k) for k in keys])
 
     @delete(
         "/{key_id:str}",
@@ -184,8 +163,7 @@ class ApiKeysController(Controller):
     )
     async def revoke(
         self,
-        principal: NamedDependency[Principal],
-        revoke_api_key: NamedDependency[RevokeApiKey],
+        request: Request[Any, Any, Any],
         key_id: Annotated[str, PathParameter(description="The key's id.")],
     ) -> None:
-        await revoke_api_key.execute(principal, key_id)
+        await services(request).revoke_api_key().execute(current_principal(request), key_id)

@@ -1,8 +1,10 @@
-"""Route decorators for Taskhub's handlers: Litestar's, minus a per-request copy.
+"""Route decorators for Taskhub's handlers: Litestar's, minus a per-request copy, plus
+`post(..., idempotent=True)`.
 
 Litestar 2.25 hands every guard `copy(handler)` (a shallow copy of the whole route handler, made
 on each call so a guard cannot change the handler). Taskhub's guards only read `handler.opt`, so
-these decorators build route handlers whose guards get the handler itself. Everything else
+these decorators build route handlers whose guards get the handler itself. An idempotent route
+runs its handler inside the Idempotency-Key protocol (adapters.http.idempotency). Everything else
 (routing, parameters, OpenAPI, responses) is Litestar's `HTTPRouteHandler`, unchanged.
 """
 
@@ -12,7 +14,14 @@ from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.enums import HttpMethod
+from litestar.exceptions import ImproperlyConfiguredException
 from litestar.handlers import HTTPRouteHandler
+from litestar.types import AnyCallable
+
+from adapters.http import idempotency
+from adapters.http.openapi import BODY_OPT, MEDIA_OPT
+
+IDEMPOTENT_OPT = "idempotent"
 
 
 class Route(HTTPRouteHandler):
@@ -22,12 +31,25 @@ class Route(HTTPRouteHandler):
         for guard in self.resolve_guards():
             await guard(connection, self)  # type: ignore[misc]
 
+    def __call__(self, fn: AnyCallable) -> Route:
+        if self.opt.get(IDEMPOTENT_OPT):
+            if BODY_OPT not in self.opt:
+                raise ImproperlyConfiguredException("an idempotent route documents its body")
+            fn = idempotency.idempotent(
+                fn, self.opt[BODY_OPT], frozenset(self.opt[MEDIA_OPT]), self.status_code
+            )
+        super().__call__(fn)
+        return self
+
 
 def get(path: str | None = None, **kwargs: Any) -> Route:
     return Route(path, http_method=HttpMethod.GET, **kwargs)
 
 
-def post(path: str | None = None, **kwargs: Any) -> Route:
+def post(path: str | None = None, *, idempotent: bool = False, **kwargs: Any) -> Route:
+    """`idempotent=True`: the handler runs inside the Idempotency-Key protocol."""
+    if idempotent:
+        kwargs["opt"] = {**kwargs.get("opt", {}), IDEMPOTENT_OPT: True}
     return Route(path, http_method=HttpMethod.POST, **kwargs)
 
 

@@ -1,22 +1,17 @@
-"""Tasks over HTTP: the v1 task resource (API.md "Tasks").
+"""Tasks over HTTP: the v1 task resource.
 
-ETags are strong and name the task and its version (`"<id>.<version>"`), so `If-Match` maps to
-the use case's optimistic-concurrency check without another read. Idempotent creation keeps the
-first answer (status, body, Location, ETag) for 24 h per (user, Idempotency-Key).
+ETags name the task and its version (adapters.http.conditional); creation is idempotent with an
+`Idempotency-Key` (adapters.http.idempotency).
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
 
 import msgspec
-import structlog
 from litestar import Controller, Request, Response
 from litestar.exceptions import ClientException
 from litestar.openapi.datastructures import ResponseSpec
@@ -25,50 +20,20 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from adapters.http.auth import SCOPE_OPT, current_principal, principal_guard
 from adapters.http.bodies import MERGE_PATCH_TYPES, decode_body
-from adapters.http.cursors import CursorCodec, cursor_payload, position_from_payload
+from adapters.http.conditional import etag_of, expected_version, not_modified
+from adapters.http.cursors import cursor_payload, position_from_payload
 from adapters.http.openapi import PROBLEMS, documented_body
 from adapters.http.responses import EncodedJson
 from adapters.http.routing import delete, get, patch, post
 from adapters.http.schemas import TaskCreate, TaskOut, TaskPage, TaskPatch
+from adapters.http.services import Services, services
 from domain.auth import Scope
-from domain.errors import Conflict, FieldError, Invalid, Unavailable
-from domain.ports import IdempotencyStore, StoredResponse
+from domain.errors import FieldError, Invalid, RateLimited
 from domain.task_queries import TaskFilter, TaskQuery
 from domain.tasks import Task, TaskDraft
-from domain.use_cases.tasks import CreateTask, DeleteTask, GetTask, ListTasks, UpdateTask
+from domain.use_cases.tasks import TaskPage as Page
 
-log = structlog.get_logger("taskhub.tasks")
-
-JSON = "application/json"
-IDEMPOTENCY_TTL_SECONDS = 24 * 3600
-# An in-flight claim outlives no crashed request by much: retries get 409 for this long at most.
-IN_FLIGHT_TTL_SECONDS = 60
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
-_REPLAYED_HEADERS = ("location", "etag")
 _encoder = msgspec.json.Encoder()
-
-
-TASK_USE_CASES = "task_use_cases"
-
-
-@dataclass(frozen=True, slots=True)
-class TaskUseCases:
-    """Factories of the task use cases (a fresh one per call), which the composition root puts
-    in the app state under TASK_USE_CASES. The task handlers are the hot path: calling these is
-    cheaper than Litestar's dependency resolution (a resolver, a cleanup stack and a conversion
-    of the value per request), and a dependency without parameters adds nothing to the OpenAPI
-    text."""
-
-    create: Callable[[], CreateTask]
-    get: Callable[[], GetTask]
-    list: Callable[[], ListTasks]
-    update: Callable[[], UpdateTask]
-    delete: Callable[[], DeleteTask]
-
-
-def use_cases(request: Request[Any, Any, Any]) -> TaskUseCases:
-    found: TaskUseCases = request.app.state[TASK_USE_CASES]
-    return found
 
 
 def task_out(task: Task) -> TaskOut:
@@ -90,35 +55,11 @@ def task_out(task: Task) -> TaskOut:
     )
 
 
-def etag_of(task: Task) -> str:
-    return f'"{task.id}.{task.version}"'
-
-
-def _tags(header: str, *, weak: bool) -> list[str]:
-    """Entity tags of a header; weak ones (W/) count only for weak comparison (If-None-Match)."""
-    tags = [t.strip() for t in header.split(",") if t.strip()]
-    if weak:
-        return [t.removeprefix("W/") for t in tags]
-    return [t for t in tags if not t.startswith("W/")]
-
-
-def expected_version(if_match: str | None, task_id: str) -> int | None:
-    """The version an `If-Match` asks for: None when absent or `*`; -1 (always stale) when it
-    names no version of this task."""
-    if if_match is None or if_match.strip() == "*":
-        return None
-    for tag in _tags(if_match, weak=False):
-        name, _, version = tag.strip('"').rpartition(".")
-        if name == task_id and version.isdigit():
-            return int(version)
-    return -1
-
-
 def task_response(
     task: Task, status: int = 200, extra: dict[str, str] | None = None
 ) -> EncodedJson:
     """The task as JSON (a TaskOut, encoded once) with its ETag."""
-    headers = {"ETag": etag_of(task), **(extra or {})}
+    headers = {"ETag": etag_of(task.id, task.version), **(extra or {})}
     return EncodedJson(_encoder.encode(task_out(task)), status_code=status, headers=headers)
 
 
@@ -148,6 +89,22 @@ def _parse_int(name: str, value: str | None, errors: list[FieldError]) -> int | 
     return None
 
 
+async def _search(found: Services, user_id: str, query: TaskQuery) -> Page:
+    """A list with `q` (a substring search, the costly kind) in one of the user's search slots;
+    429 when they are all taken."""
+    slots = found.search_slots
+    ticket = await slots.acquire(user_id)
+    if ticket is None:
+        raise RateLimited(
+            f"At most {slots.limit} searches (q=) of one user run at once; retry shortly.",
+            retry_after=1,
+        )
+    try:
+        return await found.list_tasks().execute(user_id, query)
+    finally:
+        await slots.release(user_id, ticket)
+
+
 class TasksController(Controller):
     path = "/v1/tasks"
     tags = ["tasks"]
@@ -156,6 +113,7 @@ class TasksController(Controller):
 
     @post(
         "/",
+        idempotent=True,
         status_code=HTTP_201_CREATED,
         summary="Create a task",
         description="With `Idempotency-Key`, a repeat with the same body returns the first answer "
@@ -165,15 +123,7 @@ class TasksController(Controller):
         opt={SCOPE_OPT: Scope.TASKS_WRITE, **documented_body(TaskCreate)},
         responses=PROBLEMS(400, 401, 403, 409, 413, 415, 422, 429, 503),
     )
-    async def create(
-        self,
-        request: Request[Any, Any, Any],
-        idempotency_key: Annotated[
-            str | None,
-            HeaderParameter(name="Idempotency-Key", description="1-255 visible ASCII characters."),
-        ] = None,
-    ) -> Response[TaskOut]:
-        principal = current_principal(request)
+    async def create(self, request: Request[Any, Any, Any]) -> Response[TaskOut]:
         body = await decode_body(request, TaskCreate)
         draft = TaskDraft(
             title=body.title,
@@ -183,63 +133,9 @@ class TasksController(Controller):
             labels=body.labels,
             due_at=body.due_at,
         )
-        if idempotency_key is None:
-            return self._created(
-                await use_cases(request).create().execute(principal.user_id, draft)
-            )
-        if not _IDEMPOTENCY_KEY.match(idempotency_key):
-            raise ClientException(detail="Idempotency-Key must be 1-255 visible ASCII characters")
-        idempotency_store: IdempotencyStore = request.app.state.idempotency_store
-        store_key = f"{principal.user_id}:{idempotency_key}"
-        fingerprint = hashlib.sha256(_encoder.encode(body)).hexdigest()
-        try:
-            record = await idempotency_store.begin(store_key, fingerprint, IN_FLIGHT_TTL_SECONDS)
-        except Exception as exc:
-            log.warning("idempotency store unavailable", error=type(exc).__name__)
-            raise Unavailable("Idempotency store unavailable; retry later.") from None
-        if record is not None:
-            if record.fingerprint != fingerprint:
-                raise Invalid(
-                    "Idempotency-Key was already used with a different request body.",
-                    [FieldError("Idempotency-Key", "was used with a different body")],
-                )
-            if record.response is None:
-                raise Conflict("A request with this Idempotency-Key is still in progress.")
-            stored = record.response
-            replay: Response[Any] = Response(
-                stored.body,
-                status_code=stored.status,
-                media_type=JSON,
-                headers={**dict(stored.headers), "Idempotent-Replayed": "true"},
-            )
-            return replay
-        try:
-            response = self._created(
-                await use_cases(request).create().execute(principal.user_id, draft)
-            )
-        except BaseException:
-            try:
-                await idempotency_store.release(store_key)
-            except Exception as exc:
-                log.warning("idempotency release failed", error=type(exc).__name__)
-            raise
-        stored = StoredResponse(
-            status=HTTP_201_CREATED,
-            body=response.content,
-            headers=tuple(
-                (k, v) for k, v in response.headers.items() if k.lower() in _REPLAYED_HEADERS
-            ),
+        task = (
+            await services(request).create_task().execute(current_principal(request).user_id, draft)
         )
-        try:
-            await idempotency_store.complete(
-                store_key, fingerprint, stored, IDEMPOTENCY_TTL_SECONDS
-            )
-        except Exception as exc:
-            log.warning("idempotency store unavailable after create", error=type(exc).__name__)
-        return response
-
-    @staticmethod
-    def _created(task: Task) -> EncodedJson:
         return task_response(task, HTTP_201_CREATED, {"Location": f"/v1/tasks/{task.id}"})
 
     @get(
@@ -275,7 +171,7 @@ class TasksController(Controller):
         ] = None,
     ) -> Response[TaskPage]:
         principal = current_principal(request)
-        cursor_codec: CursorCodec = request.app.state.cursor_codec
+        cursor_codec = services(request).cursor_codec
         errors: list[FieldError] = []
         before = _parse_time("due_before", due_before, errors)
         after = _parse_time("due_after", due_after, errors)
@@ -301,7 +197,11 @@ class TasksController(Controller):
                 query = query.at(position_from_payload(payload, query))
             except Invalid as exc:
                 raise ClientException(detail=exc.detail) from None
-        page = await use_cases(request).list().execute(principal.user_id, query)
+        found = services(request)
+        if q is None:
+            page = await found.list_tasks().execute(principal.user_id, query)
+        else:
+            page = await _search(found, principal.user_id, query)
         next_cursor = (
             cursor_codec.encode(cursor_payload(query, page.next_position))
             if page.next_position is not None
@@ -336,13 +236,13 @@ class TasksController(Controller):
         task_id: FromPath[str],
         if_none_match: Annotated[str | None, HeaderParameter(name="If-None-Match")] = None,
     ) -> Response[TaskOut]:
-        task = await use_cases(request).get().execute(current_principal(request).user_id, task_id)
-        tag = etag_of(task)
-        if if_none_match is not None and (
-            if_none_match.strip() == "*" or tag in _tags(if_none_match, weak=True)
-        ):
-            not_modified: Response[Any] = Response(b"", status_code=304, headers={"ETag": tag})
-            return not_modified
+        task = (
+            await services(request).get_task().execute(current_principal(request).user_id, task_id)
+        )
+        tag = etag_of(task.id, task.version)
+        if not_modified(if_none_match, tag):
+            unchanged: Response[Any] = Response(b"", status_code=304, headers={"ETag": tag})
+            return unchanged
         return task_response(task)
 
     @patch(
@@ -370,8 +270,8 @@ class TasksController(Controller):
             if getattr(body, name) is not msgspec.UNSET
         }
         task = (
-            await use_cases(request)
-            .update()
+            await services(request)
+            .update_task()
             .execute(
                 current_principal(request).user_id,
                 task_id,
@@ -396,8 +296,8 @@ class TasksController(Controller):
         if_match: Annotated[str | None, HeaderParameter(name="If-Match")] = None,
     ) -> None:
         await (
-            use_cases(request)
-            .delete()
+            services(request)
+            .delete_task()
             .execute(
                 current_principal(request).user_id, task_id, expected_version(if_match, task_id)
             )

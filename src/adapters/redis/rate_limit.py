@@ -8,9 +8,10 @@ disagree still share one timeline. A refused request writes nothing.
 
 Composing scripts: `GCRA_LUA` only defines `local function gcra(key, interval, capacity)`, which
 returns `{allowed, tat, remaining, reset_after_us, retry_after_us}`. A script that must do more in
-the same round trip (issue 7: look up a cached principal, then count the request) is
+the same round trip (admission: look up a cached principal, then count the request) is
 `GCRA_LUA + "<its own body calling gcra(...)>"`, registered with `client.register_script`, whose
-reply starts with those five numbers, read by `outcome_from_reply`.
+reply starts with those five numbers, read by `outcome_from_reply`. Bucket keys are made by
+`bucket_key` only.
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ return gcra(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
 )
 
 
+def bucket_key(key_prefix: str, policy: RateLimitPolicy, subject: str) -> str:
+    """The Redis key of `subject`'s bucket under `policy`."""
+    return f"{key_prefix}rl:{policy.name}:{subject}"
+
+
 def outcome_from_reply(reply: Sequence[Any]) -> GcraOutcome:
     """Read the first five integers a `gcra(...)` reply starts with."""
     allowed, tat, remaining, reset_after, retry_after = (int(value) for value in reply[:5])
@@ -67,7 +73,7 @@ class RedisRateLimiter:
         self._script = client.register_script(RATE_LIMIT_SCRIPT)
 
     def key_for(self, policy: RateLimitPolicy, subject: str) -> str:
-        return f"{self._key_prefix}rl:{policy.name}:{subject}"
+        return bucket_key(self._key_prefix, policy, subject)
 
     async def hit(self, policy: RateLimitPolicy, key: str) -> RateLimitDecision:
         """Raises redis.exceptions.ConnectionError / TimeoutError when Redis cannot answer."""

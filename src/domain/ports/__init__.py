@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Protocol, Self, runtime_checkable
+from typing import Protocol, Self
 
 
 class Clock(Protocol):
@@ -83,6 +83,21 @@ class RateLimiter(Protocol):
         ...
 
 
+class ConcurrencyLimiter(Protocol):
+    """At most `limit` operations of one kind running at once per subject (for example a user's
+    searches), wherever they run."""
+
+    limit: int
+
+    async def acquire(self, subject: str) -> str | None:
+        """A ticket for one of `subject`'s slots, or None when all `limit` are taken."""
+        ...
+
+    async def release(self, subject: str, ticket: str) -> None:
+        """Give the slot of `ticket` back."""
+        ...
+
+
 # --- idempotency ---------------------------------------------------------------------------------
 
 
@@ -104,7 +119,6 @@ class IdempotencyRecord:
     response: StoredResponse | None
 
 
-@runtime_checkable  # handlers receive it by dependency injection, which checks the type
 class IdempotencyStore(Protocol):
     async def begin(self, key: str, fingerprint: str, ttl_seconds: int) -> IdempotencyRecord | None:
         """Claim `key` atomically. None: this caller holds it now and must `complete` or `release`

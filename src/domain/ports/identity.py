@@ -122,7 +122,9 @@ class PrincipalCache(Protocol):
     """Resolved principals by token hash, so authentication costs no database round trip.
 
     Entries expire on their own (never later than the credential itself); revoking a credential
-    evicts every entry made from it, at once, for every process sharing the cache.
+    evicts every entry made from it, at once, for every process sharing the cache, and `put`
+    refuses that credential from then on, so a request that read it just before the revocation
+    cannot cache it just after.
     """
 
     async def get(self, key: str) -> Principal | None: ...
@@ -130,5 +132,6 @@ class PrincipalCache(Protocol):
     async def put(self, key: str, principal: Principal, ttl_seconds: int) -> None: ...
 
     async def evict(self, credential_id: str) -> None:
-        """Forget every cached principal resolved from this session id or key id."""
+        """Forget every cached principal resolved from this session id or key id, and refuse to
+        cache it again."""
         ...

@@ -48,23 +48,6 @@ async def test_a_broken_principal_cache_is_a_miss_and_never_raises() -> None:
     await cache.evict("s")
 
 
-class TokenKeys:
-    def cache_key(self, token: str, acting_user: str | None) -> str:
-        return f"key:{token}"
-
-
-class ScriptedGate:
-    def __init__(self, *answers: tuple[Principal, RateLimitDecision] | None) -> None:
-        self.answers = list(answers)
-        self.keys: list[str] = []
-
-    async def admit(
-        self, cache_key: str, policy: RateLimitPolicy
-    ) -> tuple[Principal, RateLimitDecision] | None:
-        self.keys.append(cache_key)
-        return self.answers.pop(0)
-
-
 def _decisions(outcome: str) -> float:
     from adapters.http.metrics import RATE_LIMIT_DECISIONS
 
@@ -72,19 +55,12 @@ def _decisions(outcome: str) -> float:
     return value
 
 
-async def test_fast_admission_counts_each_decision_of_the_gate_once() -> None:
-    from app.resilience import FastAdmission
+def test_the_decision_counter_counts_each_outcome_under_its_label() -> None:
+    from app.resilience import decision_counter
 
-    principal = Principal("u", PrincipalKind.API_KEY, frozenset({Scope.TASKS_READ}), "k", "a")
-    allowed = RateLimitDecision(True, 5, 4, 12, 0)
-    limited = RateLimitDecision(False, 5, 0, 60, 12)
-    gate = ScriptedGate((principal, allowed), (principal, limited), None)
-    admit = FastAdmission(TokenKeys(), gate, POLICY)  # type: ignore[arg-type]
+    counted = decision_counter(POLICY)
     before = _decisions("allowed"), _decisions("limited")
-
-    assert await admit("t1", None) == (principal, allowed)
-    assert await admit("t1", None) == (principal, limited)
-    assert await admit("t2", None) is None  # a miss counts nothing: the slow path will
-
-    assert (_decisions("allowed"), _decisions("limited")) == (before[0] + 1, before[1] + 1)
-    assert gate.keys == ["key:t1", "key:t1", "key:t2"]
+    counted(True)
+    counted(True)
+    counted(False)
+    assert (_decisions("allowed"), _decisions("limited")) == (before[0] + 2, before[1] + 1)

@@ -466,6 +466,23 @@ def test_the_default_limit_is_per_principal(make_api: ApiFactory) -> None:
     assert api.client.get("/v1/users/me", headers=bearer(bob)).status_code == 200
 
 
+def test_a_user_has_one_budget_across_sessions_keys_and_service_calls(
+    make_api: ApiFactory,
+) -> None:
+    api = make_api(RATE_LIMIT_DEFAULT="6/hour", SERVICE_AUTH_TOKEN=SERVICE_TOKEN)
+    alice = api.account()
+    second_session = api.login(alice.email).json()["token"]
+    keys = [api.key(alice.token, ["tasks:read"], f"k{i}") for i in range(2)]  # 2 of 6
+    acting = {**bearer(SERVICE_TOKEN), "X-Acting-User": alice.id}
+    callers = [bearer(second_session), bearer(keys[0]), bearer(keys[1]), acting]
+
+    statuses = [api.client.get("/v1/tasks", headers=h).status_code for h in callers]
+    over = [api.client.get("/v1/tasks", headers=h).status_code for h in callers]
+
+    assert statuses == [200] * 4  # 6 spent: 2 issues and these 4
+    assert over == [429] * 4  # no credential brings a budget of its own
+
+
 def test_anonymous_failures_are_limited_per_address(make_api: ApiFactory) -> None:
     api = make_api(RATE_LIMIT_DEFAULT="5/minute")
     statuses = [api.client.get("/v1/tasks", headers=bearer("wrong")).status_code for _ in range(7)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ from adapters.security.passwords import Argon2idPasswordHasher
 from adapters.security.tokens import HmacTokenHasher, RandomSecretGenerator
 from domain.auth import ALL_SCOPES, Principal, PrincipalKind, Scope
 from domain.ports import RateLimitDecision, RateLimitPolicy
+from domain.ports.identity import PrincipalCache
 from domain.use_cases.identity import (
     AuthenticateBearer,
     IssueApiKey,
@@ -106,3 +108,24 @@ def session_principal(user: User) -> Principal:
 
 def key_principal(user: User, *scopes: Scope) -> Principal:
     return Principal(user.id, PrincipalKind.API_KEY, frozenset(scopes), "key", "api_key:key")
+
+
+class PausedFill:
+    """A principal cache whose `put` stops, after the credential was read and before the entry
+    is written, until `release` is set: the window in which a revocation can land."""
+
+    def __init__(self, inner: PrincipalCache) -> None:
+        self.inner = inner
+        self.reached = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def get(self, key: str) -> Principal | None:
+        return await self.inner.get(key)
+
+    async def put(self, key: str, principal: Principal, ttl_seconds: int) -> None:
+        self.reached.set()
+        await self.release.wait()
+        await self.inner.put(key, principal, ttl_seconds)
+
+    async def evict(self, credential_id: str) -> None:
+        await self.inner.evict(credential_id)

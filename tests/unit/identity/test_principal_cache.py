@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -9,8 +10,9 @@ import pytest
 from adapters.memory.principals import MemoryPrincipalCache
 from domain.auth import Principal, PrincipalKind, Scope
 from domain.errors import Unauthenticated
+from domain.ports.identity import PrincipalCache
 from domain.use_cases.identity import AuthenticateBearer, LogOut, RevokeApiKey
-from tests.unit.identity.support import PASSWORD, Identity, session_principal
+from tests.unit.identity.support import PASSWORD, Identity, PausedFill, session_principal
 
 
 class CountingUow:
@@ -25,9 +27,7 @@ class CountingUow:
         return self.identity.uow()
 
 
-def cached_auth(
-    identity: Identity, cache: MemoryPrincipalCache, uows: CountingUow
-) -> AuthenticateBearer:
+def cached_auth(identity: Identity, cache: PrincipalCache, uows: CountingUow) -> AuthenticateBearer:
     return AuthenticateBearer(
         uows,  # type: ignore[arg-type]
         identity.tokens,
@@ -119,3 +119,55 @@ def test_the_redis_entry_format_round_trips_and_its_decode_cache_stays_bounded()
     # A repeat is served from the cache: the very same immutable object.
     last = decoded[-1]
     assert wire.decode_principal(last) is wire.decode_principal(last)
+
+
+async def test_a_logout_during_a_cache_fill_wins(identity: Identity) -> None:
+    await identity.new_user()
+    login = await identity.login().execute("ada@example.com", PASSWORD, "10.0.0.1")
+    principal = await identity.authenticate().execute(login.token)
+    cache = MemoryPrincipalCache()
+    paused = PausedFill(cache)
+    auth = cached_auth(identity, paused, CountingUow(identity))
+
+    filling = asyncio.create_task(auth.execute(login.token))
+    await paused.reached.wait()  # the session was read as active; its entry is not written yet
+    await LogOut(identity.uow(), identity.clock, paused).execute(principal)
+    paused.release.set()
+    await filling  # admitted: it was authenticated before the logout
+
+    assert await cache.get(identity.tokens.hash(login.token)) is None
+    with pytest.raises(Unauthenticated):
+        await auth.execute(login.token)
+
+
+async def test_a_key_revocation_during_a_cache_fill_wins(identity: Identity) -> None:
+    user = await identity.new_user()
+    issued = await identity.issue_key().execute(session_principal(user), "ci", ["tasks:read"])
+    paused = PausedFill(MemoryPrincipalCache())
+    auth = cached_auth(identity, paused, CountingUow(identity))
+
+    filling = asyncio.create_task(auth.execute(issued.secret))
+    await paused.reached.wait()
+    await RevokeApiKey(identity.uow(), identity.clock, paused).execute(
+        session_principal(user), issued.key.id
+    )
+    paused.release.set()
+    await filling
+
+    with pytest.raises(Unauthenticated):
+        await auth.execute(issued.secret)
+
+
+async def test_memory_tombstones_expire_and_stay_bounded() -> None:
+    now = [0.0]
+    cache = MemoryPrincipalCache(max_entries=2, monotonic=lambda: now[0], revoked_seconds=30)
+    principal = Principal("u", PrincipalKind.SESSION, frozenset({Scope.TASKS_READ}), "s1", "a")
+    await cache.evict("s1")
+    await cache.put("k", principal, 10)
+    assert await cache.get("k") is None  # revoked: never cached again
+    now[0] = 31.0
+    await cache.put("k", principal, 10)
+    assert await cache.get("k") == principal  # the tombstone has expired
+    for i in range(5):
+        await cache.evict(f"other-{i}")
+    assert cache.tombstones <= 2

@@ -1,5 +1,5 @@
-"""The request gate: cached principal + rate-limit decision in one script, sharing the buckets
-of RedisRateLimiter and the entries of RedisPrincipalCache."""
+"""Admission on Redis: the gate (cached principal + rate-limit decision in one script, sharing
+the buckets of RedisRateLimiter and the entries of RedisPrincipalCache) and its fallback."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from adapters.redis.admission import RedisAdmission, RedisRequestGate
 from adapters.redis.client import create_redis_client
-from adapters.redis.gate import RedisRequestGate
 from adapters.redis.principals import RedisPrincipalCache
 from adapters.redis.rate_limit import RedisRateLimiter
 from domain.auth import ALL_SCOPES, Principal, PrincipalKind
@@ -28,23 +28,23 @@ async def test_the_gate_counts_in_the_bucket_the_limiter_uses(
 ) -> None:
     client = await make_client()
     principal = Principal(USER, kind, ALL_SCOPES, CRED, "actor")
-    cache = RedisPrincipalCache(client, key_prefix)
-    gate = RedisRequestGate(client, key_prefix)
-    limiter = RedisRateLimiter(client, key_prefix)
     policy = RateLimitPolicy("gate-test", 3, 60)
+    cache = RedisPrincipalCache(client, key_prefix, policy)
+    gate = RedisRequestGate(client, cache)
+    limiter = RedisRateLimiter(client, key_prefix)
 
-    assert await gate.admit("token-hash", policy) is None  # a miss counts nothing
+    assert await gate.admit("token-hash") is None  # a miss counts nothing
     await cache.put("token-hash", principal, 60)
 
-    first = await gate.admit("token-hash", policy)
+    first = await gate.admit("token-hash")
     assert first is not None
     assert first[0] == principal
     assert (first[1].allowed, first[1].remaining) == (True, 2)
-    # The limiter sees the same bucket: the subject rule in Lua matches the domain's.
+    # The limiter sees the same bucket: the one Python named when the entry was cached.
     second = await limiter.hit(policy, principal.rate_limit_subject)
     assert (second.allowed, second.remaining) == (True, 1)
-    await gate.admit("token-hash", policy)
-    refused = await gate.admit("token-hash", policy)
+    await gate.admit("token-hash")
+    refused = await gate.admit("token-hash")
     assert refused is not None
     assert not refused[1].allowed
     assert refused[1].retry_after >= 1
@@ -53,12 +53,10 @@ async def test_the_gate_counts_in_the_bucket_the_limiter_uses(
 async def test_an_evicted_principal_is_a_miss(make_client: ClientFactory, key_prefix: str) -> None:
     client = await make_client()
     principal = Principal(USER, PrincipalKind.SESSION, ALL_SCOPES, CRED, "actor")
-    cache = RedisPrincipalCache(client, key_prefix)
+    cache = RedisPrincipalCache(client, key_prefix, RateLimitPolicy("p", 5, 60))
     await cache.put("h", principal, 60)
     await cache.evict(CRED)
-    assert (
-        await RedisRequestGate(client, key_prefix).admit("h", RateLimitPolicy("p", 5, 60)) is None
-    )
+    assert await RedisRequestGate(client, cache).admit("h") is None
 
 
 async def test_calls_in_one_loop_turn_share_one_pipeline_and_each_is_counted(
@@ -66,12 +64,13 @@ async def test_calls_in_one_loop_turn_share_one_pipeline_and_each_is_counted(
 ) -> None:
     client = await make_client()
     principal = Principal(USER, PrincipalKind.API_KEY, ALL_SCOPES, CRED, "actor")
-    await RedisPrincipalCache(client, key_prefix).put("batch", principal, 60)
-    gate = RedisRequestGate(client, key_prefix)
-    pipelines = _count_pipelines(client)
     policy = RateLimitPolicy("batch", 30, 60)
+    cache = RedisPrincipalCache(client, key_prefix, policy)
+    await cache.put("batch", principal, 60)
+    gate = RedisRequestGate(client, cache)
+    pipelines = _count_pipelines(client)
 
-    answers = await asyncio.gather(*(gate.admit("batch", policy) for _ in range(50)))
+    answers = await asyncio.gather(*(gate.admit("batch") for _ in range(50)))
 
     assert pipelines == [50]  # one round trip for the 50 calls
     decisions = [answer[1] for answer in answers if answer is not None]
@@ -86,14 +85,13 @@ async def test_a_long_queue_is_sent_in_bounded_pipelines(
 ) -> None:
     client = await make_client()
     principal = Principal(USER, PrincipalKind.SESSION, ALL_SCOPES, CRED, "actor")
-    await RedisPrincipalCache(client, key_prefix).put("hit", principal, 60)
-    gate = RedisRequestGate(client, key_prefix, max_batch=4)
-    pipelines = _count_pipelines(client)
     policy = RateLimitPolicy("bounded", 100, 60)
+    cache = RedisPrincipalCache(client, key_prefix, policy)
+    await cache.put("hit", principal, 60)
+    gate = RedisRequestGate(client, cache, max_batch=4)
+    pipelines = _count_pipelines(client)
 
-    answers = await asyncio.gather(
-        *(gate.admit("hit" if i % 2 else "miss", policy) for i in range(10))
-    )
+    answers = await asyncio.gather(*(gate.admit("hit" if i % 2 else "miss") for i in range(10)))
 
     assert pipelines == [4, 4, 2]
     # Hits and misses in one pipeline each get their own answer.
@@ -106,13 +104,14 @@ async def test_the_script_is_loaded_again_after_redis_forgot_it(
 ) -> None:
     client = await make_client()
     principal = Principal(USER, PrincipalKind.SESSION, ALL_SCOPES, CRED, "actor")
-    await RedisPrincipalCache(client, key_prefix).put("h", principal, 60)
-    gate = RedisRequestGate(client, key_prefix)
     policy = RateLimitPolicy("reload", 5, 60)
-    assert await gate.admit("h", policy) is not None
+    cache = RedisPrincipalCache(client, key_prefix, policy)
+    await cache.put("h", principal, 60)
+    gate = RedisRequestGate(client, cache)
+    assert await gate.admit("h") is not None
     await client.script_flush()  # as after a Redis restart
 
-    answers = await asyncio.gather(gate.admit("h", policy), gate.admit("h", policy))
+    answers = await asyncio.gather(gate.admit("h"), gate.admit("h"))
 
     assert [a[1].remaining for a in answers if a is not None] == [3, 2]
 
@@ -120,11 +119,10 @@ async def test_the_script_is_loaded_again_after_redis_forgot_it(
 async def test_an_unreachable_redis_fails_every_waiting_call(key_prefix: str) -> None:
     client = create_redis_client("redis://127.0.0.1:1/0", timeout_seconds=0.2, socket_timeout=0.2)
     try:
-        gate = RedisRequestGate(client, key_prefix)
-        policy = RateLimitPolicy("down", 5, 60)
-        results = await asyncio.gather(
-            *(gate.admit("h", policy) for _ in range(3)), return_exceptions=True
+        gate = RedisRequestGate(
+            client, RedisPrincipalCache(client, key_prefix, RateLimitPolicy("down", 5, 60))
         )
+        results = await asyncio.gather(*(gate.admit("h") for _ in range(3)), return_exceptions=True)
         assert all(isinstance(r, RedisError) for r in results), results
     finally:
         await client.aclose()
@@ -135,11 +133,12 @@ async def test_a_caller_that_goes_away_does_not_disturb_the_others(
 ) -> None:
     client = await make_client()
     principal = Principal(USER, PrincipalKind.SESSION, ALL_SCOPES, CRED, "actor")
-    await RedisPrincipalCache(client, key_prefix).put("h", principal, 60)
-    gate = RedisRequestGate(client, key_prefix)
     policy = RateLimitPolicy("cancel", 10, 60)
-    leaving = asyncio.ensure_future(gate.admit("h", policy))
-    staying = asyncio.ensure_future(gate.admit("h", policy))
+    cache = RedisPrincipalCache(client, key_prefix, policy)
+    await cache.put("h", principal, 60)
+    gate = RedisRequestGate(client, cache)
+    leaving = asyncio.ensure_future(gate.admit("h"))
+    staying = asyncio.ensure_future(gate.admit("h"))
     await asyncio.sleep(0)
     leaving.cancel()
 
@@ -175,15 +174,72 @@ async def test_calls_of_the_next_loop_turn_join_the_same_pipeline(
 ) -> None:
     client = await make_client()
     principal = Principal(USER, PrincipalKind.SESSION, ALL_SCOPES, CRED, "actor")
-    await RedisPrincipalCache(client, key_prefix).put("turns", principal, 60)
-    gate = RedisRequestGate(client, key_prefix)
-    pipelines = _count_pipelines(client)
     policy = RateLimitPolicy("turns", 10, 60)
+    cache = RedisPrincipalCache(client, key_prefix, policy)
+    await cache.put("turns", principal, 60)
+    gate = RedisRequestGate(client, cache)
+    pipelines = _count_pipelines(client)
 
-    first = asyncio.ensure_future(gate.admit("turns", policy))
+    first = asyncio.ensure_future(gate.admit("turns"))
     await asyncio.sleep(0)  # the first call reaches the gate in this turn
-    second = asyncio.ensure_future(gate.admit("turns", policy))
+    second = asyncio.ensure_future(gate.admit("turns"))
     answers = await asyncio.gather(first, second)
 
     assert pipelines == [2]
     assert [a[1].remaining for a in answers if a is not None] == [9, 8]
+
+
+async def test_admission_fills_the_cache_on_a_miss_and_the_gate_serves_the_next_call(
+    make_client: ClientFactory, key_prefix: str
+) -> None:
+    from datetime import timedelta
+
+    from domain.use_cases.identity import AuthenticateBearer
+    from tests.unit.identity.support import PASSWORD, Identity
+
+    client = await make_client()
+    identity = Identity()
+    await identity.new_user()
+    login = await identity.login().execute("ada@example.com", PASSWORD, "10.0.0.1")
+    policy = RateLimitPolicy("admission", 5, 60)
+    cache = RedisPrincipalCache(client, key_prefix, policy)
+    lookups: list[int] = []
+
+    def uow() -> Any:
+        lookups.append(1)
+        return identity.uow()
+
+    authenticate = AuthenticateBearer(
+        uow, identity.tokens, identity.clock, cache=cache, cache_ttl=timedelta(seconds=60)
+    )
+    gate_decisions: list[bool] = []
+    admission = RedisAdmission(
+        RedisRequestGate(client, cache),
+        cache_key=authenticate.cache_key,
+        authenticate=authenticate.execute,
+        limiter=RedisRateLimiter(client, key_prefix),
+        counted=gate_decisions.append,
+    )
+
+    first, missed = await admission.admit(login.token, None)  # the database, then cached
+    second, hit = await admission.admit(login.token, None)  # the gate alone
+
+    assert first == second
+    assert len(lookups) == 1
+    assert gate_decisions == [True]  # the limiter took the first decision, the gate the second
+    assert (missed.remaining, hit.remaining) == (4, 3)  # one bucket for both paths
+
+
+async def test_every_credential_of_a_user_counts_in_one_bucket(
+    make_client: ClientFactory, key_prefix: str
+) -> None:
+    client = await make_client()
+    policy = RateLimitPolicy("per-user", 3, 60)
+    cache = RedisPrincipalCache(client, key_prefix, policy)
+    gate = RedisRequestGate(client, cache)
+    for kind in PrincipalKind:
+        await cache.put(kind.value, Principal(USER, kind, ALL_SCOPES, f"cred-{kind}", "a"), 60)
+
+    answers = [await gate.admit(kind.value) for kind in PrincipalKind]
+
+    assert [a[1].remaining for a in answers if a is not None] == [2, 1, 0]

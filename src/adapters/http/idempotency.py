@@ -1,0 +1,143 @@
+"""Idempotent creation (`Idempotency-Key`), for any handler that declares it.
+
+A route made with `post(..., idempotent=True)` accepts an `Idempotency-Key` header (documented
+in the OpenAPI text) and gets this protocol around its handler, which knows nothing of it:
+- without the header the handler runs as it is;
+- with it, the body (the route's documented body type) is decoded first, so a bad body is
+  answered before the key is looked at, and the key is claimed for the calling user;
+- the same key with the same body returns the first answer (status, body, Location, ETag) with
+  `Idempotent-Replayed: true` for 24 h; with another body it is 422; while the first request is
+  still running it is 409 (a claim lasts 60 s at most);
+- a handler that fails releases the claim, so a retry runs again;
+- a store that cannot answer the claim is 503 (rather than risk a duplicate).
+Keys are scoped per user across all idempotent routes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import re
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+import msgspec
+import structlog
+from litestar import Request, Response
+from litestar.exceptions import ClientException, ImproperlyConfiguredException
+from litestar.params import HeaderParameter
+
+from adapters.http.auth import current_principal
+from adapters.http.bodies import decode_body
+from adapters.http.responses import EncodedJson
+from adapters.http.services import services
+from domain.errors import Conflict, FieldError, Invalid, Unavailable
+from domain.ports import IdempotencyRecord, StoredResponse
+
+log = structlog.get_logger("taskhub.idempotency")
+
+REPLAY_TTL_SECONDS = 24 * 3600
+# An in-flight claim outlives no crashed request by much: retries get 409 for this long at most.
+IN_FLIGHT_TTL_SECONDS = 60
+KEY_PARAMETER = "idempotency_key"
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    HeaderParameter(name="Idempotency-Key", description="1-255 visible ASCII characters."),
+]
+
+_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_REPLAYED_HEADERS = ("location", "etag")
+_encoder = msgspec.json.Encoder()
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+def idempotent(
+    fn: Handler, body_type: type[Any], media_types: frozenset[str], status_code: int
+) -> Handler:
+    """`fn` (a handler taking `request`) with the protocol around it. The result's signature
+    is fn's plus the keyword-only `idempotency_key` header, so Litestar parses and documents the
+    header; a call without it goes straight to fn's own coroutine."""
+    signature = inspect.signature(fn)
+    if "request" not in signature.parameters or KEY_PARAMETER in signature.parameters:
+        raise ImproperlyConfiguredException(
+            f"an idempotent handler takes `request` and no `{KEY_PARAMETER}`: {fn.__qualname__}"
+        )
+
+    async def once(args: tuple[Any, ...], kwargs: dict[str, Any], key: str) -> Response[Any]:
+        request: Request[Any, Any, Any] = kwargs["request"]
+        body = await decode_body(request, body_type, media_types, keep=True)
+        if not _KEY.match(key):
+            raise ClientException(detail="Idempotency-Key must be 1-255 visible ASCII characters")
+        store = services(request).idempotency_store
+        store_key = f"{current_principal(request).user_id}:{key}"
+        fingerprint = hashlib.sha256(_encoder.encode(body)).hexdigest()
+        try:
+            record = await store.begin(store_key, fingerprint, IN_FLIGHT_TTL_SECONDS)
+        except Exception as exc:
+            log.warning("idempotency store unavailable", error=type(exc).__name__)
+            raise Unavailable("Idempotency store unavailable; retry later.") from None
+        if record is not None:
+            return _replay(record, fingerprint)
+        try:
+            response = _as_response(await fn(*args, **kwargs), status_code)
+        except BaseException:
+            try:
+                await store.release(store_key)
+            except Exception as exc:
+                log.warning("idempotency release failed", error=type(exc).__name__)
+            raise
+        content = response.content
+        stored = StoredResponse(
+            status=response.status_code or status_code,
+            body=content if isinstance(content, bytes) else _encoder.encode(content),
+            headers=tuple(
+                (k, v) for k, v in response.headers.items() if k.lower() in _REPLAYED_HEADERS
+            ),
+        )
+        try:
+            await store.complete(store_key, fingerprint, stored, REPLAY_TTL_SECONDS)
+        except Exception as exc:
+            log.warning("idempotency store unavailable after create", error=type(exc).__name__)
+        return response
+
+    def run(*args: Any, idempotency_key: str | None = None, **kwargs: Any) -> Awaitable[Any]:
+        if idempotency_key is None:
+            return fn(*args, **kwargs)
+        return once(args, kwargs, idempotency_key)
+
+    run.__name__, run.__qualname__, run.__module__ = fn.__name__, fn.__qualname__, fn.__module__
+    run.__doc__ = fn.__doc__
+    run.__annotations__ = {**fn.__annotations__, KEY_PARAMETER: IdempotencyKeyHeader}
+    key_parameter = inspect.Parameter(
+        KEY_PARAMETER, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=IdempotencyKeyHeader
+    )
+    run.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*signature.parameters.values(), key_parameter]
+    )
+    # Litestar awaits what `run` returns: the handler's coroutine, or the protocol's.
+    return inspect.markcoroutinefunction(run)
+
+
+def _replay(record: IdempotencyRecord, fingerprint: str) -> Response[Any]:
+    if record.fingerprint != fingerprint:
+        raise Invalid(
+            "Idempotency-Key was already used with a different request body.",
+            [FieldError("Idempotency-Key", "was used with a different body")],
+        )
+    if record.response is None:
+        raise Conflict("A request with this Idempotency-Key is still in progress.")
+    stored = record.response
+    return Response(
+        stored.body,
+        status_code=stored.status,
+        media_type="application/json",
+        headers={**dict(stored.headers), "Idempotent-Replayed": "true"},
+    )
+
+
+def _as_response(result: Any, status_code: int) -> Response[Any]:
+    """The handler's answer as a Response (a bare value is JSON with the route's status)."""
+    if isinstance(result, Response):
+        return result
+    return EncodedJson(_encoder.encode(result), status_code=status_code)

@@ -1,0 +1,60 @@
+"""What the handlers and guards call, put in the app state once by the composition root.
+
+One way for every handler: `services(request).<name>`. Use cases are factories (a fresh one per
+call, over a fresh unit of work); the others are long-lived. Reading them from the app state
+costs a dictionary lookup, where Litestar's dependency injection would resolve, convert and clean
+up each one per request; none of them adds anything to the OpenAPI text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from litestar.connection import ASGIConnection
+
+from adapters.http.cursors import CursorCodec
+from domain.ports import ConcurrencyLimiter, HealthProbe, IdempotencyStore
+from domain.ports.admission import Admission
+from domain.use_cases.identity import (
+    GetCurrentUser,
+    IssueApiKey,
+    ListApiKeys,
+    LogIn,
+    LogOut,
+    RegisterUser,
+    RevokeApiKey,
+)
+from domain.use_cases.tasks import CreateTask, DeleteTask, GetTask, ListTasks, UpdateTask
+
+SERVICES = "services"
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    admission: Admission
+    idempotency_store: IdempotencyStore
+    cursor_codec: CursorCodec
+    search_slots: ConcurrencyLimiter
+    health_probes: Sequence[HealthProbe]
+    health_timeout: float
+
+    register_user: Callable[[], RegisterUser]
+    log_in: Callable[[], LogIn]
+    log_out: Callable[[], LogOut]
+    get_current_user: Callable[[], GetCurrentUser]
+    issue_api_key: Callable[[], IssueApiKey]
+    list_api_keys: Callable[[], ListApiKeys]
+    revoke_api_key: Callable[[], RevokeApiKey]
+
+    create_task: Callable[[], CreateTask]
+    get_task: Callable[[], GetTask]
+    list_tasks: Callable[[], ListTasks]
+    update_task: Callable[[], UpdateTask]
+    delete_task: Callable[[], DeleteTask]
+
+
+def services(connection: ASGIConnection[Any, Any, Any, Any]) -> Services:
+    found: Services = connection.app.state[SERVICES]
+    return found
