@@ -4,9 +4,11 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 export UV_PYTHON_DOWNLOADS := never
-UV := $(shell scripts/bootstrap.sh)
-PYTHON_312 := $(shell scripts/find-python.sh)
-RUN := $(UV) run --frozen --no-sync
+# uv and Python 3.12 are looked up when a recipe first uses them, once each (the eval turns the
+# variable into a plain one on first use): `make help` runs neither lookup.
+UV = $(eval UV := $$(shell scripts/bootstrap.sh))$(UV)
+PYTHON_312 = $(eval PYTHON_312 := $$(shell scripts/find-python.sh))$(PYTHON_312)
+RUN = $(UV) run --frozen --no-sync
 
 .PHONY: help
 help: ## list the targets

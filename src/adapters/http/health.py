@@ -70,4 +70,6 @@ class OperationsController(Controller):
     @get("/metrics", summary="Prometheus text exposition", media_type="text/plain")
     async def metrics(self) -> Response[bytes]:
         body, content_type = render_metrics()
-        return Response(body, media_type=content_type)
+        # Litestar appends "; charset=utf-8" to a text/* media type itself: give it the type
+        # without one, so the header names the charset once.
+        return Response(body, media_type=content_type.replace("; charset=utf-8", ""))
