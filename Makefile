@@ -55,6 +55,10 @@ unit: venv ## unit tests only
 bench: venv ## Taskhub vs a bare Litestar+asyncpg ceiling (throwaway PostgreSQL+Redis, wrk); BENCH_ARGS=--quick
 	$(RUN) python -m bench.run $(BENCH_ARGS)
 
+.PHONY: openapi-tools
+openapi-tools: ## install the pinned OpenAPI tools the tests use (Redocly, Spectral, openapi-python-client)
+	scripts/install-openapi-tools.sh
+
 .PHONY: airgap-images
 airgap-images: ## build local stand-ins for python:3.12-slim, PostgreSQL, Redis; use: eval "$$(make -s airgap-images)"
 	@scripts/airgap-images.sh
