@@ -5,18 +5,20 @@ SHELL := /bin/bash
 
 export UV_PYTHON_DOWNLOADS := never
 # uv and Python 3.12 are looked up when a recipe first uses them, once each (the eval turns the
-# variable into a plain one on first use): `make help` runs neither lookup.
-UV = $(eval UV := $$(shell scripts/bootstrap.sh))$(UV)
-PYTHON_312 = $(eval PYTHON_312 := $$(shell scripts/find-python.sh))$(PYTHON_312)
-RUN = $(UV) run --frozen --no-sync
+# variable into a plain one on first use): `make help` runs neither lookup. The names differ from
+# the environment's UV (which `uv run` sets) and PYTHON_312 (read by find-python.sh): make would
+# expand a variable that also comes from the environment to export it to every recipe.
+UV_BIN = $(eval UV_BIN := $$(shell scripts/bootstrap.sh))$(UV_BIN)
+PYTHON_312_BIN = $(eval PYTHON_312_BIN := $$(shell scripts/find-python.sh))$(PYTHON_312_BIN)
+RUN = $(UV_BIN) run --frozen --no-sync
 
 .PHONY: help
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 .venv/.synced: pyproject.toml uv.lock
-	@test -n "$(PYTHON_312)" || { echo "no Python 3.12 found (see scripts/find-python.sh)"; exit 1; }
-	$(UV) sync --frozen --python "$(PYTHON_312)"
+	@test -n "$(PYTHON_312_BIN)" || { echo "no Python 3.12 found (see scripts/find-python.sh)"; exit 1; }
+	$(UV_BIN) sync --frozen --python "$(PYTHON_312_BIN)"
 	@touch $@
 
 .PHONY: venv

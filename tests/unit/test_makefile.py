@@ -3,6 +3,7 @@ Python lookup); the targets that need uv still find it."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -35,9 +36,22 @@ def ran(checkout: Path) -> list[str]:
     return marks.read_text().split() if marks.exists() else []
 
 
-def test_make_help_lists_the_targets_and_bootstraps_nothing(checkout: Path) -> None:
+@pytest.mark.parametrize(
+    "environment",
+    [{}, {"UV": "/elsewhere/uv", "PYTHON_312": "/elsewhere/python3.12"}],  # as under `uv run`
+)
+def test_make_help_lists_the_targets_and_bootstraps_nothing(
+    checkout: Path, environment: dict[str, str]
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in {"UV", "PYTHON_312"}}
     proc = subprocess.run(
-        ["make", "help"], cwd=checkout, capture_output=True, text=True, check=True, timeout=30
+        ["make", "help"],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+        env={**env, **environment},
     )
     assert ran(checkout) == []
     assert proc.stderr == ""
