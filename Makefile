@@ -4,17 +4,21 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 export UV_PYTHON_DOWNLOADS := never
-UV := $(shell scripts/bootstrap.sh)
-PYTHON_312 := $(shell scripts/find-python.sh)
-RUN := $(UV) run --frozen --no-sync
+# uv and Python 3.12 are looked up when a recipe first uses them, once each (the eval turns the
+# variable into a plain one on first use): `make help` runs neither lookup. The names differ from
+# the environment's UV (which `uv run` sets) and PYTHON_312 (read by find-python.sh): make would
+# expand a variable that also comes from the environment to export it to every recipe.
+UV_BIN = $(eval UV_BIN := $$(shell scripts/bootstrap.sh))$(UV_BIN)
+PYTHON_312_BIN = $(eval PYTHON_312_BIN := $$(shell scripts/find-python.sh))$(PYTHON_312_BIN)
+RUN = $(UV_BIN) run --frozen --no-sync
 
 .PHONY: help
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 .venv/.synced: pyproject.toml uv.lock
-	@test -n "$(PYTHON_312)" || { echo "no Python 3.12 found (see scripts/find-python.sh)"; exit 1; }
-	$(UV) sync --frozen --python "$(PYTHON_312)"
+	@test -n "$(PYTHON_312_BIN)" || { echo "no Python 3.12 found (see scripts/find-python.sh)"; exit 1; }
+	$(UV_BIN) sync --frozen --python "$(PYTHON_312_BIN)"
 	@touch $@
 
 .PHONY: venv
@@ -52,6 +56,10 @@ unit: venv ## unit tests only
 .PHONY: bench
 bench: venv ## Taskhub vs a bare Litestar+asyncpg ceiling (throwaway PostgreSQL+Redis, wrk); BENCH_ARGS=--quick
 	$(RUN) python -m bench.run $(BENCH_ARGS)
+
+.PHONY: openapi-tools
+openapi-tools: ## install the pinned OpenAPI tools the tests use (Redocly, Spectral, openapi-python-client)
+	scripts/install-openapi-tools.sh
 
 .PHONY: airgap-images
 airgap-images: ## build local stand-ins for python:3.12-slim, PostgreSQL, Redis; use: eval "$$(make -s airgap-images)"

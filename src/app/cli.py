@@ -15,7 +15,7 @@ from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
-from app.settings import Settings, SettingsError, load_settings
+from app.settings import Settings, SettingsError, load_settings, mask_url
 
 
 def _settings_or_exit() -> Settings:
@@ -166,22 +166,97 @@ def _run_use_case[T](coroutine: Coroutine[Any, Any, T]) -> T:
     raise SystemExit(1)
 
 
+def run_migrate(settings: Settings, revision: str, verbose: bool) -> None:
+    """`taskhub migrate`: one line on success; on failure one line naming the cause (the whole
+    trace with --verbose) and exit status 1. The database URL's password is masked in both."""
+    try:
+        migrate(settings, revision)
+    except Exception as exc:
+        url = settings.DATABASE_URL
+        if verbose:
+            import traceback
+
+            trace = "".join(traceback.format_exception(exc))
+            print(trace.replace(url, mask_url(url)).rstrip(), file=sys.stderr)
+        cause = (str(exc).strip().splitlines() or [""])[0].replace(url, mask_url(url))
+        print(
+            f"taskhub: migrate failed: {type(exc).__name__}: {cause}"
+            + ("" if verbose else " (--verbose shows the trace)"),
+            file=sys.stderr,
+        )
+        raise SystemExit(1) from None
+    if settings.DATABASE_URL != "memory://":
+        print(f"taskhub: database migrated to {revision} ({mask_url(settings.DATABASE_URL)})")
+
+
 def check_config(settings: Settings) -> None:
     print(json.dumps(settings.masked(), indent=2, sort_keys=True, default=str))
 
 
+def rfc3339_time(value: str) -> str:
+    """argparse type of --expires-at: an RFC 3339 time with an offset (kept as given)."""
+    from datetime import datetime
+
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an RFC 3339 time with an offset (e.g. 2026-12-31T23:59:00Z)"
+        )
+    return value
+
+
+SERVE_DESCRIPTION = """Serve the HTTP API with uvicorn. Takes no options: every setting comes
+from the environment (or ./.env), among them HOST (default 127.0.0.1), PORT (default 8000),
+WORKERS (default 1) and FORWARDED_ALLOW_IPS. `taskhub check-config` shows the values in effect.
+With the default SQLite database it applies the migrations first."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="taskhub", description="Taskhub service command line.")
+    parser = argparse.ArgumentParser(
+        prog="taskhub",
+        description="Taskhub service command line. Settings come from the environment (and an "
+        "optional ./.env); `taskhub COMMAND --help` describes each command.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="serve HTTP with uvicorn (settings from the environment)")
-    m = sub.add_parser("migrate", help="apply database migrations (alembic upgrade)")
+    sub.add_parser(
+        "serve",
+        help="serve HTTP with uvicorn (HOST, PORT, WORKERS from the environment)",
+        description=SERVE_DESCRIPTION,
+    )
+    m = sub.add_parser(
+        "migrate",
+        help="apply database migrations (alembic upgrade)",
+        description="Apply the database migrations to DATABASE_URL up to REVISION (default: "
+        "head). Prints one line on success; on failure one line naming the cause and exit "
+        "status 1.",
+    )
     m.add_argument("revision", nargs="?", default="head")
-    sub.add_parser("check-config", help="print effective settings, secrets masked; exit 2 if bad")
-    u = sub.add_parser("create-user", help="create a user (password from a prompt or stdin)")
+    m.add_argument("--verbose", action="store_true", help="show the whole trace on failure")
+    sub.add_parser(
+        "check-config",
+        help="print effective settings, secrets masked; exit 2 if bad",
+        description="Validate the settings and print the values in effect as JSON, with secrets "
+        "and URL passwords masked. A bad value prints one line naming the variable, exit 2.",
+    )
+    u = sub.add_parser(
+        "create-user",
+        help="create a user (password from a prompt or stdin)",
+        description="Create a user even when public sign-up is off (ALLOW_SIGNUP=false). The "
+        "password is asked for twice on a terminal, or read from the first line of stdin. "
+        "Prints the new user's id.",
+    )
     u.add_argument("email")
     u.add_argument("--name", default=None)
     u.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-    k = sub.add_parser("create-api-key", help="issue an API key for a user; prints the secret once")
+    k = sub.add_parser(
+        "create-api-key",
+        help="issue an API key for a user; prints the secret once",
+        description="Issue an API key for the user with this e-mail. The secret is printed once "
+        "on stdout (the key's id on stderr); only its keyed hash is stored.",
+    )
     k.add_argument("email")
     k.add_argument("--name", required=True)
     k.add_argument(
@@ -191,7 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["tasks:read", "tasks:write", "keys:manage"],
         help="repeat for several scopes",
     )
-    k.add_argument("--expires-at", default=None, help="RFC 3339 time with offset")
+    k.add_argument(
+        "--expires-at", default=None, type=rfc3339_time, help="RFC 3339 time with offset"
+    )
     return parser
 
 
@@ -201,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "serve":
         serve(settings)
     elif args.command == "migrate":
-        migrate(settings, args.revision)
+        run_migrate(settings, args.revision, args.verbose)
     elif args.command == "check-config":
         check_config(settings)
     elif args.command == "create-user":

@@ -8,18 +8,22 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import msgspec
-from litestar import Litestar, Request, Response, get
+from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi.spec import Components, License, SecurityScheme, Tag
 
+from adapters.http.docs import (
+    DOCS_PATH,
+    DocumentJsonPlugin,
+    OfflineSwaggerPlugin,
+    docs_assets,
+    openapi_json,
+)
 from adapters.http.health import OperationsController
 from adapters.http.identity import ApiKeysController, SessionsController, UsersController
 from adapters.http.metrics import DB_POOL_CHECKED_OUT_NOW, DB_POOL_OVERFLOW_NOW, mark_worker_dead
 from adapters.http.middleware import RequestContextMiddleware
-from adapters.http.openapi import document_request_bodies
 from adapters.http.problems import exception_handlers
 from adapters.http.services import SERVICES, Services
 from adapters.http.tasks import TasksController
@@ -37,27 +41,13 @@ Authenticate with `Authorization: Bearer <token>`: a session token from `POST /v
 an API key (`thk_...`), or the service token with `X-Acting-User`. Errors are RFC 9457 problem
 details (`application/problem+json`). Every response carries `X-Request-ID`.
 """
-
-
-@get("/openapi.json", include_in_schema=False, media_type="application/vnd.oai.openapi+json")
-async def openapi_json(request: Request[Any, Any, Any]) -> Response[bytes]:
-    """The OpenAPI 3.1 document at the root as well as under /docs."""
-    return Response(openapi_document(request.app), media_type="application/vnd.oai.openapi+json")
-
-
-def openapi_document(app: Litestar) -> bytes:
-    cached: bytes | None = app.state.get("openapi_document")
-    if cached is None:
-        schema = document_request_bodies(app, app.openapi_schema.to_schema())
-        cached = app.state.openapi_document = msgspec.json.encode(schema)
-    return cached
-
-
-class TaskhubJsonPlugin(JsonRenderPlugin):
-    """/docs/openapi.json (what the Swagger page loads): the same document as /openapi.json."""
-
-    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:  # noqa: ARG002
-        return openapi_document(request.app)
+API_TAGS = {
+    "operations": "Liveness, readiness and metrics: no authentication, no rate limit.",
+    "users": "Sign-up and the calling user.",
+    "sessions": "Log in and log out (session tokens).",
+    "api-keys": "Scoped API keys: issue, list, revoke.",
+    "tasks": "The task resource: create, list, read, change, delete.",
+}
 
 
 def settle_garbage_collector() -> None:
@@ -141,6 +131,7 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
         route_handlers=[
             OperationsController,
             openapi_json,
+            docs_assets(),
             UsersController,
             SessionsController,
             ApiKeysController,
@@ -154,8 +145,10 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
             title="Taskhub API",
             version="1.0.0",
             description=API_DESCRIPTION,
-            path="/docs",
-            render_plugins=[SwaggerRenderPlugin(path="/"), TaskhubJsonPlugin(path="/openapi.json")],
+            license=License(name="Proprietary"),
+            tags=[Tag(name=name, description=text) for name, text in API_TAGS.items()],
+            path=DOCS_PATH,
+            render_plugins=[OfflineSwaggerPlugin(), DocumentJsonPlugin(path="/openapi.json")],
             components=Components(
                 security_schemes={
                     "bearer": SecurityScheme(

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 import re
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -100,6 +102,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     def masked(self) -> dict[str, Any]:
         """Every effective setting, with secrets and credentials in URLs masked (check-config)."""
         out: dict[str, Any] = msgspec.structs.asdict(self)
+        out["LOG_FORMAT"] = self.log_format
         for name in SECRET_NAMES:
             out[name] = "***" if getattr(self, name) else "(development default)"
         if self.SERVICE_AUTH_TOKEN is None:
@@ -162,7 +165,40 @@ def _one_line(exc: msgspec.ValidationError, raw: Mapping[str, Any]) -> str:
     name = match.group(1)
     reason = message.split(" - at ", 1)[0]
     shown = "***" if name in SECRET_NAMES else repr(raw.get(name))
+    accepted = _accepted_values(name)
+    if accepted:
+        reason += "; accepted: " + ", ".join(accepted)
     return f"invalid setting {name}={shown}: {reason}"
+
+
+def _accepted_values(name: str) -> tuple[str, ...]:
+    """The values a Literal (enum) setting accepts, in declaration order; () for the others."""
+    hints = typing.get_type_hints(Settings)
+    values: list[str] = []
+    for part in (hints[name], *typing.get_args(hints[name])):
+        if typing.get_origin(part) is Literal:
+            values.extend(str(v) for v in typing.get_args(part))
+    return tuple(values)
+
+
+def _check_forwarded_allow_ips(value: str) -> None:
+    """`*` alone, or a comma list of IP addresses and networks (CIDR, no host bits set): what
+    uvicorn reads as addresses. It would take anything else as a literal name that no client
+    address ever matches, silently putting every client behind the proxy's address."""
+    if value.strip() == "*":
+        return
+    for entry in (part.strip() for part in value.split(",")):
+        try:
+            if "/" in entry:
+                ipaddress.ip_network(entry)
+            else:
+                ipaddress.ip_address(entry)
+        except ValueError:
+            raise SettingsError(
+                f"invalid setting FORWARDED_ALLOW_IPS={value!r}: {entry!r} is not an IP "
+                "address or a network (CIDR like 10.0.0.0/8); use a comma list of them, or * "
+                "alone to trust every proxy"
+            ) from None
 
 
 def _validate(s: Settings) -> None:
@@ -183,6 +219,7 @@ def _validate(s: Settings) -> None:
             parse_policy(name.removeprefix("RATE_LIMIT_").lower(), getattr(s, name))
         except ValueError as exc:
             raise SettingsError(f"invalid setting {name}={getattr(s, name)!r}: {exc}") from None
+    _check_forwarded_allow_ips(s.FORWARDED_ALLOW_IPS)
     if s.ENCRYPTION_KEY is not None and not _is_fernet_key(s.ENCRYPTION_KEY):
         raise SettingsError(
             "invalid setting ENCRYPTION_KEY: must be 32 url-safe base64-encoded bytes "

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 import structlog
 from litestar import Controller, Request, Response, get
+from litestar.openapi.datastructures import ResponseSpec
 
 from adapters.http.metrics import DEPENDENCY_ERRORS, render_metrics
 from adapters.http.services import services
@@ -47,16 +48,26 @@ class OperationsController(Controller):
     include_in_schema = True
     tags = ["operations"]
 
-    @get("/health", summary="Liveness: the process answers (touches no dependency)")
+    @get(
+        "/health",
+        operation_id="getHealth",
+        summary="Liveness: the process answers (touches no dependency)",
+        description="200 as long as the process serves requests; no authentication.",
+    )
     async def health(self) -> Liveness:
         return Liveness(status="healthy")
 
     @get(
         "/health/ready",
+        operation_id="getReadiness",
         summary="Readiness: database and (when configured) Redis answer",
         description="200 when every dependency answers within the health timeout; 503 naming "
         "the failing one otherwise. `redis` is `disabled` when no REDIS_URL is set.",
-        responses={},
+        responses={
+            503: ResponseSpec(
+                Readiness, description="A dependency is failing", generate_examples=False
+            )
+        },
     )
     async def ready(self, request: Request[Any, Any, Any]) -> Response[Readiness]:
         found = services(request)
@@ -69,7 +80,16 @@ class OperationsController(Controller):
             status_code=200 if ok else 503,
         )
 
-    @get("/metrics", summary="Prometheus text exposition", media_type="text/plain")
+    @get(
+        "/metrics",
+        operation_id="getMetrics",
+        summary="Prometheus text exposition",
+        description="Request counts and latencies by route template and status, requests in "
+        "flight, database pool use and rate-limit decisions; no authentication.",
+        media_type="text/plain",
+    )
     async def metrics(self) -> Response[bytes]:
         body, content_type = render_metrics()
-        return Response(body, media_type=content_type)
+        # Litestar appends "; charset=utf-8" to a text/* media type itself: give it the type
+        # without one, so the header names the charset once.
+        return Response(body, media_type=content_type.replace("; charset=utf-8", ""))

@@ -58,10 +58,11 @@ class UsersController(Controller):
         "/",
         guards=[anonymous_guard],
         status_code=HTTP_201_CREATED,
+        operation_id="createUser",
         summary="Sign up",
         description="409 when the e-mail is taken (case-insensitive); 403 when sign-up is off.",
         opt=documented_body(UserCreate),
-        responses=PROBLEMS(400, 403, 409, 413, 415, 422, 429),
+        responses=PROBLEMS(403, 409),
     )
     async def register(self, request: Request[Any, Any, Any]) -> UserOut:
         body = await decode_body(request, UserCreate)
@@ -71,9 +72,11 @@ class UsersController(Controller):
     @get(
         "/me",
         guards=[principal_guard],
+        operation_id="getCurrentUser",
         summary="The calling user",
+        description="The user the credential belongs to (or, for the service token, the "
+        "`X-Acting-User`).",
         security=[{"bearer": []}],
-        responses=PROBLEMS(401, 429),
     )
     async def me(self, request: Request[Any, Any, Any]) -> UserOut:
         user = await services(request).get_current_user().execute(current_principal(request))
@@ -88,11 +91,12 @@ class SessionsController(Controller):
         "/",
         guards=[anonymous_guard],
         status_code=HTTP_201_CREATED,
+        operation_id="createSession",
         summary="Log in: trade e-mail and password for a session token",
         description="401 with the same answer for an unknown e-mail and a wrong password. "
         "Attempts are limited per client address and per e-mail (RATE_LIMIT_LOGIN).",
         opt=documented_body(SessionCreate),
-        responses=PROBLEMS(400, 401, 413, 415, 422, 429),
+        responses=PROBLEMS(401),
     )
     async def log_in(self, request: Request[Any, Any, Any]) -> SessionOut:
         body = await decode_body(request, SessionCreate)
@@ -109,9 +113,12 @@ class SessionsController(Controller):
         "/current",
         guards=[principal_guard],
         status_code=HTTP_204_NO_CONTENT,
+        operation_id="deleteCurrentSession",
         summary="Log out: the session token stops working at once",
+        description="Ends the session whose token authenticates this call; 403 for a "
+        "credential that is not a session token.",
         security=[{"bearer": []}],
-        responses=PROBLEMS(401, 403, 429),
+        responses=PROBLEMS(403),
     )
     async def log_out(self, request: Request[Any, Any, Any]) -> None:
         await services(request).log_out().execute(current_principal(request))
@@ -126,11 +133,11 @@ class ApiKeysController(Controller):
     @post(
         "/",
         status_code=HTTP_201_CREATED,
+        operation_id="createApiKey",
         summary="Issue an API key (the secret is in this answer only)",
         description="Needs a session token or a key with keys:manage. A key can only issue "
         "scopes it holds itself (403 otherwise); an expires_at in the past is 422.",
         opt={SCOPE_OPT: Scope.KEYS_MANAGE, **documented_body(ApiKeyCreate)},
-        responses=PROBLEMS(400, 401, 403, 413, 415, 422, 429),
     )
     async def issue(self, request: Request[Any, Any, Any]) -> ApiKeyCreated:
         body = await decode_body(request, ApiKeyCreate)
@@ -146,9 +153,10 @@ class ApiKeysController(Controller):
 
     @get(
         "/",
+        operation_id="listApiKeys",
         summary="List your API keys (never the secrets)",
+        description="Every key of the calling user, with its prefix but never its secret.",
         opt={SCOPE_OPT: Scope.KEYS_MANAGE},
-        responses=PROBLEMS(401, 403, 429),
     )
     async def list_keys(self, request: Request[Any, Any, Any]) -> ApiKeyList:
         keys = await services(request).list_api_keys().execute(current_principal(request))
@@ -157,9 +165,11 @@ class ApiKeysController(Controller):
     @delete(
         "/{key_id:str}",
         status_code=HTTP_204_NO_CONTENT,
+        operation_id="deleteApiKey",
         summary="Revoke an API key: it stops working at once",
+        description="404 for a key that is not the caller's (or does not exist).",
         opt={SCOPE_OPT: Scope.KEYS_MANAGE},
-        responses=PROBLEMS(400, 401, 403, 404, 429),
+        responses=PROBLEMS(404),
     )
     async def revoke(
         self,

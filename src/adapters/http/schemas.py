@@ -13,9 +13,14 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from domain.task_queries import MAX_PAGE_SIZE, Q_MAX_LENGTH, TaskSort
+
 StatusText = Literal["todo", "in_progress", "done"]
 Priority = Annotated[int, Meta(ge=1, le=4, description="1 (normal) to 4 (urgent)")]
 ScopeText = Literal["tasks:read", "tasks:write", "keys:manage"]
+# A time in a request: RFC 3339 with an offset. The format is for the OpenAPI text only; the
+# domain refuses a time without an offset and names the field.
+Time = Annotated[datetime, Meta(extra_json_schema={"format": "date-time"})]
 
 
 class Request(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -56,7 +61,7 @@ class ApiKeyCreate(Request):
     name: Annotated[str, Meta(description="1 to 100 characters.")]
     scopes: Annotated[list[ScopeText], Meta(min_length=1)]
     expires_at: Annotated[
-        datetime | None, Meta(description="Optional expiry, in the future (RFC 3339 with offset).")
+        Time | None, Meta(description="Optional expiry, in the future (RFC 3339 with offset).")
     ] = None
 
 
@@ -90,7 +95,7 @@ class TaskCreate(Request):
         list[str],
         Meta(description="Up to 20 labels of 1 to 50 characters; trimmed, duplicates merged."),
     ] = msgspec.field(default_factory=list)
-    due_at: datetime | None = None
+    due_at: Time | None = None
 
 
 class TaskPatch(Request):
@@ -101,7 +106,7 @@ class TaskPatch(Request):
     status: StatusText | UnsetType = UNSET
     priority: Priority | UnsetType = UNSET
     labels: list[str] | UnsetType = UNSET
-    due_at: datetime | UnsetType | None = UNSET
+    due_at: Time | UnsetType | None = UNSET
 
 
 class TaskOut(msgspec.Struct, kw_only=True):
@@ -121,3 +126,23 @@ class TaskOut(msgspec.Struct, kw_only=True):
 class TaskPage(msgspec.Struct, kw_only=True):
     items: list[TaskOut]
     next_cursor: str | None
+
+
+class TaskListQuery(msgspec.Struct, kw_only=True):
+    """The query parameters of `GET /v1/tasks`, as the OpenAPI text describes them (the handler
+    parses them itself, to name each offending one in a 422)."""
+
+    status: StatusText | None = None
+    priority: Priority | None = None
+    label: Annotated[list[str] | None, Meta(description="Repeatable; every label must match.")] = (
+        None
+    )
+    due_before: Annotated[Time | None, Meta(description="due_at before this time.")] = None
+    due_after: Annotated[Time | None, Meta(description="due_at at or after this time.")] = None
+    q: Annotated[
+        str | None,
+        Meta(description=f"Text in title or description, 1 to {Q_MAX_LENGTH} characters."),
+    ] = None
+    sort: TaskSort = TaskSort.CREATED_AT_DESC
+    limit: Annotated[int, Meta(ge=1, le=MAX_PAGE_SIZE)] = 50
+    cursor: Annotated[str | None, Meta(description="next_cursor of the previous page.")] = None

@@ -22,10 +22,10 @@ from adapters.http.auth import SCOPE_OPT, current_principal, principal_guard
 from adapters.http.bodies import MERGE_PATCH_TYPES, decode_body
 from adapters.http.conditional import etag_of, expected_version, not_modified
 from adapters.http.cursors import cursor_payload, position_from_payload
-from adapters.http.openapi import PROBLEMS, documented_body
+from adapters.http.openapi import PROBLEMS, documented_body, documented_headers, documented_query
 from adapters.http.responses import EncodedJson
 from adapters.http.routing import delete, get, patch, post
-from adapters.http.schemas import TaskCreate, TaskOut, TaskPage, TaskPatch
+from adapters.http.schemas import TaskCreate, TaskListQuery, TaskOut, TaskPage, TaskPatch
 from adapters.http.services import Services, services
 from domain.auth import Scope
 from domain.errors import FieldError, Invalid, RateLimited
@@ -115,13 +115,18 @@ class TasksController(Controller):
         "/",
         idempotent=True,
         status_code=HTTP_201_CREATED,
+        operation_id="createTask",
         summary="Create a task",
         description="With `Idempotency-Key`, a repeat with the same body returns the first answer "
         "(same id, `Idempotent-Replayed: true`) for 24 h; the same key with another body is 422; "
         "a repeat while the first is still running is 409. 503 when the idempotency store is "
         "unreachable (rather than risk a duplicate).",
-        opt={SCOPE_OPT: Scope.TASKS_WRITE, **documented_body(TaskCreate)},
-        responses=PROBLEMS(400, 401, 403, 409, 413, 415, 422, 429, 503),
+        opt={
+            SCOPE_OPT: Scope.TASKS_WRITE,
+            **documented_body(TaskCreate),
+            **documented_headers({201: ("ETag", "Location", "Idempotent-Replayed")}),
+        },
+        responses=PROBLEMS(409),
     )
     async def create(self, request: Request[Any, Any, Any]) -> Response[TaskOut]:
         body = await decode_body(request, TaskCreate)
@@ -140,12 +145,17 @@ class TasksController(Controller):
 
     @get(
         "/",
+        operation_id="listTasks",
         summary="List tasks (filters, sort, keyset pagination)",
         description="Cursor pagination is stable: walking every page returns every matching task "
         "exactly once, even while tasks are added. `next_cursor` is null on the last page; the "
         'next page is also in `Link: <...>; rel="next"`. A tampered cursor is 400.',
-        opt={SCOPE_OPT: Scope.TASKS_READ},
-        responses=PROBLEMS(400, 401, 403, 422, 429),
+        opt={
+            SCOPE_OPT: Scope.TASKS_READ,
+            **documented_query(TaskListQuery),
+            **documented_headers({200: ("Link",)}),
+        },
+        responses=PROBLEMS(400, 422),
     )
     async def list_tasks(
         self,
@@ -222,12 +232,13 @@ class TasksController(Controller):
 
     @get(
         "/{task_id:str}",
+        operation_id="getTask",
         summary="Get a task",
         description="`If-None-Match` with the current ETag answers 304.",
-        opt={SCOPE_OPT: Scope.TASKS_READ},
+        opt={SCOPE_OPT: Scope.TASKS_READ, **documented_headers({200: ("ETag",), 304: ("ETag",)})},
         responses={
             304: ResponseSpec(None, description="Not modified: the ETag still matches"),
-            **PROBLEMS(400, 401, 403, 404, 429),
+            **PROBLEMS(404),
         },
     )
     async def get_task(
@@ -247,15 +258,18 @@ class TasksController(Controller):
 
     @patch(
         "/{task_id:str}",
+        operation_id="updateTask",
         summary="Update a task (JSON merge patch)",
         description="`application/merge-patch+json` or `application/json`. `null` clears "
         "description or due_at; null for title, status, priority or labels is 422. `If-Match` "
-        "with a stale ETag is 412.",
+        "with a stale ETag is 412; 409 when another writer changed the task meanwhile and no "
+        "`If-Match` was sent.",
         opt={
             SCOPE_OPT: Scope.TASKS_WRITE,
             **documented_body(TaskPatch, ("application/merge-patch+json", "application/json")),
+            **documented_headers({200: ("ETag",)}),
         },
-        responses=PROBLEMS(400, 401, 403, 404, 412, 413, 415, 422, 429),
+        responses=PROBLEMS(404, 409, 412),
     )
     async def update(
         self,
@@ -284,10 +298,12 @@ class TasksController(Controller):
     @delete(
         "/{task_id:str}",
         status_code=HTTP_204_NO_CONTENT,
+        operation_id="deleteTask",
         summary="Delete a task",
-        description="`If-Match` with a stale ETag is 412. Afterwards the task is 404.",
+        description="`If-Match` with a stale ETag is 412; 409 when another writer changed the "
+        "task meanwhile and no `If-Match` was sent. Afterwards the task is 404.",
         opt={SCOPE_OPT: Scope.TASKS_WRITE},
-        responses=PROBLEMS(400, 401, 403, 404, 412, 429),
+        responses=PROBLEMS(404, 409, 412),
     )
     async def delete_task(
         self,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
 from litestar.testing import TestClient
 
-from app.cli import main
+from app.cli import build_parser, main
 from app.factory import create_app
 from app.settings import load_settings
 
@@ -83,3 +84,123 @@ def test_create_api_key_for_an_unknown_user_fails(
         main(["create-api-key", "nobody@example.com", "--name", "x", "--scope", "tasks:read"])
     assert info.value.code == 1
     assert "nobody@example.com" in capsys.readouterr().err
+
+
+def test_migrate_says_what_it_did(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/m.db")
+    main(["migrate"])
+    out = capsys.readouterr().out
+    assert out.startswith("taskhub: database migrated to head")
+    assert out.count("\n") == 1
+
+
+@pytest.fixture
+def refused_database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://ops:hunter2-secret@127.0.0.1:1/x")
+
+
+@pytest.mark.usefixtures("refused_database")
+def test_a_failed_migrate_is_one_line_naming_the_cause(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["migrate"])
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith("taskhub: migrate failed: ")
+    assert "refused" in err.lower() or "connect" in err.lower()
+    assert "Traceback" not in err
+    assert "hunter2-secret" not in err
+    assert "--verbose" in err
+
+
+@pytest.mark.usefixtures("refused_database")
+def test_migrate_verbose_shows_the_trace(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["migrate", "--verbose"])
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err
+    assert "hunter2-secret" not in err
+
+
+def test_check_config_shows_the_effective_log_format(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LOG_FORMAT", raising=False)
+    monkeypatch.delenv("ENVIRONMENT", raising=False)
+    main(["check-config"])
+    assert json.loads(capsys.readouterr().out)["LOG_FORMAT"] == "console"
+
+
+def test_a_bad_expires_at_names_the_option(
+    database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(
+            [
+                "create-api-key",
+                "nobody@example.com",
+                "--name",
+                "ci",
+                "--scope",
+                "tasks:read",
+                "--expires-at",
+                "tomorrow",
+            ]
+        )
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--expires-at" in err
+    assert "'tomorrow'" in err
+    assert "isoformat" not in err
+
+
+def test_serve_help_says_where_host_port_and_workers_come_from(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    out = capsys.readouterr().out
+    for name in ("HOST", "PORT", "WORKERS"):
+        assert name in out
+
+
+@pytest.mark.parametrize(
+    "command", ["serve", "migrate", "check-config", "create-user", "create-api-key"]
+)
+def test_every_subcommand_has_a_description(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    _usage, _, rest = capsys.readouterr().out.partition("\n\n")
+    description = rest.split("\n\n", 1)[0]
+    assert not description.startswith(("positional arguments", "options")), rest
+    assert len(description.split()) >= 5
+
+
+def test_documented_cli_examples_parse() -> None:
+    """Every `taskhub <command> ...` example in the README and docs is one the CLI accepts."""
+    root = Path(__file__).resolve().parents[3]
+    examples: list[str] = []
+    for doc in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        for line in doc.read_text().splitlines():
+            at = line.find("taskhub create-")
+            example = line[at:].split("`")[0].split("#")[0].strip() if at >= 0 else ""
+            if len(example.split()) > 2:  # a usage line, not a bare mention of the command
+                examples.append(example)
+    assert examples
+    parser = build_parser()
+    for example in examples:
+        # Optional parts ([...]) left out; an elided scope (`--scope ...`) stands for one.
+        words = re.sub(r"\[[^\]]*\]", "", example).split()[1:]
+        words = ["tasks:read" if w == "..." else w for w in words]
+        try:
+            parser.parse_args(words)
+        except SystemExit:
+            pytest.fail(f"documented example does not parse: {example}")

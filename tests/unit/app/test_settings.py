@@ -93,3 +93,59 @@ def test_dotenv_is_read_and_the_environment_wins(tmp_path: Path) -> None:
     dotenv.write_text("PORT=7000\nWORKERS=2\n")
     s = load_settings(environ={"WORKERS": "4"}, dotenv_path=dotenv)
     assert (s.PORT, s.WORKERS) == (7000, 4)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "accepted"),
+    [
+        ("LOG_LEVEL", "info", "DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+        ("LOG_FORMAT", "text", "json, console"),
+        ("ENVIRONMENT", "staging", "development, production"),
+    ],
+)
+def test_a_bad_enum_value_lists_the_accepted_ones(name: str, value: str, accepted: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(environ={name: value}, dotenv_path=None)
+    message = str(info.value)
+    assert f"{name}={value!r}" in message
+    assert f"accepted: {accepted}" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["127.0.0.1", "*", "10.0.0.0/8, 192.168.1.7", "::1,fd00::/8", "127.0.0.1,10.1.0.0/16"],
+)
+def test_forwarded_allow_ips_takes_addresses_networks_or_a_star(value: str) -> None:
+    s = load_settings(environ={"FORWARDED_ALLOW_IPS": value}, dotenv_path=None)
+    assert value == s.FORWARDED_ALLOW_IPS
+
+
+@pytest.mark.parametrize(
+    ("value", "culprit"),
+    [
+        ("not-an-ip", "not-an-ip"),
+        ("10.0.0.0/33", "10.0.0.0/33"),
+        ("127.0.0.1, 10.0.0.1/8", "10.0.0.1/8"),  # host bits set: uvicorn would ignore it
+        ("127.0.0.1,*", "*"),  # a star only counts on its own
+        ("127.0.0.1,,10.0.0.1", "''"),
+        ("256.1.1.1", "256.1.1.1"),
+    ],
+)
+def test_a_bad_forwarded_allow_ips_names_the_setting(value: str, culprit: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(environ={"FORWARDED_ALLOW_IPS": value}, dotenv_path=None)
+    message = str(info.value)
+    assert message.startswith("invalid setting FORWARDED_ALLOW_IPS=")
+    assert culprit in message
+    assert "\n" not in message
+
+
+def test_the_docs_quote_the_short_session_hash_secret_error() -> None:
+    """docs/configuration.md says what a short SESSION_HASH_SECRET does: quote the real error."""
+    with pytest.raises(SettingsError) as info:
+        load_settings(environ={"SESSION_HASH_SECRET": "too-short"}, dotenv_path=None)
+    docs = Path(__file__).resolve().parents[3] / "docs" / "configuration.md"
+    text = " ".join(docs.read_text().split())
+    assert f"`{info.value}`" in text
+    assert "do not catch a shorter value" not in text

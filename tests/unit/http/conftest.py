@@ -177,3 +177,52 @@ def stderr_logs(
 
     yield read
     structlog.configure(**saved)
+
+
+# --- what the HTTP tests observe, against what the OpenAPI text documents ---------------------
+
+
+@pytest.fixture(scope="session")
+def documented_statuses() -> dict[tuple[str, str], set[int]]:
+    """(METHOD, path template) -> the statuses the served OpenAPI document lists."""
+    container = fast_container(dict(BASE_ENV))
+    with TestClient(create_app(container.settings(), container)) as client:
+        spec = client.get("/openapi.json").json()
+    return {
+        (verb.upper(), path): {int(status) for status in operation["responses"]}
+        for path, item in spec["paths"].items()
+        for verb, operation in item.items()
+    }
+
+
+@pytest.fixture(autouse=True)
+def answers_are_documented(
+    monkeypatch: pytest.MonkeyPatch, documented_statuses: dict[tuple[str, str], set[int]]
+) -> Iterator[list[tuple[str, str, int]]]:
+    """Every answer an HTTP test sees from a documented operation has a documented status.
+
+    Records (method, route template, status) where the request middleware counts each answer,
+    whichever app and client the test uses; routes a test adds itself are not in the document
+    and are left out."""
+    from adapters.http.middleware import RequestContextMiddleware
+
+    seen: list[tuple[str, str, int]] = []
+    count = RequestContextMiddleware._count
+
+    def recording(
+        self: RequestContextMiddleware, method: str, route: str, status: int, elapsed: float
+    ) -> None:
+        seen.append((method, route, status))
+        count(self, method, route, status, elapsed)
+
+    monkeypatch.setattr(RequestContextMiddleware, "_count", recording)
+    yield seen
+    undocumented = sorted(
+        {
+            (method, route, status)
+            for method, route, status in seen
+            if (method, route) in documented_statuses
+            and status not in documented_statuses[(method, route)]
+        }
+    )
+    assert not undocumented, f"answers the OpenAPI text does not document: {undocumented}"

@@ -73,3 +73,17 @@ def test_a_timer_left_on_a_closed_loop_does_not_stop_later_writes() -> None:
 
     asyncio.run(change_and_wait(4))
     assert value(registry) == 4
+
+
+def test_the_exposition_names_its_charset_once() -> None:
+    from litestar.testing import TestClient
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    from app.factory import create_app
+    from app.settings import load_settings
+
+    settings = load_settings(environ={"DATABASE_URL": "memory://"}, dotenv_path=None)
+    with TestClient(create_app(settings)) as client:
+        content_type = client.get("/metrics").headers["content-type"]
+    assert content_type.count("charset") == 1
+    assert content_type == CONTENT_TYPE_LATEST

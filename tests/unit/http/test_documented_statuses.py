@@ -1,0 +1,380 @@
+"""Each status the OpenAPI text documents for an operation is one the service can send: for every
+(operation, status) pair in the served document there is a recipe here that makes the service
+answer it, and there is no recipe for a pair the document leaves out. (The other direction,
+every status the HTTP tests see is documented, is checked after each test by the
+`answers_are_documented` fixture.)"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.unit.http.conftest import (
+    PASSWORD,
+    Account,
+    Api,
+    ApiFactory,
+    bearer,
+    fresh_email,
+)
+
+DEAD_DATABASE = "postgresql+asyncpg://x@127.0.0.1:1/x"
+JSON = {"Content-Type": "application/json"}
+
+
+@dataclass
+class World:
+    """An app, its owner account and helpers that make the resources an operation needs."""
+
+    api: Api
+    owner: Account
+    dead: bool = False
+    # Set, the one task / key every request uses (made before a rate limit runs out).
+    fixed: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def client(self) -> Any:
+        return self.api.client
+
+    def task(self) -> str:
+        if self.dead:
+            return str(uuid.uuid4())
+        if "task" in self.fixed:
+            return self.fixed["task"]
+        return str(self.api.create_task(self.owner.token)["id"])
+
+    def key_id(self) -> str:
+        if self.dead:
+            return str(uuid.uuid4())
+        if "key" in self.fixed:
+            return self.fixed["key"]
+        issued = self.api.issue_key(self.owner.token, ["tasks:read"])
+        return str(issued.json()["id"])
+
+    def key_without(self, op: str) -> dict[str, str]:
+        """A credential that authenticates but lacks what `op` needs."""
+        scopes = {"task": ["keys:manage"], "key": ["tasks:read", "tasks:write"]}
+        kind = "key" if "ApiKey" in op or op == "deleteCurrentSession" else "task"
+        if op in {"getTask", "listTasks"}:
+            scopes["task"] = ["tasks:write"]
+        return bearer(self.api.key(self.owner.token, scopes[kind]))
+
+
+def world(make_api: ApiFactory, **env: str) -> World:
+    api = make_api(**env)
+    if env.get("DATABASE_URL") == DEAD_DATABASE:
+        owner = Account(id=str(uuid.uuid4()), email=fresh_email(), token="ths_unknown")
+        return World(api, owner, dead=True)
+    return World(api, api.account())
+
+
+Request = Callable[[World, dict[str, str]], httpx.Response]
+
+# A well-formed request for each operation, sent with the given credential headers.
+REQUESTS: dict[str, Request] = {
+    "getHealth": lambda w, h: w.client.get("/health", headers=h),
+    "getReadiness": lambda w, h: w.client.get("/health/ready", headers=h),
+    "getMetrics": lambda w, h: w.client.get("/metrics", headers=h),
+    "createUser": lambda w, h: w.client.post(
+        "/v1/users", json={"email": fresh_email(), "password": PASSWORD}, headers=h
+    ),
+    "createSession": lambda w, h: w.client.post(
+        "/v1/auth/sessions", json={"email": w.owner.email, "password": PASSWORD}, headers=h
+    ),
+    "getCurrentUser": lambda w, h: w.client.get("/v1/users/me", headers=h),
+    "deleteCurrentSession": lambda w, h: w.client.delete("/v1/auth/sessions/current", headers=h),
+    "createApiKey": lambda w, h: w.client.post(
+        "/v1/api-keys", json={"name": "k", "scopes": ["tasks:read"]}, headers=h
+    ),
+    "listApiKeys": lambda w, h: w.client.get("/v1/api-keys", headers=h),
+    "deleteApiKey": lambda w, h: w.client.delete(f"/v1/api-keys/{w.key_id()}", headers=h),
+    "createTask": lambda w, h: w.client.post("/v1/tasks", json={"title": "t"}, headers=h),
+    "listTasks": lambda w, h: w.client.get("/v1/tasks", headers=h),
+    "getTask": lambda w, h: w.client.get(f"/v1/tasks/{w.task()}", headers=h),
+    "updateTask": lambda w, h: w.client.patch(
+        f"/v1/tasks/{w.task()}", json={"title": "u"}, headers=h
+    ),
+    "deleteTask": lambda w, h: w.client.delete(f"/v1/tasks/{w.task()}", headers=h),
+}
+SUCCESS = {
+    "getHealth": 200,
+    "getReadiness": 200,
+    "getMetrics": 200,
+    "createUser": 201,
+    "createSession": 201,
+    "getCurrentUser": 200,
+    "deleteCurrentSession": 204,
+    "createApiKey": 201,
+    "listApiKeys": 200,
+    "deleteApiKey": 204,
+    "createTask": 201,
+    "listTasks": 200,
+    "getTask": 200,
+    "updateTask": 200,
+    "deleteTask": 204,
+}
+PUBLIC = {"getHealth", "getReadiness", "getMetrics", "createUser", "createSession"}
+WITH_SCOPE = {
+    "createApiKey",
+    "listApiKeys",
+    "deleteApiKey",
+    "createTask",
+    "listTasks",
+    "getTask",
+    "updateTask",
+    "deleteTask",
+}
+# (method, path of a fresh resource) of the operations that read a JSON body.
+BODIES: dict[str, Callable[[World], tuple[str, str]]] = {
+    "createUser": lambda _w: ("POST", "/v1/users"),
+    "createSession": lambda _w: ("POST", "/v1/auth/sessions"),
+    "createApiKey": lambda _w: ("POST", "/v1/api-keys"),
+    "createTask": lambda _w: ("POST", "/v1/tasks"),
+    "updateTask": lambda w: ("PATCH", f"/v1/tasks/{w.task()}"),
+}
+
+Recipe = Callable[[ApiFactory], httpx.Response]
+RECIPES: dict[tuple[str, int], Recipe] = {}
+
+
+def recipe(op: str, status: int) -> Callable[[Recipe], Recipe]:
+    def register(fn: Recipe) -> Recipe:
+        RECIPES[(op, status)] = fn
+        return fn
+
+    return register
+
+
+def _success(op: str) -> Recipe:
+    return lambda make_api: (lambda w: REQUESTS[op](w, w.owner.auth))(world(make_api))
+
+
+def _unauthenticated(op: str) -> Recipe:
+    return lambda make_api: REQUESTS[op](world(make_api), bearer("ths_not-a-session"))
+
+
+def _without_scope(op: str) -> Recipe:
+    def make(make_api: ApiFactory) -> httpx.Response:
+        w = world(make_api)
+        return REQUESTS[op](w, w.key_without(op))
+
+    return make
+
+
+def _rate_limited(op: str) -> Recipe:
+    def make(make_api: ApiFactory) -> httpx.Response:
+        w = world(make_api, RATE_LIMIT_DEFAULT="6/minute", RATE_LIMIT_LOGIN="6/minute")
+        w.fixed = {"task": w.task(), "key": w.key_id()}
+        for _ in range(10):
+            response = REQUESTS[op](w, w.owner.auth)
+            if response.status_code == 429:
+                break
+        return response
+
+    return make
+
+
+def _unavailable(op: str) -> Recipe:
+    def make(make_api: ApiFactory) -> httpx.Response:
+        w = world(make_api, DATABASE_URL=DEAD_DATABASE)
+        return REQUESTS[op](w, w.owner.auth)
+
+    return make
+
+
+def _raw_body(op: str, content: bytes, content_type: str) -> Recipe:
+    def make(make_api: ApiFactory) -> httpx.Response:
+        w = world(make_api)
+        method, path = BODIES[op](w)
+        headers = {**w.owner.auth, "Content-Type": content_type}
+        return w.client.request(method, path, content=content, headers=headers)
+
+    return make
+
+
+for _op in REQUESTS:
+    recipe(_op, SUCCESS[_op])(_success(_op))
+    if _op in PUBLIC and _op not in BODIES:
+        continue
+    recipe(_op, 429)(_rate_limited(_op))
+    recipe(_op, 503)(_unavailable(_op))
+    if _op not in PUBLIC:
+        recipe(_op, 401)(_unauthenticated(_op))
+    if _op in WITH_SCOPE or _op == "deleteCurrentSession":
+        recipe(_op, 403)(_without_scope(_op))
+    if _op in BODIES:
+        recipe(_op, 400)(_raw_body(_op, b'{"title": ', "application/json"))
+        recipe(_op, 413)(
+            _raw_body(_op, b'{"a": "' + b"x" * (1024 * 1024) + b'"}', "application/json")
+        )
+        recipe(_op, 415)(_raw_body(_op, b"{}", "text/plain"))
+        recipe(_op, 422)(_raw_body(_op, b'{"not_a_field": 1}', "application/json"))
+
+
+@recipe("getReadiness", 503)
+def _readiness_without_database(make_api: ApiFactory) -> httpx.Response:
+    return world(make_api, DATABASE_URL=DEAD_DATABASE).client.get("/health/ready")
+
+
+@recipe("createUser", 403)
+def _signup_disabled(make_api: ApiFactory) -> httpx.Response:
+    w = world(make_api)
+    return make_api(ALLOW_SIGNUP="false").register(w.owner.email + ".other")
+
+
+@recipe("createUser", 409)
+def _email_taken(make_api: ApiFactory) -> httpx.Response:
+    w = world(make_api)
+    return w.api.register(w.owner.email.upper())
+
+
+@recipe("createSession", 401)
+def _wrong_password(make_api: ApiFactory) -> httpx.Response:
+    w = world(make_api)
+    return w.api.login(w.owner.email, "not the password at all")
+
+
+@recipe("deleteApiKey", 404)
+def _unknown_key(make_api: ApiFactory) -> httpx.Response:
+    w = world(make_api)
+    return w.client.delete(f"/v1/api-keys/{uuid.uuid4()}", headers=w.owner.auth)
+
+
+@recipe("createTask", 409)
+def _idempotency_key_in_flight(make_api: ApiFactory) -> httpx.Response:
+    w = world(make_api)
+    store = w.api.container.idempotency_store()
+    body = {"title": "slow"}
+    w.client.post("/v1/tasks", json=body, headers={**w.owner.auth, "Idempotency-Key": "probe"})
+    probe = asyncio.run(store.begin(f"{w.owner.id}:probe", "?", 60))
+    assert probe is not None
+    assert asyncio.run(store.begin(f"{w.owner.id}:busy", probe.fingerprint, 60)) is None
+    return w.client.post(
+        "/v1/tasks", json=body, headers={**w.owner.auth, "Idempotency-Key": "busy"}
+    )
+
+
+@recipe("listTasks", 400)
+def _tampered_cursor(make_api: ApiFactory) -> httpx.Response:
+    w = world(make_api)
+    return w.client.get("/v1/tasks", params={"cursor": "not-a-cursor"}, headers=w.owner.auth)
+
+
+@recipe("listTasks", 422)
+def _limit_out_of_range(make_api: ApiFactory) -> httpx.Response:
+    w = world(make_api)
+    return w.client.get("/v1/tasks", params={"limit": "0"}, headers=w.owner.auth)
+
+
+@recipe("getTask", 304)
+def _not_modified(make_api: ApiFactory) -> httpx.Response:
+    w = world(make_api)
+    task = w.client.post("/v1/tasks", json={"title": "t"}, headers=w.owner.auth)
+    etag = task.headers["etag"]
+    return w.client.get(task.headers["location"], headers={**w.owner.auth, "If-None-Match": etag})
+
+
+def _unknown_task(method: str) -> Recipe:
+    def make(make_api: ApiFactory) -> httpx.Response:
+        w = world(make_api)
+        headers = {**w.owner.auth, **JSON}
+        body = b'{"title": "u"}' if method == "PATCH" else None
+        return w.client.request(method, f"/v1/tasks/{uuid.uuid4()}", content=body, headers=headers)
+
+    return make
+
+
+def _stale_if_match(method: str) -> Recipe:
+    def make(make_api: ApiFactory) -> httpx.Response:
+        w = world(make_api)
+        task_id = w.task()
+        headers = {**w.owner.auth, **JSON, "If-Match": f'"{task_id}.0"'}
+        body = b'{"title": "u"}' if method == "PATCH" else None
+        return w.client.request(method, f"/v1/tasks/{task_id}", content=body, headers=headers)
+
+    return make
+
+
+def _lost_race(method: str) -> Recipe:
+    """Another writer changes the task between this request's read and its write."""
+
+    def make(make_api: ApiFactory) -> httpx.Response:
+        from adapters.memory.tasks import MemoryTaskRepository
+
+        w = world(make_api)
+        task_id = w.task()
+        name = "update" if method == "PATCH" else "delete"
+        real = getattr(MemoryTaskRepository, name)
+
+        async def beaten(self: MemoryTaskRepository, *args: Any) -> bool:
+            return False  # the stored version moved on meanwhile
+
+        setattr(MemoryTaskRepository, name, beaten)
+        try:
+            body = b'{"title": "u"}' if method == "PATCH" else None
+            headers = {**w.owner.auth, **JSON}
+            return w.client.request(method, f"/v1/tasks/{task_id}", content=body, headers=headers)
+        finally:
+            setattr(MemoryTaskRepository, name, real)
+
+    return make
+
+
+for _op, _method in (("getTask", "GET"), ("updateTask", "PATCH"), ("deleteTask", "DELETE")):
+    recipe(_op, 404)(_unknown_task(_method))
+for _op, _method in (("updateTask", "PATCH"), ("deleteTask", "DELETE")):
+    recipe(_op, 412)(_stale_if_match(_method))
+    recipe(_op, 409)(_lost_race(_method))
+
+
+@pytest.fixture(scope="module")
+def documented(documented_statuses: dict[tuple[str, str], set[int]]) -> set[tuple[str, int]]:
+    ids = {(method, path): op for op, (method, path) in OPERATIONS.items()}
+    return {
+        (ids[key], status) for key, statuses in documented_statuses.items() for status in statuses
+    }
+
+
+OPERATIONS = {
+    "getHealth": ("GET", "/health"),
+    "getReadiness": ("GET", "/health/ready"),
+    "getMetrics": ("GET", "/metrics"),
+    "createUser": ("POST", "/v1/users"),
+    "createSession": ("POST", "/v1/auth/sessions"),
+    "getCurrentUser": ("GET", "/v1/users/me"),
+    "deleteCurrentSession": ("DELETE", "/v1/auth/sessions/current"),
+    "createApiKey": ("POST", "/v1/api-keys"),
+    "listApiKeys": ("GET", "/v1/api-keys"),
+    "deleteApiKey": ("DELETE", "/v1/api-keys/{key_id}"),
+    "createTask": ("POST", "/v1/tasks"),
+    "listTasks": ("GET", "/v1/tasks"),
+    "getTask": ("GET", "/v1/tasks/{task_id}"),
+    "updateTask": ("PATCH", "/v1/tasks/{task_id}"),
+    "deleteTask": ("DELETE", "/v1/tasks/{task_id}"),
+}
+
+
+def test_every_documented_status_has_a_recipe_and_no_other(
+    documented: set[tuple[str, int]],
+) -> None:
+    assert sorted(documented - set(RECIPES)) == [], "documented, but no recipe sends it"
+    assert sorted(set(RECIPES) - documented) == [], "sent by a recipe, but not documented"
+
+
+@pytest.mark.parametrize(("op", "status"), sorted(RECIPES))
+def test_the_service_sends_each_documented_status(
+    make_api: ApiFactory,
+    answers_are_documented: list[tuple[str, str, int]],
+    op: str,
+    status: int,
+) -> None:
+    response = RECIPES[(op, status)](make_api)
+    assert response.status_code == status, response.text[:500]
+    method, path = OPERATIONS[op]
+    assert (method, path, status) in answers_are_documented
