@@ -74,6 +74,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     RATE_LIMIT_LOGIN: str = "10/minute"
     FORWARDED_ALLOW_IPS: str = "127.0.0.1"
     GRACEFUL_SHUTDOWN_TIMEOUT: Positive = 20
+    HTTP_MAX_HEADER_BYTES: Annotated[int, msgspec.Meta(ge=1024)] = 65536
+    HTTP_HEADER_TIMEOUT: PositiveFloat = 10.0
+    HTTP_BODY_TIMEOUT: PositiveFloat = 15.0
+    HTTP_KEEP_ALIVE_TIMEOUT: Positive = 5
+    HTTP_MAX_CONNECTIONS: Positive = 1000
     HEALTH_CHECK_TIMEOUT: PositiveFloat = 1.0
     PROMETHEUS_MULTIPROC_DIR: str | None = None
 
