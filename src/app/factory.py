@@ -16,6 +16,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
+from adapters.http.cors import ProblemCORSMiddleware
 from adapters.http.health import OperationsController
 from adapters.http.identity import ApiKeysController, SessionsController, UsersController
 from adapters.http.metrics import DB_POOL_CHECKED_OUT_NOW, DB_POOL_OVERFLOW_NOW, mark_worker_dead
@@ -139,7 +140,6 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
         ],
         dependencies={name: _provide(container, name) for name in REQUEST_DEPENDENCIES},
         exception_handlers=exception_handlers(),
-        cors_config=cors,
         lifespan=[lifespan],
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=OpenAPIConfig(
@@ -161,8 +161,12 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
         debug=False,
         logging_config=None,
     )
-    # Outermost layer, around routing and error handling, so 404s and 500s get it too.
     inner: Any = app.asgi_handler
+    if cors is not None:
+        # In place of Litestar's own CORS layer (at the same spot, around error handling), so
+        # that a refused preflight is a problem+json answer.
+        inner = ProblemCORSMiddleware(app=inner, config=cors)
+    # Outermost layer, around routing and error handling, so 404s and 500s get it too.
     wrapped: Any = RequestContextMiddleware(inner)
     app.asgi_handler = wrapped
     engine = container.engine()

@@ -1,5 +1,6 @@
 """One pure-ASGI middleware for every HTTP request: request id, one access-log line, metrics,
-and the RateLimit-* headers of the decision the auth guard made (kept in the scope's state).
+`X-Content-Type-Options: nosniff`, and the RateLimit-* headers of the decision the auth guard
+made (kept in the scope's state).
 
 Kept as a single layer on purpose (it runs on every request): it validates or creates the
 `X-Request-ID`, puts it in the request's log context (logcontext.py), adds it to the response,
@@ -28,6 +29,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _SANE_ID = re.compile(rb"^[A-Za-z0-9._-]{1,128}$")
 _HEADER = b"x-request-id"
+# Every answer: browsers must not guess another media type than the one declared.
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
 _UNMATCHED = "<unmatched>"
 _QUIET = frozenset({"/health", "/health/ready", "/metrics"})
 
@@ -99,6 +102,7 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers = list(message.get("headers", ()))
                 headers.append((_HEADER, header_value))
+                headers.append(_NOSNIFF)
                 decision = state.get("rate_limit")
                 if decision is not None:
                     headers.extend(
