@@ -9,6 +9,7 @@ makes a test slower, never wrong.
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import time
@@ -236,4 +237,28 @@ def test_connections_beyond_the_cap_are_answered_503(tmp_path: Path) -> None:
     finally:
         for sock in held:
             sock.close()
+        stop(proc)
+
+
+def test_a_request_cut_off_at_the_end_of_the_shutdown_grace_period_gets_a_retryable_503(
+    tmp_path: Path,
+) -> None:
+    """Its body never ends; SIGTERM; once GRACEFUL_SHUTDOWN_TIMEOUT passes, uvicorn cancels the
+    request: the client learns it may retry elsewhere, and the process still exits 0."""
+    proc, port = start_server(tmp_path, GRACEFUL_SHUTDOWN_TIMEOUT="1", HTTP_BODY_TIMEOUT="600")
+    try:
+        with connect(port) as sock:
+            sock.sendall(
+                b"POST /v1/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 100\r\n\r\n{"
+            )
+            sock.sendall(b'"email"')  # the handler now waits for the rest of the body
+            time.sleep(0.5)
+            proc.send_signal(signal.SIGTERM)
+            answer = read_until_closed(sock)
+        body = problem(answer, 503)
+        assert "retry" in str(body["detail"]).lower()
+        assert b"\r\nretry-after: " in answer.lower()
+        assert proc.wait(timeout=WAIT) == 0
+    finally:
         stop(proc)

@@ -11,15 +11,19 @@ logs bodies.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+import msgspec
+
 from adapters.http import logcontext
 from adapters.http.logcontext import REQUEST_LOG, RequestLog
 from adapters.http.metrics import HTTP_IN_FLIGHT_NOW, HTTP_LATENCY, HTTP_REQUESTS
+from adapters.http.problems import PROBLEM_JSON, TYPE_BASE, Problem
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -76,6 +80,30 @@ def new_request_id() -> str:
     return "%032x" % ((int.from_bytes(_random.take16()) & _UUID4_CLEAR) | _UUID4_SET)
 
 
+def cut_off_answer(request_id: str) -> tuple[Message, Message]:
+    """A retryable 503 problem, for a request the server cancels before it answered."""
+    body = msgspec.json.encode(
+        Problem(
+            type=TYPE_BASE + "service-unavailable",
+            title="Service Unavailable",
+            status=503,
+            detail="The server stopped before it could answer; retry the request.",
+            request_id=request_id,
+        )
+    )
+    start = {
+        "type": "http.response.start",
+        "status": 503,
+        "headers": [
+            (b"content-type", PROBLEM_JSON.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", b"1"),
+            (b"connection", b"close"),
+        ],
+    }
+    return start, {"type": "http.response.body", "body": body}
+
+
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -96,10 +124,13 @@ class RequestContextMiddleware:
         status = 500
         started = time.perf_counter()
 
+        answered = False
+
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
                 status = message["status"]
+                answered = True
                 headers = list(message.get("headers", ()))
                 headers.append((_HEADER, header_value))
                 headers.append(_NOSNIFF)
@@ -118,6 +149,17 @@ class RequestContextMiddleware:
         HTTP_IN_FLIGHT_NOW.inc()
         try:
             await self.app(scope, receive, send_with_id)
+        except asyncio.CancelledError:
+            # The server cancels a request still running when its shutdown grace period ends.
+            # Unanswered, it would get uvicorn's plain 500; it was cut off, not wrong, so it
+            # gets a 503 the client may retry (on another replica). The task ends here.
+            if answered:
+                raise
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            for message in cut_off_answer(request_id):
+                await send_with_id(message)
         finally:
             HTTP_IN_FLIGHT_NOW.dec()
             elapsed = time.perf_counter() - started
