@@ -50,6 +50,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     REDIS_KEY_PREFIX: str = "taskhub:"
     REDIS_POOL_SIZE: Positive = 32
     REDIS_TIMEOUT: PositiveFloat = 1.0
+    REDIS_FAILURE_COOLDOWN: PositiveFloat = 5.0
     HOST: str = "127.0.0.1"
     PORT: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000
     WORKERS: Positive = 1
