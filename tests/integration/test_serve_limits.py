@@ -226,7 +226,8 @@ def test_connections_beyond_the_cap_are_answered_503(tmp_path: Path) -> None:
             answer = get_health(port)
             assert not answer.startswith(b"HTTP/1.1 200"), answer[:200]
             if answer:  # else refused outright (reset): also fine
-                problem(answer, 503)
+                assert problem(answer, 503)["type"] == "https://taskhub.dev/problems/unavailable"
+                assert b"\r\nretry-after: 1\r\n" in answer.lower()
         for sock in held:
             sock.close()
         held.clear()
@@ -257,6 +258,7 @@ def test_a_request_cut_off_at_the_end_of_the_shutdown_grace_period_gets_a_retrya
             proc.send_signal(signal.SIGTERM)
             answer = read_until_closed(sock)
         body = problem(answer, 503)
+        assert body["type"] == "https://taskhub.dev/problems/unavailable"
         assert "retry" in str(body["detail"]).lower()
         assert b"\r\nretry-after: " in answer.lower()
         assert proc.wait(timeout=WAIT) == 0

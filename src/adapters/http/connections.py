@@ -42,6 +42,10 @@ class ConnectionLimits:
     max_connections: int
 
 
+# The problem types the application uses for the same statuses.
+_SLUGS = {503: "unavailable"}
+
+
 class _HeadTooLarge(Exception):
     """Raised inside the parser's callback to stop parsing a head over the cap."""
 
@@ -56,7 +60,7 @@ def problem_answer(
     phrase = HTTPStatus(status).phrase
     body = msgspec.json.encode(
         Problem(
-            type=TYPE_BASE + phrase.lower().replace(" ", "-"),
+            type=TYPE_BASE + _SLUGS.get(status, phrase.lower().replace(" ", "-")),
             title=phrase,
             status=status,
             detail=detail,
@@ -71,7 +75,8 @@ def problem_answer(
             f"content-length: {len(body)}\r\n"
             "x-content-type-options: nosniff\r\n"
             f"x-request-id: {request_id}\r\n"
-            "connection: close\r\n\r\n"
+            + ("retry-after: 1\r\n" if status == 503 else "")
+            + "connection: close\r\n\r\n"
         ).encode()
     )
     return b"".join(head) + body

@@ -84,7 +84,7 @@ def cut_off_answer(request_id: str) -> tuple[Message, Message]:
     """A retryable 503 problem, for a request the server cancels before it answered."""
     body = msgspec.json.encode(
         Problem(
-            type=TYPE_BASE + "service-unavailable",
+            type=TYPE_BASE + "unavailable",
             title="Service Unavailable",
             status=503,
             detail="The server stopped before it could answer; retry the request.",
