@@ -31,8 +31,6 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from adapters.http.problems import PROBLEM_JSON, TYPE_BASE, Problem
-
 
 @dataclass(frozen=True, slots=True)
 class ConnectionLimits:
@@ -54,6 +52,10 @@ def problem_answer(
     status: int, detail: str, default_headers: Iterable[tuple[bytes, bytes]] = ()
 ) -> bytes:
     """A whole HTTP/1.1 answer with a problem+json body that closes the connection."""
+    # Imported here, not at the top: `taskhub serve`'s supervising process loads this module to
+    # hand it to its workers and should not pay for importing Litestar.
+    from adapters.http.problems import PROBLEM_JSON, TYPE_BASE, Problem
+
     # (Not the middleware's generator: importing it would set up the metrics in `taskhub serve`'s
     # supervising process.)
     request_id = uuid.uuid4().hex
@@ -224,6 +226,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def _body_too_slow(self) -> None:
         self._body_timer = None
         if self._done or self.transport.is_closing():
+            return
+        if self.flow.read_paused:
+            # Not the client's delay: this side stopped reading (the application has not yet
+            # taken the body buffered so far, or a pipelined request waits its turn).
+            self._body_timer = self.loop.call_later(self.limits.body_timeout, self._body_too_slow)
             return
         cycle = self.cycle
         self.logger.info("Request body not received in time; closing the connection.")
