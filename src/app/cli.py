@@ -13,7 +13,7 @@ import sys
 import tempfile
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from app.settings import Settings, SettingsError, load_settings, mask_url
 
@@ -75,7 +75,11 @@ def _exit_cleanly(_signum: int, _frame: object) -> None:
 
 
 def serve(settings: Settings) -> None:
+    from functools import partial
+
     import uvicorn
+
+    from adapters.http.connections import ConnectionLimits, LimitedHttpToolsProtocol
 
     if settings.is_sqlite:
         # The embedded default migrates itself: one file, one host, nothing to coordinate.
@@ -84,12 +88,21 @@ def serve(settings: Settings) -> None:
     # uvicorn drains in-flight requests on SIGTERM, then re-raises the signal with the handler it
     # found at start; this one turns that into exit status 0 (an orderly stop, not a crash).
     signal.signal(signal.SIGTERM, _exit_cleanly)
+    # Limits on what one connection may hold, and for how long, before the application sees it.
+    limits = ConnectionLimits(
+        max_header_bytes=settings.HTTP_MAX_HEADER_BYTES,
+        header_timeout=settings.HTTP_HEADER_TIMEOUT,
+        body_timeout=settings.HTTP_BODY_TIMEOUT,
+        max_connections=settings.HTTP_MAX_CONNECTIONS,
+    )
     uvicorn.run(
         "app.asgi:create",
         factory=True,
         host=settings.HOST,
         port=settings.PORT,
         workers=settings.WORKERS,
+        http=cast(Any, partial(LimitedHttpToolsProtocol, limits=limits)),
+        timeout_keep_alive=settings.HTTP_KEEP_ALIVE_TIMEOUT,
         proxy_headers=True,
         forwarded_allow_ips=settings.FORWARDED_ALLOW_IPS,
         timeout_graceful_shutdown=settings.GRACEFUL_SHUTDOWN_TIMEOUT,

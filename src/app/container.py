@@ -105,6 +105,7 @@ def _redis_client(settings: Settings) -> Any:
         max_connections=settings.REDIS_POOL_SIZE,
         timeout_seconds=settings.REDIS_TIMEOUT,
         socket_timeout=settings.REDIS_TIMEOUT,
+        failure_cooldown=settings.REDIS_FAILURE_COOLDOWN,
     )
 
 

@@ -13,6 +13,7 @@ from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, License, SecurityScheme, Tag
 
+from adapters.http.cors import ProblemCORSMiddleware
 from adapters.http.docs import (
     DOCS_PATH,
     DocumentJsonPlugin,
@@ -138,7 +139,6 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
             TasksController,
         ],
         exception_handlers=exception_handlers(),
-        cors_config=cors,
         lifespan=[lifespan],
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=OpenAPIConfig(
@@ -162,8 +162,12 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
         debug=False,
         logging_config=None,
     )
-    # Outermost layer, around routing and error handling, so 404s and 500s get it too.
     inner: Any = app.asgi_handler
+    if cors is not None:
+        # In place of Litestar's own CORS layer (at the same spot, around error handling), so
+        # that a refused preflight is a problem+json answer.
+        inner = ProblemCORSMiddleware(app=inner, config=cors)
+    # Outermost layer, around routing and error handling, so 404s and 500s get it too.
     wrapped: Any = RequestContextMiddleware(inner)
     app.asgi_handler = wrapped
     engine = container.engine()

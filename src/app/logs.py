@@ -10,6 +10,7 @@ on that request's access line (`domain_events`), so a request writes one line. O
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from typing import Any
@@ -46,6 +47,7 @@ def configure_logging(settings: Settings) -> None:
         processors = [
             fold_domain_event,
             merge_request_context,
+            escape_control_characters,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             renderer,
@@ -91,6 +93,27 @@ def fold_domain_event(_logger: WrappedLogger, _name: str, event_dict: EventDict)
         if context is not None and context.open:
             context.add_event({k: v for k, v in event_dict.items() if k != "event"})
             raise structlog.DropEvent
+    return event_dict
+
+
+# C0 controls, DEL and C1 controls, written as escapes: a request path or header value can hold
+# terminal escape sequences or line breaks, which a console must not act on (JSON escapes them).
+_CONTROL_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))} | {
+    0x09: "\\t",
+    0x0A: "\\n",
+    0x0D: "\\r",
+}
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_RENDERED_AS_TRACEBACK = frozenset({"exc_info", "exception", "stack"})
+
+
+def escape_control_characters(
+    _logger: WrappedLogger, _name: str, event_dict: EventDict
+) -> EventDict:
+    """Console logs: every text value with control characters escaped (`\x1b`, `\n`, ...)."""
+    for key, value in event_dict.items():
+        if isinstance(value, str) and key not in _RENDERED_AS_TRACEBACK and _CONTROL.search(value):
+            event_dict[key] = value.translate(_CONTROL_ESCAPES)
     return event_dict
 
 

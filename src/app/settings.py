@@ -52,6 +52,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     REDIS_KEY_PREFIX: str = "taskhub:"
     REDIS_POOL_SIZE: Positive = 32
     REDIS_TIMEOUT: PositiveFloat = 1.0
+    REDIS_FAILURE_COOLDOWN: PositiveFloat = 5.0
     HOST: str = "127.0.0.1"
     PORT: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000
     WORKERS: Positive = 1
@@ -77,6 +78,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     CONCURRENT_SEARCHES_PER_USER: Positive = 4
     FORWARDED_ALLOW_IPS: str = "127.0.0.1"
     GRACEFUL_SHUTDOWN_TIMEOUT: Positive = 20
+    HTTP_MAX_HEADER_BYTES: Annotated[int, msgspec.Meta(ge=1024)] = 65536
+    HTTP_HEADER_TIMEOUT: PositiveFloat = 10.0
+    HTTP_BODY_TIMEOUT: PositiveFloat = 15.0
+    HTTP_KEEP_ALIVE_TIMEOUT: Positive = 5
+    HTTP_MAX_CONNECTIONS: Positive = 1000
     HEALTH_CHECK_TIMEOUT: PositiveFloat = 1.0
     PROMETHEUS_MULTIPROC_DIR: str | None = None
 
@@ -114,10 +120,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
 
 _URL_PASSWORD = re.compile(r"(?P<head>[a-z0-9+.-]+://[^:/@]*:)(?P<pw>[^@]*)(?P<tail>@)", re.I)
+# A query parameter whose name says it holds a credential (password=, sslpassword=, ...).
+_SECRET_PARAMETER = re.compile(
+    r"(?P<head>[?&;][^=&;#]*(?:pass|pwd|secret|token|credential)[^=&;#]*=)(?P<value>[^&;#]*)",
+    re.I,
+)
 
 
 def mask_url(url: str) -> str:
-    return _URL_PASSWORD.sub(r"\g<head>***\g<tail>", url)
+    """The URL with the password of its user part and of credential parameters as `***`."""
+    url = _URL_PASSWORD.sub(r"\g<head>***\g<tail>", url)
+    return _SECRET_PARAMETER.sub(r"\g<head>***", url)
 
 
 def _read_dotenv(path: Path) -> dict[str, str]:
@@ -249,6 +262,52 @@ def _validate(s: Settings) -> None:
                 "ENVIRONMENT=production needs secrets of at least "
                 f"{_SECRET_MIN_LENGTH} characters: " + ", ".join(short)
             )
+        _refuse_weak_production_settings(s)
+
+
+# A generated secret of 32 characters (hex, base64, ...) or 32 bytes has far more distinct symbols
+# than this, and no short period; a typed or placeholder one often has neither.
+_MIN_DISTINCT_SYMBOLS = 8
+
+
+def _lacks_variety(value: bytes | str) -> bool:
+    if len(set(value)) < _MIN_DISTINCT_SYMBOLS:
+        return True
+    n = len(value)
+    return any(value[p:] == value[:-p] for p in range(1, n // 2 + 1))
+
+
+def _refuse_weak_production_settings(s: Settings) -> None:
+    """Secrets that a guess or a copy-paste could produce, and development-only choices."""
+    weak = [
+        name
+        for name in ("SESSION_HASH_SECRET", "SERVICE_AUTH_TOKEN")
+        if _lacks_variety(getattr(s, name) or "")
+    ]
+    if s.ENCRYPTION_KEY is not None and _lacks_variety(
+        base64.urlsafe_b64decode(s.ENCRYPTION_KEY.encode())
+    ):
+        weak.append("ENCRYPTION_KEY")
+    if weak:
+        raise SettingsError(
+            "ENVIRONMENT=production refuses secrets that look made by hand (a character or a "
+            "short pattern repeated); generate new ones: " + ", ".join(weak)
+        )
+    if s.SESSION_HASH_SECRET == s.SERVICE_AUTH_TOKEN:
+        raise SettingsError(
+            "ENVIRONMENT=production needs different values for SESSION_HASH_SECRET and "
+            "SERVICE_AUTH_TOKEN (one leaked would give away the other)"
+        )
+    if s.DATABASE_URL == "memory://":
+        raise SettingsError(
+            "ENVIRONMENT=production refuses DATABASE_URL=memory:// (nothing is kept and every "
+            "worker has its own data); use postgresql+asyncpg:// or sqlite+aiosqlite://"
+        )
+    if "*" in s.CORS_ORIGINS:
+        raise SettingsError(
+            "ENVIRONMENT=production refuses CORS_ORIGINS=* (any web page could call the API "
+            "from its visitors' browsers); list the allowed origins"
+        )
 
 
 def _is_fernet_key(value: str) -> bool:

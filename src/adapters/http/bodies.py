@@ -1,5 +1,6 @@
-"""Strict JSON request bodies: 400 when the bytes are not JSON (or not UTF-8), 422 naming each
-field when the JSON does not fit the declared msgspec type, 415 for another media type.
+"""Strict JSON request bodies: 400 when the bytes are not JSON (or not UTF-8) or nest deeper
+than the decoder's recursion limit, 422 naming each field when the JSON does not fit the declared
+msgspec type, 415 for another media type.
 
 Handlers decode bodies here rather than through Litestar's `data` parameter, whose lax
 conversion accepts "3" for an integer and answers every mismatch with 400.
@@ -84,6 +85,8 @@ async def _decode[T](
         raise Invalid(f"{field}: {message}", [FieldError(field, message)]) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise _not_json(exc) from None
+    except RecursionError:
+        raise _too_deep() from None
 
 
 def _content_type(request: Request[Any, Any, Any]) -> str:
@@ -99,6 +102,16 @@ def _require_json(body: bytes) -> None:
         msgspec.json.decode(body)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise _not_json(exc) from None
+    except RecursionError:
+        raise _too_deep() from None
+
+
+def _too_deep() -> ClientException:
+    # msgspec decodes recursively and stops at the interpreter's recursion limit (about 1,000
+    # levels); no request body of this API nests more than a few.
+    return ClientException(
+        detail="The request body is not acceptable JSON: it is nested too deeply."
+    )
 
 
 def _not_json(exc: Exception) -> ClientException:

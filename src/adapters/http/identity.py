@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request
+from litestar.datastructures import CacheControlHeader
 from litestar.params import PathParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
@@ -32,6 +33,9 @@ from adapters.http.services import services
 from domain.api_keys import ApiKey
 from domain.auth import Scope
 from domain.users import User
+
+# Answers that carry a secret (a session token, an API key) must not be kept by any cache.
+NO_STORE = CacheControlHeader(no_store=True)
 
 
 def user_out(user: User) -> UserOut:
@@ -96,6 +100,7 @@ class SessionsController(Controller):
         description="401 with the same answer for an unknown e-mail and a wrong password. "
         "Attempts are limited per client address and per e-mail (RATE_LIMIT_LOGIN).",
         opt=documented_body(SessionCreate),
+        cache_control=NO_STORE,
         responses=PROBLEMS(401),
     )
     async def log_in(self, request: Request[Any, Any, Any]) -> SessionOut:
@@ -138,6 +143,7 @@ class ApiKeysController(Controller):
         description="Needs a session token or a key with keys:manage. A key can only issue "
         "scopes it holds itself (403 otherwise); an expires_at in the past is 422.",
         opt={SCOPE_OPT: Scope.KEYS_MANAGE, **documented_body(ApiKeyCreate)},
+        cache_control=NO_STORE,
     )
     async def issue(self, request: Request[Any, Any, Any]) -> ApiKeyCreated:
         body = await decode_body(request, ApiKeyCreate)

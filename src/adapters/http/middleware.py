@@ -1,5 +1,6 @@
 """One pure-ASGI middleware for every HTTP request: request id, one access-log line, metrics,
-and the RateLimit-* headers of the decision the auth guard made (kept in the scope's state).
+`X-Content-Type-Options: nosniff`, and the RateLimit-* headers of the decision the auth guard
+made (kept in the scope's state).
 
 Kept as a single layer on purpose (it runs on every request): it validates or creates the
 `X-Request-ID`, puts it in the request's log context (logcontext.py), adds it to the response,
@@ -10,15 +11,19 @@ logs bodies.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+import msgspec
+
 from adapters.http import logcontext
 from adapters.http.logcontext import REQUEST_LOG, RequestLog
 from adapters.http.metrics import HTTP_IN_FLIGHT_NOW, HTTP_LATENCY, HTTP_REQUESTS
+from adapters.http.problems import PROBLEM_JSON, TYPE_BASE, Problem
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -28,6 +33,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _SANE_ID = re.compile(rb"^[A-Za-z0-9._-]{1,128}$")
 _HEADER = b"x-request-id"
+# Every answer: browsers must not guess another media type than the one declared.
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
 _UNMATCHED = "<unmatched>"
 _QUIET = frozenset({"/health", "/health/ready", "/metrics"})
 
@@ -73,6 +80,30 @@ def new_request_id() -> str:
     return "%032x" % ((int.from_bytes(_random.take16()) & _UUID4_CLEAR) | _UUID4_SET)
 
 
+def cut_off_answer(request_id: str) -> tuple[Message, Message]:
+    """A retryable 503 problem, for a request the server cancels before it answered."""
+    body = msgspec.json.encode(
+        Problem(
+            type=TYPE_BASE + "unavailable",
+            title="Service Unavailable",
+            status=503,
+            detail="The server stopped before it could answer; retry the request.",
+            request_id=request_id,
+        )
+    )
+    start = {
+        "type": "http.response.start",
+        "status": 503,
+        "headers": [
+            (b"content-type", PROBLEM_JSON.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", b"1"),
+            (b"connection", b"close"),
+        ],
+    }
+    return start, {"type": "http.response.body", "body": body}
+
+
 class RequestContextMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -93,12 +124,16 @@ class RequestContextMiddleware:
         status = 500
         started = time.perf_counter()
 
+        answered = False
+
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
                 status = message["status"]
+                answered = True
                 headers = list(message.get("headers", ()))
                 headers.append((_HEADER, header_value))
+                headers.append(_NOSNIFF)
                 decision = state.get("rate_limit")
                 if decision is not None:
                     headers.extend(
@@ -114,6 +149,17 @@ class RequestContextMiddleware:
         HTTP_IN_FLIGHT_NOW.inc()
         try:
             await self.app(scope, receive, send_with_id)
+        except asyncio.CancelledError:
+            # The server cancels a request still running when its shutdown grace period ends.
+            # Unanswered, it would get uvicorn's plain 500; it was cut off, not wrong, so it
+            # gets a 503 the client may retry (on another replica). The task ends here.
+            if answered:
+                raise
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            for message in cut_off_answer(request_id):
+                await send_with_id(message)
         finally:
             HTTP_IN_FLIGHT_NOW.dec()
             elapsed = time.perf_counter() - started

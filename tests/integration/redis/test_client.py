@@ -12,7 +12,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from adapters.redis.client import RedisHealthProbe, create_redis_client
+from adapters.redis.client import RedisHealthProbe, RedisUnavailable, create_redis_client
 from adapters.redis.idempotency import RedisIdempotencyStore
 from adapters.redis.rate_limit import RedisRateLimiter
 from domain.ports import HealthProbe, RateLimitPolicy
@@ -101,3 +101,26 @@ async def test_a_hung_redis_makes_calls_time_out_instead_of_waiting(silent_serve
             await RedisHealthProbe(client).check()
     finally:
         await client.aclose()
+
+
+async def test_after_a_timeout_calls_fail_at_once_until_the_cooldown_ends(
+    silent_server: str, make_client: ClientFactory
+) -> None:
+    hung = create_redis_client(silent_server, socket_timeout=0.3, failure_cooldown=600)
+    try:
+        with pytest.raises(RedisTimeoutError):
+            await hung.ping()
+        # Open: no connection is even tried (the pool has made none since the timeout).
+        made = len(hung.connection_pool._available_connections)  # type: ignore[attr-defined]
+        for _ in range(3):
+            with pytest.raises(RedisUnavailable):
+                await hung.ping()
+        assert len(hung.connection_pool._available_connections) == made  # type: ignore[attr-defined]
+    finally:
+        await hung.aclose()
+    healthy = await make_client(failure_cooldown=0.2)
+    healthy.connection_pool.breaker.failed(RedisTimeoutError("as if"))  # type: ignore[attr-defined]
+    with pytest.raises(RedisUnavailable):
+        await healthy.ping()
+    await asyncio.sleep(0.5)  # past the cooldown: calls go to Redis again
+    assert await healthy.ping()

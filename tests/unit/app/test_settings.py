@@ -7,9 +7,9 @@ import pytest
 from app.settings import DEV_SESSION_HASH_SECRET, SettingsError, load_settings
 
 STRONG = {
-    "SESSION_HASH_SECRET": "s" * 40,
-    "SERVICE_AUTH_TOKEN": "t" * 40,
-    "ENCRYPTION_KEY": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+    "SESSION_HASH_SECRET": "kQ3v9ZpX2mL7rT0wYc4N8bHf1sDgJ6eA5uVxIoRqWz",
+    "SERVICE_AUTH_TOKEN": "Tn4Gm8Kx1Qw5Ep9Rz3Lb7Yc2Vd6Hs0Fj4Ua8Io1Mk",
+    "ENCRYPTION_KEY": "oO5a1Yb9WvR2m-Hc7Kq3Zt8Ld0Xe6Nf4Pg1Ju5Si2Bw=",
 }
 
 
@@ -149,3 +149,83 @@ def test_the_docs_quote_the_short_session_hash_secret_error() -> None:
     text = " ".join(docs.read_text().split())
     assert f"`{info.value}`" in text
     assert "do not catch a shorter value" not in text
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SESSION_HASH_SECRET", "s" * 40),
+        ("SERVICE_AUTH_TOKEN", "t" * 32),
+        ("SESSION_HASH_SECRET", "abcd" * 10),  # a short pattern repeated
+        ("SERVICE_AUTH_TOKEN", "0123456701234567012345670123456701234567"),
+        ("ENCRYPTION_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),  # 32 zero bytes
+        ("ENCRYPTION_KEY", "__________________________________________8="),
+    ],
+)
+def test_production_refuses_a_secret_without_variety(name: str, value: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(
+            environ={**STRONG, "ENVIRONMENT": "production", name: value}, dotenv_path=None
+        )
+    message = str(info.value)
+    assert name in message
+    assert value not in message
+    assert "\n" not in message
+
+
+def test_production_refuses_the_same_value_for_two_secrets() -> None:
+    env = {**STRONG, "ENVIRONMENT": "production"}
+    env["SERVICE_AUTH_TOKEN"] = env["SESSION_HASH_SECRET"]
+    with pytest.raises(SettingsError) as info:
+        load_settings(environ=env, dotenv_path=None)
+    assert "SESSION_HASH_SECRET" in str(info.value)
+    assert "SERVICE_AUTH_TOKEN" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DATABASE_URL", "memory://"),
+        ("CORS_ORIGINS", "*"),
+        ("CORS_ORIGINS", "https://app.example.com,*"),
+    ],
+)
+def test_production_refuses_settings_meant_for_development(name: str, value: str) -> None:
+    env = {**STRONG, "ENVIRONMENT": "production", name: value}
+    with pytest.raises(SettingsError, match=name):
+        load_settings(environ=env, dotenv_path=None)
+    load_settings(environ={**STRONG, name: value}, dotenv_path=None)  # fine in development
+
+
+def test_production_accepts_hex_and_base64_secrets() -> None:
+    env = {
+        **STRONG,
+        "ENVIRONMENT": "production",
+        "SESSION_HASH_SECRET": "9f86d081884c7d659a2feaa0c55ad015",
+        "SERVICE_AUTH_TOKEN": "2c26b46b68ffc68ff99b453c1d304134",
+        "CORS_ORIGINS": "https://app.example.com",
+    }
+    assert load_settings(environ=env, dotenv_path=None).is_production
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+asyncpg://app@db:5432/taskhub?password=hunter2",
+        "postgresql+asyncpg://app@db/taskhub?ssl=require&password=hunter2&x=1",
+        "postgresql+asyncpg://app:hunter2@db/taskhub?sslpassword=hunter2",
+        "postgresql+asyncpg://app:hunter2@db/taskhub?PASSWORD=hunter2",
+    ],
+)
+def test_masked_view_hides_passwords_in_url_parameters(url: str) -> None:
+    s = load_settings(environ={"DATABASE_URL": url}, dotenv_path=None)
+    shown = repr(s.masked())
+    assert "hunter2" not in shown
+    assert "db" in shown
+
+
+def test_masked_view_hides_a_redis_password() -> None:
+    for url in ("redis://:hunter2@cache:6379/0", "redis://cache:6379/0?password=hunter2",
+                "rediss://user:hunter2@cache:6380"):  # fmt: skip
+        shown = repr(load_settings(environ={"REDIS_URL": url}, dotenv_path=None).masked())
+        assert "hunter2" not in shown, shown

@@ -348,3 +348,28 @@ def test_no_error_shows_a_trace_or_sql(api: Api, alice: Account) -> None:
         assert response.status_code < 500
         for marker in ("Traceback", 'File "', "SELECT", "sqlalchemy", "msgspec."):
             assert marker not in response.text
+
+
+@pytest.mark.parametrize("depth", [1_500, 100_000])
+@pytest.mark.parametrize("shape", ["bare", "in-a-known-field", "in-an-unknown-field"])
+def test_json_nested_too_deeply_is_400_without_a_traceback(
+    world: tuple[Api, Account, dict[str, Any]],
+    stderr_logs: Any,
+    depth: int,
+    shape: str,
+) -> None:
+    api, alice, task = world
+    nested = b"[" * depth + b"]" * depth
+    for method, url, auth in targets(task["id"]):
+        field = FIRST_FIELD.get(url, "title").encode()
+        content = {
+            "bare": nested,
+            "in-a-known-field": b'{"' + field + b'": ' + nested + b"}",
+            "in-an-unknown-field": b'{"zzz": ' + nested + b', "' + field + b'": "x"}',
+        }[shape]
+        response = send(api, method, url, content, token=alice.token if auth else None)
+        body = problem(response, 400)
+        assert "nested" in body["detail"]
+    logs = stderr_logs()
+    assert "Traceback" not in logs
+    assert "RecursionError" not in logs
