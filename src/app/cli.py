@@ -81,8 +81,9 @@ def serve(settings: Settings) -> None:
         # The embedded default migrates itself: one file, one host, nothing to coordinate.
         migrate(settings)
     _prepare_multiprocess_metrics(settings)
-    # uvicorn drains in-flight requests on SIGTERM, then re-raises the signal with the handler it
-    # found at start; this one turns that into exit status 0 (an orderly stop, not a crash).
+    # Each served app first drains on SIGTERM (readiness 503 for SHUTDOWN_DRAIN_SECONDS), then
+    # uvicorn stops accepting, finishes in-flight requests and re-raises the signal with the
+    # handler it found at start; this one turns that into exit status 0 (an orderly stop).
     signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         "app.asgi:create",
@@ -92,7 +93,7 @@ def serve(settings: Settings) -> None:
         workers=settings.WORKERS,
         proxy_headers=True,
         forwarded_allow_ips=settings.FORWARDED_ALLOW_IPS,
-        timeout_graceful_shutdown=settings.GRACEFUL_SHUTDOWN_TIMEOUT,
+        timeout_graceful_shutdown=settings.SHUTDOWN_TIMEOUT_SECONDS,
         access_log=False,
         log_config=None,
         server_header=False,

@@ -16,7 +16,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
-from adapters.http.health import OperationsController
+from adapters.http.health import Draining, OperationsController
 from adapters.http.identity import ApiKeysController, SessionsController, UsersController
 from adapters.http.metrics import DB_POOL_CHECKED_OUT_NOW, DB_POOL_OVERFLOW_NOW, mark_worker_dead
 from adapters.http.middleware import RequestContextMiddleware
@@ -184,4 +184,5 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
     )
     app.state.health_probes = container.health_probes()
     app.state.health_timeout = settings.HEALTH_CHECK_TIMEOUT
+    app.state.draining = Draining()
     return app

@@ -38,6 +38,10 @@ _SECRET_MIN_LENGTH = 32
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
+
+# Former names still read when the new one is not set.
+_ALIASES = {"SHUTDOWN_TIMEOUT_SECONDS": "GRACEFUL_SHUTDOWN_TIMEOUT"}
 
 
 class SettingsError(Exception):
@@ -73,7 +77,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     RATE_LIMIT_DEFAULT: str = "600/minute"
     RATE_LIMIT_LOGIN: str = "10/minute"
     FORWARDED_ALLOW_IPS: str = "127.0.0.1"
-    GRACEFUL_SHUTDOWN_TIMEOUT: Positive = 20
+    SHUTDOWN_DRAIN_SECONDS: NonNegativeFloat = 5.0
+    SHUTDOWN_TIMEOUT_SECONDS: Positive = 20
     HEALTH_CHECK_TIMEOUT: PositiveFloat = 1.0
     PROMETHEUS_MULTIPROC_DIR: str | None = None
 
@@ -139,6 +144,9 @@ def load_settings(
     """Read settings from `environ` (default os.environ) over an optional `.env` file."""
     env = dict(_read_dotenv(Path(dotenv_path))) if dotenv_path else {}
     env.update(os.environ if environ is None else environ)
+    for name, former in _ALIASES.items():
+        if name not in env and former in env:
+            env[name] = env[former]
     raw: dict[str, Any] = {}
     for name in (f.name for f in msgspec.structs.fields(Settings)):
         if name in env:

@@ -16,6 +16,17 @@ from domain.ports import HealthProbe
 log = structlog.get_logger("taskhub.health")
 
 
+class Draining:
+    """Whether this process is shutting down. Once set, readiness answers 503 `draining` so a
+    load balancer stops sending new requests while the process still serves the ones it gets."""
+
+    def __init__(self) -> None:
+        self.active = False
+
+    def begin(self) -> None:
+        self.active = True
+
+
 class Liveness(msgspec.Struct):
     status: str
 
@@ -52,8 +63,10 @@ class OperationsController(Controller):
     @get(
         "/health/ready",
         summary="Readiness: database and (when configured) Redis answer",
-        description="200 when every dependency answers within the health timeout; 503 naming "
-        "the failing one otherwise. `redis` is `disabled` when no REDIS_URL is set.",
+        description="200 `ready` when every dependency answers within the health timeout; 503 "
+        "`unavailable` naming the failing one otherwise. `redis` is `disabled` when no REDIS_URL "
+        "is set. From SIGTERM on, 503 `draining` (the process still serves for "
+        "SHUTDOWN_DRAIN_SECONDS, then stops).",
         responses={},
     )
     async def ready(self, state: State) -> Response[Readiness]:
@@ -62,6 +75,9 @@ class OperationsController(Controller):
         if "redis" not in checks:
             checks["redis"] = "disabled"
         ok = all(v in ("ok", "disabled") for v in checks.values())
+        draining: Draining = state.draining
+        if draining.active:
+            return Response(Readiness(status="draining", checks=checks), status_code=503)
         return Response(
             Readiness(status="ready" if ok else "unavailable", checks=checks),
             status_code=200 if ok else 503,

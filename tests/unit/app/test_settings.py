@@ -93,3 +93,17 @@ def test_dotenv_is_read_and_the_environment_wins(tmp_path: Path) -> None:
     dotenv.write_text("PORT=7000\nWORKERS=2\n")
     s = load_settings(environ={"WORKERS": "4"}, dotenv_path=dotenv)
     assert (s.PORT, s.WORKERS) == (7000, 4)
+
+
+def test_shutdown_defaults_and_the_former_timeout_name() -> None:
+    s = load_settings(environ={}, dotenv_path=None)
+    assert (s.SHUTDOWN_DRAIN_SECONDS, s.SHUTDOWN_TIMEOUT_SECONDS) == (5.0, 20)
+    former = load_settings(environ={"GRACEFUL_SHUTDOWN_TIMEOUT": "7"}, dotenv_path=None)
+    assert former.SHUTDOWN_TIMEOUT_SECONDS == 7
+    both = load_settings(
+        environ={"GRACEFUL_SHUTDOWN_TIMEOUT": "7", "SHUTDOWN_TIMEOUT_SECONDS": "9"},
+        dotenv_path=None,
+    )
+    assert both.SHUTDOWN_TIMEOUT_SECONDS == 9
+    with pytest.raises(SettingsError, match="SHUTDOWN_DRAIN_SECONDS"):
+        load_settings(environ={"SHUTDOWN_DRAIN_SECONDS": "-1"}, dotenv_path=None)

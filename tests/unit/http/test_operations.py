@@ -185,3 +185,19 @@ def test_a_dead_database_is_503_not_500(make_settings: SettingsFactory) -> None:
         assert response.status_code == 503
         assert response.headers["content-type"].startswith("application/problem+json")
         assert response.headers["retry-after"] == "1"
+
+
+def test_ready_says_draining_once_shutdown_began(make_settings: SettingsFactory) -> None:
+    settings = make_settings()
+    migrate(settings)
+    app = create_app(settings)
+    with TestClient(app) as client:
+        app.state.draining.begin()
+        response = client.get("/health/ready")
+        live = client.get("/health")
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "draining",
+        "checks": {"database": "ok", "redis": "disabled"},
+    }
+    assert live.status_code == 200
