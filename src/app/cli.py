@@ -44,11 +44,18 @@ def migrate(settings: Settings, revision: str = "head") -> None:
     from alembic import command
     from alembic.config import Config
 
-    if settings.DATABASE_URL == "memory://":
+    if settings.DATABASE_URL == "memory://" and settings.MIGRATION_DATABASE_URL is None:
         print("taskhub: DATABASE_URL=memory:// has no schema to migrate", file=sys.stderr)
         return
+    # A direct connection when one is given (DATABASE_URL may point at PgBouncer); else the
+    # service's own URL, in PgBouncer mode when that is set (the migration is one transaction
+    # under a transaction-scoped advisory lock, which transaction pooling keeps together).
+    url = settings.MIGRATION_DATABASE_URL or settings.DATABASE_URL
     config = Config(str(alembic_config_path()))
-    config.set_main_option("sqlalchemy.url", settings.DATABASE_URL.replace("%", "%%"))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.attributes["pgbouncer"] = (
+        settings.MIGRATION_DATABASE_URL is None and settings.DATABASE_PGBOUNCER
+    )
     command.upgrade(config, revision)
 
 

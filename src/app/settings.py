@@ -68,6 +68,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     DATABASE_STATEMENT_TIMEOUT_MS: Positive = 5000
     DATABASE_POOL_PRE_PING: bool = False
     DATABASE_PGBOUNCER: bool = False
+    MIGRATION_DATABASE_URL: str | None = None
     SESSION_HASH_SECRET: str | None = None
     SERVICE_AUTH_TOKEN: str | None = None
     ENCRYPTION_KEY: str | None = None
@@ -108,7 +109,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             out[name] = "***" if getattr(self, name) else "(development default)"
         if self.SERVICE_AUTH_TOKEN is None:
             out["SERVICE_AUTH_TOKEN"] = "(unset: service calls disabled)"  # noqa: S105
-        for name in ("DATABASE_URL", "REDIS_URL"):
+        for name in ("DATABASE_URL", "MIGRATION_DATABASE_URL", "REDIS_URL"):
             if out[name]:
                 out[name] = mask_url(out[name])
         return out
@@ -180,6 +181,13 @@ def _validate(s: Settings) -> None:
             "invalid setting DATABASE_URL: the scheme must be sqlite+aiosqlite:// or "
             "postgresql+asyncpg:// (e.g. postgresql+asyncpg://user:pass@host:5432/taskhub), "
             "or memory:// (nothing kept; for tests)"
+        )
+    if s.MIGRATION_DATABASE_URL is not None and not re.match(
+        r"^(sqlite\+aiosqlite|postgresql\+asyncpg)://", s.MIGRATION_DATABASE_URL
+    ):
+        raise SettingsError(
+            "invalid setting MIGRATION_DATABASE_URL: the scheme must be postgresql+asyncpg:// "
+            "(a direct connection, not through PgBouncer) or sqlite+aiosqlite://"
         )
     if s.REDIS_URL is not None and not re.match(r"^(redis|rediss|unix)://", s.REDIS_URL):
         raise SettingsError(

@@ -21,10 +21,18 @@ from adapters.sql.uow import ConnectionSlots
 from domain.errors import Unavailable
 from domain.ports.tasks import TaskQuery
 from domain.tasks import Task
-from tests.integration.sql.conftest import UowFactory, add_user
+from tests.integration.sql.conftest import Database, UowFactory, add_user
 from tests.integration.sql.test_tasks import make_task
 
 POSTGRESQL_ONLY = True  # conftest drops this module's SQLite runs
+# Through PgBouncer the server process id is PgBouncer's own (nothing to terminate) and the
+# statement timeout is the database role's, not a startup parameter: these run direct only.
+DIRECT_ONLY = {
+    "test_a_terminated_backend_is_unavailable_then_the_next_unit_works",
+    "test_a_backend_terminated_inside_a_transaction_is_discarded",
+    "test_a_statement_timeout_is_unavailable_and_keeps_the_connection",
+    "test_the_pool_and_the_slots_are_whole_after_many_units",
+}
 
 
 async def _search_path(engine: AsyncEngine) -> str:
@@ -36,13 +44,18 @@ type EngineMaker = Callable[..., AsyncEngine]
 
 
 @pytest.fixture
-async def make_engine(engine: AsyncEngine) -> AsyncIterator[EngineMaker]:
-    """Production engines (`create_engine`) on the test schema; disposed after the test."""
+async def make_engine(engine: AsyncEngine, database: Database) -> AsyncIterator[EngineMaker]:
+    """Production engines (`create_engine`) on the test schema (through PgBouncer: its own
+    database, in PgBouncer mode); disposed after the test."""
     url = engine.url.render_as_string(hide_password=False)
     search_path = await _search_path(engine)
     made: list[AsyncEngine] = []
 
     def make(**settings: Any) -> AsyncEngine:
+        if database.kind == "pgbouncer":
+            settings.setdefault("pgbouncer", True)
+            made.append(new := create_engine(url, **settings))
+            return new
         new = create_engine(url, **settings)
 
         @event.listens_for(new.sync_engine, "do_connect")

@@ -107,3 +107,13 @@ def test_shutdown_defaults_and_the_former_timeout_name() -> None:
     assert both.SHUTDOWN_TIMEOUT_SECONDS == 9
     with pytest.raises(SettingsError, match="SHUTDOWN_DRAIN_SECONDS"):
         load_settings(environ={"SHUTDOWN_DRAIN_SECONDS": "-1"}, dotenv_path=None)
+
+
+def test_migration_url_is_checked_and_masked() -> None:
+    s = load_settings(
+        environ={"MIGRATION_DATABASE_URL": "postgresql+asyncpg://app:hunter2@db:5432/taskhub"},
+        dotenv_path=None,
+    )
+    assert s.masked()["MIGRATION_DATABASE_URL"] == "postgresql+asyncpg://app:***@db:5432/taskhub"
+    with pytest.raises(SettingsError, match="MIGRATION_DATABASE_URL"):
+        load_settings(environ={"MIGRATION_DATABASE_URL": "postgres://db/x"}, dotenv_path=None)
