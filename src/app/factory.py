@@ -18,7 +18,12 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from adapters.http.health import Draining, OperationsController
 from adapters.http.identity import ApiKeysController, SessionsController, UsersController
-from adapters.http.metrics import DB_POOL_CHECKED_OUT_NOW, DB_POOL_OVERFLOW_NOW, mark_worker_dead
+from adapters.http.metrics import (
+    DB_POOL_CAPACITY,
+    DB_POOL_CHECKED_OUT_NOW,
+    DB_POOL_OVERFLOW_NOW,
+    mark_worker_dead,
+)
 from adapters.http.middleware import RequestContextMiddleware
 from adapters.http.openapi import document_request_bodies
 from adapters.http.problems import exception_handlers
@@ -168,6 +173,8 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
     engine = container.engine()
     if engine is not None:
         watch_pool(engine, _report_pool)
+        if not settings.is_sqlite:
+            DB_POOL_CAPACITY.set(settings.SQLALCHEMY_POOL_SIZE + settings.SQLALCHEMY_POOL_OVERFLOW)
     app.state.container = container
     app.state.security = container.security()
     # Shared services handlers read from the app state (one DI dependency per handler keeps

@@ -201,3 +201,16 @@ def test_ready_says_draining_once_shutdown_began(make_settings: SettingsFactory)
         "checks": {"database": "ok", "redis": "disabled"},
     }
     assert live.status_code == 200
+
+
+def test_metrics_report_the_pool_capacity_for_saturation_alerts(
+    make_settings: SettingsFactory,
+) -> None:
+    settings = make_settings(
+        DATABASE_URL="postgresql+asyncpg://x@127.0.0.1:1/x",
+        SQLALCHEMY_POOL_SIZE="7",
+        SQLALCHEMY_POOL_OVERFLOW="3",
+    )
+    with TestClient(create_app(settings)) as client:
+        text = client.get("/metrics").text
+    assert "taskhub_db_pool_capacity 10.0" in text.splitlines()
