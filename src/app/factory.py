@@ -14,8 +14,9 @@ from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi.spec import Components, SecurityScheme, Server
 
+from adapters.http.edges import HeadAsGet, UnderRootPath
 from adapters.http.health import Draining, OperationsController
 from adapters.http.identity import ApiKeysController, SessionsController, UsersController
 from adapters.http.metrics import (
@@ -109,7 +110,7 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
     cors = (
         CORSConfig(
             allow_origins=list(settings.CORS_ORIGINS),
-            allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+            allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=[
                 "Authorization",
                 "Content-Type",
@@ -152,6 +153,7 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
             version="1.0.0",
             description=API_DESCRIPTION,
             path="/docs",
+            servers=[Server(url=settings.ROOT_PATH or "/")],
             render_plugins=[SwaggerRenderPlugin(path="/"), TaskhubJsonPlugin(path="/openapi.json")],
             components=Components(
                 security_schemes={
@@ -166,9 +168,12 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
         debug=False,
         logging_config=None,
     )
-    # Outermost layer, around routing and error handling, so 404s and 500s get it too.
-    inner: Any = app.asgi_handler
+    # Outermost layers, around routing and error handling, so 404s and 500s get them too.
+    handler: Any = app.asgi_handler
+    inner: Any = HeadAsGet(handler)
     wrapped: Any = RequestContextMiddleware(inner)
+    if settings.ROOT_PATH:
+        wrapped = UnderRootPath(wrapped, settings.ROOT_PATH)
     app.asgi_handler = wrapped
     engine = container.engine()
     if engine is not None:

@@ -78,6 +78,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     RATE_LIMIT_DEFAULT: str = "600/minute"
     RATE_LIMIT_LOGIN: str = "10/minute"
     FORWARDED_ALLOW_IPS: str = "127.0.0.1"
+    ROOT_PATH: str = ""
     SHUTDOWN_DRAIN_SECONDS: NonNegativeFloat = 5.0
     SHUTDOWN_TIMEOUT_SECONDS: Positive = 20
     HEALTH_CHECK_TIMEOUT: PositiveFloat = 1.0
@@ -192,6 +193,11 @@ def _validate(s: Settings) -> None:
     if s.REDIS_URL is not None and not re.match(r"^(redis|rediss|unix)://", s.REDIS_URL):
         raise SettingsError(
             "invalid setting REDIS_URL: the scheme must be redis://, rediss:// or unix://"
+        )
+    if s.ROOT_PATH and not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", s.ROOT_PATH):
+        raise SettingsError(
+            f"invalid setting ROOT_PATH={s.ROOT_PATH!r}: a path prefix such as /taskhub "
+            "(starts with /, no trailing /, letters, digits and . _ ~ - between slashes)"
         )
     for name in ("RATE_LIMIT_DEFAULT", "RATE_LIMIT_LOGIN"):
         try:

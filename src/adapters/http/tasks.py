@@ -123,10 +123,11 @@ def task_response(
 
 
 def _request_path(request: Request[Any, Any, Any]) -> str:
-    """`request.url.path` (Litestar's URL.from_scope: root path + path), without building the
-    whole URL."""
+    """The path as the client sent it, root path included: the scope's path carries the root
+    path already (uvicorn, and the app's own root-path layer) or not (older servers)."""
     scope = request.scope
-    return str(scope.get("root_path", "")) + str(scope["path"])
+    root, path = str(scope.get("root_path", "")), str(scope["path"])
+    return path if path == root or path.startswith(root + "/") else root + path
 
 
 def _parse_time(name: str, value: str | None, errors: list[FieldError]) -> datetime | None:
@@ -185,7 +186,7 @@ class TasksController(Controller):
         )
         if idempotency_key is None:
             return self._created(
-                await use_cases(request).create().execute(principal.user_id, draft)
+                await use_cases(request).create().execute(principal.user_id, draft), request
             )
         if not _IDEMPOTENCY_KEY.match(idempotency_key):
             raise ClientException(detail="Idempotency-Key must be 1-255 visible ASCII characters")
@@ -215,7 +216,7 @@ class TasksController(Controller):
             return replay
         try:
             response = self._created(
-                await use_cases(request).create().execute(principal.user_id, draft)
+                await use_cases(request).create().execute(principal.user_id, draft), request
             )
         except BaseException:
             try:
@@ -239,8 +240,9 @@ class TasksController(Controller):
         return response
 
     @staticmethod
-    def _created(task: Task) -> EncodedJson:
-        return task_response(task, HTTP_201_CREATED, {"Location": f"/v1/tasks/{task.id}"})
+    def _created(task: Task, request: Request[Any, Any, Any]) -> EncodedJson:
+        root = str(request.scope.get("root_path", ""))
+        return task_response(task, HTTP_201_CREATED, {"Location": f"{root}/v1/tasks/{task.id}"})
 
     @get(
         "/",
