@@ -276,7 +276,8 @@ def taskhub_env(cfg: Config, home: Path, dsn: str, redis_url: str, port: int) ->
         "SQLALCHEMY_POOL_OVERFLOW": str(cfg.pool_overflow),
         "HOST": "127.0.0.1",
         "PORT": str(port),
-        "GRACEFUL_SHUTDOWN_TIMEOUT": "5",
+        "SHUTDOWN_DRAIN_SECONDS": "0",
+        "SHUTDOWN_TIMEOUT_SECONDS": "5",
         "PROMETHEUS_MULTIPROC_DIR": str(home / "metrics"),
         "ALEMBIC_CONFIG": str(ROOT / "alembic.ini"),
     }

@@ -63,7 +63,8 @@ def do_run_migrations(connection: Connection) -> None:
 
 
 async def run_migrations_online() -> None:
-    engine = create_engine(_database_url(), pool_size=1, max_overflow=0)
+    pgbouncer = bool(config.attributes.get("pgbouncer", False))
+    engine = create_engine(_database_url(), pool_size=1, max_overflow=0, pgbouncer=pgbouncer)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(do_run_migrations)

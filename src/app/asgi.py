@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from litestar import Litestar
 
+from adapters.http.services import SERVICES, Services
+from app.draining import drain_on_sigterm
 from app.factory import create_app, settle_garbage_collector
 from app.settings import load_settings
 
 
 def create() -> Litestar:
     """The served app (each uvicorn worker builds one). Only a serving process settles the
-    garbage collector: tests and tools that build apps keep the default behaviour."""
-    app = create_app(load_settings())
+    garbage collector and drains on SIGTERM: tests and tools that build apps keep the default
+    behaviour."""
+    settings = load_settings()
+    app = create_app(settings)
+    found: Services = app.state[SERVICES]
+    draining = found.draining
+    app.on_startup.append(lambda: drain_on_sigterm(draining, settings.SHUTDOWN_DRAIN_SECONDS))
     settle_garbage_collector()
     return app

@@ -44,11 +44,18 @@ def migrate(settings: Settings, revision: str = "head") -> None:
     from alembic import command
     from alembic.config import Config
 
-    if settings.DATABASE_URL == "memory://":
+    if settings.DATABASE_URL == "memory://" and settings.MIGRATION_DATABASE_URL is None:
         print("taskhub: DATABASE_URL=memory:// has no schema to migrate", file=sys.stderr)
         return
+    # A direct connection when one is given (DATABASE_URL may point at PgBouncer); else the
+    # service's own URL, in PgBouncer mode when that is set (the migration is one transaction
+    # under a transaction-scoped advisory lock, which transaction pooling keeps together).
+    url = settings.MIGRATION_DATABASE_URL or settings.DATABASE_URL
     config = Config(str(alembic_config_path()))
-    config.set_main_option("sqlalchemy.url", settings.DATABASE_URL.replace("%", "%%"))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.attributes["pgbouncer"] = (
+        settings.MIGRATION_DATABASE_URL is None and settings.DATABASE_PGBOUNCER
+    )
     command.upgrade(config, revision)
 
 
@@ -85,8 +92,9 @@ def serve(settings: Settings) -> None:
         # The embedded default migrates itself: one file, one host, nothing to coordinate.
         migrate(settings)
     _prepare_multiprocess_metrics(settings)
-    # uvicorn drains in-flight requests on SIGTERM, then re-raises the signal with the handler it
-    # found at start; this one turns that into exit status 0 (an orderly stop, not a crash).
+    # Each served app first drains on SIGTERM (readiness 503 for SHUTDOWN_DRAIN_SECONDS), then
+    # uvicorn stops accepting, finishes in-flight requests and re-raises the signal with the
+    # handler it found at start; this one turns that into exit status 0 (an orderly stop).
     signal.signal(signal.SIGTERM, _exit_cleanly)
     # Limits on what one connection may hold, and for how long, before the application sees it.
     limits = ConnectionLimits(
@@ -105,7 +113,7 @@ def serve(settings: Settings) -> None:
         timeout_keep_alive=settings.HTTP_KEEP_ALIVE_TIMEOUT,
         proxy_headers=True,
         forwarded_allow_ips=settings.FORWARDED_ALLOW_IPS,
-        timeout_graceful_shutdown=settings.GRACEFUL_SHUTDOWN_TIMEOUT,
+        timeout_graceful_shutdown=settings.SHUTDOWN_TIMEOUT_SECONDS,
         access_log=False,
         log_config=None,
         server_header=False,

@@ -11,7 +11,7 @@ from typing import Any
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, License, SecurityScheme, Tag
+from litestar.openapi.spec import Components, License, SecurityScheme, Server, Tag
 
 from adapters.http.cors import ProblemCORSMiddleware
 from adapters.http.docs import (
@@ -21,12 +21,18 @@ from adapters.http.docs import (
     docs_assets,
     openapi_json,
 )
+from adapters.http.edges import HeadAsGet, UnderRootPath
 from adapters.http.health import OperationsController
 from adapters.http.identity import ApiKeysController, SessionsController, UsersController
-from adapters.http.metrics import DB_POOL_CHECKED_OUT_NOW, DB_POOL_OVERFLOW_NOW, mark_worker_dead
+from adapters.http.metrics import (
+    DB_POOL_CAPACITY,
+    DB_POOL_CHECKED_OUT_NOW,
+    DB_POOL_OVERFLOW_NOW,
+    mark_worker_dead,
+)
 from adapters.http.middleware import RequestContextMiddleware
 from adapters.http.problems import exception_handlers
-from adapters.http.services import SERVICES, Services
+from adapters.http.services import SERVICES, Draining, Services
 from adapters.http.tasks import TasksController
 from adapters.sql.engine import watch_pool
 from app.container import Container, build_container, close_container
@@ -74,6 +80,7 @@ def services_of(container: Container, settings: Settings) -> Services:
         search_slots=container.search_slots(),
         health_probes=container.health_probes(),
         health_timeout=settings.HEALTH_CHECK_TIMEOUT,
+        draining=Draining(),
         register_user=container.register_user,
         log_in=container.log_in,
         log_out=container.log_out,
@@ -104,7 +111,7 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
     cors = (
         CORSConfig(
             allow_origins=list(settings.CORS_ORIGINS),
-            allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+            allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
             allow_headers=[
                 "Authorization",
                 "Content-Type",
@@ -148,6 +155,7 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
             license=License(name="Proprietary"),
             tags=[Tag(name=name, description=text) for name, text in API_TAGS.items()],
             path=DOCS_PATH,
+            servers=[Server(url=settings.ROOT_PATH or "/")],
             render_plugins=[OfflineSwaggerPlugin(), DocumentJsonPlugin(path="/openapi.json")],
             components=Components(
                 security_schemes={
@@ -162,17 +170,22 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
         debug=False,
         logging_config=None,
     )
-    inner: Any = app.asgi_handler
+    # Outermost layers, around routing and error handling, so 404s and 500s get them too.
+    handler: Any = app.asgi_handler
+    inner: Any = HeadAsGet(handler)
     if cors is not None:
         # In place of Litestar's own CORS layer (at the same spot, around error handling), so
         # that a refused preflight is a problem+json answer.
         inner = ProblemCORSMiddleware(app=inner, config=cors)
-    # Outermost layer, around routing and error handling, so 404s and 500s get it too.
     wrapped: Any = RequestContextMiddleware(inner)
+    if settings.ROOT_PATH:
+        wrapped = UnderRootPath(wrapped, settings.ROOT_PATH)
     app.asgi_handler = wrapped
     engine = container.engine()
     if engine is not None:
         watch_pool(engine, _report_pool)
+        if not settings.is_sqlite:
+            DB_POOL_CAPACITY.set(settings.SQLALCHEMY_POOL_SIZE + settings.SQLALCHEMY_POOL_OVERFLOW)
     app.state.container = container
     app.state[SERVICES] = services_of(container, settings)
     return app

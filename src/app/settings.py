@@ -40,6 +40,10 @@ _SECRET_MIN_LENGTH = 32
 Positive = Annotated[int, msgspec.Meta(ge=1)]
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
+
+# Former names still read when the new one is not set.
+_ALIASES = {"SHUTDOWN_TIMEOUT_SECONDS": "GRACEFUL_SHUTDOWN_TIMEOUT"}
 
 
 class SettingsError(Exception):
@@ -67,6 +71,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     DATABASE_STATEMENT_TIMEOUT_MS: Positive = 5000
     DATABASE_POOL_PRE_PING: bool = False
     DATABASE_PGBOUNCER: bool = False
+    MIGRATION_DATABASE_URL: str | None = None
     SESSION_HASH_SECRET: str | None = None
     SERVICE_AUTH_TOKEN: str | None = None
     ENCRYPTION_KEY: str | None = None
@@ -77,12 +82,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     RATE_LIMIT_LOGIN: str = "10/minute"
     CONCURRENT_SEARCHES_PER_USER: Positive = 4
     FORWARDED_ALLOW_IPS: str = "127.0.0.1"
-    GRACEFUL_SHUTDOWN_TIMEOUT: Positive = 20
     HTTP_MAX_HEADER_BYTES: Annotated[int, msgspec.Meta(ge=1024)] = 65536
     HTTP_HEADER_TIMEOUT: PositiveFloat = 10.0
     HTTP_BODY_TIMEOUT: PositiveFloat = 15.0
     HTTP_KEEP_ALIVE_TIMEOUT: Positive = 5
     HTTP_MAX_CONNECTIONS: Positive = 1000
+    ROOT_PATH: str = ""
+    SHUTDOWN_DRAIN_SECONDS: NonNegativeFloat = 5.0
+    SHUTDOWN_TIMEOUT_SECONDS: Positive = 20
     HEALTH_CHECK_TIMEOUT: PositiveFloat = 1.0
     PROMETHEUS_MULTIPROC_DIR: str | None = None
 
@@ -113,7 +120,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             out[name] = "***" if getattr(self, name) else "(development default)"
         if self.SERVICE_AUTH_TOKEN is None:
             out["SERVICE_AUTH_TOKEN"] = "(unset: service calls disabled)"  # noqa: S105
-        for name in ("DATABASE_URL", "REDIS_URL"):
+        for name in ("DATABASE_URL", "MIGRATION_DATABASE_URL", "REDIS_URL"):
             if out[name]:
                 out[name] = mask_url(out[name])
         return out
@@ -156,6 +163,9 @@ def load_settings(
     """Read settings from `environ` (default os.environ) over an optional `.env` file."""
     env = dict(_read_dotenv(Path(dotenv_path))) if dotenv_path else {}
     env.update(os.environ if environ is None else environ)
+    for name, former in _ALIASES.items():
+        if name not in env and former in env:
+            env[name] = env[former]
     raw: dict[str, Any] = {}
     for name in (f.name for f in msgspec.structs.fields(Settings)):
         if name in env:
@@ -223,9 +233,21 @@ def _validate(s: Settings) -> None:
             "postgresql+asyncpg:// (e.g. postgresql+asyncpg://user:pass@host:5432/taskhub), "
             "or memory:// (nothing kept; for tests)"
         )
+    if s.MIGRATION_DATABASE_URL is not None and not re.match(
+        r"^(sqlite\+aiosqlite|postgresql\+asyncpg)://", s.MIGRATION_DATABASE_URL
+    ):
+        raise SettingsError(
+            "invalid setting MIGRATION_DATABASE_URL: the scheme must be postgresql+asyncpg:// "
+            "(a direct connection, not through PgBouncer) or sqlite+aiosqlite://"
+        )
     if s.REDIS_URL is not None and not re.match(r"^(redis|rediss|unix)://", s.REDIS_URL):
         raise SettingsError(
             "invalid setting REDIS_URL: the scheme must be redis://, rediss:// or unix://"
+        )
+    if s.ROOT_PATH and not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", s.ROOT_PATH):
+        raise SettingsError(
+            f"invalid setting ROOT_PATH={s.ROOT_PATH!r}: a path prefix such as /taskhub "
+            "(starts with /, no trailing /, letters, digits and . _ ~ - between slashes)"
         )
     for name in ("RATE_LIMIT_DEFAULT", "RATE_LIMIT_LOGIN"):
         try:

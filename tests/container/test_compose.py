@@ -51,6 +51,25 @@ def test_compose_hardens_the_app_service(compose_cli: list[str]) -> None:
     assert app["develop"]["watch"]
 
 
+def test_the_pgbouncer_profile_runs_a_second_app_through_pgbouncer(
+    compose_cli: list[str],
+) -> None:
+    plain = rendered(compose_cli)["services"]
+    assert "pgbouncer" not in plain  # type: ignore[operator]
+    assert "app-pgbouncer" not in plain  # type: ignore[operator]
+    config = rendered([*compose_cli, "--profile", "pgbouncer"])
+    services = config["services"]  # type: ignore[index]
+    app = services["app-pgbouncer"]  # type: ignore[index]
+    env = app["environment"]
+    assert env["DATABASE_PGBOUNCER"] == "true"
+    assert "@pgbouncer:6432/" in env["DATABASE_URL"]
+    assert "@db:5432/" in env["MIGRATION_DATABASE_URL"]
+    assert app["read_only"] is True
+    assert [p["published"] for p in app["ports"]] == ["8001"]
+    ini = config["configs"]["pgbouncer-ini"]["content"]  # type: ignore[index]
+    assert "pool_mode = transaction" in ini
+
+
 def test_port_variable_moves_the_listening_and_published_port(compose_cli: list[str]) -> None:
     app = rendered(compose_cli, PORT=str(INSIDE_PORT))["services"]["app"]  # type: ignore[index]
     assert app["environment"]["PORT"] == str(INSIDE_PORT)

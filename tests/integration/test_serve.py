@@ -1,4 +1,4 @@
-"""`taskhub serve` as a real process: it starts, answers, and SIGTERM ends it cleanly (exit 0)."""
+"""`taskhub serve` as a real process: it starts, answers, drains on SIGTERM and ends cleanly."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -47,6 +47,7 @@ def server_env(tmp_path: Path) -> dict[str, str]:
         PORT=str(free_port()),
         LOG_FORMAT="json",
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
+        SHUTDOWN_DRAIN_SECONDS="0",
     )
     subprocess.run([TASKHUB, "migrate"], env=env, cwd=ROOT, check=True, capture_output=True)
     return env
@@ -118,3 +119,45 @@ def test_sigterm_lets_an_in_flight_request_finish(server_env: dict[str, str]) ->
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize("workers", [1, 2], ids=["1-worker", "2-workers"])
+def test_sigterm_flips_readiness_keeps_serving_through_the_drain_then_stops(
+    server_env: dict[str, str], workers: int
+) -> None:
+    """Every worker answers readiness 503 `draining` from SIGTERM on while still serving; after
+    the drain the port closes and the process exits 0."""
+    env = {**server_env, "WORKERS": str(workers), "SHUTDOWN_DRAIN_SECONDS": "6"}
+    proc = subprocess.Popen([TASKHUB, "serve"], env=env, cwd=ROOT, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{env['PORT']}"
+    try:
+        wait_healthy(base, proc)
+        assert httpx.get(f"{base}/health/ready", timeout=5).status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        first = _poll_until(base, lambda r: r.status_code == 503)
+        assert first.json()["status"] == "draining"
+        # Fresh connections spread over the workers: none of them still says ready, and the
+        # rest of the API still answers.
+        for _ in range(8):
+            with httpx.Client(timeout=5) as client:
+                ready = client.get(f"{base}/health/ready")
+                assert (ready.status_code, ready.json()["status"]) == (503, "draining")
+                assert client.get(f"{base}/health").status_code == 200
+                assert client.post(f"{base}/v1/users", json={}).status_code == 422
+        assert proc.wait(timeout=60) == 0
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{base}/health", timeout=2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _poll_until(base: str, done: Callable[[httpx.Response], bool]) -> httpx.Response:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        response = httpx.get(f"{base}/health/ready", timeout=5)
+        if done(response):
+            return response
+        time.sleep(0.05)
+    raise AssertionError("readiness never changed")

@@ -61,11 +61,15 @@ class OperationsController(Controller):
         "/health/ready",
         operation_id="getReadiness",
         summary="Readiness: database and (when configured) Redis answer",
-        description="200 when every dependency answers within the health timeout; 503 naming "
-        "the failing one otherwise. `redis` is `disabled` when no REDIS_URL is set.",
+        description="200 `ready` when every dependency answers within the health timeout; 503 "
+        "`unavailable` naming the failing one otherwise. `redis` is `disabled` when no REDIS_URL "
+        "is set. From SIGTERM on, 503 `draining` (the process still serves for "
+        "SHUTDOWN_DRAIN_SECONDS, then stops).",
         responses={
             503: ResponseSpec(
-                Readiness, description="A dependency is failing", generate_examples=False
+                Readiness,
+                description="A dependency is failing, or the process is draining",
+                generate_examples=False,
             )
         },
     )
@@ -75,6 +79,8 @@ class OperationsController(Controller):
         if "redis" not in checks:
             checks["redis"] = "disabled"
         ok = all(v in ("ok", "disabled") for v in checks.values())
+        if found.draining.active:
+            return Response(Readiness(status="draining", checks=checks), status_code=503)
         return Response(
             Readiness(status="ready" if ok else "unavailable", checks=checks),
             status_code=200 if ok else 503,

@@ -52,6 +52,11 @@ DB_POOL_OVERFLOW = Gauge(
     "Database connections open beyond the pool size.",
     multiprocess_mode="livesum",
 )
+DB_POOL_CAPACITY = Gauge(
+    "taskhub_db_pool_capacity",
+    "Database connections the pool may open (pool size plus overflow), for saturation ratios.",
+    multiprocess_mode="livesum",
+)
 DEPENDENCY_ERRORS = Counter(
     "taskhub_dependency_errors_total",
     "Errors talking to a dependency (database, redis), by dependency.",

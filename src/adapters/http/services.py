@@ -31,6 +31,17 @@ from domain.use_cases.tasks import CreateTask, DeleteTask, GetTask, ListTasks, U
 SERVICES = "services"
 
 
+class Draining:
+    """Whether this process is shutting down. Once set, readiness answers 503 `draining` so a
+    load balancer stops sending new requests while the process still serves the ones it gets."""
+
+    def __init__(self) -> None:
+        self.active = False
+
+    def begin(self) -> None:
+        self.active = True
+
+
 @dataclass(frozen=True, slots=True)
 class Services:
     admission: Admission
@@ -39,6 +50,7 @@ class Services:
     search_slots: ConcurrencyLimiter
     health_probes: Sequence[HealthProbe]
     health_timeout: float
+    draining: Draining
 
     register_user: Callable[[], RegisterUser]
     log_in: Callable[[], LogIn]

@@ -64,10 +64,11 @@ def task_response(
 
 
 def _request_path(request: Request[Any, Any, Any]) -> str:
-    """`request.url.path` (Litestar's URL.from_scope: root path + path), without building the
-    whole URL."""
+    """The path as the client sent it, root path included: the scope's path carries the root
+    path already (uvicorn, and the app's own root-path layer) or not (older servers)."""
     scope = request.scope
-    return str(scope.get("root_path", "")) + str(scope["path"])
+    root, path = str(scope.get("root_path", "")), str(scope["path"])
+    return path if path == root or path.startswith(root + "/") else root + path
 
 
 def _parse_time(name: str, value: str | None, errors: list[FieldError]) -> datetime | None:
@@ -141,7 +142,8 @@ class TasksController(Controller):
         task = (
             await services(request).create_task().execute(current_principal(request).user_id, draft)
         )
-        return task_response(task, HTTP_201_CREATED, {"Location": f"/v1/tasks/{task.id}"})
+        root = str(request.scope.get("root_path", ""))
+        return task_response(task, HTTP_201_CREATED, {"Location": f"{root}/v1/tasks/{task.id}"})
 
     @get(
         "/",

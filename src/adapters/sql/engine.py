@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,22 +38,28 @@ def create_engine(
         engine = create_async_engine(url, connect_args={"timeout": 15})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
+    server_settings = {"application_name": "taskhub"}
     connect_args: dict[str, Any] = {
         "timeout": connect_timeout,
         "command_timeout": max(1.0, statement_timeout_ms / 1000 + 1),
-        "server_settings": {
-            "application_name": "taskhub",
-            "statement_timeout": str(statement_timeout_ms),
-            "idle_in_transaction_session_timeout": str(max(statement_timeout_ms * 4, 10000)),
-        },
+        "server_settings": server_settings,
     }
     if pgbouncer:
         # PgBouncer in transaction mode (before 1.21, or without max_prepared_statements) may
-        # hand each statement to another server connection: no statement cache, and unique
-        # names for the prepared statements asyncpg still needs.
+        # hand each round trip outside a transaction to another server connection, so a
+        # statement prepared in one may be missing in the next (autocommit reads). No statement
+        # caches, and only the unnamed statement: asyncpg then sends Parse again with every
+        # Bind, in one round trip. PgBouncer refuses startup parameters it does not know (and
+        # could not keep them: server connections are shared), so the server-side timeouts come
+        # from the database role there (ALTER ROLE ... SET).
         connect_args["statement_cache_size"] = 0
         connect_args["prepared_statement_cache_size"] = 0
-        connect_args["prepared_statement_name_func"] = _unique_statement_name
+        connect_args["prepared_statement_name_func"] = _unnamed_statement
+    else:
+        server_settings["statement_timeout"] = str(statement_timeout_ms)
+        server_settings["idle_in_transaction_session_timeout"] = str(
+            max(statement_timeout_ms * 4, 10000)
+        )
     return create_async_engine(
         url,
         pool_size=pool_size,
@@ -70,8 +75,8 @@ def create_engine(
     )
 
 
-def _unique_statement_name() -> str:
-    return f"__asyncpg_{uuid.uuid4()}__"
+def _unnamed_statement() -> str:
+    return ""
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:

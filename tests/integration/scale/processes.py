@@ -46,7 +46,8 @@ def clean_env(workdir: Path, **settings: str) -> dict[str, str]:
         LOG_FORMAT="json",
         LOG_LEVEL="WARNING",
         HOST="127.0.0.1",
-        GRACEFUL_SHUTDOWN_TIMEOUT="5",
+        SHUTDOWN_DRAIN_SECONDS="0",
+        SHUTDOWN_TIMEOUT_SECONDS="5",
         TASKHUB_WORKDIR=str(workdir),  # the processes' cwd (not a setting)
     )
     env.update(settings)

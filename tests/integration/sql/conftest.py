@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,14 @@ async def _postgres_engine(url: str) -> AsyncIterator[AsyncEngine]:
         await admin.dispose()
 
 
+async def _pgbouncer_engine(url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(url, pool_size=4, pgbouncer=True)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
 async def _sqlite_engine(path: Path) -> AsyncIterator[AsyncEngine]:
     url = f"sqlite+aiosqlite:///{path}"
     # env.py runs its own event loop (asyncio.run): keep it off this one.
@@ -72,25 +81,36 @@ async def _sqlite_engine(path: Path) -> AsyncIterator[AsyncEngine]:
         await engine.dispose()
 
 
-@pytest.fixture(scope="session", params=["postgresql", "sqlite"])
-def database(request: pytest.FixtureRequest) -> str:
-    """Which database; the PostgreSQL URL is resolved here, outside the event loop (the
-    `postgres_url` fixture runs asyncio itself)."""
+@dataclass(frozen=True)
+class Database:
+    kind: str  # postgresql, pgbouncer (PostgreSQL through PgBouncer) or sqlite
+    url: str
+
+
+@pytest.fixture(scope="session", params=["postgresql", "pgbouncer", "sqlite"])
+def database(request: pytest.FixtureRequest) -> Database:
+    """Which database; PostgreSQL URLs are resolved here, outside the event loop (the fixtures
+    behind them run asyncio themselves)."""
     if request.param == "postgresql":
-        url: str = request.getfixturevalue("postgres_url")
-        return url
-    return "sqlite"
+        return Database("postgresql", request.getfixturevalue("postgres_url"))
+    if request.param == "pgbouncer":
+        _direct, through = request.getfixturevalue("pgbouncer_database")
+        return Database("pgbouncer", through)
+    return Database("sqlite", "")
 
 
 @pytest.fixture(scope="session")
 async def engine(
-    database: str, tmp_path_factory: pytest.TempPathFactory
+    database: Database, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[AsyncEngine]:
-    """A migrated database: PostgreSQL, then SQLite."""
-    if database == "sqlite":
+    """A migrated database: PostgreSQL, PostgreSQL through PgBouncer (the production engine in
+    its PgBouncer mode, on a database of its own), then SQLite."""
+    if database.kind == "sqlite":
         engines = _sqlite_engine(tmp_path_factory.mktemp("sql") / "taskhub.db")
+    elif database.kind == "pgbouncer":
+        engines = _pgbouncer_engine(database.url)
     else:
-        engines = _postgres_engine(database)
+        engines = _postgres_engine(database.url)
     async for made in engines:
         yield made
 
@@ -120,14 +140,21 @@ def tasks_uow(request: pytest.FixtureRequest, engine: AsyncEngine) -> TaskUowFac
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The raw mode exists only on PostgreSQL: drop its SQLite combinations, and SQLite runs
-    of modules that say POSTGRESQL_ONLY (deselected, not skipped)."""
+    of modules that say POSTGRESQL_ONLY; tests a module names in DIRECT_ONLY (they need a
+    direct connection: server process ids, session settings) do not run through PgBouncer.
+    Deselected, not skipped."""
     keep, drop = [], []
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
+        module = getattr(item, "module", None)
         postgresql_only = params.get("tasks_uow") == "raw" or getattr(
-            getattr(item, "module", None), "POSTGRESQL_ONLY", False
+            module, "POSTGRESQL_ONLY", False
         )
-        (drop if postgresql_only and params.get("database") == "sqlite" else keep).append(item)
+        direct_only = getattr(item, "originalname", item.name) in getattr(module, "DIRECT_ONLY", ())
+        dropped = (postgresql_only and params.get("database") == "sqlite") or (
+            direct_only and params.get("database") == "pgbouncer"
+        )
+        (drop if dropped else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
@@ -142,13 +169,18 @@ type EngineMaker = Callable[..., AsyncEngine]
 
 
 @pytest.fixture
-async def make_engine(engine: AsyncEngine) -> AsyncIterator[EngineMaker]:
-    """Production engines (`create_engine`) on the test schema; disposed after the test."""
+async def make_engine(engine: AsyncEngine, database: Database) -> AsyncIterator[EngineMaker]:
+    """Production engines (`create_engine`) on the test schema (through PgBouncer: its own
+    database, in PgBouncer mode); disposed after the test."""
     url = engine.url.render_as_string(hide_password=False)
     search_path = await _search_path(engine)
     made: list[AsyncEngine] = []
 
     def make(**settings: Any) -> AsyncEngine:
+        if database.kind == "pgbouncer":
+            settings.setdefault("pgbouncer", True)
+            made.append(new := create_engine(url, **settings))
+            return new
         new = create_engine(url, **settings)
 
         @event.listens_for(new.sync_engine, "do_connect")

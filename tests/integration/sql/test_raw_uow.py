@@ -24,6 +24,14 @@ from tests.integration.sql.conftest import EngineMaker, UowFactory, add_user
 from tests.integration.sql.test_tasks import make_task
 
 POSTGRESQL_ONLY = True  # conftest drops this module's SQLite runs
+# Through PgBouncer the server process id is PgBouncer's own (nothing to terminate) and the
+# statement timeout is the database role's, not a startup parameter: these run direct only.
+DIRECT_ONLY = {
+    "test_a_terminated_backend_is_unavailable_then_the_next_unit_works",
+    "test_a_backend_terminated_inside_a_transaction_is_discarded",
+    "test_a_statement_timeout_is_unavailable_and_keeps_the_connection",
+    "test_the_pool_and_the_slots_are_whole_after_many_units",
+}
 
 
 async def _stored(engine: AsyncEngine, task: Task) -> Task | None:

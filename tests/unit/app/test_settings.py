@@ -229,3 +229,27 @@ def test_masked_view_hides_a_redis_password() -> None:
                 "rediss://user:hunter2@cache:6380"):  # fmt: skip
         shown = repr(load_settings(environ={"REDIS_URL": url}, dotenv_path=None).masked())
         assert "hunter2" not in shown, shown
+
+
+def test_shutdown_defaults_and_the_former_timeout_name() -> None:
+    s = load_settings(environ={}, dotenv_path=None)
+    assert (s.SHUTDOWN_DRAIN_SECONDS, s.SHUTDOWN_TIMEOUT_SECONDS) == (5.0, 20)
+    former = load_settings(environ={"GRACEFUL_SHUTDOWN_TIMEOUT": "7"}, dotenv_path=None)
+    assert former.SHUTDOWN_TIMEOUT_SECONDS == 7
+    both = load_settings(
+        environ={"GRACEFUL_SHUTDOWN_TIMEOUT": "7", "SHUTDOWN_TIMEOUT_SECONDS": "9"},
+        dotenv_path=None,
+    )
+    assert both.SHUTDOWN_TIMEOUT_SECONDS == 9
+    with pytest.raises(SettingsError, match="SHUTDOWN_DRAIN_SECONDS"):
+        load_settings(environ={"SHUTDOWN_DRAIN_SECONDS": "-1"}, dotenv_path=None)
+
+
+def test_migration_url_is_checked_and_masked() -> None:
+    s = load_settings(
+        environ={"MIGRATION_DATABASE_URL": "postgresql+asyncpg://app:hunter2@db:5432/taskhub"},
+        dotenv_path=None,
+    )
+    assert s.masked()["MIGRATION_DATABASE_URL"] == "postgresql+asyncpg://app:***@db:5432/taskhub"
+    with pytest.raises(SettingsError, match="MIGRATION_DATABASE_URL"):
+        load_settings(environ={"MIGRATION_DATABASE_URL": "postgres://db/x"}, dotenv_path=None)

@@ -10,6 +10,7 @@ import pytest
 from litestar import get
 from litestar.testing import TestClient
 
+from adapters.http.services import SERVICES
 from app.cli import migrate
 from app.factory import create_app
 from tests.unit.conftest import SettingsFactory
@@ -185,3 +186,32 @@ def test_a_dead_database_is_503_not_500(make_settings: SettingsFactory) -> None:
         assert response.status_code == 503
         assert response.headers["content-type"].startswith("application/problem+json")
         assert response.headers["retry-after"] == "1"
+
+
+def test_ready_says_draining_once_shutdown_began(make_settings: SettingsFactory) -> None:
+    settings = make_settings()
+    migrate(settings)
+    app = create_app(settings)
+    with TestClient(app) as client:
+        app.state[SERVICES].draining.begin()
+        response = client.get("/health/ready")
+        live = client.get("/health")
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "draining",
+        "checks": {"database": "ok", "redis": "disabled"},
+    }
+    assert live.status_code == 200
+
+
+def test_metrics_report_the_pool_capacity_for_saturation_alerts(
+    make_settings: SettingsFactory,
+) -> None:
+    settings = make_settings(
+        DATABASE_URL="postgresql+asyncpg://x@127.0.0.1:1/x",
+        SQLALCHEMY_POOL_SIZE="7",
+        SQLALCHEMY_POOL_OVERFLOW="3",
+    )
+    with TestClient(create_app(settings)) as client:
+        text = client.get("/metrics").text
+    assert "taskhub_db_pool_capacity 10.0" in text.splitlines()
