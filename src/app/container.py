@@ -27,6 +27,7 @@ from adapters.security.passwords import Argon2idPasswordHasher
 from adapters.security.tokens import HmacTokenHasher, RandomSecretGenerator
 from adapters.sql.engine import SqlHealthProbe, create_engine
 from app.resilience import FailOpenRateLimiter, FailSafePrincipalCache, FastAdmission
+from app.rate_limit_fallback import FallbackRateLimiter
 from app.settings import Settings
 from domain.ports import HealthProbe, RateLimiter
 from domain.rate_limits import parse_policy
@@ -112,6 +113,18 @@ def _rate_limiter(settings: Settings, client: Any) -> RateLimiter:
     return FailOpenRateLimiter(RedisRateLimiter(client, settings.REDIS_KEY_PREFIX))
 
 
+def _account_rate_limiter(settings: Settings, client: Any) -> RateLimiter:
+    """The limiter of log-in and sign-up attempts: never fails open. Without Redis it is the
+    process's own; with Redis it falls back to counting in the process while Redis is down."""
+    if client is None:
+        return FailOpenRateLimiter(MemoryRateLimiter())  # (cannot fail: only counts metrics)
+    from adapters.redis.rate_limit import RedisRateLimiter
+
+    return FallbackRateLimiter(
+        RedisRateLimiter(client, settings.REDIS_KEY_PREFIX), MemoryRateLimiter()
+    )
+
+
 def _idempotency_store(settings: Settings, client: Any) -> Any:
     if client is None:
         return MemoryIdempotencyStore()
@@ -176,6 +189,7 @@ class Container(containers.DeclarativeContainer):
     )
     redis_client = providers.Singleton(_redis_client, settings)
     rate_limiter = providers.Singleton(_rate_limiter, settings, redis_client)
+    account_rate_limiter = providers.Singleton(_account_rate_limiter, settings, redis_client)
     idempotency_store = providers.Singleton(_idempotency_store, settings, redis_client)
     principal_cache = providers.Singleton(_principal_cache, settings, redis_client)
     health_probes = providers.Singleton(_health_probes, engine, redis_client)
@@ -209,7 +223,7 @@ class Container(containers.DeclarativeContainer):
         secrets,
         clock,
         ids,
-        rate_limiter,
+        account_rate_limiter,
         session_ttl=providers.Callable(lambda s: timedelta(seconds=s.SESSION_TTL), settings),
         per_address=providers.Callable(
             lambda s: parse_policy("login-address", s.RATE_LIMIT_LOGIN), settings
