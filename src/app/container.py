@@ -26,8 +26,8 @@ from adapters.security.ids import SystemClock, UuidV7Generator
 from adapters.security.passwords import Argon2idPasswordHasher
 from adapters.security.tokens import HmacTokenHasher, RandomSecretGenerator
 from adapters.sql.engine import SqlHealthProbe, create_engine
-from app.resilience import FailOpenRateLimiter, FailSafePrincipalCache, FastAdmission
 from app.rate_limit_fallback import FallbackRateLimiter
+from app.resilience import FailOpenRateLimiter, FailSafePrincipalCache, FastAdmission
 from app.settings import Settings
 from domain.ports import HealthProbe, RateLimiter
 from domain.rate_limits import parse_policy
