@@ -22,6 +22,7 @@ from adapters.memory.idempotency import MemoryIdempotencyStore
 from adapters.memory.principals import MemoryPrincipalCache
 from adapters.memory.rate_limit import MemoryRateLimiter
 from adapters.memory.uow import MemoryDatabase, MemoryUnitOfWork
+from adapters.security.common_passwords import common_passwords
 from adapters.security.ids import SystemClock, UuidV7Generator
 from adapters.security.passwords import Argon2idPasswordHasher
 from adapters.security.tokens import HmacTokenHasher, RandomSecretGenerator
@@ -214,6 +215,11 @@ class Container(containers.DeclarativeContainer):
         clock,
         ids,
         allow_signup=settings.provided.ALLOW_SIGNUP,
+        rate_limiter=account_rate_limiter,
+        per_address=providers.Callable(
+            lambda s: parse_policy("signup-address", s.RATE_LIMIT_SIGNUP), settings
+        ),
+        common_passwords=providers.Callable(common_passwords),
     )
     log_in = providers.Factory(
         LogIn,
@@ -228,8 +234,11 @@ class Container(containers.DeclarativeContainer):
         per_address=providers.Callable(
             lambda s: parse_policy("login-address", s.RATE_LIMIT_LOGIN), settings
         ),
+        per_email_address=providers.Callable(
+            lambda s: parse_policy("login-email-address", s.RATE_LIMIT_LOGIN), settings
+        ),
         per_email=providers.Callable(
-            lambda s: parse_policy("login-email", s.RATE_LIMIT_LOGIN), settings
+            lambda s: parse_policy("login-email", s.RATE_LIMIT_LOGIN_EMAIL), settings
         ),
     )
     log_out = providers.Factory(LogOut, uow, clock, principal_cache)

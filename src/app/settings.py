@@ -72,6 +72,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     PRINCIPAL_CACHE_TTL: Positive = 60
     RATE_LIMIT_DEFAULT: str = "600/minute"
     RATE_LIMIT_LOGIN: str = "10/minute"
+    RATE_LIMIT_LOGIN_EMAIL: str = "30/minute"
+    RATE_LIMIT_SIGNUP: str = "10/hour"
     FORWARDED_ALLOW_IPS: str = "127.0.0.1"
     GRACEFUL_SHUTDOWN_TIMEOUT: Positive = 20
     HEALTH_CHECK_TIMEOUT: PositiveFloat = 1.0
@@ -177,7 +179,12 @@ def _validate(s: Settings) -> None:
         raise SettingsError(
             "invalid setting REDIS_URL: the scheme must be redis://, rediss:// or unix://"
         )
-    for name in ("RATE_LIMIT_DEFAULT", "RATE_LIMIT_LOGIN"):
+    for name in (
+        "RATE_LIMIT_DEFAULT",
+        "RATE_LIMIT_LOGIN",
+        "RATE_LIMIT_LOGIN_EMAIL",
+        "RATE_LIMIT_SIGNUP",
+    ):
         try:
             parse_policy(name.removeprefix("RATE_LIMIT_").lower(), getattr(s, name))
         except ValueError as exc:

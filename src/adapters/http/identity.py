@@ -70,7 +70,9 @@ class UsersController(Controller):
         guards=[anonymous_guard],
         status_code=HTTP_201_CREATED,
         summary="Sign up",
-        description="409 when the e-mail is taken (case-insensitive); 403 when sign-up is off.",
+        description="409 when the e-mail is taken (case-insensitive); 403 when sign-up is off; "
+        "422 on `password` for one of the most common passwords. Sign-ups are limited per "
+        "client address (RATE_LIMIT_SIGNUP): 429 with Retry-After beyond it.",
         opt=documented_body(UserCreate),
         responses=PROBLEMS(400, 403, 409, 413, 415, 422, 429),
     )
@@ -78,7 +80,9 @@ class UsersController(Controller):
         self, request: Request[Any, Any, Any], register_user: NamedDependency[RegisterUser]
     ) -> UserOut:
         body = await decode_body(request, UserCreate)
-        user = await register_user.execute(body.email, body.password, body.name)
+        user = await register_user.execute(
+            body.email, body.password, body.name, client_address(request)
+        )
         return user_out(user)
 
     @get(
@@ -107,7 +111,8 @@ class SessionsController(Controller):
         status_code=HTTP_201_CREATED,
         summary="Log in: trade e-mail and password for a session token",
         description="401 with the same answer for an unknown e-mail and a wrong password. "
-        "Attempts are limited per client address and per e-mail (RATE_LIMIT_LOGIN).",
+        "Attempts are limited per client address and per e-mail and address (RATE_LIMIT_LOGIN), "
+        "and per e-mail from all addresses (RATE_LIMIT_LOGIN_EMAIL).",
         opt=documented_body(SessionCreate),
         responses=PROBLEMS(400, 401, 413, 415, 422, 429),
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Container, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -44,14 +44,20 @@ from domain.users import (
     email_key,
     normalize_email,
     normalize_name,
+    normalize_password,
     validate_password,
 )
 
 DEFAULT_SESSION_TTL = timedelta(days=7)
-# Login attempts are limited per client address and, separately, per e-mail address, so neither
-# one address trying many accounts nor many addresses trying one account gets far.
-LOGIN_PER_ADDRESS = RateLimitPolicy("login-address", limit=20, window_seconds=60)
-LOGIN_PER_EMAIL = RateLimitPolicy("login-email", limit=5, window_seconds=60)
+# Log-in attempts are limited per client address (one address trying many accounts), per
+# (e-mail, address) pair (one address trying one account), and per e-mail across all addresses
+# with a higher ceiling (many addresses trying one account). The ceiling is higher than what one
+# address may send, so no single address can lock an account's owner out.
+LOGIN_PER_ADDRESS = RateLimitPolicy("login-address", limit=10, window_seconds=60)
+LOGIN_PER_EMAIL_ADDRESS = RateLimitPolicy("login-email-address", limit=10, window_seconds=60)
+LOGIN_PER_EMAIL = RateLimitPolicy("login-email", limit=30, window_seconds=60)
+# Sign-up attempts per client address: each one may cost a slow hash and a new account.
+SIGNUP_PER_ADDRESS = RateLimitPolicy("signup-address", limit=10, window_seconds=3600)
 # Anything longer cannot be one of our tokens; refuse it before hashing.
 MAX_BEARER_LENGTH = 512
 
@@ -71,7 +77,12 @@ def _canonical_id(value: str) -> str | None:
 
 
 class RegisterUser:
-    """Create a user. Raises Forbidden (sign-up disabled), Invalid (fields), Conflict (e-mail)."""
+    """Create a user. Raises Forbidden (sign-up disabled), RateLimited (too many sign-ups from
+    the client address), Invalid (fields; a common password), Conflict (e-mail taken).
+
+    The limit is checked first and the e-mail second, so neither a flood nor a taken e-mail
+    costs a slow hash. `client_address` None (the operator's CLI) is not limited.
+    """
 
     def __init__(
         self,
@@ -81,26 +92,46 @@ class RegisterUser:
         ids: IdGenerator,
         *,
         allow_signup: bool = True,
+        rate_limiter: RateLimiter | None = None,
+        per_address: RateLimitPolicy = SIGNUP_PER_ADDRESS,
+        common_passwords: Container[str] = frozenset(),
     ) -> None:
         self._uow = uow
         self._hasher = password_hasher
         self._clock = clock
         self._ids = ids
         self._allow_signup = allow_signup
+        self._limiter = rate_limiter
+        self._per_address = per_address
+        self._common = common_passwords
 
-    async def execute(self, email: str, password: str, name: str | None = None) -> User:
+    async def execute(
+        self,
+        email: str,
+        password: str,
+        name: str | None = None,
+        client_address: str | None = None,
+    ) -> User:
         if not self._allow_signup:
             raise Forbidden("sign-up is disabled on this server")
+        if client_address is not None and self._limiter is not None:
+            decision = await self._limiter.hit(self._per_address, client_address)
+            if not decision.allowed:
+                raise RateLimited(
+                    "too many sign-ups from this address; try again later", decision.retry_after
+                )
         errors: list[FieldError] = []
         canonical_email = _collect(errors, lambda: normalize_email(email))
-        _collect(errors, lambda: validate_password(password))
+        clean_password = _collect(errors, lambda: validate_password(password, self._common))
         clean_name = _collect(errors, lambda: normalize_name(name))
-        if errors or canonical_email is None:
+        if errors or canonical_email is None or clean_password is None:
             raise _invalid(errors)
-        password_hash = await self._hasher.hash(password)
         async with self._uow as uow:
             if await uow.users.get_by_email(canonical_email) is not None:
                 raise Conflict("a user with this e-mail address already exists")
+        # Hash outside any transaction; the insert below still refuses an e-mail taken meanwhile.
+        password_hash = await self._hasher.hash(clean_password)
+        async with self._uow as uow:
             user = User(
                 id=self._ids.new_id(),
                 email=canonical_email,
@@ -139,8 +170,10 @@ class LoginResult:
 class LogIn:
     """Open a session for e-mail + password.
 
-    Raises RateLimited (too many attempts per client address or per e-mail) and Unauthenticated
-    (the same answer, after the same slow hash, for an unknown e-mail and a wrong password).
+    Raises RateLimited (too many attempts per client address, per e-mail and address, or per
+    e-mail) and Unauthenticated (the same answer, after the same slow hashing, for an unknown
+    e-mail and a wrong password). The password is checked in NFKC, as sign-up stores it; a hash
+    made from the password as typed (before normalisation) still verifies and is replaced.
     Rehashes the password when the hasher's parameters changed since it was stored.
     """
 
@@ -156,6 +189,7 @@ class LogIn:
         *,
         session_ttl: timedelta = DEFAULT_SESSION_TTL,
         per_address: RateLimitPolicy = LOGIN_PER_ADDRESS,
+        per_email_address: RateLimitPolicy = LOGIN_PER_EMAIL_ADDRESS,
         per_email: RateLimitPolicy = LOGIN_PER_EMAIL,
     ) -> None:
         if session_ttl <= timedelta(0):
@@ -169,6 +203,7 @@ class LogIn:
         self._limiter = rate_limiter
         self._ttl = session_ttl
         self._per_address = per_address
+        self._per_email_address = per_email_address
         self._per_email = per_email
 
     async def execute(self, email: str, password: str, client_address: str) -> LoginResult:
@@ -180,16 +215,26 @@ class LogIn:
         await self._check_rate(client_address, key)
 
         plausible = canonical_email is not None and 0 < len(password) <= PASSWORD_MAX_LENGTH
+        typed = password[:PASSWORD_MAX_LENGTH]
+        normalized = normalize_password(typed)
+        # A password NFKC changes may also match a hash made before normalisation: two checks.
+        candidates = [normalized] if normalized == typed else [normalized, typed]
         async with self._uow as uow:
             user = await uow.users.get_by_email(canonical_email) if canonical_email else None
             if user is None or not plausible:
                 # Spend the same time as a real verification so timing does not tell.
-                await self._hasher.hash(password[:PASSWORD_MAX_LENGTH] or "-")
+                for candidate in candidates:
+                    await self._hasher.hash(candidate or "-")
                 raise Unauthenticated(_BAD_LOGIN)
-            if not await self._hasher.verify(user.password_hash, password):
+            matched = None
+            for candidate in candidates:
+                if await self._hasher.verify(user.password_hash, candidate):
+                    matched = candidate
+                    break
+            if matched is None:
                 raise Unauthenticated(_BAD_LOGIN)
-            if self._hasher.needs_rehash(user.password_hash):
-                new_hash = await self._hasher.hash(password)
+            if matched != normalized or self._hasher.needs_rehash(user.password_hash):
+                new_hash = await self._hasher.hash(normalized)
                 await uow.users.set_password_hash(user.id, new_hash)
                 user = replace(user, password_hash=new_hash)
             token = self._secrets.session_token()
@@ -208,14 +253,20 @@ class LogIn:
         )
 
     async def _check_rate(self, client_address: str, key: str) -> None:
-        by_address = await self._limiter.hit(self._per_address, client_address)
+        """Count the attempt per address, then per pair, then per e-mail; a refusal stops the
+        later counts, so attempts an address may not make do not use up the account's ceiling."""
         # Hash the e-mail so the limiter's store (Redis) holds no address in clear.
         digest = hashlib.sha256(key.encode()).hexdigest()[:32]
-        by_email = await self._limiter.hit(self._per_email, digest)
-        denied = [d for d in (by_address, by_email) if not d.allowed]
-        if denied:
-            retry_after = max(1, *(d.retry_after for d in denied))
-            raise RateLimited("too many login attempts; try again later", retry_after)
+        for policy, subject in (
+            (self._per_address, client_address),
+            (self._per_email_address, f"{digest}:{client_address}"),
+            (self._per_email, digest),
+        ):
+            decision = await self._limiter.hit(policy, subject)
+            if not decision.allowed:
+                raise RateLimited(
+                    "too many login attempts; try again later", max(1, decision.retry_after)
+                )
 
 
 class LogOut:

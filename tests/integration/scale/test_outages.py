@@ -215,6 +215,7 @@ def app_over_redis_proxy(
         RATE_LIMIT_DEFAULT="5/minute",
         # Per hour, so that no attempt is refilled while a test runs, however slow the machine.
         RATE_LIMIT_LOGIN="10/hour",
+        RATE_LIMIT_SIGNUP="3/hour",
     )
     (app,) = start_apps([env])
     try:
@@ -275,6 +276,19 @@ async def test_log_in_is_still_limited_while_redis_is_down(redis_down: App) -> N
     assert statuses == [401] * 10 + [429] * 20, statuses
     assert all(is_problem(r, 429) for r in answers[10:])
     assert all(r.headers.get("retry-after", "").isdigit() for r in answers[10:])
+
+
+async def test_sign_up_is_still_limited_while_redis_is_down(redis_down: App) -> None:
+    async with httpx.AsyncClient(timeout=CLIENT_TIMEOUT) as client:
+        answers = [
+            await client.post(
+                f"{redis_down.base}/v1/users",
+                json={"email": f"flood{n}@example.com", "password": "a fine passphrase"},
+            )
+            for n in range(6)
+        ]
+    assert [r.status_code for r in answers] == [201] * 3 + [429] * 3, answers[-1].text
+    assert all(is_problem(r, 429) for r in answers[3:])
 
 
 async def test_idempotent_post_is_503_while_redis_is_down(redis_down: App, keys: Keys) -> None:

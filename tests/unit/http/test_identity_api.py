@@ -78,7 +78,7 @@ def test_sign_up_with_a_bad_password_is_422_naming_password(api: Api, password: 
     assert api.rows("users") == {}
 
 
-@pytest.mark.parametrize("password", ["x" * 8, "x" * 128])
+@pytest.mark.parametrize("password", ["xyz-4-ab", "x" * 128])
 def test_sign_up_accepts_passwords_at_the_bounds(api: Api, password: str) -> None:
     assert api.register(password=password).status_code == 201
 
@@ -485,3 +485,18 @@ def test_a_key_expiry_with_an_offset_comes_back_in_utc(api: Api, alice: Account)
     assert response.json()["expires_at"] == "2030-01-01T10:00:00Z"
     (item,) = api.client.get("/v1/api-keys", headers=alice.auth).json()["items"]
     assert item["expires_at"] == "2030-01-01T10:00:00Z"
+
+
+def test_sign_up_is_limited_per_client_address(make_api: ApiFactory) -> None:
+    api = make_api(RATE_LIMIT_SIGNUP="2/hour")
+    assert [api.register().status_code for _ in range(2)] == [201, 201]
+    limited = api.register()
+    problem(limited, 429)
+    assert int(limited.headers["retry-after"]) >= 1
+    assert len(api.rows("users")) == 2
+
+
+def test_sign_up_refuses_a_common_password_naming_password(api: Api) -> None:
+    body = problem(api.register(password="Password123"), 422)
+    assert [e["field"] for e in body["errors"]] == ["password"]
+    assert api.rows("users") == {}
