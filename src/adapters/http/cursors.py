@@ -10,6 +10,9 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import msgspec
 from litestar.exceptions import ClientException
@@ -54,3 +57,13 @@ class CursorCodec:
         mac = self._keyed.copy()
         mac.update(data)
         return mac.digest()[:_TAG_BYTES]
+
+
+def next_page_link(scope: Mapping[str, Any], next_cursor: str) -> str:
+    """`Link` to the next page: this request's path and parameters, in the caller's order,
+    with `cursor` replaced by `next_cursor`."""
+    path = str(scope.get("root_path", "")) + str(scope["path"])
+    query_string = scope["query_string"].decode("latin-1")
+    params = [(k, v) for k, v in parse_qsl(query_string, keep_blank_values=True) if k != "cursor"]
+    params.append(("cursor", next_cursor))
+    return f'<{path}?{urlencode(params)}>; rel="next"'

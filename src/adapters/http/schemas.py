@@ -56,7 +56,11 @@ class ApiKeyCreate(Request):
     name: Annotated[str, Meta(description="1 to 100 characters.")]
     scopes: Annotated[list[ScopeText], Meta(min_length=1)]
     expires_at: Annotated[
-        datetime | None, Meta(description="Optional expiry, in the future (RFC 3339 with offset).")
+        datetime | None,
+        Meta(
+            description="Expiry, in the future (RFC 3339 with offset). Optional, except when the "
+            "issuing key expires: then required and no later than the issuer's."
+        ),
     ] = None
 
 
@@ -68,6 +72,10 @@ class ApiKeyOut(msgspec.Struct, kw_only=True):
     created_at: datetime
     expires_at: datetime | None
     last_used_at: datetime | None
+    created_by_key_id: Annotated[
+        str | None,
+        Meta(description="The key that issued this one; null when a session or the CLI did."),
+    ]
 
 
 class ApiKeyCreated(ApiKeyOut, kw_only=True):
@@ -76,6 +84,9 @@ class ApiKeyCreated(ApiKeyOut, kw_only=True):
 
 class ApiKeyList(msgspec.Struct, kw_only=True):
     items: list[ApiKeyOut]
+    next_cursor: Annotated[
+        str | None, Meta(description="Pass as `cursor` for the next page; null on the last.")
+    ]
 
 
 # --- tasks -----------------------------------------------------------------------------------

@@ -15,10 +15,14 @@ from datetime import datetime, timedelta
 
 from domain.api_keys import (
     API_KEY_PREFIX,
+    KEY_LIST_DEFAULT_LIMIT,
     ApiKey,
+    KeyListPosition,
+    bound_expiry_by_issuer,
     display_prefix,
     normalize_key_name,
     validate_key_expiry,
+    validate_list_limit,
 )
 from domain.auth import ALL_SCOPES, Principal, PrincipalKind, Scope, Session, parse_scopes
 from domain.errors import (
@@ -319,7 +323,8 @@ class IssueApiKey:
 
     Needs `keys:manage` (Forbidden). Invalid on `name` (1-100), `scopes` (non-empty, known) and
     `expires_at` (time-zone aware, in the future). A key may grant only scopes it holds itself
-    (Forbidden); a session or the service may grant any.
+    (Forbidden); a session or the service may grant any. A key issued by a key records it
+    (`created_by_key_id`) and cannot outlive it (Invalid on `expires_at`).
     """
 
     def __init__(
@@ -355,36 +360,64 @@ class IssueApiKey:
             missing = ", ".join(sorted(granted - principal.scopes))
             raise Forbidden(f"a key cannot grant scopes it does not hold: {missing}")
         secret = self._secrets.api_key()
-        key = ApiKey(
-            id=self._ids.new_id(),
-            user_id=principal.user_id,
-            name=clean_name,
-            prefix=display_prefix(secret),
-            key_hash=self._token_hasher.hash(secret),
-            scopes=granted,
-            created_at=now,
-            expires_at=expiry,
-        )
         async with self._uow as uow:
+            issuer = None
+            if principal.kind is PrincipalKind.API_KEY:
+                issuer = await uow.api_keys.get_issuer(principal.user_id, principal.credential_id)
+                if issuer is None or not issuer.is_active(now):
+                    raise Unauthenticated(_BAD_TOKEN)
+            expiry = bound_expiry_by_issuer(expiry, issuer)
+            key = ApiKey(
+                id=self._ids.new_id(),
+                user_id=principal.user_id,
+                name=clean_name,
+                prefix=display_prefix(secret),
+                key_hash=self._token_hasher.hash(secret),
+                scopes=granted,
+                created_at=now,
+                expires_at=expiry,
+                created_by_key_id=issuer.id if issuer is not None else None,
+            )
             await uow.api_keys.add(key)
             await uow.commit()
         return IssuedApiKey(key=key, secret=secret)
 
 
+@dataclass(frozen=True, slots=True)
+class ApiKeyPage:
+    """One page of the key list and where the next one starts (None: this is the last)."""
+
+    items: list[ApiKey]
+    next_position: KeyListPosition | None
+
+
 class ListApiKeys:
-    """The caller's keys that are not revoked, oldest first. Needs `keys:manage`."""
+    """The caller's keys that are not revoked, newest first, a page at a time.
+    Needs `keys:manage`; Invalid on `limit` outside 1-200."""
 
     def __init__(self, uow: IdentityUnitOfWork) -> None:
         self._uow = uow
 
-    async def execute(self, principal: Principal) -> list[ApiKey]:
+    async def execute(
+        self,
+        principal: Principal,
+        after: KeyListPosition | None = None,
+        limit: int = KEY_LIST_DEFAULT_LIMIT,
+    ) -> ApiKeyPage:
         principal.require(Scope.KEYS_MANAGE)
+        validate_list_limit(limit)
         async with self._uow as uow:
-            return await uow.api_keys.list_for_user(principal.user_id)
+            rows = await uow.api_keys.list_page(principal.user_id, after, limit + 1)
+        items = rows[:limit]
+        more = len(rows) > limit
+        last = items[-1] if items else None
+        position = KeyListPosition(last.created_at, last.id) if more and last else None
+        return ApiKeyPage(items=items, next_position=position)
 
 
 class RevokeApiKey:
-    """Revoke one of the caller's keys; it stops working at once. Needs `keys:manage`.
+    """Revoke one of the caller's keys and every key it issued, transitively, in one
+    transaction; they all stop working at once. Needs `keys:manage`.
 
     NotFound for an unknown id, another user's key, or a key already revoked.
     """
@@ -405,10 +438,11 @@ class RevokeApiKey:
             )
             if key is None or key.revoked_at is not None:
                 raise NotFound("no such API key")
-            await uow.api_keys.revoke(key.id, self._clock.now())
+            revoked = await uow.api_keys.revoke_tree(key.id, self._clock.now())
             await uow.commit()
         if self._cache is not None:
-            await self._cache.evict(key.id)
+            for revoked_id in revoked:
+                await self._cache.evict(revoked_id)
 
 
 # --- bearer authentication -----------------------------------------------------------------------

@@ -20,7 +20,16 @@ from tests.unit.http.conftest import (
 )
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
-KEY_FIELDS = {"id", "name", "prefix", "scopes", "created_at", "expires_at", "last_used_at"}
+KEY_FIELDS = {
+    "id",
+    "name",
+    "prefix",
+    "scopes",
+    "created_at",
+    "expires_at",
+    "last_used_at",
+    "created_by_key_id",
+}
 
 
 def problem(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -218,6 +227,7 @@ def test_issuing_a_key_answers_201_with_the_secret_once(api: Api, alice: Account
     assert is_utc_time(body["created_at"])
     assert body["expires_at"] is None
     assert body["last_used_at"] is None
+    assert body["created_by_key_id"] is None  # issued with a session
 
 
 def test_listing_keys_never_shows_a_secret(api: Api, alice: Account) -> None:
@@ -225,8 +235,10 @@ def test_listing_keys_never_shows_a_secret(api: Api, alice: Account) -> None:
     response = api.client.get("/v1/api-keys", headers=alice.auth)
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"items"}
-    assert [k["name"] for k in body["items"]] == ["k0", "k1"]
+    assert set(body) == {"items", "next_cursor"}
+    assert body["next_cursor"] is None
+    assert "link" not in response.headers
+    assert [k["name"] for k in body["items"]] == ["k1", "k0"]  # newest first
     for item in body["items"]:
         assert set(item) == KEY_FIELDS
     for secret in secrets:
