@@ -69,10 +69,6 @@ class MemoryApiKeyRepository:
     async def get_by_hash(self, key_hash: str) -> ApiKey | None:
         return next((row for row in self._rows.values() if row.key_hash == key_hash), None)
 
-    async def list_for_user(self, user_id: str) -> list[ApiKey]:
-        rows = [r for r in self._rows.values() if r.user_id == user_id and r.revoked_at is None]
-        return sorted(rows, key=lambda r: (r.created_at, r.id))
-
     async def list_page(
         self, user_id: str, after: KeyListPosition | None, limit: int
     ) -> list[ApiKey]:

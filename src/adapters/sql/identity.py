@@ -178,11 +178,6 @@ _KEY_COLUMNS = (
 )
 _INSERT_KEY = insert(api_keys)
 _SELECT_KEY_BY_HASH = select(*_KEY_COLUMNS).where(api_keys.c.key_hash == bindparam("key_hash"))
-_SELECT_KEYS_OF_USER = (
-    select(*_KEY_COLUMNS)
-    .where(api_keys.c.user_id == bindparam("user_id"), api_keys.c.revoked_at.is_(None))
-    .order_by(api_keys.c.created_at, api_keys.c.id)
-)
 _SELECT_KEY_PAGE = (
     select(*_KEY_COLUMNS)
     .where(api_keys.c.user_id == bindparam("user_id"), api_keys.c.revoked_at.is_(None))
@@ -296,12 +291,6 @@ class SqlApiKeyRepository:
     async def get_by_hash(self, key_hash: str) -> ApiKey | None:
         row = (await self._conn.execute(_SELECT_KEY_BY_HASH, {"key_hash": key_hash})).first()
         return None if row is None else api_key_from_row(row)
-
-    async def list_for_user(self, user_id: str) -> list[ApiKey]:
-        if not is_canonical_uuid(user_id):
-            return []
-        result = await self._conn.execute(_SELECT_KEYS_OF_USER, {"user_id": user_id})
-        return [api_key_from_row(row) for row in result]
 
     async def get_for_user(self, user_id: str, key_id: str) -> ApiKey | None:
         if not (is_canonical_uuid(user_id) and is_canonical_uuid(key_id)):

@@ -47,10 +47,6 @@ class ApiKeyRepository(Protocol):
         """The key with this hash, revoked or expired ones included."""
         ...
 
-    async def list_for_user(self, user_id: str) -> list[ApiKey]:
-        """The user's keys that are not revoked (expired ones included), oldest first."""
-        ...
-
     async def list_page(
         self, user_id: str, after: KeyListPosition | None, limit: int
     ) -> list[ApiKey]:

@@ -163,7 +163,7 @@ async def test_key_round_trips_and_is_found_by_hash(new_uow: UowFactory) -> None
         assert await uow.api_keys.get_by_hash("f" * 64) is None
 
 
-async def test_list_for_user_is_oldest_first_without_revoked_keys(new_uow: UowFactory) -> None:
+async def test_list_page_is_newest_first_without_revoked_keys(new_uow: UowFactory) -> None:
     user, other = await add_user(new_uow), await add_user(new_uow)
     same_time = [make_key(user.id, created_at=T0 + timedelta(minutes=1)) for _ in range(3)]
     oldest = make_key(user.id, created_at=T0)
@@ -175,9 +175,9 @@ async def test_list_for_user_is_oldest_first_without_revoked_keys(new_uow: UowFa
             await uow.api_keys.add(key)
         await uow.commit()
     async with new_uow() as uow:
-        listed = await uow.api_keys.list_for_user(user.id)
-    ties = sorted(same_time, key=lambda k: k.id)
-    assert listed == [oldest, *ties, expired]
+        listed = await uow.api_keys.list_page(user.id, None, 10)
+    ties = sorted(same_time, key=lambda k: k.id, reverse=True)
+    assert listed == [expired, *ties, oldest]
 
 
 async def test_get_for_user_is_scoped_to_the_owner_and_sees_revoked_keys(
@@ -209,7 +209,7 @@ async def test_revoke_keeps_the_first_time_and_touch_always_writes(new_uow: UowF
         await uow.commit()
     async with new_uow() as uow:
         stored = await uow.api_keys.get_for_user(user.id, key.id)
-        listed = await uow.api_keys.list_for_user(user.id)
+        listed = await uow.api_keys.list_page(user.id, None, 10)
     assert stored == replace(
         key, last_used_at=T0 + timedelta(minutes=5), revoked_at=T0 + timedelta(hours=1)
     )
