@@ -243,7 +243,15 @@ class Container(containers.DeclarativeContainer):
     )
     log_out = providers.Factory(LogOut, uow, clock, principal_cache)
     get_current_user = providers.Factory(GetCurrentUser, uow)
-    issue_api_key = providers.Factory(IssueApiKey, uow, token_hasher, secrets, clock, ids)
+    issue_api_key = providers.Factory(
+        IssueApiKey,
+        uow,
+        token_hasher,
+        secrets,
+        clock,
+        ids,
+        max_keys=settings.provided.MAX_API_KEYS_PER_USER,
+    )
     list_api_keys = providers.Factory(ListApiKeys, uow)
     revoke_api_key = providers.Factory(RevokeApiKey, uow, clock, principal_cache)
     authenticate = providers.Singleton(

@@ -74,6 +74,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     RATE_LIMIT_LOGIN: str = "10/minute"
     RATE_LIMIT_LOGIN_EMAIL: str = "30/minute"
     RATE_LIMIT_SIGNUP: str = "10/hour"
+    MAX_API_KEYS_PER_USER: Positive = 100
+    IDEMPOTENCY_MAX_RESPONSE_BYTES: Positive = 16384
     FORWARDED_ALLOW_IPS: str = "127.0.0.1"
     GRACEFUL_SHUTDOWN_TIMEOUT: Positive = 20
     HEALTH_CHECK_TIMEOUT: PositiveFloat = 1.0

@@ -81,6 +81,9 @@ class MemoryApiKeyRepository:
         row = self._rows.get(key_id)
         return row if row is not None and row.user_id == user_id else None
 
+    async def count_active(self, user_id: str, now: datetime) -> int:
+        return sum(1 for r in self._rows.values() if r.user_id == user_id and r.is_active(now))
+
     async def get_issuer(self, user_id: str, key_id: str) -> ApiKey | None:
         # One event loop and a snapshot per unit of work: nothing can revoke it meanwhile.
         return await self.get_for_user(user_id, key_id)

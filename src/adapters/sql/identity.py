@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, tuple_, update
+from sqlalchemy import bindparam, func, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -191,6 +191,11 @@ _SELECT_KEY_PAGE_AFTER = _SELECT_KEY_PAGE.where(
 _SELECT_KEY_OF_USER = select(*_KEY_COLUMNS).where(
     api_keys.c.id == bindparam("key_id"), api_keys.c.user_id == bindparam("user_id")
 )
+_COUNT_ACTIVE_KEYS = select(func.count()).where(
+    api_keys.c.user_id == bindparam("user_id"),
+    api_keys.c.revoked_at.is_(None),
+    or_(api_keys.c.expires_at.is_(None), api_keys.c.expires_at > bindparam("now")),
+)
 # Holds the issuing key's row until the issue commits: a revocation of it waits, and then sees
 # the new key (SQLite, which has one writer at a time, renders no FOR SHARE).
 _SELECT_ISSUER = _SELECT_KEY_OF_USER.with_for_update(read=True)
@@ -313,6 +318,12 @@ class SqlApiKeyRepository:
             params |= {"created_at": after.created_at, "key_id": after.id}
         result = await self._conn.execute(statement, params)
         return [api_key_from_row(row) for row in result]
+
+    async def count_active(self, user_id: str, now: datetime) -> int:
+        if not is_canonical_uuid(user_id):
+            return 0
+        params = {"user_id": user_id, "now": now}
+        return int((await self._conn.execute(_COUNT_ACTIVE_KEYS, params)).scalar_one())
 
     async def get_issuer(self, user_id: str, key_id: str) -> ApiKey | None:
         if not (is_canonical_uuid(user_id) and is_canonical_uuid(key_id)):

@@ -58,6 +58,10 @@ class ApiKeyRepository(Protocol):
         """The key `key_id` only when `user_id` owns it (revoked ones included)."""
         ...
 
+    async def count_active(self, user_id: str, now: datetime) -> int:
+        """How many of the user's keys are neither revoked nor expired at `now`."""
+        ...
+
     async def get_issuer(self, user_id: str, key_id: str) -> ApiKey | None:
         """As `get_for_user`, and held against a concurrent revocation until the transaction
         ends, so a key issued by it cannot escape that revocation (PostgreSQL: FOR SHARE)."""

@@ -30,6 +30,7 @@ from domain.errors import (
     FieldError,
     Forbidden,
     Invalid,
+    LimitReached,
     NotFound,
     RateLimited,
     Unauthenticated,
@@ -62,6 +63,8 @@ LOGIN_PER_EMAIL_ADDRESS = RateLimitPolicy("login-email-address", limit=10, windo
 LOGIN_PER_EMAIL = RateLimitPolicy("login-email", limit=30, window_seconds=60)
 # Sign-up attempts per client address: each one may cost a slow hash and a new account.
 SIGNUP_PER_ADDRESS = RateLimitPolicy("signup-address", limit=10, window_seconds=3600)
+# Active (unrevoked, unexpired) API keys one user may hold.
+DEFAULT_MAX_KEYS_PER_USER = 100
 # Anything longer cannot be one of our tokens; refuse it before hashing.
 MAX_BEARER_LENGTH = 512
 
@@ -324,7 +327,8 @@ class IssueApiKey:
     Needs `keys:manage` (Forbidden). Invalid on `name` (1-100), `scopes` (non-empty, known) and
     `expires_at` (time-zone aware, in the future). A key may grant only scopes it holds itself
     (Forbidden); a session or the service may grant any. A key issued by a key records it
-    (`created_by_key_id`) and cannot outlive it (Invalid on `expires_at`).
+    (`created_by_key_id`) and cannot outlive it (Invalid on `expires_at`). A user holds at most
+    `max_keys` active (unrevoked, unexpired) keys: Conflict beyond that.
     """
 
     def __init__(
@@ -334,12 +338,15 @@ class IssueApiKey:
         secrets: SecretGenerator,
         clock: Clock,
         ids: IdGenerator,
+        *,
+        max_keys: int = DEFAULT_MAX_KEYS_PER_USER,
     ) -> None:
         self._uow = uow
         self._token_hasher = token_hasher
         self._secrets = secrets
         self._clock = clock
         self._ids = ids
+        self._max_keys = max_keys
 
     async def execute(
         self,
@@ -367,6 +374,12 @@ class IssueApiKey:
                 if issuer is None or not issuer.is_active(now):
                     raise Unauthenticated(_BAD_TOKEN)
             expiry = bound_expiry_by_issuer(expiry, issuer)
+            # Counted inside the transaction; requests racing each other may pass it together.
+            if await uow.api_keys.count_active(principal.user_id, now) >= self._max_keys:
+                raise LimitReached(
+                    f"this account already has {self._max_keys} active API keys, the most "
+                    "allowed; revoke one (DELETE /v1/api-keys/{id}) before issuing another"
+                )
             key = ApiKey(
                 id=self._ids.new_id(),
                 user_id=principal.user_id,

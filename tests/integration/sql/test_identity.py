@@ -352,3 +352,22 @@ async def test_the_key_list_pages_newest_first_without_revoked_keys(new_uow: Uow
                 break
             after = KeyListPosition(page[-1].created_at, page[-1].id)
     assert [k.id for k in seen] == [k.id for k in expected]
+
+
+async def test_count_active_leaves_out_revoked_and_expired_keys(new_uow: UowFactory) -> None:
+    user, other = await add_user(new_uow), await add_user(new_uow)
+    now = T0 + timedelta(hours=1)
+    keys = [
+        make_key(user.id),
+        make_key(user.id, expires_at=now + timedelta(seconds=1)),
+        make_key(user.id, expires_at=now),  # expired at `now`
+        make_key(user.id, revoked_at=T0),
+        make_key(other.id),
+    ]
+    async with new_uow() as uow:
+        for key in keys:
+            await uow.api_keys.add(key)
+        await uow.commit()
+    async with new_uow() as uow:
+        assert await uow.api_keys.count_active(user.id, now) == 2
+        assert await uow.api_keys.count_active("not-a-uuid", now) == 0

@@ -137,3 +137,21 @@ def test_a_bad_or_foreign_cursor_is_400(api: Api, alice: Account) -> None:
     ):
         response = api.client.get(f"/v1/api-keys?cursor={bad}", headers=alice.auth)
         problem(response, 400)
+
+
+def test_issuing_beyond_the_key_cap_is_409_until_a_key_is_revoked(make_api: Any) -> None:
+    api: Api = make_api(MAX_API_KEYS_PER_USER="3")
+    alice = api.account()
+    keys = [issued(api, alice.token, name=f"k{i}") for i in range(3)]
+    response = api.client.post(
+        "/v1/api-keys", json={"name": "one more", "scopes": ["tasks:read"]}, headers=alice.auth
+    )
+    body = problem(response, 409)
+    assert body["type"].endswith("/limit-reached")
+    assert "3 active API keys" in body["detail"]
+    assert len(api.rows("api_keys")) == 3
+    # The cap is per account, and a revoked key frees its place.
+    bob = api.account()
+    issued(api, bob.token)
+    assert api.client.delete(f"/v1/api-keys/{keys[0]['id']}", headers=alice.auth).status_code == 204
+    issued(api, alice.token, name="again")
