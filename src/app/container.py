@@ -25,10 +25,12 @@ from adapters.memory.idempotency import MemoryIdempotencyStore
 from adapters.memory.principals import MemoryPrincipalCache
 from adapters.memory.rate_limit import MemoryRateLimiter
 from adapters.memory.uow import MemoryDatabase, MemoryUnitOfWork
+from adapters.security.common_passwords import common_passwords
 from adapters.security.ids import SystemClock, UuidV7Generator
 from adapters.security.passwords import Argon2idPasswordHasher
 from adapters.security.tokens import HmacTokenHasher, RandomSecretGenerator
 from adapters.sql.engine import SqlHealthProbe, create_engine
+from app.rate_limit_fallback import FallbackRateLimiter
 from app.resilience import FailOpenRateLimiter, FailSafePrincipalCache, decision_counter
 from app.settings import Settings
 from domain.ports import ConcurrencyLimiter, HealthProbe, RateLimiter, RateLimitPolicy
@@ -127,6 +129,18 @@ def _search_slots(settings: Settings, client: Any) -> ConcurrencyLimiter:
     return RedisConcurrencyLimiter(client, settings.REDIS_KEY_PREFIX, "search", limit)
 
 
+def _account_rate_limiter(settings: Settings, client: Any) -> RateLimiter:
+    """The limiter of log-in and sign-up attempts: never fails open. Without Redis it is the
+    process's own; with Redis it falls back to counting in the process while Redis is down."""
+    if client is None:
+        return FailOpenRateLimiter(MemoryRateLimiter())  # (cannot fail: only counts metrics)
+    from adapters.redis.rate_limit import RedisRateLimiter
+
+    return FallbackRateLimiter(
+        RedisRateLimiter(client, settings.REDIS_KEY_PREFIX), MemoryRateLimiter()
+    )
+
+
 def _idempotency_store(settings: Settings, client: Any) -> Any:
     if client is None:
         return MemoryIdempotencyStore()
@@ -198,6 +212,7 @@ class Container(containers.DeclarativeContainer):
     )
     redis_client = providers.Singleton(_redis_client, settings)
     rate_limiter = providers.Singleton(_rate_limiter, settings, redis_client)
+    account_rate_limiter = providers.Singleton(_account_rate_limiter, settings, redis_client)
     idempotency_store = providers.Singleton(_idempotency_store, settings, redis_client)
     search_slots = providers.Singleton(_search_slots, settings, redis_client)
     admission_policy = providers.Singleton(
@@ -229,6 +244,11 @@ class Container(containers.DeclarativeContainer):
         clock,
         ids,
         allow_signup=settings.provided.ALLOW_SIGNUP,
+        rate_limiter=account_rate_limiter,
+        per_address=providers.Callable(
+            lambda s: parse_policy("signup-address", s.RATE_LIMIT_SIGNUP), settings
+        ),
+        common_passwords=providers.Callable(common_passwords),
     )
     log_in = providers.Factory(
         LogIn,
@@ -238,18 +258,29 @@ class Container(containers.DeclarativeContainer):
         secrets,
         clock,
         ids,
-        rate_limiter,
+        account_rate_limiter,
         session_ttl=providers.Callable(lambda s: timedelta(seconds=s.SESSION_TTL), settings),
         per_address=providers.Callable(
             lambda s: parse_policy("login-address", s.RATE_LIMIT_LOGIN), settings
         ),
+        per_email_address=providers.Callable(
+            lambda s: parse_policy("login-email-address", s.RATE_LIMIT_LOGIN), settings
+        ),
         per_email=providers.Callable(
-            lambda s: parse_policy("login-email", s.RATE_LIMIT_LOGIN), settings
+            lambda s: parse_policy("login-email", s.RATE_LIMIT_LOGIN_EMAIL), settings
         ),
     )
     log_out = providers.Factory(LogOut, uow, clock, principal_cache)
     get_current_user = providers.Factory(GetCurrentUser, uow)
-    issue_api_key = providers.Factory(IssueApiKey, uow, token_hasher, secrets, clock, ids)
+    issue_api_key = providers.Factory(
+        IssueApiKey,
+        uow,
+        token_hasher,
+        secrets,
+        clock,
+        ids,
+        max_keys=settings.provided.MAX_API_KEYS_PER_USER,
+    )
     list_api_keys = providers.Factory(ListApiKeys, uow)
     revoke_api_key = providers.Factory(RevokeApiKey, uow, clock, principal_cache)
     authenticate = providers.Singleton(

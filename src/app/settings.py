@@ -81,6 +81,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     RATE_LIMIT_DEFAULT: str = "600/minute"
     RATE_LIMIT_LOGIN: str = "10/minute"
     CONCURRENT_SEARCHES_PER_USER: Positive = 4
+    RATE_LIMIT_LOGIN_EMAIL: str = "30/minute"
+    RATE_LIMIT_SIGNUP: str = "10/hour"
+    MAX_API_KEYS_PER_USER: Positive = 100
+    IDEMPOTENCY_MAX_RESPONSE_BYTES: Positive = 16384
     FORWARDED_ALLOW_IPS: str = "127.0.0.1"
     HTTP_MAX_HEADER_BYTES: Annotated[int, msgspec.Meta(ge=1024)] = 65536
     HTTP_HEADER_TIMEOUT: PositiveFloat = 10.0
@@ -249,7 +253,12 @@ def _validate(s: Settings) -> None:
             f"invalid setting ROOT_PATH={s.ROOT_PATH!r}: a path prefix such as /taskhub "
             "(starts with /, no trailing /, letters, digits and . _ ~ - between slashes)"
         )
-    for name in ("RATE_LIMIT_DEFAULT", "RATE_LIMIT_LOGIN"):
+    for name in (
+        "RATE_LIMIT_DEFAULT",
+        "RATE_LIMIT_LOGIN",
+        "RATE_LIMIT_LOGIN_EMAIL",
+        "RATE_LIMIT_SIGNUP",
+    ):
         try:
             parse_policy(name.removeprefix("RATE_LIMIT_").lower(), getattr(s, name))
         except ValueError as exc:

@@ -15,6 +15,8 @@ API_KEY_PREFIX = "thk_"
 DISPLAY_PREFIX_LENGTH = 12
 NAME_MAX_LENGTH = 100
 LAST_USED_RESOLUTION = timedelta(seconds=60)
+KEY_LIST_DEFAULT_LIMIT = 50
+KEY_LIST_MAX_LIMIT = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +33,8 @@ class ApiKey:
     expires_at: datetime | None = None
     revoked_at: datetime | None = None
     last_used_at: datetime | None = None
+    # The key that issued this one (None: issued with a session, the service token or the CLI).
+    created_by_key_id: str | None = None
 
     def is_active(self, now: datetime) -> bool:
         """Not revoked and not past its expiry."""
@@ -64,3 +68,34 @@ def validate_key_expiry(expires_at: datetime | None, now: datetime) -> datetime 
     if in_utc <= now:
         raise Invalid.of("expires_at", "must be in the future")
     return in_utc
+
+
+def bound_expiry_by_issuer(expires_at: datetime | None, issuer: ApiKey | None) -> datetime | None:
+    """A key cannot outlive the key that issues it: with an issuer that expires, `expires_at`
+    must be given and no later than the issuer's; else `Invalid` on `expires_at`."""
+    if issuer is None or issuer.expires_at is None:
+        return expires_at
+    limit = issuer.expires_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if expires_at is None:
+        raise Invalid.of(
+            "expires_at",
+            f"is required: the issuing key expires at {limit} and a key cannot outlive its issuer",
+        )
+    if expires_at > issuer.expires_at:
+        raise Invalid.of("expires_at", f"must be no later than the issuing key's expiry ({limit})")
+    return expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class KeyListPosition:
+    """Where a page of the key list (newest first) ends: the last key's creation time and id."""
+
+    created_at: datetime
+    id: str
+
+
+def validate_list_limit(limit: int) -> int:
+    """A page size of 1-200; else `Invalid` on `limit`."""
+    if not 1 <= limit <= KEY_LIST_MAX_LIMIT:
+        raise Invalid.of("limit", f"must be between 1 and {KEY_LIST_MAX_LIMIT}")
+    return limit

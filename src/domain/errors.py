@@ -32,6 +32,12 @@ class Conflict(DomainError):
     title = "Conflict"
 
 
+class LimitReached(Conflict):
+    """A per-account cap is reached (HTTP 409): the request is fine, the account is full."""
+
+    title = "Limit reached"
+
+
 class Forbidden(DomainError):
     """The caller is known but may not do this (HTTP 403)."""
 

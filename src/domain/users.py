@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Container
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -85,13 +86,24 @@ def email_key(email: str) -> str:
     return unicodedata.normalize("NFC", email.casefold())
 
 
-def validate_password(password: str) -> str:
-    """Return `password` unchanged when it is 8-128 characters; else raise `Invalid`."""
-    if len(password) < PASSWORD_MIN_LENGTH:
+def normalize_password(raw: str) -> str:
+    """The form a password is hashed and checked in: Unicode NFKC, so that the same password
+    typed with composed or decomposed accents, or full-width characters, is the same password.
+    ASCII is unchanged, so hashes of ASCII passwords made before normalisation stay valid."""
+    return unicodedata.normalize("NFKC", raw)
+
+
+def validate_password(password: str, common: Container[str] = frozenset()) -> str:
+    """`password` in NFKC when that is 8-128 characters and not one of the `common` passwords
+    (compared in lower case); else raise `Invalid` on `password`."""
+    normalized = normalize_password(password)
+    if len(normalized) < PASSWORD_MIN_LENGTH:
         raise Invalid.of("password", f"must be at least {PASSWORD_MIN_LENGTH} characters")
-    if len(password) > PASSWORD_MAX_LENGTH:
+    if len(normalized) > PASSWORD_MAX_LENGTH:
         raise Invalid.of("password", f"must be at most {PASSWORD_MAX_LENGTH} characters")
-    return password
+    if normalized.lower() in common:
+        raise Invalid.of("password", "is one of the most common passwords; choose another")
+    return normalized
 
 
 def normalize_name(raw: str | None) -> str | None:

@@ -100,4 +100,61 @@ async def test_the_search_indexes_come_and_go_with_their_revision(database_url: 
     assert await _task_index_names(database_url) == before
     await asyncio.to_thread(command.upgrade, config, "head")
     assert await _task_index_names(database_url) == at_head
+
+
+async def _columns(url: str, table: str) -> set[str]:
+    from adapters.sql.engine import create_engine as create_async
+
+    engine = create_async(url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(
+                lambda c: {column["name"] for column in inspect(c).get_columns(table)}
+            )
+    finally:
+        await engine.dispose()
+
+
+async def _execute(url: str, sql: str, params: dict[str, object] | None = None) -> list[tuple]:  # type: ignore[type-arg]
+    from sqlalchemy import text
+
+    from adapters.sql.engine import create_engine as create_async
+
+    engine = create_async(url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.begin() as conn:
+            result = await conn.execute(text(sql), params or {})
+            return [tuple(row) for row in result] if result.returns_rows else []
+    finally:
+        await engine.dispose()
+
+
+async def test_key_lineage_revision_adds_and_removes_created_by_key_id(database_url: str) -> None:
+    config = _config(database_url)
+    await asyncio.to_thread(command.downgrade, config, "base")
+    await asyncio.to_thread(command.upgrade, config, "0004")
+    assert "created_by_key_id" not in await _columns(database_url, "api_keys")
+    # A key made before the revision keeps working through it, with no issuer recorded.
+    user, key = "0190f5a0-0000-7000-8000-000000000001", "0190f5a0-0000-7000-8000-000000000002"
+    now = "2026-12-01T00:00:00.000000+00:00"
+    await _execute(
+        database_url,
+        "INSERT INTO users (id, email, email_key, password_hash, created_at) "
+        f"VALUES ('{user}', 'a@example.com', 'a@example.com', 'h', '{now}')",
+    )
+    await _execute(
+        database_url,
+        "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, scopes, created_at) "
+        f"VALUES ('{key}', '{user}', 'old', 'thk_abcdefgh', 'hash', 'tasks:read', '{now}')",
+    )
+
+    await asyncio.to_thread(command.upgrade, config, "0005")
+    assert "created_by_key_id" in await _columns(database_url, "api_keys")
+    rows = await _execute(database_url, "SELECT CAST(id AS TEXT), created_by_key_id FROM api_keys")
+    assert rows == [(key, None)]
+    await asyncio.to_thread(command.downgrade, config, "0004")
+    assert "created_by_key_id" not in await _columns(database_url, "api_keys")
+    assert len(await _execute(database_url, "SELECT id FROM api_keys")) == 1
+    await asyncio.to_thread(command.upgrade, config, "head")
+    assert "created_by_key_id" in await _columns(database_url, "api_keys")
     await asyncio.to_thread(command.downgrade, config, "base")

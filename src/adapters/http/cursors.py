@@ -15,6 +15,8 @@ import hmac
 import json
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import msgspec
 from litestar.exceptions import ClientException
@@ -143,3 +145,13 @@ def position_from_payload(payload: object, query: TaskQuery) -> CursorPosition:
     except FieldRejected:
         raise bad from None
     return position
+
+
+def next_page_link(scope: Mapping[str, Any], next_cursor: str) -> str:
+    """`Link` to the next page: this request's path and parameters, in the caller's order,
+    with `cursor` replaced by `next_cursor`."""
+    path = str(scope.get("root_path", "")) + str(scope["path"])
+    query_string = scope["query_string"].decode("latin-1")
+    params = [(k, v) for k, v in parse_qsl(query_string, keep_blank_values=True) if k != "cursor"]
+    params.append(("cursor", next_cursor))
+    return f'<{path}?{urlencode(params)}>; rel="next"'

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Annotated, Any
 
-from litestar import Controller, Request
+from litestar import Controller, Request, Response
 from litestar.datastructures import CacheControlHeader
-from litestar.params import PathParameter
+from litestar.exceptions import ClientException
+from litestar.params import Parameter, PathParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from adapters.http.auth import (
@@ -17,21 +20,24 @@ from adapters.http.auth import (
     principal_guard,
 )
 from adapters.http.bodies import decode_body
-from adapters.http.openapi import PROBLEMS, documented_body
+from adapters.http.cursors import CursorCodec, next_page_link
+from adapters.http.openapi import PROBLEMS, documented_body, documented_headers, documented_query
 from adapters.http.routing import delete, get, post
 from adapters.http.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyList,
     ApiKeyOut,
+    KeyListQuery,
     SessionCreate,
     SessionOut,
     UserCreate,
     UserOut,
 )
 from adapters.http.services import services
-from domain.api_keys import ApiKey
+from domain.api_keys import KEY_LIST_DEFAULT_LIMIT, ApiKey, KeyListPosition
 from domain.auth import Scope
+from domain.errors import Invalid
 from domain.users import User
 
 # Answers that carry a secret (a session token, an API key) must not be kept by any cache.
@@ -51,7 +57,33 @@ def key_out(key: ApiKey) -> ApiKeyOut:
         created_at=key.created_at,
         expires_at=key.expires_at,
         last_used_at=key.last_used_at,
+        created_by_key_id=key.created_by_key_id,
     )
+
+
+_KEY_CURSOR = "api-keys"
+
+
+def _key_cursor(codec: CursorCodec, position: KeyListPosition) -> str:
+    return codec.encode({"k": _KEY_CURSOR, "c": position.created_at.isoformat(), "i": position.id})
+
+
+def _key_position(codec: CursorCodec, cursor: str) -> KeyListPosition:
+    """The position a key-list cursor names; 400 for anything else (a task cursor included)."""
+    payload = codec.decode(cursor)
+    bad = ClientException(detail="cursor: is not a cursor of this list")
+    if not isinstance(payload, dict) or payload.get("k") != _KEY_CURSOR:
+        raise bad
+    created_at, key_id = payload.get("c"), payload.get("i")
+    if not isinstance(created_at, str) or not isinstance(key_id, str):
+        raise bad
+    try:
+        moment = datetime.fromisoformat(created_at)
+    except ValueError:
+        raise bad from None
+    if moment.utcoffset() is None:
+        raise bad
+    return KeyListPosition(moment, key_id)
 
 
 class UsersController(Controller):
@@ -64,13 +96,19 @@ class UsersController(Controller):
         status_code=HTTP_201_CREATED,
         operation_id="createUser",
         summary="Sign up",
-        description="409 when the e-mail is taken (case-insensitive); 403 when sign-up is off.",
+        description="409 when the e-mail is taken (case-insensitive); 403 when sign-up is off; "
+        "422 on `password` for one of the most common passwords. Sign-ups are limited per "
+        "client address (RATE_LIMIT_SIGNUP): 429 with Retry-After beyond it.",
         opt=documented_body(UserCreate),
         responses=PROBLEMS(403, 409),
     )
     async def register(self, request: Request[Any, Any, Any]) -> UserOut:
         body = await decode_body(request, UserCreate)
-        user = await services(request).register_user().execute(body.email, body.password, body.name)
+        user = (
+            await services(request)
+            .register_user()
+            .execute(body.email, body.password, body.name, client_address(request))
+        )
         return user_out(user)
 
     @get(
@@ -98,7 +136,8 @@ class SessionsController(Controller):
         operation_id="createSession",
         summary="Log in: trade e-mail and password for a session token",
         description="401 with the same answer for an unknown e-mail and a wrong password. "
-        "Attempts are limited per client address and per e-mail (RATE_LIMIT_LOGIN).",
+        "Attempts are limited per client address and per e-mail and address (RATE_LIMIT_LOGIN), "
+        "and per e-mail from all addresses (RATE_LIMIT_LOGIN_EMAIL).",
         opt=documented_body(SessionCreate),
         cache_control=NO_STORE,
         responses=PROBLEMS(401),
@@ -141,8 +180,11 @@ class ApiKeysController(Controller):
         operation_id="createApiKey",
         summary="Issue an API key (the secret is in this answer only)",
         description="Needs a session token or a key with keys:manage. A key can only issue "
-        "scopes it holds itself (403 otherwise); an expires_at in the past is 422.",
+        "scopes it holds itself (403 otherwise); an expires_at in the past is 422. A key issued "
+        "by a key records it (`created_by_key_id`) and cannot outlive it: when the issuer "
+        "expires, an `expires_at` later than the issuer's, or none, is 422 on `expires_at`.",
         opt={SCOPE_OPT: Scope.KEYS_MANAGE, **documented_body(ApiKeyCreate)},
+        responses=PROBLEMS(409),
         cache_control=NO_STORE,
     )
     async def issue(self, request: Request[Any, Any, Any]) -> ApiKeyCreated:
@@ -160,20 +202,51 @@ class ApiKeysController(Controller):
     @get(
         "/",
         operation_id="listApiKeys",
-        summary="List your API keys (never the secrets)",
-        description="Every key of the calling user, with its prefix but never its secret.",
-        opt={SCOPE_OPT: Scope.KEYS_MANAGE},
+        summary="List your API keys (never the secrets), newest first, a page at a time",
+        description="Keys that are not revoked (expired ones included), newest first. "
+        "`next_cursor` is null on the last page; the next page is also in "
+        '`Link: <...>; rel="next"`. A malformed or tampered cursor is 400; a `limit` outside '
+        "1-200 is 422.",
+        opt={
+            SCOPE_OPT: Scope.KEYS_MANAGE,
+            **documented_query(KeyListQuery),
+            **documented_headers({200: ("Link",)}),
+        },
+        responses=PROBLEMS(400, 422),
     )
-    async def list_keys(self, request: Request[Any, Any, Any]) -> ApiKeyList:
-        keys = await services(request).list_api_keys().execute(current_principal(request))
-        return ApiKeyList(items=[key_out(k) for k in keys])
+    async def list_keys(
+        self,
+        request: Request[Any, Any, Any],
+        limit: Annotated[str, Parameter(description="1 to 200 (default 50)")] = str(
+            KEY_LIST_DEFAULT_LIMIT
+        ),
+        cursor: Annotated[
+            str | None, Parameter(description="next_cursor of the previous page")
+        ] = None,
+    ) -> Response[ApiKeyList]:
+        found = services(request)
+        if not re.fullmatch(r"[0-9]{1,4}", limit):
+            raise Invalid.of("limit", "must be an integer")
+        after = _key_position(found.cursor_codec, cursor) if cursor is not None else None
+        page = await found.list_api_keys().execute(current_principal(request), after, int(limit))
+        next_cursor = (
+            _key_cursor(found.cursor_codec, page.next_position)
+            if page.next_position is not None
+            else None
+        )
+        headers = {}
+        if next_cursor is not None:
+            headers["Link"] = next_page_link(request.scope, next_cursor)
+        body = ApiKeyList(items=[key_out(k) for k in page.items], next_cursor=next_cursor)
+        return Response(body, headers=headers)
 
     @delete(
         "/{key_id:str}",
         status_code=HTTP_204_NO_CONTENT,
         operation_id="deleteApiKey",
-        summary="Revoke an API key: it stops working at once",
-        description="404 for a key that is not the caller's (or does not exist).",
+        summary="Revoke an API key and every key it issued: they stop working at once",
+        description="Revokes the key and, transitively, every key issued by it or by a key it "
+        "issued, in one step. 404 for an unknown, foreign or already revoked key.",
         opt={SCOPE_OPT: Scope.KEYS_MANAGE},
         responses=PROBLEMS(404),
     )

@@ -39,7 +39,8 @@ HTTP_IN_FLIGHT = Gauge(
 )
 RATE_LIMIT_DECISIONS = Counter(
     "taskhub_rate_limit_decisions_total",
-    "Rate-limit decisions by policy and outcome (allowed, limited, failed_open).",
+    "Rate-limit decisions by policy and outcome (allowed, limited, failed_open, "
+    "fallback_allowed, fallback_limited).",
     ["policy", "decision"],
 )
 DB_POOL_CHECKED_OUT = Gauge(

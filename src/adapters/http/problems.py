@@ -45,6 +45,7 @@ class Problem(msgspec.Struct, omit_defaults=True):
 _DOMAIN_STATUS: dict[type[errors.DomainError], tuple[int, str]] = {
     errors.Invalid: (422, "validation-failed"),
     errors.NotFound: (404, "not-found"),
+    errors.LimitReached: (409, "limit-reached"),
     errors.Conflict: (409, "conflict"),
     errors.Forbidden: (403, "forbidden"),
     errors.Unauthenticated: (401, "unauthenticated"),

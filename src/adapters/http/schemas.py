@@ -61,7 +61,11 @@ class ApiKeyCreate(Request):
     name: Annotated[str, Meta(description="1 to 100 characters.")]
     scopes: Annotated[list[ScopeText], Meta(min_length=1)]
     expires_at: Annotated[
-        Time | None, Meta(description="Optional expiry, in the future (RFC 3339 with offset).")
+        Time | None,
+        Meta(
+            description="Expiry, in the future (RFC 3339 with offset). Optional, except when the "
+            "issuing key expires: then required and no later than the issuer's."
+        ),
     ] = None
 
 
@@ -73,14 +77,29 @@ class ApiKeyOut(msgspec.Struct, kw_only=True):
     created_at: datetime
     expires_at: datetime | None
     last_used_at: datetime | None
+    created_by_key_id: Annotated[
+        str | None,
+        Meta(description="The key that issued this one; null when a session or the CLI did."),
+    ]
 
 
 class ApiKeyCreated(ApiKeyOut, kw_only=True):
     key: Annotated[str, Meta(description="The secret key (thk_...); shown only in this answer.")]
 
 
+class KeyListQuery(msgspec.Struct, kw_only=True):
+    """The query parameters of `GET /v1/api-keys`, as the OpenAPI text describes them (the
+    handler parses them itself, to name the offending one in a 422)."""
+
+    limit: Annotated[int, Meta(ge=1, le=200)] = 50
+    cursor: Annotated[str | None, Meta(description="next_cursor of the previous page.")] = None
+
+
 class ApiKeyList(msgspec.Struct, kw_only=True):
     items: list[ApiKeyOut]
+    next_cursor: Annotated[
+        str | None, Meta(description="Pass as `cursor` for the next page; null on the last.")
+    ]
 
 
 # --- tasks -----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from domain.api_keys import ApiKey
+from domain.api_keys import ApiKey, KeyListPosition
 from domain.auth import Session
 from domain.errors import Conflict
 from domain.users import User, email_key
@@ -69,18 +69,46 @@ class MemoryApiKeyRepository:
     async def get_by_hash(self, key_hash: str) -> ApiKey | None:
         return next((row for row in self._rows.values() if row.key_hash == key_hash), None)
 
-    async def list_for_user(self, user_id: str) -> list[ApiKey]:
+    async def list_page(
+        self, user_id: str, after: KeyListPosition | None, limit: int
+    ) -> list[ApiKey]:
         rows = [r for r in self._rows.values() if r.user_id == user_id and r.revoked_at is None]
-        return sorted(rows, key=lambda r: (r.created_at, r.id))
+        if after is not None:
+            rows = [r for r in rows if (r.created_at, r.id) < (after.created_at, after.id)]
+        return sorted(rows, key=lambda r: (r.created_at, r.id), reverse=True)[:limit]
 
     async def get_for_user(self, user_id: str, key_id: str) -> ApiKey | None:
         row = self._rows.get(key_id)
         return row if row is not None and row.user_id == user_id else None
 
+    async def count_active(self, user_id: str, now: datetime) -> int:
+        return sum(1 for r in self._rows.values() if r.user_id == user_id and r.is_active(now))
+
+    async def get_issuer(self, user_id: str, key_id: str) -> ApiKey | None:
+        # One event loop and a snapshot per unit of work: nothing can revoke it meanwhile.
+        return await self.get_for_user(user_id, key_id)
+
     async def revoke(self, key_id: str, at: datetime) -> None:
         row = self._rows.get(key_id)
         if row is not None and row.revoked_at is None:
             self._rows[key_id] = replace(row, revoked_at=at)
+
+    async def revoke_tree(self, key_id: str, at: datetime) -> list[str]:
+        revoked: list[str] = []
+        level = [key_id]
+        while level:
+            for row_id in level:
+                row = self._rows.get(row_id)
+                if row is not None and row.revoked_at is None:
+                    self._rows[row_id] = replace(row, revoked_at=at)
+                    revoked.append(row_id)
+            parents = set(level)
+            level = [
+                r.id
+                for r in self._rows.values()
+                if r.created_by_key_id in parents and r.revoked_at is None
+            ]
+        return revoked
 
     async def touch_last_used(self, key_id: str, at: datetime) -> None:
         row = self._rows.get(key_id)

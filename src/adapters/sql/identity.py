@@ -10,13 +10,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql.tables import api_keys, sessions, users
-from adapters.sql.types import is_canonical_uuid
-from domain.api_keys import ApiKey
+from adapters.sql.types import UTC_DATETIME, UUID_TEXT, is_canonical_uuid
+from domain.api_keys import ApiKey, KeyListPosition
 from domain.auth import Scope, Session
 from domain.errors import Conflict
 from domain.users import User, email_key
@@ -174,16 +174,47 @@ _KEY_COLUMNS = (
     api_keys.c.expires_at,
     api_keys.c.revoked_at,
     api_keys.c.last_used_at,
+    api_keys.c.created_by_key_id,
 )
 _INSERT_KEY = insert(api_keys)
 _SELECT_KEY_BY_HASH = select(*_KEY_COLUMNS).where(api_keys.c.key_hash == bindparam("key_hash"))
-_SELECT_KEYS_OF_USER = (
+_SELECT_KEY_PAGE = (
     select(*_KEY_COLUMNS)
     .where(api_keys.c.user_id == bindparam("user_id"), api_keys.c.revoked_at.is_(None))
-    .order_by(api_keys.c.created_at, api_keys.c.id)
+    .order_by(api_keys.c.created_at.desc(), api_keys.c.id.desc())
+    .limit(bindparam("limit"))
+)
+_SELECT_KEY_PAGE_AFTER = _SELECT_KEY_PAGE.where(
+    tuple_(api_keys.c.created_at, api_keys.c.id)
+    < tuple_(bindparam("created_at", type_=UTC_DATETIME), bindparam("key_id", type_=UUID_TEXT))
 )
 _SELECT_KEY_OF_USER = select(*_KEY_COLUMNS).where(
     api_keys.c.id == bindparam("key_id"), api_keys.c.user_id == bindparam("user_id")
+)
+_COUNT_ACTIVE_KEYS = select(func.count()).where(
+    api_keys.c.user_id == bindparam("user_id"),
+    api_keys.c.revoked_at.is_(None),
+    or_(api_keys.c.expires_at.is_(None), api_keys.c.expires_at > bindparam("now")),
+)
+# Holds the issuing key's row until the issue commits: a revocation of it waits, and then sees
+# the new key (SQLite, which has one writer at a time, renders no FOR SHARE).
+_SELECT_ISSUER = _SELECT_KEY_OF_USER.with_for_update(read=True)
+_REVOKE_ROOT = (
+    update(api_keys)
+    .where(api_keys.c.id == bindparam("key_id"), api_keys.c.revoked_at.is_(None))
+    .values(revoked_at=bindparam("at"))
+    .returning(api_keys.c.id)
+)
+# One generation at a time, each statement seeing what the previous ones (and any issue that
+# committed meanwhile) left.
+_REVOKE_CHILDREN = (
+    update(api_keys)
+    .where(
+        api_keys.c.created_by_key_id.in_(bindparam("parents", expanding=True)),
+        api_keys.c.revoked_at.is_(None),
+    )
+    .values(revoked_at=bindparam("at"))
+    .returning(api_keys.c.id)
 )
 _REVOKE_KEY = (
     update(api_keys)
@@ -217,6 +248,7 @@ def api_key_to_row(key: ApiKey) -> dict[str, Any]:
         "expires_at": key.expires_at,
         "revoked_at": key.revoked_at,
         "last_used_at": key.last_used_at,
+        "created_by_key_id": key.created_by_key_id,
     }
 
 
@@ -232,6 +264,7 @@ def api_key_from_row(row: Sequence[Any]) -> ApiKey:
         expires_at,
         revoked_at,
         last_used_at,
+        created_by_key_id,
     ) = row
     return ApiKey(
         id=key_id,
@@ -244,6 +277,7 @@ def api_key_from_row(row: Sequence[Any]) -> ApiKey:
         expires_at=expires_at,
         revoked_at=revoked_at,
         last_used_at=last_used_at,
+        created_by_key_id=created_by_key_id,
     )
 
 
@@ -263,12 +297,6 @@ class SqlApiKeyRepository:
         row = (await self._conn.execute(_SELECT_KEY_BY_HASH, {"key_hash": key_hash})).first()
         return None if row is None else api_key_from_row(row)
 
-    async def list_for_user(self, user_id: str) -> list[ApiKey]:
-        if not is_canonical_uuid(user_id):
-            return []
-        result = await self._conn.execute(_SELECT_KEYS_OF_USER, {"user_id": user_id})
-        return [api_key_from_row(row) for row in result]
-
     async def get_for_user(self, user_id: str, key_id: str) -> ApiKey | None:
         if not (is_canonical_uuid(user_id) and is_canonical_uuid(key_id)):
             return None
@@ -276,9 +304,49 @@ class SqlApiKeyRepository:
         row = (await self._conn.execute(_SELECT_KEY_OF_USER, params)).first()
         return None if row is None else api_key_from_row(row)
 
+    async def list_page(
+        self, user_id: str, after: KeyListPosition | None, limit: int
+    ) -> list[ApiKey]:
+        if not is_canonical_uuid(user_id):
+            return []
+        params: dict[str, Any] = {"user_id": user_id, "limit": limit}
+        statement = _SELECT_KEY_PAGE
+        if after is not None:
+            if not is_canonical_uuid(after.id):
+                return []
+            statement = _SELECT_KEY_PAGE_AFTER
+            params |= {"created_at": after.created_at, "key_id": after.id}
+        result = await self._conn.execute(statement, params)
+        return [api_key_from_row(row) for row in result]
+
+    async def count_active(self, user_id: str, now: datetime) -> int:
+        if not is_canonical_uuid(user_id):
+            return 0
+        params = {"user_id": user_id, "now": now}
+        return int((await self._conn.execute(_COUNT_ACTIVE_KEYS, params)).scalar_one())
+
+    async def get_issuer(self, user_id: str, key_id: str) -> ApiKey | None:
+        if not (is_canonical_uuid(user_id) and is_canonical_uuid(key_id)):
+            return None
+        params = {"key_id": key_id, "user_id": user_id}
+        row = (await self._conn.execute(_SELECT_ISSUER, params)).first()
+        return None if row is None else api_key_from_row(row)
+
     async def revoke(self, key_id: str, at: datetime) -> None:
         if is_canonical_uuid(key_id):
             await self._conn.execute(_REVOKE_KEY, {"key_id": key_id, "at": at})
+
+    async def revoke_tree(self, key_id: str, at: datetime) -> list[str]:
+        if not is_canonical_uuid(key_id):
+            return []
+        result = await self._conn.execute(_REVOKE_ROOT, {"key_id": key_id, "at": at})
+        revoked = [str(row[0]) for row in result]
+        parents = [key_id]
+        while parents:
+            result = await self._conn.execute(_REVOKE_CHILDREN, {"parents": parents, "at": at})
+            parents = [str(row[0]) for row in result]
+            revoked += parents
+        return revoked
 
     async def touch_last_used(self, key_id: str, at: datetime) -> None:
         if is_canonical_uuid(key_id):

@@ -72,7 +72,15 @@ api_keys = Table(
     Column("expires_at", UTC_DATETIME, nullable=True),
     Column("revoked_at", UTC_DATETIME, nullable=True),
     Column("last_used_at", UTC_DATETIME, nullable=True),
-    # Serves list_for_user: WHERE user_id ORDER BY created_at, id.
+    # The key that issued this one (null: a session, the service or the CLI issued it).
+    Column(
+        "created_by_key_id",
+        UUID_TEXT,
+        ForeignKey("api_keys.id", ondelete="SET NULL"),
+        nullable=True,
+        index=True,
+    ),
+    # Serves the key list: WHERE user_id ORDER BY created_at, id (backwards: newest first).
     Index("ix_api_keys_user_id_created_at_id", "user_id", "created_at", "id"),
 )
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
-from domain.api_keys import ApiKey
+from domain.api_keys import ApiKey, KeyListPosition
 from domain.auth import Principal, Session
 from domain.ports import UnitOfWorkBase
 from domain.users import User
@@ -47,16 +47,33 @@ class ApiKeyRepository(Protocol):
         """The key with this hash, revoked or expired ones included."""
         ...
 
-    async def list_for_user(self, user_id: str) -> list[ApiKey]:
-        """The user's keys that are not revoked (expired ones included), oldest first."""
+    async def list_page(
+        self, user_id: str, after: KeyListPosition | None, limit: int
+    ) -> list[ApiKey]:
+        """Up to `limit` of the user's keys that are not revoked (expired ones included), newest
+        first (created_at, then id, descending), strictly after `after` in that order."""
         ...
 
     async def get_for_user(self, user_id: str, key_id: str) -> ApiKey | None:
         """The key `key_id` only when `user_id` owns it (revoked ones included)."""
         ...
 
+    async def count_active(self, user_id: str, now: datetime) -> int:
+        """How many of the user's keys are neither revoked nor expired at `now`."""
+        ...
+
+    async def get_issuer(self, user_id: str, key_id: str) -> ApiKey | None:
+        """As `get_for_user`, and held against a concurrent revocation until the transaction
+        ends, so a key issued by it cannot escape that revocation (PostgreSQL: FOR SHARE)."""
+        ...
+
     async def revoke(self, key_id: str, at: datetime) -> None:
         """Set `revoked_at` unless it is already set; no error for an unknown id."""
+        ...
+
+    async def revoke_tree(self, key_id: str, at: datetime) -> list[str]:
+        """Revoke `key_id` and every key it issued, transitively, that is not revoked yet; the
+        ids revoked now (the root first, when it was not revoked already)."""
         ...
 
     async def touch_last_used(self, key_id: str, at: datetime) -> None:

@@ -9,16 +9,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Container, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from domain.api_keys import (
     API_KEY_PREFIX,
+    KEY_LIST_DEFAULT_LIMIT,
     ApiKey,
+    KeyListPosition,
+    bound_expiry_by_issuer,
     display_prefix,
     normalize_key_name,
     validate_key_expiry,
+    validate_list_limit,
 )
 from domain.auth import ALL_SCOPES, Principal, PrincipalKind, Scope, Session, parse_scopes
 from domain.errors import (
@@ -26,6 +30,7 @@ from domain.errors import (
     FieldErrors,
     Forbidden,
     Invalid,
+    LimitReached,
     NotFound,
     RateLimited,
     Unauthenticated,
@@ -44,14 +49,22 @@ from domain.users import (
     email_key,
     normalize_email,
     normalize_name,
+    normalize_password,
     validate_password,
 )
 
 DEFAULT_SESSION_TTL = timedelta(days=7)
-# Login attempts are limited per client address and, separately, per e-mail address, so neither
-# one address trying many accounts nor many addresses trying one account gets far.
-LOGIN_PER_ADDRESS = RateLimitPolicy("login-address", limit=20, window_seconds=60)
-LOGIN_PER_EMAIL = RateLimitPolicy("login-email", limit=5, window_seconds=60)
+# Log-in attempts are limited per client address (one address trying many accounts), per
+# (e-mail, address) pair (one address trying one account), and per e-mail across all addresses
+# with a higher ceiling (many addresses trying one account). The ceiling is higher than what one
+# address may send, so no single address can lock an account's owner out.
+LOGIN_PER_ADDRESS = RateLimitPolicy("login-address", limit=10, window_seconds=60)
+LOGIN_PER_EMAIL_ADDRESS = RateLimitPolicy("login-email-address", limit=10, window_seconds=60)
+LOGIN_PER_EMAIL = RateLimitPolicy("login-email", limit=30, window_seconds=60)
+# Sign-up attempts per client address: each one may cost a slow hash and a new account.
+SIGNUP_PER_ADDRESS = RateLimitPolicy("signup-address", limit=10, window_seconds=3600)
+# Active (unrevoked, unexpired) API keys one user may hold.
+DEFAULT_MAX_KEYS_PER_USER = 100
 # Anything longer cannot be one of our tokens; refuse it before hashing.
 MAX_BEARER_LENGTH = 512
 
@@ -71,7 +84,12 @@ def _canonical_id(value: str) -> str | None:
 
 
 class RegisterUser:
-    """Create a user. Raises Forbidden (sign-up disabled), Invalid (fields), Conflict (e-mail)."""
+    """Create a user. Raises Forbidden (sign-up disabled), RateLimited (too many sign-ups from
+    the client address), Invalid (fields; a common password), Conflict (e-mail taken).
+
+    The limit is checked first and the e-mail second, so neither a flood nor a taken e-mail
+    costs a slow hash. `client_address` None (the operator's CLI) is not limited.
+    """
 
     def __init__(
         self,
@@ -81,25 +99,45 @@ class RegisterUser:
         ids: IdGenerator,
         *,
         allow_signup: bool = True,
+        rate_limiter: RateLimiter | None = None,
+        per_address: RateLimitPolicy = SIGNUP_PER_ADDRESS,
+        common_passwords: Container[str] = frozenset(),
     ) -> None:
         self._uow = uow
         self._hasher = password_hasher
         self._clock = clock
         self._ids = ids
         self._allow_signup = allow_signup
+        self._limiter = rate_limiter
+        self._per_address = per_address
+        self._common = common_passwords
 
-    async def execute(self, email: str, password: str, name: str | None = None) -> User:
+    async def execute(
+        self,
+        email: str,
+        password: str,
+        name: str | None = None,
+        client_address: str | None = None,
+    ) -> User:
         if not self._allow_signup:
             raise Forbidden("sign-up is disabled on this server")
+        if client_address is not None and self._limiter is not None:
+            decision = await self._limiter.hit(self._per_address, client_address)
+            if not decision.allowed:
+                raise RateLimited(
+                    "too many sign-ups from this address; try again later", decision.retry_after
+                )
         errors = FieldErrors()
         canonical_email = errors.take("", normalize_email, email)
-        errors.take("", validate_password, password)
+        clean_password = errors.take("", validate_password, password, self._common)
         clean_name = errors.take(None, normalize_name, name)
         errors.raise_if_any()
-        password_hash = await self._hasher.hash(password)
         async with self._uow as uow:
             if await uow.users.get_by_email(canonical_email) is not None:
                 raise Conflict("a user with this e-mail address already exists")
+        # Hash outside any transaction; the insert below still refuses an e-mail taken meanwhile.
+        password_hash = await self._hasher.hash(clean_password)
+        async with self._uow as uow:
             user = User(
                 id=self._ids.new_id(),
                 email=canonical_email,
@@ -125,8 +163,10 @@ class LoginResult:
 class LogIn:
     """Open a session for e-mail + password.
 
-    Raises RateLimited (too many attempts per client address or per e-mail) and Unauthenticated
-    (the same answer, after the same slow hash, for an unknown e-mail and a wrong password).
+    Raises RateLimited (too many attempts per client address, per e-mail and address, or per
+    e-mail) and Unauthenticated (the same answer, after the same slow hashing, for an unknown
+    e-mail and a wrong password). The password is checked in NFKC, as sign-up stores it; a hash
+    made from the password as typed (before normalisation) still verifies and is replaced.
     Rehashes the password when the hasher's parameters changed since it was stored.
     """
 
@@ -142,6 +182,7 @@ class LogIn:
         *,
         session_ttl: timedelta = DEFAULT_SESSION_TTL,
         per_address: RateLimitPolicy = LOGIN_PER_ADDRESS,
+        per_email_address: RateLimitPolicy = LOGIN_PER_EMAIL_ADDRESS,
         per_email: RateLimitPolicy = LOGIN_PER_EMAIL,
     ) -> None:
         if session_ttl <= timedelta(0):
@@ -155,6 +196,7 @@ class LogIn:
         self._limiter = rate_limiter
         self._ttl = session_ttl
         self._per_address = per_address
+        self._per_email_address = per_email_address
         self._per_email = per_email
 
     async def execute(self, email: str, password: str, client_address: str) -> LoginResult:
@@ -166,16 +208,26 @@ class LogIn:
         await self._check_rate(client_address, key)
 
         plausible = canonical_email is not None and 0 < len(password) <= PASSWORD_MAX_LENGTH
+        typed = password[:PASSWORD_MAX_LENGTH]
+        normalized = normalize_password(typed)
+        # A password NFKC changes may also match a hash made before normalisation: two checks.
+        candidates = [normalized] if normalized == typed else [normalized, typed]
         async with self._uow as uow:
             user = await uow.users.get_by_email(canonical_email) if canonical_email else None
             if user is None or not plausible:
                 # Spend the same time as a real verification so timing does not tell.
-                await self._hasher.hash(password[:PASSWORD_MAX_LENGTH] or "-")
+                for candidate in candidates:
+                    await self._hasher.hash(candidate or "-")
                 raise Unauthenticated(_BAD_LOGIN)
-            if not await self._hasher.verify(user.password_hash, password):
+            matched = None
+            for candidate in candidates:
+                if await self._hasher.verify(user.password_hash, candidate):
+                    matched = candidate
+                    break
+            if matched is None:
                 raise Unauthenticated(_BAD_LOGIN)
-            if self._hasher.needs_rehash(user.password_hash):
-                new_hash = await self._hasher.hash(password)
+            if matched != normalized or self._hasher.needs_rehash(user.password_hash):
+                new_hash = await self._hasher.hash(normalized)
                 await uow.users.set_password_hash(user.id, new_hash)
                 user = replace(user, password_hash=new_hash)
             token = self._secrets.session_token()
@@ -194,14 +246,20 @@ class LogIn:
         )
 
     async def _check_rate(self, client_address: str, key: str) -> None:
-        by_address = await self._limiter.hit(self._per_address, client_address)
+        """Count the attempt per address, then per pair, then per e-mail; a refusal stops the
+        later counts, so attempts an address may not make do not use up the account's ceiling."""
         # Hash the e-mail so the limiter's store (Redis) holds no address in clear.
         digest = hashlib.sha256(key.encode()).hexdigest()[:32]
-        by_email = await self._limiter.hit(self._per_email, digest)
-        denied = [d for d in (by_address, by_email) if not d.allowed]
-        if denied:
-            retry_after = max(1, *(d.retry_after for d in denied))
-            raise RateLimited("too many login attempts; try again later", retry_after)
+        for policy, subject in (
+            (self._per_address, client_address),
+            (self._per_email_address, f"{digest}:{client_address}"),
+            (self._per_email, digest),
+        ):
+            decision = await self._limiter.hit(policy, subject)
+            if not decision.allowed:
+                raise RateLimited(
+                    "too many login attempts; try again later", max(1, decision.retry_after)
+                )
 
 
 class LogOut:
@@ -254,7 +312,9 @@ class IssueApiKey:
 
     Needs `keys:manage` (Forbidden). Invalid on `name` (1-100), `scopes` (non-empty, known) and
     `expires_at` (time-zone aware, in the future). A key may grant only scopes it holds itself
-    (Forbidden); a session or the service may grant any.
+    (Forbidden); a session or the service may grant any. A key issued by a key records it
+    (`created_by_key_id`) and cannot outlive it (Invalid on `expires_at`). A user holds at most
+    `max_keys` active (unrevoked, unexpired) keys: Conflict beyond that.
     """
 
     def __init__(
@@ -264,12 +324,15 @@ class IssueApiKey:
         secrets: SecretGenerator,
         clock: Clock,
         ids: IdGenerator,
+        *,
+        max_keys: int = DEFAULT_MAX_KEYS_PER_USER,
     ) -> None:
         self._uow = uow
         self._token_hasher = token_hasher
         self._secrets = secrets
         self._clock = clock
         self._ids = ids
+        self._max_keys = max_keys
 
     async def execute(
         self,
@@ -289,36 +352,70 @@ class IssueApiKey:
             missing = ", ".join(sorted(granted - principal.scopes))
             raise Forbidden(f"a key cannot grant scopes it does not hold: {missing}")
         secret = self._secrets.api_key()
-        key = ApiKey(
-            id=self._ids.new_id(),
-            user_id=principal.user_id,
-            name=clean_name,
-            prefix=display_prefix(secret),
-            key_hash=self._token_hasher.hash(secret),
-            scopes=granted,
-            created_at=now,
-            expires_at=expiry,
-        )
         async with self._uow as uow:
+            issuer = None
+            if principal.kind is PrincipalKind.API_KEY:
+                issuer = await uow.api_keys.get_issuer(principal.user_id, principal.credential_id)
+                if issuer is None or not issuer.is_active(now):
+                    raise Unauthenticated(_BAD_TOKEN)
+            expiry = bound_expiry_by_issuer(expiry, issuer)
+            # Counted inside the transaction; requests racing each other may pass it together.
+            if await uow.api_keys.count_active(principal.user_id, now) >= self._max_keys:
+                raise LimitReached(
+                    f"this account already has {self._max_keys} active API keys, the most "
+                    "allowed; revoke one (DELETE /v1/api-keys/{id}) before issuing another"
+                )
+            key = ApiKey(
+                id=self._ids.new_id(),
+                user_id=principal.user_id,
+                name=clean_name,
+                prefix=display_prefix(secret),
+                key_hash=self._token_hasher.hash(secret),
+                scopes=granted,
+                created_at=now,
+                expires_at=expiry,
+                created_by_key_id=issuer.id if issuer is not None else None,
+            )
             await uow.api_keys.add(key)
             await uow.commit()
         return IssuedApiKey(key=key, secret=secret)
 
 
+@dataclass(frozen=True, slots=True)
+class ApiKeyPage:
+    """One page of the key list and where the next one starts (None: this is the last)."""
+
+    items: list[ApiKey]
+    next_position: KeyListPosition | None
+
+
 class ListApiKeys:
-    """The caller's keys that are not revoked, oldest first. Needs `keys:manage`."""
+    """The caller's keys that are not revoked, newest first, a page at a time.
+    Needs `keys:manage`; Invalid on `limit` outside 1-200."""
 
     def __init__(self, uow: IdentityUnitOfWork) -> None:
         self._uow = uow
 
-    async def execute(self, principal: Principal) -> list[ApiKey]:
+    async def execute(
+        self,
+        principal: Principal,
+        after: KeyListPosition | None = None,
+        limit: int = KEY_LIST_DEFAULT_LIMIT,
+    ) -> ApiKeyPage:
         principal.require(Scope.KEYS_MANAGE)
+        validate_list_limit(limit)
         async with self._uow as uow:
-            return await uow.api_keys.list_for_user(principal.user_id)
+            rows = await uow.api_keys.list_page(principal.user_id, after, limit + 1)
+        items = rows[:limit]
+        more = len(rows) > limit
+        last = items[-1] if items else None
+        position = KeyListPosition(last.created_at, last.id) if more and last else None
+        return ApiKeyPage(items=items, next_position=position)
 
 
 class RevokeApiKey:
-    """Revoke one of the caller's keys; it stops working at once. Needs `keys:manage`.
+    """Revoke one of the caller's keys and every key it issued, transitively, in one
+    transaction; they all stop working at once. Needs `keys:manage`.
 
     NotFound for an unknown id, another user's key, or a key already revoked.
     """
@@ -339,10 +436,11 @@ class RevokeApiKey:
             )
             if key is None or key.revoked_at is not None:
                 raise NotFound("no such API key")
-            await uow.api_keys.revoke(key.id, self._clock.now())
+            revoked = await uow.api_keys.revoke_tree(key.id, self._clock.now())
             await uow.commit()
         if self._cache is not None:
-            await self._cache.evict(key.id)
+            for revoked_id in revoked:
+                await self._cache.evict(revoked_id)
 
 
 # --- bearer authentication -----------------------------------------------------------------------

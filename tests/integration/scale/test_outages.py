@@ -213,6 +213,9 @@ def app_over_redis_proxy(
         PORT=str(free_port()),
         WORKERS="1",
         RATE_LIMIT_DEFAULT="5/minute",
+        # Per hour, so that no attempt is refilled while a test runs, however slow the machine.
+        RATE_LIMIT_LOGIN="10/hour",
+        RATE_LIMIT_SIGNUP="3/hour",
     )
     (app,) = start_apps([env])
     try:
@@ -259,6 +262,33 @@ async def test_v1_is_served_while_redis_is_down(redis_down: App, keys: Keys) -> 
         )
     assert [r.status_code for r in reads] == [200] * 7, reads[-1].text
     assert write.status_code == 201, write.text
+
+
+async def test_log_in_is_still_limited_while_redis_is_down(redis_down: App) -> None:
+    """The default limit fails open without Redis; the log-in limits fall back to counting in
+    the process, so password guessing is still capped (and a right password still works)."""
+    body = {"email": "outage@example.com", "password": "not the password"}
+    async with httpx.AsyncClient(timeout=CLIENT_TIMEOUT) as client:
+        answers = [
+            await client.post(f"{redis_down.base}/v1/auth/sessions", json=body) for _ in range(30)
+        ]
+    statuses = [r.status_code for r in answers]
+    assert statuses == [401] * 10 + [429] * 20, statuses
+    assert all(is_problem(r, 429) for r in answers[10:])
+    assert all(r.headers.get("retry-after", "").isdigit() for r in answers[10:])
+
+
+async def test_sign_up_is_still_limited_while_redis_is_down(redis_down: App) -> None:
+    async with httpx.AsyncClient(timeout=CLIENT_TIMEOUT) as client:
+        answers = [
+            await client.post(
+                f"{redis_down.base}/v1/users",
+                json={"email": f"flood{n}@example.com", "password": "a fine passphrase"},
+            )
+            for n in range(6)
+        ]
+    assert [r.status_code for r in answers] == [201] * 3 + [429] * 3, answers[-1].text
+    assert all(is_problem(r, 429) for r in answers[3:])
 
 
 async def test_idempotent_post_is_503_while_redis_is_down(redis_down: App, keys: Keys) -> None:

@@ -178,3 +178,36 @@ async def test_one_idempotency_key_creates_one_task_across_replicas(cluster: Clu
     for page in listed:
         assert page.status_code == 200, page.text
         assert [task["id"] for task in page.json()["items"]] == [first["id"]]
+
+
+async def test_revoking_a_key_stops_the_keys_it_issued_on_every_replica(cluster: Cluster) -> None:
+    first, second, third = cluster.bases
+    async with client_for(4) as client:
+
+        async def issue(base: str, secret: str, name: str) -> dict[str, str]:
+            body = {"name": name, "scopes": ["tasks:read", "keys:manage"]}
+            r = await client.post(f"{base}/v1/api-keys", json=body, headers=bearer(secret))
+            assert r.status_code == 201, r.text
+            issued: dict[str, str] = r.json()
+            return issued
+
+        child = await issue(first, cluster.writer_key, f"child-{uuid.uuid4().hex[:6]}")
+        grandchild = await issue(second, child["key"], "grandchild")
+        assert grandchild["created_by_key_id"] == child["id"]
+        # Every replica resolves both keys once, so the shared principal cache holds them.
+        for base in cluster.bases:
+            for key in (child, grandchild):
+                r = await client.get(f"{base}/v1/tasks?limit=1", headers=bearer(key["key"]))
+                assert r.status_code == 200, r.text
+
+        r = await client.delete(
+            f"{third}/v1/api-keys/{child['id']}", headers=bearer(cluster.writer_key)
+        )
+        assert r.status_code == 204, r.text
+
+        statuses = [
+            (await client.get(f"{base}/v1/tasks?limit=1", headers=bearer(key["key"]))).status_code
+            for base in cluster.bases
+            for key in (child, grandchild)
+        ]
+    assert statuses == [401] * 6

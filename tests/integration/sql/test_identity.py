@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql.engine import pool_status
-from domain.api_keys import ApiKey
+from domain.api_keys import ApiKey, KeyListPosition
 from domain.auth import Scope, Session
 from domain.errors import Conflict
 from tests.integration.sql.conftest import UowFactory, add_user, make_user, new_id
@@ -163,7 +163,7 @@ async def test_key_round_trips_and_is_found_by_hash(new_uow: UowFactory) -> None
         assert await uow.api_keys.get_by_hash("f" * 64) is None
 
 
-async def test_list_for_user_is_oldest_first_without_revoked_keys(new_uow: UowFactory) -> None:
+async def test_list_page_is_newest_first_without_revoked_keys(new_uow: UowFactory) -> None:
     user, other = await add_user(new_uow), await add_user(new_uow)
     same_time = [make_key(user.id, created_at=T0 + timedelta(minutes=1)) for _ in range(3)]
     oldest = make_key(user.id, created_at=T0)
@@ -175,9 +175,9 @@ async def test_list_for_user_is_oldest_first_without_revoked_keys(new_uow: UowFa
             await uow.api_keys.add(key)
         await uow.commit()
     async with new_uow() as uow:
-        listed = await uow.api_keys.list_for_user(user.id)
-    ties = sorted(same_time, key=lambda k: k.id)
-    assert listed == [oldest, *ties, expired]
+        listed = await uow.api_keys.list_page(user.id, None, 10)
+    ties = sorted(same_time, key=lambda k: k.id, reverse=True)
+    assert listed == [expired, *ties, oldest]
 
 
 async def test_get_for_user_is_scoped_to_the_owner_and_sees_revoked_keys(
@@ -209,7 +209,7 @@ async def test_revoke_keeps_the_first_time_and_touch_always_writes(new_uow: UowF
         await uow.commit()
     async with new_uow() as uow:
         stored = await uow.api_keys.get_for_user(user.id, key.id)
-        listed = await uow.api_keys.list_for_user(user.id)
+        listed = await uow.api_keys.list_page(user.id, None, 10)
     assert stored == replace(
         key, last_used_at=T0 + timedelta(minutes=5), revoked_at=T0 + timedelta(hours=1)
     )
@@ -278,3 +278,96 @@ async def test_work_is_invisible_to_others_until_commit(new_uow: UowFactory) -> 
         await writer.commit()
     async with new_uow() as reader:
         assert await reader.users.get(user.id) == user
+
+
+# --- API key lineage and the key list ------------------------------------------------------------
+
+
+async def test_created_by_key_id_round_trips(new_uow: UowFactory) -> None:
+    user = await add_user(new_uow)
+    parent = make_key(user.id)
+    child = make_key(user.id, created_by_key_id=parent.id, expires_at=T0 + timedelta(days=1))
+    async with new_uow() as uow:
+        await uow.api_keys.add(parent)
+        await uow.api_keys.add(child)
+        await uow.commit()
+    async with new_uow() as uow:
+        assert await uow.api_keys.get_for_user(user.id, child.id) == child
+        assert await uow.api_keys.get_issuer(user.id, parent.id) == parent
+        assert await uow.api_keys.get_issuer(user.id, "not-a-uuid") is None
+
+
+async def test_revoke_tree_revokes_every_descendant_and_nothing_else(new_uow: UowFactory) -> None:
+    user = await add_user(new_uow)
+    root = make_key(user.id)
+    child = make_key(user.id, created_by_key_id=root.id)
+    grandchildren = [make_key(user.id, created_by_key_id=child.id) for _ in range(3)]
+    great = make_key(user.id, created_by_key_id=grandchildren[0].id)
+    sibling = make_key(user.id)
+    nephew = make_key(user.id, created_by_key_id=sibling.id)
+    revoked_before = make_key(user.id, created_by_key_id=root.id, revoked_at=T0)
+    keys = [root, child, *grandchildren, great, sibling, nephew, revoked_before]
+    async with new_uow() as uow:
+        for key in keys:
+            await uow.api_keys.add(key)
+        await uow.commit()
+
+    at = T0 + timedelta(hours=1)
+    async with new_uow() as uow:
+        revoked = await uow.api_keys.revoke_tree(root.id, at)
+        await uow.commit()
+
+    tree = {root.id, child.id, great.id, *(g.id for g in grandchildren)}
+    assert revoked[0] == root.id
+    assert sorted(revoked) == sorted(tree)
+    async with new_uow() as uow:
+        stored = {k.id: await uow.api_keys.get_for_user(user.id, k.id) for k in keys}
+    assert {i for i, k in stored.items() if k is not None and k.revoked_at == at} == tree
+    assert stored[sibling.id].revoked_at is None  # type: ignore[union-attr]
+    assert stored[nephew.id].revoked_at is None  # type: ignore[union-attr]
+    assert stored[revoked_before.id].revoked_at == T0  # type: ignore[union-attr]
+
+
+async def test_the_key_list_pages_newest_first_without_revoked_keys(new_uow: UowFactory) -> None:
+    user = await add_user(new_uow)
+    other = await add_user(new_uow)
+    # Two keys share a creation time: the id breaks the tie.
+    times = [T0, T0 + timedelta(seconds=1), T0 + timedelta(seconds=1), T0 + timedelta(seconds=2)]
+    keys = [make_key(user.id, created_at=t) for t in times]
+    revoked = make_key(user.id, created_at=T0 + timedelta(seconds=3), revoked_at=T0)
+    foreign = make_key(other.id, created_at=T0 + timedelta(seconds=4))
+    async with new_uow() as uow:
+        for key in [*keys, revoked, foreign]:
+            await uow.api_keys.add(key)
+        await uow.commit()
+
+    expected = sorted(keys, key=lambda k: (k.created_at, k.id), reverse=True)
+    seen: list[ApiKey] = []
+    after = None
+    async with new_uow() as uow:
+        while True:
+            page = await uow.api_keys.list_page(user.id, after, 3)
+            seen += page
+            if len(page) < 3:
+                break
+            after = KeyListPosition(page[-1].created_at, page[-1].id)
+    assert [k.id for k in seen] == [k.id for k in expected]
+
+
+async def test_count_active_leaves_out_revoked_and_expired_keys(new_uow: UowFactory) -> None:
+    user, other = await add_user(new_uow), await add_user(new_uow)
+    now = T0 + timedelta(hours=1)
+    keys = [
+        make_key(user.id),
+        make_key(user.id, expires_at=now + timedelta(seconds=1)),
+        make_key(user.id, expires_at=now),  # expired at `now`
+        make_key(user.id, revoked_at=T0),
+        make_key(other.id),
+    ]
+    async with new_uow() as uow:
+        for key in keys:
+            await uow.api_keys.add(key)
+        await uow.commit()
+    async with new_uow() as uow:
+        assert await uow.api_keys.count_active(user.id, now) == 2
+        assert await uow.api_keys.count_active("not-a-uuid", now) == 0

@@ -32,6 +32,8 @@ BASE_ENV = {
     # Generous limits unless a test asks for tight ones.
     "RATE_LIMIT_DEFAULT": "100000/minute",
     "RATE_LIMIT_LOGIN": "100000/minute",
+    "RATE_LIMIT_LOGIN_EMAIL": "100000/minute",
+    "RATE_LIMIT_SIGNUP": "100000/minute",
 }
 
 _emails = count(1)

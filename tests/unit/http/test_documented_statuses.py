@@ -272,6 +272,26 @@ def _limit_out_of_range(make_api: ApiFactory) -> httpx.Response:
     return w.client.get("/v1/tasks", params={"limit": "0"}, headers=w.owner.auth)
 
 
+@recipe("createApiKey", 409)
+def _key_cap_reached(make_api: ApiFactory) -> httpx.Response:
+    w = world(make_api, MAX_API_KEYS_PER_USER="1")
+    body = {"name": "k", "scopes": ["tasks:read"]}
+    assert w.client.post("/v1/api-keys", json=body, headers=w.owner.auth).status_code == 201
+    return w.client.post("/v1/api-keys", json=body, headers=w.owner.auth)
+
+
+@recipe("listApiKeys", 400)
+def _tampered_key_cursor(make_api: ApiFactory) -> httpx.Response:
+    w = world(make_api)
+    return w.client.get("/v1/api-keys", params={"cursor": "not-a-cursor"}, headers=w.owner.auth)
+
+
+@recipe("listApiKeys", 422)
+def _key_limit_out_of_range(make_api: ApiFactory) -> httpx.Response:
+    w = world(make_api)
+    return w.client.get("/v1/api-keys", params={"limit": "0"}, headers=w.owner.auth)
+
+
 @recipe("getTask", 304)
 def _not_modified(make_api: ApiFactory) -> httpx.Response:
     w = world(make_api)

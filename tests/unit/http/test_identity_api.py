@@ -20,7 +20,16 @@ from tests.unit.http.conftest import (
 )
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
-KEY_FIELDS = {"id", "name", "prefix", "scopes", "created_at", "expires_at", "last_used_at"}
+KEY_FIELDS = {
+    "id",
+    "name",
+    "prefix",
+    "scopes",
+    "created_at",
+    "expires_at",
+    "last_used_at",
+    "created_by_key_id",
+}
 
 
 def problem(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -78,7 +87,7 @@ def test_sign_up_with_a_bad_password_is_422_naming_password(api: Api, password: 
     assert api.rows("users") == {}
 
 
-@pytest.mark.parametrize("password", ["x" * 8, "x" * 128])
+@pytest.mark.parametrize("password", ["xyz-4-ab", "x" * 128])
 def test_sign_up_accepts_passwords_at_the_bounds(api: Api, password: str) -> None:
     assert api.register(password=password).status_code == 201
 
@@ -218,6 +227,7 @@ def test_issuing_a_key_answers_201_with_the_secret_once(api: Api, alice: Account
     assert is_utc_time(body["created_at"])
     assert body["expires_at"] is None
     assert body["last_used_at"] is None
+    assert body["created_by_key_id"] is None  # issued with a session
 
 
 def test_listing_keys_never_shows_a_secret(api: Api, alice: Account) -> None:
@@ -225,8 +235,10 @@ def test_listing_keys_never_shows_a_secret(api: Api, alice: Account) -> None:
     response = api.client.get("/v1/api-keys", headers=alice.auth)
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"items"}
-    assert [k["name"] for k in body["items"]] == ["k0", "k1"]
+    assert set(body) == {"items", "next_cursor"}
+    assert body["next_cursor"] is None
+    assert "link" not in response.headers
+    assert [k["name"] for k in body["items"]] == ["k1", "k0"]  # newest first
     for item in body["items"]:
         assert set(item) == KEY_FIELDS
     for secret in secrets:
@@ -502,3 +514,18 @@ def test_a_key_expiry_with_an_offset_comes_back_in_utc(api: Api, alice: Account)
     assert response.json()["expires_at"] == "2030-01-01T10:00:00Z"
     (item,) = api.client.get("/v1/api-keys", headers=alice.auth).json()["items"]
     assert item["expires_at"] == "2030-01-01T10:00:00Z"
+
+
+def test_sign_up_is_limited_per_client_address(make_api: ApiFactory) -> None:
+    api = make_api(RATE_LIMIT_SIGNUP="2/hour")
+    assert [api.register().status_code for _ in range(2)] == [201, 201]
+    limited = api.register()
+    problem(limited, 429)
+    assert int(limited.headers["retry-after"]) >= 1
+    assert len(api.rows("users")) == 2
+
+
+def test_sign_up_refuses_a_common_password_naming_password(api: Api) -> None:
+    body = problem(api.register(password="Password123"), 422)
+    assert [e["field"] for e in body["errors"]] == ["password"]
+    assert api.rows("users") == {}

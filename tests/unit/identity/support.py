@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from adapters.memory.uow import MemoryDatabase, MemoryUnitOfWork
+from adapters.security.common_passwords import common_passwords
 from adapters.security.ids import UuidV7Generator
 from adapters.security.passwords import Argon2idPasswordHasher
 from adapters.security.tokens import HmacTokenHasher, RandomSecretGenerator
@@ -75,9 +76,16 @@ class Identity:
     def uow(self) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self.db)
 
-    def register(self, *, allow_signup: bool = True) -> RegisterUser:
+    def register(self, *, allow_signup: bool = True, **kwargs: object) -> RegisterUser:
+        kwargs.setdefault("common_passwords", common_passwords())
         return RegisterUser(
-            self.uow(), self.hasher, self.clock, self.ids, allow_signup=allow_signup
+            self.uow(),
+            self.hasher,
+            self.clock,
+            self.ids,
+            allow_signup=allow_signup,
+            rate_limiter=self.limiter,
+            **kwargs,  # type: ignore[arg-type]
         )
 
     def login(self, **kwargs: object) -> LogIn:

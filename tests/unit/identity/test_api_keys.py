@@ -50,11 +50,14 @@ async def test_the_issued_key_authenticates_with_exactly_its_scopes(identity: Id
 
 async def test_a_key_cannot_grant_scopes_it_does_not_hold(identity: Identity) -> None:
     user = await identity.new_user()
-    caller = key_principal(user, READ, MANAGE)
+    own = await identity.issue_key().execute(
+        session_principal(user), "own", ["tasks:read", "keys:manage"]
+    )
+    caller = await identity.authenticate().execute(own.secret)
 
     with pytest.raises(Forbidden, match="tasks:write"):
         await identity.issue_key().execute(caller, "more", ["tasks:read", "tasks:write"])
-    assert identity.db.tables["api_keys"] == {}
+    assert list(identity.db.tables["api_keys"]) == [own.key.id]
     issued = await identity.issue_key().execute(caller, "same", ["tasks:read", "keys:manage"])
     assert issued.key.scopes == frozenset({READ, MANAGE})
 
@@ -117,7 +120,7 @@ async def test_an_expired_key_is_refused(identity: Identity) -> None:
         await identity.authenticate().execute(issued.secret)
 
 
-async def test_list_shows_only_the_callers_live_keys_oldest_first(identity: Identity) -> None:
+async def test_list_shows_only_the_callers_live_keys_newest_first(identity: Identity) -> None:
     ada = await identity.new_user()
     bob = await identity.new_user("bob@example.com")
     first = await identity.issue_key().execute(session_principal(ada), "one", ["tasks:read"])
@@ -127,9 +130,10 @@ async def test_list_shows_only_the_callers_live_keys_oldest_first(identity: Iden
     gone = await identity.issue_key().execute(session_principal(ada), "gone", ["tasks:read"])
     await RevokeApiKey(identity.uow(), identity.clock).execute(session_principal(ada), gone.key.id)
 
-    keys = await ListApiKeys(identity.uow()).execute(session_principal(ada))
+    page = await ListApiKeys(identity.uow()).execute(session_principal(ada))
 
-    assert [k.id for k in keys] == [first.key.id, second.key.id]
+    assert [k.id for k in page.items] == [second.key.id, first.key.id]
+    assert page.next_position is None
 
 
 async def test_list_needs_keys_manage(identity: Identity) -> None:
@@ -182,3 +186,11 @@ async def test_revoke_needs_keys_manage(identity: Identity) -> None:
         await RevokeApiKey(identity.uow(), identity.clock).execute(
             key_principal(user, READ, WRITE), issued.key.id
         )
+
+
+async def test_a_key_that_no_longer_exists_cannot_issue(identity: Identity) -> None:
+    # (A principal still cached for a key revoked a moment ago, say.)
+    user = await identity.new_user()
+    with pytest.raises(Unauthenticated):
+        await identity.issue_key().execute(key_principal(user, READ, MANAGE), "x", ["tasks:read"])
+    assert identity.db.tables["api_keys"] == {}
