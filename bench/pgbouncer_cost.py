@@ -3,7 +3,7 @@
 Runs against the local PostgreSQL (or `BENCH_DATABASE_URL`, a server URL whose account may
 create databases) and a PgBouncer it starts itself on a free port (Debian's `pgbouncer`):
 a fresh database, migrated, one user and one task; then, one call at a time, the same
-read-only `GetTask` unit of work (`PgTaskUnitOfWork`, the hot path) and a read-only identity
+read-only `GetTask` unit of work (`SqlUnitOfWork` in its raw mode, the hot path) and a read-only identity
 lookup (`SqlUnitOfWork`, through SQLAlchemy) on three engines:
 
 - direct: the default engine (asyncpg's statement cache on);
@@ -31,7 +31,6 @@ from alembic import command
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql.engine import create_engine
-from adapters.sql.pg_tasks import PgTaskUnitOfWork
 from adapters.sql.uow import SqlUnitOfWork
 from domain.tasks import Task, TaskStatus
 from domain.users import User
@@ -95,7 +94,7 @@ async def _measure(urls: dict[str, tuple[str, bool]], calls: int, repeats: int) 
         for name, engine in engines.items():
 
             async def get_task(engine: AsyncEngine = engine) -> object:
-                async with PgTaskUnitOfWork(engine, read_only=True) as uow:
+                async with SqlUnitOfWork(engine, read_only=True, raw=True) as uow:
                     return await uow.tasks.get(user.id, task.id)
 
             async def get_user(engine: AsyncEngine = engine) -> object:

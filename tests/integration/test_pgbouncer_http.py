@@ -50,6 +50,8 @@ def bounced_app(
             REDIS_TIMEOUT="5",
             RATE_LIMIT_DEFAULT="100000/minute",
             RATE_LIMIT_LOGIN="1000/minute",
+            RATE_LIMIT_LOGIN_EMAIL="1000/minute",
+            RATE_LIMIT_SIGNUP="1000/minute",
             PORT=str(free_port()),
             PROMETHEUS_MULTIPROC_DIR=str(workdir / "metrics"),
         )

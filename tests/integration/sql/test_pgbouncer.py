@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql.engine import create_engine
-from adapters.sql.pg_tasks import PgTaskUnitOfWork
 from adapters.sql.uow import SqlUnitOfWork
 from domain.ports.tasks import TaskQuery
 from tests.integration.pgbouncer import PgBouncer
@@ -39,14 +38,14 @@ async def test_many_clients_share_few_server_connections(bounced: AsyncEngine) -
     async def client(index: int) -> None:
         for round_ in range(6):
             task = make_task(user.id, title=f"client {index} round {round_}")
-            async with PgTaskUnitOfWork(bounced) as uow:
+            async with SqlUnitOfWork(bounced, raw=True) as uow:
                 await uow.tasks.add(task)
                 await uow.commit()
             async with SqlUnitOfWork(bounced, read_only=True) as uow:
                 assert (await uow.users.get(user.id)) == user
                 assert (await uow.users.get_by_email(user.email)) == user
                 assert (await uow.tasks.get(user.id, task.id)) == task
-            async with PgTaskUnitOfWork(bounced, read_only=True) as uow:
+            async with SqlUnitOfWork(bounced, read_only=True, raw=True) as uow:
                 assert (await uow.tasks.get(user.id, task.id)) == task
                 page = await uow.tasks.list_page(user.id, TaskQuery(), limit=5)
                 assert page
@@ -55,7 +54,7 @@ async def test_many_clients_share_few_server_connections(bounced: AsyncEngine) -
                 updated = replace(task, title="renamed", version=2)
                 assert await uow.tasks.update(updated, 1) is True
                 await uow.commit()
-            async with PgTaskUnitOfWork(bounced) as uow:
+            async with SqlUnitOfWork(bounced, raw=True) as uow:
                 assert await uow.tasks.delete(user.id, task.id, 2) is True
                 await uow.commit()
 
