@@ -3,8 +3,8 @@
 Runs against the local PostgreSQL (or `BENCH_DATABASE_URL`, a server URL whose account may
 create databases) and a PgBouncer it starts itself on a free port (Debian's `pgbouncer`):
 a fresh database, migrated, one user and one task; then, one call at a time, the same
-read-only `GetTask` unit of work (`SqlUnitOfWork` in its raw mode, the hot path) and a read-only identity
-lookup (`SqlUnitOfWork`, through SQLAlchemy) on three engines:
+read-only `GetTask` unit of work (`SqlUnitOfWork` in its raw mode, the hot path) and a
+read-only identity lookup (`SqlUnitOfWork`, through SQLAlchemy) on three engines:
 
 - direct: the default engine (asyncpg's statement cache on);
 - direct, PgBouncer mode: no statement caches, unnamed statements (what the mode itself costs);
