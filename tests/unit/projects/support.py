@@ -49,7 +49,7 @@ class World:
         return MemoryProjectUnitOfWork(self.database)
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
-        self.uow()  # makes sure the project tables exist
+        MemoryProjectUnitOfWork(self.database)  # makes sure the project tables exist
         return {name: dict(rows) for name, rows in self.database.tables.items()}
 
     def user(self, name: str) -> User:
