@@ -19,8 +19,10 @@ from enum import StrEnum
 from typing import Protocol
 
 from domain.auth import Scope
-from domain.errors import Forbidden, Invalid, NotFound
+from domain.errors import FieldError, Forbidden, Invalid, NotFound
 from domain.projects import Membership, Role
+
+MAX_KEY_PROJECTS = 50
 
 
 class ProjectScope(StrEnum):
@@ -186,6 +188,35 @@ class AccessPolicy:
         if is_restricted(caller):
             raise Invalid.of("project_id", "is required for a key restricted to projects")
         return inbox_id
+
+    def key_project_ids(
+        self, issuer: Caller, requested: object, member_of: Set[str]
+    ) -> frozenset[str] | None:
+        """The `project_ids` of a key `issuer` asks for: None (unrestricted) or 1-50 ids of
+        projects the issuer's user is a member of (`member_of`); each bad entry is `Invalid` on
+        `project_ids[i]`. A restricted issuer may only issue keys restricted to a subset of its
+        own projects (`Forbidden` otherwise, an unrestricted key included)."""
+        if requested is None:
+            if is_restricted(issuer):
+                raise Forbidden("a key restricted to projects can only issue restricted keys")
+            return None
+        if isinstance(requested, str | bytes) or not isinstance(requested, list | tuple):
+            raise Invalid.of("project_ids", "must be a list of project ids or null")
+        if not 1 <= len(requested) <= MAX_KEY_PROJECTS:
+            raise Invalid.of("project_ids", f"must list 1 to {MAX_KEY_PROJECTS} project ids")
+        errors: list[FieldError] = []
+        for index, item in enumerate(requested):
+            if not isinstance(item, str) or item not in member_of:
+                errors.append(
+                    FieldError(f"project_ids[{index}]", "is not a project you are a member of")
+                )
+        if errors:
+            fields = ", ".join(e.field for e in errors)
+            raise Invalid(f"invalid key fields: {fields}", errors)
+        chosen = frozenset(str(item) for item in requested)
+        if issuer.project_ids is not None and not chosen <= issuer.project_ids:
+            raise Forbidden("a restricted key can only issue keys for a subset of its projects")
+        return chosen
 
 
 POLICY = AccessPolicy()

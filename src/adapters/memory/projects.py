@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Set
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters.memory.uow import MemoryDatabase, MemoryUnitOfWork
 from domain.comments import Comment, CommentPosition
@@ -224,3 +224,10 @@ class MemoryProjectUnitOfWork(MemoryUnitOfWork):
         self.memberships = MemoryMembershipRepository(self._work)
         self.comments = MemoryCommentRepository(self._work)
         self.project_tasks = MemoryProjectTasks(self._work)
+
+
+if TYPE_CHECKING:
+    from domain.ports.projects import ProjectUnitOfWorkFactory
+
+    # Type-checked only: the twin implements the port.
+    _twin: ProjectUnitOfWorkFactory = lambda: MemoryProjectUnitOfWork(MemoryDatabase())  # noqa: E731

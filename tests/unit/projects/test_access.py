@@ -149,3 +149,33 @@ def test_a_principal_is_a_caller() -> None:
     session = Principal(ME, PrincipalKind.SESSION, frozenset(Scope), "s", "user:me")
     assert session.project_ids is None
     POLICY.require(session, Q, member(Role.OWNER, project=Q), Action.READ_TASKS)
+
+
+MINE = frozenset({P, Q})
+
+
+def test_key_project_ids() -> None:
+    assert POLICY.key_project_ids(Who(ME), None, MINE) is None
+    assert POLICY.key_project_ids(Who(ME), [P, P], MINE) == frozenset({P})
+    restricted = Who(ME, project_ids=frozenset({P}))
+    assert POLICY.key_project_ids(restricted, [P], MINE) == frozenset({P})
+    with pytest.raises(Forbidden):
+        POLICY.key_project_ids(restricted, [P, Q], MINE)
+    with pytest.raises(Forbidden):
+        POLICY.key_project_ids(restricted, None, MINE)
+
+
+@pytest.mark.parametrize(
+    ("requested", "fields"),
+    [
+        ([], ["project_ids"]),
+        ([P] * 51, ["project_ids"]),
+        ("p", ["project_ids"]),
+        ({"a": 1}, ["project_ids"]),
+        ([P, "foreign", Q, 3], ["project_ids[1]", "project_ids[3]"]),
+    ],
+)
+def test_bad_key_project_ids(requested: object, fields: list[str]) -> None:
+    with pytest.raises(Invalid) as caught:
+        POLICY.key_project_ids(Who(ME), requested, MINE)
+    assert [e.field for e in caught.value.errors] == fields
