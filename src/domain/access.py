@@ -165,6 +165,22 @@ class AccessPolicy:
         action = Action.LEAVE if target_user_id == caller.user_id else Action.MANAGE_MEMBERS
         self.require(caller, project_id, membership, action)
 
+    def require_move(
+        self,
+        caller: Caller,
+        source_id: str,
+        source: Membership | None,
+        target_id: str,
+        target: Membership | None,
+        *,
+        not_found: NotFound | None = None,
+    ) -> None:
+        """Moving a task between projects needs `WRITE_TASKS` in both: the task's own project
+        answers with `not_found` (the task's error), the target project as itself (404 when
+        the caller is not a member or its key does not reach it, 403 for a viewer)."""
+        self.require(caller, source_id, source, Action.WRITE_TASKS, not_found=not_found)
+        self.require(caller, target_id, target, Action.WRITE_TASKS)
+
     def require_create_project(self, caller: Caller) -> None:
         """Any user may create projects with `projects:write`, but not through a key restricted
         to projects (it could not reach the project it made)."""

@@ -179,3 +179,21 @@ def test_bad_key_project_ids(requested: object, fields: list[str]) -> None:
     with pytest.raises(Invalid) as caught:
         POLICY.key_project_ids(Who(ME), requested, MINE)
     assert [e.field for e in caught.value.errors] == fields
+
+
+def test_moving_needs_write_in_both_projects() -> None:
+    me = Who(ME)
+    in_p, in_q = member(Role.EDITOR), member(Role.OWNER, project=Q)
+    POLICY.require_move(me, P, in_p, Q, in_q)
+    task_gone = NotFound("task 't' not found")
+    with pytest.raises(NotFound) as caught:
+        POLICY.require_move(me, P, None, Q, in_q, not_found=task_gone)
+    assert caught.value is task_gone
+    with pytest.raises(Forbidden):
+        POLICY.require_move(me, P, member(Role.VIEWER), Q, in_q)
+    with pytest.raises(Forbidden):
+        POLICY.require_move(me, P, in_p, Q, member(Role.VIEWER, project=Q))
+    with pytest.raises(NotFound, match="project"):
+        POLICY.require_move(me, P, in_p, Q, None)
+    with pytest.raises(NotFound, match="project"):
+        POLICY.require_move(Who(ME, project_ids=frozenset({P})), P, in_p, Q, in_q)
