@@ -124,6 +124,13 @@ class MemoryMembershipRepository:
             if m.user_id in self._users
         ]
 
+    async def get_member(self, project_id: str, user_id: str) -> Member | None:
+        membership = self._rows.get(_membership_key(project_id, user_id))
+        user = self._users.get(user_id)
+        if membership is None or user is None:
+            return None
+        return Member(membership, user.email, user.name)
+
     async def member_ids(self, project_id: str) -> set[str]:
         return {m.user_id for m in self._of(project_id)}
 

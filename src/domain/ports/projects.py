@@ -68,6 +68,10 @@ class MembershipRepository(Protocol):
         """The members with their e-mail and name: owners first, then by added_at, then user_id."""
         ...
 
+    async def get_member(self, project_id: str, user_id: str) -> Member | None:
+        """One membership with the user's e-mail and name, or None."""
+        ...
+
     async def member_ids(self, project_id: str) -> set[str]:
         """The user ids of every member (any role), for the assignee rule."""
         ...

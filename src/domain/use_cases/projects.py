@@ -198,14 +198,7 @@ class ListMembers:
 
 
 async def _member(uow: ProjectUnitOfWork, project_id: str, user_id: str) -> Member:
-    member = next(
-        (
-            m
-            for m in await uow.memberships.list_members(project_id)
-            if m.membership.user_id == user_id
-        ),
-        None,
-    )
+    member = await uow.memberships.get_member(project_id, user_id)
     if member is None:
         raise _member_not_found(user_id)
     return member

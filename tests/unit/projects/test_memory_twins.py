@@ -72,5 +72,13 @@ async def test_membership_twin() -> None:
         assert changed == Membership("p", bob.id, Role.OWNER, T0)
         assert await uow.memberships.count_owners("p") == 2
         assert [m.project_id for m in await uow.memberships.for_user(bob.id)] == ["p"]
+        member = await uow.memberships.get_member("p", bob.id)
+        assert member is not None
+        assert (member.email, member.name, member.membership.role) == (
+            bob.email,
+            bob.name,
+            Role.OWNER,
+        )
+        assert await uow.memberships.get_member("p", "nobody") is None
         assert await uow.memberships.remove("p", bob.id)
         assert not await uow.memberships.remove("p", bob.id)
