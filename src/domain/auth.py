@@ -45,6 +45,7 @@ class Principal:
 
     `user_id` is whose data the call touches; `credential_id` is the session id, the key id or
     "service"; `actor` is who acted, for audit lines: "user:<id>", "api_key:<id>" or "service".
+    `project_ids` is the set of projects a restricted API key may reach (None: unrestricted).
     """
 
     user_id: str
@@ -52,6 +53,7 @@ class Principal:
     scopes: frozenset[Scope]
     credential_id: str
     actor: str
+    project_ids: frozenset[str] | None = None
 
     @property
     def rate_limit_subject(self) -> str:
