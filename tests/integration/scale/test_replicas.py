@@ -30,6 +30,7 @@ class Cluster:
     bases: tuple[str, ...]
     reader_key: str  # tasks:read, for the rate-limit burst only
     writer_key: str  # tasks:read, tasks:write, keys:manage (another user)
+    issuer_key: str  # tasks:read, keys:manage (a third user: its own budget)
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +63,7 @@ def cluster(
     wanted = {
         "limit@example.com": [["tasks:read"]],
         "idem@example.com": [["tasks:read", "tasks:write", "keys:manage"]],
+        "lineage@example.com": [["tasks:read", "keys:manage"]],
     }
     # Accounts are made by the CLI while the replicas boot (both are slow on a small machine).
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
@@ -78,6 +80,7 @@ def cluster(
             bases=tuple(app.base for app in apps),
             reader_key=keys["limit@example.com"][0],
             writer_key=keys["idem@example.com"][0],
+            issuer_key=keys["lineage@example.com"][0],
         )
     finally:
         for app in apps:
@@ -191,7 +194,7 @@ async def test_revoking_a_key_stops_the_keys_it_issued_on_every_replica(cluster:
             issued: dict[str, str] = r.json()
             return issued
 
-        child = await issue(first, cluster.writer_key, f"child-{uuid.uuid4().hex[:6]}")
+        child = await issue(first, cluster.issuer_key, f"child-{uuid.uuid4().hex[:6]}")
         grandchild = await issue(second, child["key"], "grandchild")
         assert grandchild["created_by_key_id"] == child["id"]
         # Every replica resolves both keys once, so the shared principal cache holds them.
@@ -201,7 +204,7 @@ async def test_revoking_a_key_stops_the_keys_it_issued_on_every_replica(cluster:
                 assert r.status_code == 200, r.text
 
         r = await client.delete(
-            f"{third}/v1/api-keys/{child['id']}", headers=bearer(cluster.writer_key)
+            f"{third}/v1/api-keys/{child['id']}", headers=bearer(cluster.issuer_key)
         )
         assert r.status_code == 204, r.text
 

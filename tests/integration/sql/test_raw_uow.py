@@ -31,6 +31,7 @@ DIRECT_ONLY = {
     "test_a_backend_terminated_inside_a_transaction_is_discarded",
     "test_a_statement_timeout_is_unavailable_and_keeps_the_connection",
     "test_the_pool_and_the_slots_are_whole_after_many_units",
+    "test_a_lost_connection_recycles_the_pooled_ones_as_old_as_it",
 }
 
 
