@@ -13,8 +13,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
-from domain.errors import Conflict, FieldError, FieldErrors, FieldRejected, Invalid
+from domain.errors import Conflict, FieldError, FieldErrors, Invalid
 from domain.tasks import as_utc
+from domain.text_fields import optional_text, required_text
 
 NAME_MAX_LENGTH = 200
 DESCRIPTION_MAX_LENGTH = 20_000
@@ -92,36 +93,12 @@ class ProjectView:
     role: Role
 
 
-def _no_nul(name: str, value: str) -> None:
-    if "\x00" in value:
-        raise FieldRejected(FieldError(name, "must not contain NUL characters"))
-
-
 def _name(value: object) -> str:
-    if value is None:
-        raise FieldRejected(FieldError("name", "must not be null"))
-    if not isinstance(value, str):
-        raise FieldRejected(FieldError("name", "must be a string"))
-    name = value.strip()
-    if not name:
-        raise FieldRejected(FieldError("name", "must not be empty or only whitespace"))
-    if len(name) > NAME_MAX_LENGTH:
-        raise FieldRejected(FieldError("name", f"must be at most {NAME_MAX_LENGTH} characters"))
-    _no_nul("name", name)
-    return name
+    return required_text("name", value, NAME_MAX_LENGTH)
 
 
 def _description(value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise FieldRejected(FieldError("description", "must be a string or null"))
-    if len(value) > DESCRIPTION_MAX_LENGTH:
-        raise FieldRejected(
-            FieldError("description", f"must be at most {DESCRIPTION_MAX_LENGTH} characters")
-        )
-    _no_nul("description", value)
-    return value
+    return optional_text("description", value, DESCRIPTION_MAX_LENGTH)
 
 
 def new_project(*, project_id: str, draft: ProjectDraft, now: datetime) -> Project:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from domain.errors import FieldError, FieldErrors, FieldRejected
+from domain.text_fields import optional_text, required_text
 
 TITLE_MAX_LENGTH = 500
 DESCRIPTION_MAX_LENGTH = 20_000
@@ -87,36 +88,12 @@ def as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-def _no_nul(name: str, value: str) -> None:
-    if "\x00" in value:
-        raise FieldRejected(FieldError(name, "must not contain NUL characters"))
-
-
 def _title(value: object) -> str:
-    if value is None:
-        raise FieldRejected(FieldError("title", "must not be null"))
-    if not isinstance(value, str):
-        raise FieldRejected(FieldError("title", "must be a string"))
-    title = value.strip()
-    if not title:
-        raise FieldRejected(FieldError("title", "must not be empty or only whitespace"))
-    if len(title) > TITLE_MAX_LENGTH:
-        raise FieldRejected(FieldError("title", f"must be at most {TITLE_MAX_LENGTH} characters"))
-    _no_nul("title", title)
-    return title
+    return required_text("title", value, TITLE_MAX_LENGTH)
 
 
 def _description(value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise FieldRejected(FieldError("description", "must be a string or null"))
-    if len(value) > DESCRIPTION_MAX_LENGTH:
-        raise FieldRejected(
-            FieldError("description", f"must be at most {DESCRIPTION_MAX_LENGTH} characters")
-        )
-    _no_nul("description", value)
-    return value
+    return optional_text("description", value, DESCRIPTION_MAX_LENGTH)
 
 
 def parse_status(value: object) -> TaskStatus:
