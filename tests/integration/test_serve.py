@@ -58,14 +58,16 @@ def server(
     request: pytest.FixtureRequest, server_env: dict[str, str]
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     env = {**server_env, "WORKERS": str(request.param)}
-    proc = subprocess.Popen([TASKHUB, "serve"], env=env, cwd=ROOT, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [TASKHUB, "serve"], env=env, cwd=ROOT, stderr=subprocess.PIPE, start_new_session=True
+    )
     base = f"http://127.0.0.1:{env['PORT']}"
     try:
         wait_healthy(base, proc)
         yield base, proc
     finally:
         if proc.poll() is None:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)  # the workers too, not only the supervisor
             proc.wait()
 
 
@@ -95,7 +97,9 @@ def test_metrics_aggregate_every_worker(server: tuple[str, subprocess.Popen[byte
 def test_sigterm_lets_an_in_flight_request_finish(server_env: dict[str, str]) -> None:
     """A request whose body is still arriving when SIGTERM lands is answered, then exit 0."""
     env = {**server_env, "WORKERS": "1"}
-    proc = subprocess.Popen([TASKHUB, "serve"], env=env, cwd=ROOT, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [TASKHUB, "serve"], env=env, cwd=ROOT, stderr=subprocess.PIPE, start_new_session=True
+    )
     base = f"http://127.0.0.1:{env['PORT']}"
     try:
         wait_healthy(base, proc)
@@ -117,7 +121,7 @@ def test_sigterm_lets_an_in_flight_request_finish(server_env: dict[str, str]) ->
         assert proc.wait(timeout=30) == 0
     finally:
         if proc.poll() is None:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)  # the workers too, not only the supervisor
             proc.wait()
 
 
@@ -128,7 +132,9 @@ def test_sigterm_flips_readiness_keeps_serving_through_the_drain_then_stops(
     """Every worker answers readiness 503 `draining` from SIGTERM on while still serving; after
     the drain the port closes and the process exits 0."""
     env = {**server_env, "WORKERS": str(workers), "SHUTDOWN_DRAIN_SECONDS": "6"}
-    proc = subprocess.Popen([TASKHUB, "serve"], env=env, cwd=ROOT, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [TASKHUB, "serve"], env=env, cwd=ROOT, stderr=subprocess.PIPE, start_new_session=True
+    )
     base = f"http://127.0.0.1:{env['PORT']}"
     try:
         wait_healthy(base, proc)
@@ -149,7 +155,7 @@ def test_sigterm_flips_readiness_keeps_serving_through_the_drain_then_stops(
             httpx.get(f"{base}/health", timeout=2)
     finally:
         if proc.poll() is None:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)  # the workers too, not only the supervisor
             proc.wait()
 
 

@@ -11,6 +11,7 @@ timeouts the requests paid.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -100,7 +101,13 @@ def test_a_hung_redis_costs_a_request_at_most_one_timeout(
         "REDIS_FAILURE_COOLDOWN": "600",  # longer than the test: no call may try again
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
     }
-    proc = subprocess.Popen([TASKHUB, "serve"], env=serve_env, cwd=ROOT, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [TASKHUB, "serve"],
+        env=serve_env,
+        cwd=ROOT,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(base, proc)
@@ -116,5 +123,5 @@ def test_a_hung_redis_costs_a_request_at_most_one_timeout(
         assert hung_redis.accepted <= workers, hung_redis.accepted
     finally:
         if proc.poll() is None:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)  # the workers too, not only the supervisor
             proc.wait()

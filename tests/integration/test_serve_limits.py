@@ -9,6 +9,7 @@ makes a test slower, never wrong.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -39,7 +40,12 @@ def start_server(tmp: Path, **settings: str) -> tuple[subprocess.Popen[bytes], i
         **settings,
     )
     proc = subprocess.Popen(
-        [TASKHUB, "serve"], env=env, cwd=ROOT, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+        [TASKHUB, "serve"],
+        env=env,
+        cwd=ROOT,
+        stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         wait_healthy(f"http://127.0.0.1:{port}", proc)
@@ -51,7 +57,7 @@ def start_server(tmp: Path, **settings: str) -> tuple[subprocess.Popen[bytes], i
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)  # the workers too, not only the supervisor
         proc.wait()
 
 
