@@ -76,6 +76,7 @@ def services_of(container: Container, settings: Settings) -> Services:
     return Services(
         admission=container.admission(),
         idempotency_store=container.idempotency_store(),
+        idempotency_max_response_bytes=settings.IDEMPOTENCY_MAX_RESPONSE_BYTES,
         cursor_codec=container.cursor_codec(),
         search_slots=container.search_slots(),
         health_probes=container.health_probes(),

@@ -8,6 +8,9 @@ in the OpenAPI text) and gets this protocol around its handler, which knows noth
 - the same key with the same body returns the first answer (status, body, Location, ETag) with
   `Idempotent-Replayed: true` for 24 h; with another body it is 422; while the first request is
   still running it is 409 (a claim lasts 60 s at most);
+- a first answer with a Location whose body is larger than IDEMPOTENCY_MAX_RESPONSE_BYTES is kept
+  as 303 See Other to that Location (a few hundred bytes rather than the body for a day): its
+  repeat still creates nothing and is sent to the resource;
 - a handler that fails releases the claim, so a retry runs again;
 - a store that cannot answer the claim is 503 (rather than risk a duplicate).
 Keys are scoped per user across all idempotent routes.
@@ -26,6 +29,7 @@ import structlog
 from litestar import Request, Response
 from litestar.exceptions import ClientException, ImproperlyConfiguredException
 from litestar.params import HeaderParameter
+from litestar.status_codes import HTTP_303_SEE_OTHER
 
 from adapters.http.auth import current_principal
 from adapters.http.bodies import decode_body
@@ -47,6 +51,9 @@ IdempotencyKeyHeader = Annotated[
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _REPLAYED_HEADERS = ("location", "etag")
+# What the protocol's own 303 answer carries, and how the OpenAPI text describes it.
+SEE_OTHER_HEADERS = ("Location", "Idempotent-Replayed")
+SEE_OTHER_TEXT = "A repeat whose first answer was too large to keep: the resource is at Location"
 _encoder = msgspec.json.Encoder()
 
 Handler = Callable[..., Awaitable[Any]]
@@ -87,14 +94,7 @@ def idempotent(
             except Exception as exc:
                 log.warning("idempotency release failed", error=type(exc).__name__)
             raise
-        content = response.content
-        stored = StoredResponse(
-            status=response.status_code or status_code,
-            body=content if isinstance(content, bytes) else _encoder.encode(content),
-            headers=tuple(
-                (k, v) for k, v in response.headers.items() if k.lower() in _REPLAYED_HEADERS
-            ),
-        )
+        stored = _kept(response, status_code, services(request).idempotency_max_response_bytes)
         try:
             await store.complete(store_key, fingerprint, stored, REPLAY_TTL_SECONDS)
         except Exception as exc:
@@ -134,6 +134,17 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> Response[Any]:
         media_type="application/json",
         headers={**dict(stored.headers), "Idempotent-Replayed": "true"},
     )
+
+
+def _kept(response: Response[Any], status_code: int, max_bytes: int) -> StoredResponse:
+    """What is kept of a first answer: all of it, or a 303 to its Location when it is too large."""
+    content = response.content
+    body = content if isinstance(content, bytes) else _encoder.encode(content)
+    headers = tuple((k, v) for k, v in response.headers.items() if k.lower() in _REPLAYED_HEADERS)
+    location = response.headers.get("Location")
+    if len(body) > max_bytes and location is not None:
+        return StoredResponse(HTTP_303_SEE_OTHER, b"", (("Location", location),))
+    return StoredResponse(status=response.status_code or status_code, body=body, headers=headers)
 
 
 def _as_response(result: Any, status_code: int) -> Response[Any]:

@@ -16,10 +16,12 @@ from litestar.connection import ASGIConnection
 from litestar.enums import HttpMethod
 from litestar.exceptions import ImproperlyConfiguredException
 from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.status_codes import HTTP_303_SEE_OTHER
 from litestar.types import AnyCallable
 
 from adapters.http import idempotency
-from adapters.http.openapi import BODY_OPT, MEDIA_OPT
+from adapters.http.openapi import BODY_OPT, HEADERS_OPT, MEDIA_OPT
 
 IDEMPOTENT_OPT = "idempotent"
 
@@ -47,9 +49,16 @@ def get(path: str | None = None, **kwargs: Any) -> Route:
 
 
 def post(path: str | None = None, *, idempotent: bool = False, **kwargs: Any) -> Route:
-    """`idempotent=True`: the handler runs inside the Idempotency-Key protocol."""
+    """`idempotent=True`: the handler runs inside the Idempotency-Key protocol, and the route
+    documents the protocol's 303 (a repeat whose first answer was too large to keep)."""
     if idempotent:
-        kwargs["opt"] = {**kwargs.get("opt", {}), IDEMPOTENT_OPT: True}
+        opt = kwargs.get("opt", {})
+        headers = {**opt.get(HEADERS_OPT, {}), HTTP_303_SEE_OTHER: idempotency.SEE_OTHER_HEADERS}
+        kwargs["opt"] = {**opt, IDEMPOTENT_OPT: True, HEADERS_OPT: headers}
+        kwargs["responses"] = {
+            HTTP_303_SEE_OTHER: ResponseSpec(None, description=idempotency.SEE_OTHER_TEXT),
+            **kwargs.get("responses", {}),
+        }
     return Route(path, http_method=HttpMethod.POST, **kwargs)
 
 

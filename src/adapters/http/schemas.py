@@ -32,7 +32,13 @@ class Request(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class UserCreate(Request):
     email: Annotated[str, Meta(description="A valid e-mail address; unique, case-insensitive.")]
-    password: Annotated[str, Meta(description="8 to 128 characters.")]
+    password: Annotated[
+        str,
+        Meta(
+            description="8 to 128 characters after Unicode NFKC normalisation; not one of the "
+            "most common passwords."
+        ),
+    ]
     name: Annotated[str | None, Meta(description="Display name, 1 to 200 characters.")] = None
 
 

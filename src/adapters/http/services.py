@@ -46,6 +46,7 @@ class Draining:
 class Services:
     admission: Admission
     idempotency_store: IdempotencyStore
+    idempotency_max_response_bytes: int
     cursor_codec: CursorCodec
     search_slots: ConcurrencyLimiter
     health_probes: Sequence[HealthProbe]

@@ -120,8 +120,10 @@ class TasksController(Controller):
         summary="Create a task",
         description="With `Idempotency-Key`, a repeat with the same body returns the first answer "
         "(same id, `Idempotent-Replayed: true`) for 24 h; the same key with another body is 422; "
-        "a repeat while the first is still running is 409. 503 when the idempotency store is "
-        "unreachable (rather than risk a duplicate).",
+        "a repeat while the first is still running is 409. A first answer larger than "
+        "IDEMPOTENCY_MAX_RESPONSE_BYTES is not kept: its repeat gets 303 See Other with the "
+        "task's Location instead. 503 when the idempotency store is unreachable (rather than "
+        "risk a duplicate).",
         opt={
             SCOPE_OPT: Scope.TASKS_WRITE,
             **documented_body(TaskCreate),

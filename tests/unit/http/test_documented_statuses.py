@@ -260,6 +260,15 @@ def _idempotency_key_in_flight(make_api: ApiFactory) -> httpx.Response:
     )
 
 
+@recipe("createTask", 303)
+def _replay_too_large_to_keep(make_api: ApiFactory) -> httpx.Response:
+    w = world(make_api, IDEMPOTENCY_MAX_RESPONSE_BYTES="100")
+    body = {"title": "t", "description": "x" * 200}
+    headers = {**w.owner.auth, "Idempotency-Key": "large"}
+    assert w.client.post("/v1/tasks", json=body, headers=headers).status_code == 201
+    return w.client.post("/v1/tasks", json=body, headers=headers, follow_redirects=False)
+
+
 @recipe("listTasks", 400)
 def _tampered_cursor(make_api: ApiFactory) -> httpx.Response:
     w = world(make_api)

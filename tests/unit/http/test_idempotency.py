@@ -51,7 +51,9 @@ def notes_app() -> tuple[Litestar, list[str]]:
         return NoteOut(id=next(ids), text=body.text)
 
     app = Litestar([create_note], exception_handlers=exception_handlers())
-    app.state[SERVICES] = SimpleNamespace(idempotency_store=MemoryIdempotencyStore())
+    app.state[SERVICES] = SimpleNamespace(
+        idempotency_store=MemoryIdempotencyStore(), idempotency_max_response_bytes=16384
+    )
     return app, created
 
 

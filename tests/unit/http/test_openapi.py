@@ -102,6 +102,7 @@ def test_every_v1_answer_names_the_rate_limit_headers(spec: dict[str, Any]) -> N
     ("op_id", "status", "names"),
     [
         ("createTask", 201, {"ETag", "Location", "Idempotent-Replayed"}),
+        ("createTask", 303, {"Location", "Idempotent-Replayed"}),
         ("listTasks", 200, {"Link"}),
         ("getTask", 200, {"ETag"}),
         ("getTask", 304, {"ETag"}),
@@ -136,7 +137,7 @@ def test_the_service_token_header_is_a_documented_parameter(spec: dict[str, Any]
         ("createApiKey", {201, 400, 401, 403, 409, 413, 415, 422, 429, 503}),
         ("listApiKeys", {200, 400, 401, 403, 422, 429, 503}),
         ("deleteApiKey", {204, 401, 403, 404, 429, 503}),
-        ("createTask", {201, 400, 401, 403, 409, 413, 415, 422, 429, 503}),
+        ("createTask", {201, 303, 400, 401, 403, 409, 413, 415, 422, 429, 503}),
         ("listTasks", {200, 400, 401, 403, 422, 429, 503}),
         ("getTask", {200, 304, 401, 403, 404, 429, 503}),
         ("updateTask", {200, 400, 401, 403, 404, 409, 412, 413, 415, 422, 429, 503}),

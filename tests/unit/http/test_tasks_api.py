@@ -794,3 +794,31 @@ def test_the_next_link_keeps_the_callers_parameters_in_the_callers_order(
     target = link[1 : link.index(">")]
     cursor = response.json()["next_cursor"]
     assert target == f"/v1/tasks?{query}&cursor={cursor}"
+
+
+def test_an_answer_over_the_replay_cap_is_not_kept_and_a_retry_is_sent_to_the_task(
+    make_api: ApiFactory,
+) -> None:
+    api = make_api(IDEMPOTENCY_MAX_RESPONSE_BYTES="1000")
+    alice = api.account()
+    big = {"title": "big", "description": "x" * 2000}
+    first = post(api, alice, big, **{"Idempotency-Key": "big-1"})
+    headers = {**alice.auth, "Idempotency-Key": "big-1"}
+    again = api.client.post("/v1/tasks", json=big, headers=headers, follow_redirects=False)
+    assert first.status_code == 201
+    assert again.status_code == 303
+    assert again.headers["location"] == first.headers["location"]
+    assert again.headers["idempotent-replayed"] == "true"
+    assert len(api.rows("tasks")) == 1
+    # A client that follows the redirect gets the task.
+    followed = post(api, alice, big, **{"Idempotency-Key": "big-1"})
+    assert (followed.status_code, followed.json()) == (200, first.json())
+    record = asyncio.run(api.container.idempotency_store().begin(f"{alice.id}:big-1", "", 60))
+    assert record is not None
+    assert record.response is not None
+    assert record.response.body == b""  # what is kept is the status and the Location
+    # An answer within the cap is still replayed whole.
+    small = post(api, alice, {"title": "small"}, **{"Idempotency-Key": "small-1"})
+    assert post(api, alice, {"title": "small"}, **{"Idempotency-Key": "small-1"}).json() == (
+        small.json()
+    )
