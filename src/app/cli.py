@@ -60,7 +60,8 @@ def migrate(settings: Settings, revision: str = "head") -> None:
 
 
 def _prepare_multiprocess_metrics(settings: Settings) -> None:
-    """Several workers share metrics through files (PITFALLS 5): a fresh, empty directory."""
+    """Several workers share metrics through files in one directory; it must start empty, or
+    counters left by dead processes from an earlier run would be summed in."""
     directory = settings.PROMETHEUS_MULTIPROC_DIR or os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if not directory:
         if settings.WORKERS == 1:

@@ -69,7 +69,7 @@ class BufferedGauge:
     """A gauge that moves on every request (in-flight requests, pooled connections in use),
     kept in the process and written through to prometheus-client at most once per `interval`
     seconds, plus once after the last change. In multiprocess mode every write is a locked
-    write to a memory-mapped file: four of them a request cost ~2.5 % of a worker's time.
+    write to a memory-mapped file, too costly to do several times per request.
     A scrape sees the value as of at most `interval` ago. Outside a running event loop it
     writes at once."""
 

@@ -1,4 +1,4 @@
-"""The wire format: msgspec Structs for request and response bodies (API.md is the contract).
+"""The wire format: msgspec Structs for request and response bodies, the public contract.
 
 Requests forbid unknown fields (server-set fields such as `id` or `version` included), so a typo
 is a 422 rather than a silently ignored value. Rules beyond types (lengths after trimming, label
