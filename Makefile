@@ -33,12 +33,16 @@ run: venv ## migrate, then serve on :8000 (SQLite in ./data unless DATABASE_URL 
 migrate: venv ## apply database migrations (DATABASE_URL)
 	$(RUN) taskhub migrate
 
+SHELL_SCRIPTS := scripts/*.sh .ci/run entrypoint.sh
+
 .PHONY: lint
-lint: venv ## ruff (lint + format check), mypy strict on src/, import-linter layer contracts
+lint: venv ## ruff (lint + format check), mypy (strict on src/, lenient on tests/), import-linter, shellcheck
 	$(RUN) ruff check src tests migrations bench
 	$(RUN) ruff format --check src tests migrations bench
 	$(RUN) mypy
+	$(RUN) mypy tests
 	$(RUN) lint-imports
+	$(RUN) shellcheck $(SHELL_SCRIPTS)
 
 .PHONY: fmt
 fmt: venv ## format and auto-fix

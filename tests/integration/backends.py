@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 
 # Ryuk (the reaper container) needs an image pull; containers are stopped in `finally` instead.

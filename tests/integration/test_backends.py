@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import redis.asyncio as redis
 
 from tests.integration.backends import RedisTarget

@@ -71,3 +71,41 @@ def test_a_target_that_needs_uv_still_finds_it(checkout: Path) -> None:
     assert '/stand-in/uv sync --frozen --python "/stand-in/py"' in proc.stdout
     assert "/stand-in/uv run --frozen --no-sync taskhub migrate" in proc.stdout
     assert ran(checkout).count("bootstrap.sh") == 1  # looked up once, not once per use
+
+
+def _lint_recipe() -> list[str]:
+    lines = (ROOT / "Makefile").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("lint:"))
+    recipe = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("\t"):
+            break
+        recipe.append(line.strip())
+    return recipe
+
+
+def test_make_lint_runs_every_gate() -> None:
+    """ruff, ruff format, strict mypy on src, mypy on tests, the layer contracts, shellcheck."""
+    recipe = " ; ".join(_lint_recipe())
+    for gate in (
+        "ruff check src tests migrations bench",
+        "ruff format --check src tests migrations bench",
+        "mypy ;",
+        "mypy tests",
+        "lint-imports",
+        "shellcheck $(SHELL_SCRIPTS)",
+    ):
+        assert gate in recipe + " ;", gate
+    scripts = (ROOT / "Makefile").read_text().split("SHELL_SCRIPTS := ", 1)[1].splitlines()[0]
+    assert scripts.split() == ["scripts/*.sh", ".ci/run", "entrypoint.sh"]
+
+
+def test_the_pre_commit_hook_is_make_lint() -> None:
+    """The hook runs `make lint` itself, on every commit, so it cannot drift from CI's gates."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text())
+    hooks = [hook for repo in config["repos"] for hook in repo["hooks"]]
+    assert [(h["entry"], h["pass_filenames"], h["always_run"]) for h in hooks] == [
+        ("make lint", False, True)
+    ]

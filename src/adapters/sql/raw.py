@@ -250,6 +250,6 @@ def discard(engine: AsyncEngine, pooled: PoolProxiedConnection, exc: BaseExcepti
     as old as it, as SQLAlchemy does on a disconnect: a database restart broke them all."""
     driver = pooled.driver_connection
     if driver is not None and driver.is_closed():
-        engine.sync_engine.pool._invalidate(pooled, exc)  # no public equivalent
+        engine.sync_engine.pool._invalidate(pooled, exc)  # noqa: SLF001 (no public equivalent)
     else:
         pooled.invalidate(exc)

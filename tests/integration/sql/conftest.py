@@ -143,7 +143,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     of modules that say POSTGRESQL_ONLY; tests a module names in DIRECT_ONLY (they need a
     direct connection: server process ids, session settings) do not run through PgBouncer.
     Deselected, not skipped."""
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         module = getattr(item, "module", None)

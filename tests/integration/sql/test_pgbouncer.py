@@ -5,6 +5,7 @@ change hands between its statements."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql.engine import create_engine
 from adapters.sql.uow import SqlUnitOfWork
-from domain.ports.tasks import TaskQuery
+from domain.task_queries import TaskQuery
 from tests.integration.pgbouncer import PgBouncer
 from tests.integration.sql.conftest import make_user
 from tests.integration.sql.test_tasks import make_task
@@ -21,11 +22,13 @@ CLIENTS = 24  # against 4 server connections
 
 
 @pytest.fixture
-async def bounced(pgbouncer_database: tuple[str, str], pgbouncer: PgBouncer) -> AsyncEngine:
+async def bounced(
+    pgbouncer_database: tuple[str, str], pgbouncer: PgBouncer
+) -> AsyncIterator[AsyncEngine]:
     _direct, through = pgbouncer_database
     assert pgbouncer.pool_size < CLIENTS
     engine = create_engine(through, pool_size=CLIENTS, max_overflow=0, pgbouncer=True)
-    yield engine  # type: ignore[misc]
+    yield engine
     await engine.dispose()
 
 

@@ -345,7 +345,7 @@ async def test_overflow_connections_are_closed_on_return(
             await inside.wait()  # three connections out at once: two are overflow
             return await uow.tasks.get(owner.id, task.id)
 
-    assert await asyncio.gather(read(), read(), read()) == [task, task, task]
+    assert list(await asyncio.gather(read(), read(), read())) == [task, task, task]
     _pool_is_whole(engine, 1)
     assert engine.sync_engine.pool.overflow() == 0  # type: ignore[attr-defined]  # none left
 
@@ -417,5 +417,5 @@ async def test_a_lost_connection_recycles_the_pooled_ones_as_old_as_it(
             await both.wait()
             return await uow.tasks.get(owner.id, task.id)
 
-    assert await asyncio.gather(read(), read()) == [task, task]
+    assert list(await asyncio.gather(read(), read())) == [task, task]
     assert not set(again) & set(first)  # the kept connection was recycled too

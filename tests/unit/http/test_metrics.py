@@ -39,7 +39,7 @@ def test_in_a_loop_changes_are_written_once_per_interval_with_the_latest_value()
         writes.append(amount)
         original_set(amount)
 
-    real.set = spy  # type: ignore[method-assign]
+    real.set = spy  # type: ignore[method-assign,assignment]
 
     async def burst() -> None:
         for _ in range(50):

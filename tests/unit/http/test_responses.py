@@ -55,7 +55,7 @@ def sent(app: Litestar, path: str) -> list[dict[str, Any]]:
     async def send(message: Any) -> None:
         messages.append(dict(message))
 
-    asyncio.run(app(scope, receive, send))
+    asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
     return messages
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.comments import CommentPosition
+from domain.comments import Comment, CommentPosition
 from domain.errors import Forbidden, Invalid, NotFound
 from domain.projects import Role
 from tests.unit.projects.support import Who, team
@@ -37,7 +37,8 @@ async def test_pages_walk_every_comment_once_in_order() -> None:
         if i % 3 == 0:  # several share a created_at: the id breaks the tie
             t.world.clock.advance()
         written.append(await t.world.create_comment.execute(Who(t.owner.id), task.id, f"c{i}"))
-    seen, after = [], None
+    seen: list[Comment] = []
+    after = None
     while True:
         page = await t.world.list_comments.execute(Who(t.viewer.id), task.id, after, limit=3)
         seen.extend(page.items)

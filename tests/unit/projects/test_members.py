@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
-from domain.projects import Role
+from domain.projects import Member, Role
 from tests.unit.projects.support import Team, Who, World, team
 
 
-def roles(members: list[object]) -> list[tuple[str, Role]]:
-    return [(m.membership.user_id, m.membership.role) for m in members]  # type: ignore[attr-defined]
+def roles(members: Sequence[Member]) -> list[tuple[str, Role]]:
+    return [(m.membership.user_id, m.membership.role) for m in members]
 
 
 async def test_list_owners_first_then_by_added_at() -> None:

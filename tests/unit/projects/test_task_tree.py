@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain.errors import FieldError
 from domain.task_tree import (
     MAX_DEPTH,
     TaskNode,
@@ -33,8 +36,8 @@ def ancestors_of(nodes: dict[str, TaskNode], task_id: str) -> list[str]:
     return out
 
 
-def fields(errors: list[object]) -> list[str]:
-    return [e.field for e in errors]  # type: ignore[attr-defined]
+def fields(errors: Sequence[FieldError]) -> list[str]:
+    return [e.field for e in errors]
 
 
 def test_parent_must_exist_live_in_the_same_project() -> None:

@@ -147,6 +147,6 @@ async def test_postgresql_serves_the_task_use_cases_in_the_raw_mode(
             assert isinstance(uow, SqlUnitOfWork)
             assert not uow._raw
         with pytest.raises(ValueError, match="PostgreSQL"):
-            SqlUnitOfWork(sqlite.engine(), raw=True)
+            SqlUnitOfWork(sqlite.engine(), raw=True)  # type: ignore[arg-type]
     finally:
         await close_container(sqlite)

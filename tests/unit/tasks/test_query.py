@@ -29,7 +29,7 @@ def test_sort_field_and_direction() -> None:
 def test_filter_normalises() -> None:
     plus2 = timezone(timedelta(hours=2))
     wanted = TaskFilter(
-        status="done",  # type: ignore[arg-type]
+        status=TaskStatus("done"),  # type: ignore[arg-type]
         labels=(" a ", "b", "a"),
         due_before=datetime(2026, 1, 1, 2, tzinfo=plus2),
     )
@@ -77,9 +77,9 @@ def test_limit_extremes_accepted() -> None:
 
 
 def test_sort_string_is_coerced_and_bad_sort_refused() -> None:
-    assert TaskQuery(sort="-due_at").sort is TaskSort.DUE_AT_DESC  # type: ignore[arg-type]
+    assert TaskQuery(sort=TaskSort("-due_at")).sort is TaskSort.DUE_AT_DESC  # type: ignore[arg-type]
     with pytest.raises(Invalid) as caught:
-        TaskQuery(sort="title")  # type: ignore[arg-type]
+        TaskQuery(sort=TaskSort("title"))  # type: ignore[arg-type]
     assert fields_of(caught.value) == ["sort"]
 
 
@@ -177,8 +177,10 @@ def test_the_fingerprint_is_the_digest_of_sort_and_filter_and_tells_queries_apar
 
     due = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
     query = TaskQuery(
-        filter=TaskFilter(status="todo", priority=2, labels=("b", "a"), due_before=due, q="Tax"),
-        sort="due_at",
+        filter=TaskFilter(
+            status=TaskStatus("todo"), priority=2, labels=("b", "a"), due_before=due, q="Tax"
+        ),
+        sort=TaskSort("due_at"),
     )
     text = json.dumps(
         ["due_at", "todo", 2, ["b", "a"], due.isoformat(), None, "Tax"],
@@ -189,24 +191,29 @@ def test_the_fingerprint_is_the_digest_of_sort_and_filter_and_tells_queries_apar
     assert query_fingerprint(query) == hashlib.sha256(text.encode()).hexdigest()[:32]
     assert query_fingerprint(query) == query_fingerprint(query)  # a repeat (served from the memo)
     same = TaskQuery(
-        filter=TaskFilter(status="todo", priority=2, labels=("b", "a"), due_before=due, q="Tax"),
-        sort="due_at",
+        filter=TaskFilter(
+            status=TaskStatus("todo"), priority=2, labels=("b", "a"), due_before=due, q="Tax"
+        ),
+        sort=TaskSort("due_at"),
         limit=10,
     )
     assert query_fingerprint(same) == query_fingerprint(query)  # limit is not part of it
     others = [
-        TaskQuery(filter=TaskFilter(status="done", priority=2, labels=("b", "a")), sort="due_at"),
         TaskQuery(
-            filter=TaskFilter(
-                status="todo", priority=2, labels=("b", "a"), due_before=due, q="tax"
-            ),
-            sort="due_at",
+            filter=TaskFilter(status=TaskStatus("done"), priority=2, labels=("b", "a")),
+            sort=TaskSort("due_at"),
         ),
         TaskQuery(
             filter=TaskFilter(
-                status="todo", priority=2, labels=("b", "a"), due_before=due, q="Tax"
+                status=TaskStatus("todo"), priority=2, labels=("b", "a"), due_before=due, q="tax"
             ),
-            sort="-due_at",
+            sort=TaskSort("due_at"),
+        ),
+        TaskQuery(
+            filter=TaskFilter(
+                status=TaskStatus("todo"), priority=2, labels=("b", "a"), due_before=due, q="Tax"
+            ),
+            sort=TaskSort("-due_at"),
         ),
     ]
     assert len({query_fingerprint(o) for o in others} | {query_fingerprint(query)}) == 4
