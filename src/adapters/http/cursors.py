@@ -147,10 +147,18 @@ def position_from_payload(payload: object, query: TaskQuery) -> CursorPosition:
     return position
 
 
+def request_path(scope: Mapping[str, Any]) -> str:
+    """The path as the client sent it, root path included: the scope's path carries the root
+    path already (uvicorn, and the app's own root-path layer) or not (older servers)."""
+    root, path = str(scope.get("root_path", "")), str(scope["path"])
+    return path if path == root or path.startswith(root + "/") else root + path
+
+
 def next_page_link(scope: Mapping[str, Any], next_cursor: str) -> str:
-    """`Link` to the next page: this request's path and parameters, in the caller's order,
-    with `cursor` replaced by `next_cursor`."""
-    path = str(scope.get("root_path", "")) + str(scope["path"])
+    """`Link` to the next page: this request's path and parameters in the caller's order (not
+    Litestar's parsed query parameters, whose order differs between processes), with `cursor`
+    replaced by `next_cursor`."""
+    path = request_path(scope)
     query_string = scope["query_string"].decode("latin-1")
     params = [(k, v) for k, v in parse_qsl(query_string, keep_blank_values=True) if k != "cursor"]
     params.append(("cursor", next_cursor))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import parse_qsl, urlencode
 
 import msgspec
 from litestar import Controller, Request, Response
@@ -21,7 +20,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from adapters.http.auth import SCOPE_OPT, current_principal, principal_guard
 from adapters.http.bodies import MERGE_PATCH_TYPES, decode_body
 from adapters.http.conditional import etag_of, expected_version, not_modified
-from adapters.http.cursors import cursor_payload, position_from_payload
+from adapters.http.cursors import cursor_payload, next_page_link, position_from_payload
 from adapters.http.openapi import PROBLEMS, documented_body, documented_headers, documented_query
 from adapters.http.responses import EncodedJson
 from adapters.http.routing import delete, get, patch, post
@@ -61,14 +60,6 @@ def task_response(
     """The task as JSON (a TaskOut, encoded once) with its ETag."""
     headers = {"ETag": etag_of(task.id, task.version), **(extra or {})}
     return EncodedJson(_encoder.encode(task_out(task)), status_code=status, headers=headers)
-
-
-def _request_path(request: Request[Any, Any, Any]) -> str:
-    """The path as the client sent it, root path included: the scope's path carries the root
-    path already (uvicorn, and the app's own root-path layer) or not (older servers)."""
-    scope = request.scope
-    root, path = str(scope.get("root_path", "")), str(scope["path"])
-    return path if path == root or path.startswith(root + "/") else root + path
 
 
 def _parse_time(name: str, value: str | None, errors: list[FieldError]) -> datetime | None:
@@ -224,14 +215,7 @@ class TasksController(Controller):
         body = TaskPage(items=[task_out(t) for t in page.items], next_cursor=next_cursor)
         headers = {}
         if next_cursor is not None:
-            # The caller's own parameters in the caller's order (Litestar's parsed query
-            # params come back grouped in an order that differs between processes).
-            query_string = request.scope["query_string"].decode("latin-1")
-            params = [
-                (k, v) for k, v in parse_qsl(query_string, keep_blank_values=True) if k != "cursor"
-            ]
-            params.append(("cursor", next_cursor))
-            headers["Link"] = f'<{_request_path(request)}?{urlencode(params)}>; rel="next"'
+            headers["Link"] = next_page_link(request.scope, next_cursor)
         return EncodedJson(_encoder.encode(body), headers=headers)
 
     @get(

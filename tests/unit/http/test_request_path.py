@@ -8,12 +8,12 @@ import pytest
 from litestar import Litestar, Request, get
 from litestar.testing import TestClient
 
-from adapters.http.tasks import _request_path
+from adapters.http.cursors import request_path
 
 
 @get("/v1/tasks", sync_to_thread=False)
 def both(request: Request[Any, Any, Any]) -> dict[str, str]:
-    ours = _request_path(request)
+    ours = request_path(request.scope)
     return {"ours": ours, "litestar": request.url.path}
 
 
