@@ -19,7 +19,7 @@ from adapters.sql.engine import create_engine
 from adapters.sql.uow import ConnectionSlots, SqlUnitOfWork
 from domain.errors import Unavailable
 from domain.task_queries import TaskQuery
-from domain.tasks import DEFAULT_MAX_TASKS_PER_OWNER, Task
+from domain.tasks import DEFAULT_MAX_TASKS_PER_OWNER, Task, TaskLimitReached
 from tests.integration.sql.conftest import EngineMaker, UowFactory, add_user
 from tests.integration.sql.test_tasks import make_task
 
@@ -162,6 +162,52 @@ async def test_a_failing_insert_leaves_nothing_and_the_connection_usable(
         assert not isinstance(raised.value, Unavailable)
     assert await _stored(engine, fresh) is None
     _pool_is_whole(engine, 1)
+
+
+# --- the task cap's refusal of a held insert -----------------------------------------------------
+
+
+async def test_a_refused_add_raises_at_commit_writes_nothing_and_keeps_the_connection(
+    make_engine: EngineMaker, new_uow: UowFactory
+) -> None:
+    engine = make_engine(pool_size=1, max_overflow=0)
+    owner = await add_user(new_uow)
+    existing = await _committed(engine, make_task(owner.id))
+    other = await add_user(new_uow)
+
+    # Alone (one statement, no transaction): refused at commit.
+    refused = make_task(owner.id)
+    async with _raw(engine) as uow:
+        await uow.tasks.add(refused, limit=1)  # held: nothing sent yet
+        with pytest.raises(TaskLimitReached):
+            await uow.commit()
+    assert await _stored(engine, refused) is None
+    _pool_is_whole(engine, 1)
+
+    # With other writes in one transaction: the refusal rolls every one of them back.
+    fits, changed = make_task(other.id), replace(existing, title="changed", version=2)
+    async with _raw(engine) as uow:
+        await uow.tasks.add(fits, limit=1)
+        assert await uow.tasks.update(changed, expected_version=1) is True
+        await uow.tasks.add(refused, limit=1)
+        with pytest.raises(TaskLimitReached):
+            await uow.commit()
+    assert await _stored(engine, fits) is None
+    assert await _stored(engine, existing) == existing
+    assert await _stored(engine, refused) is None
+    _pool_is_whole(engine, 1)
+
+    # Sent before a read (the unit reads its own writes): the read raises it.
+    async with _raw(engine) as uow:
+        await uow.tasks.add(refused, limit=1)
+        with pytest.raises(TaskLimitReached):
+            await uow.tasks.get(owner.id, refused.id)
+    assert await _stored(engine, refused) is None
+    _pool_is_whole(engine, 1)
+    async with _raw(engine) as uow:  # the place is still free for another owner's task
+        await uow.tasks.add(fits, limit=1)
+        await uow.commit()
+    assert await _stored(engine, fits) == fits
 
 
 # --- outages and the pool ------------------------------------------------------------------------
