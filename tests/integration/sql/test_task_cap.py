@@ -73,7 +73,7 @@ async def client(database: Database, engine: AsyncEngine) -> AsyncIterator[httpx
     app = create_app(container.settings(), container)
     # On this test's event loop, where the engine's connections live (the app's lifespan only
     # closes the container, which would dispose the shared engine: it is not run).
-    transport = httpx.ASGITransport(app=app)
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
 

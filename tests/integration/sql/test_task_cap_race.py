@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -103,7 +104,9 @@ async def test_concurrent_creates_and_deletes_keep_the_count_exact(
     existing = await _fill(new_uow, owner.id, cap)
     delete = DeleteTask(_units(racing, raw=True), FakeClock(), RecordingEventPublisher())
     creates = [_create(racing, cap, raw=n % 2 == 0) for n in range(12)]
-    work = [delete.execute(owner.id, task_id) for task_id in existing[:4]]
+    work: list[Coroutine[Any, Any, object]] = [
+        delete.execute(owner.id, task_id) for task_id in existing[:4]
+    ]
     work += [create.execute(owner.id, TaskDraft(title=f"t{n}")) for n, create in enumerate(creates)]
     outcomes = await asyncio.gather(*work, return_exceptions=True)
     unexpected = [
