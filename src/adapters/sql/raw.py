@@ -209,8 +209,8 @@ class DriverRunner:
 
         A server-reported error (bad input, a constraint) leaves the connection usable; any
         other failure (lost connection, client timeout, cancellation mid-statement) leaves it in
-        an unknown state, so it is not reused. A held insert's refusal is raised here after the
-        server answered: it says nothing about the connection.
+        an unknown state, so it is not reused. A held insert's refusal (a domain error, raised
+        after the server answered) says nothing about the connection.
         """
         if isinstance(exc, DomainError):
             return

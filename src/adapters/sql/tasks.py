@@ -99,7 +99,7 @@ DELETE_TASK: Delete = delete(tasks).where(
     tasks.c.version == bindparam("expected_version"),
 )
 
-# --- the per-owner count ---------------------------------------------------------------------
+# --- the per-owner count -------------------------------------------------------------------------
 _ONE = literal_column("1", Integer())
 
 
