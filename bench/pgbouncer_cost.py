@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql.engine import create_engine
 from adapters.sql.uow import SqlUnitOfWork
-from domain.tasks import Task, TaskStatus
+from domain.tasks import DEFAULT_MAX_TASKS_PER_OWNER, Task, TaskStatus
 from domain.users import User
 from tests.integration.pgbouncer import alembic_config, run_pgbouncer
 from tests.integration.scale.processes import fresh_database
@@ -67,7 +67,7 @@ async def _seed(engine: AsyncEngine) -> tuple[User, Task]:
     )
     async with SqlUnitOfWork(engine) as uow:
         await uow.users.add(user)
-        await uow.tasks.add(task)
+        await uow.tasks.add(task, limit=DEFAULT_MAX_TASKS_PER_OWNER)
         await uow.commit()
     return user, task
 

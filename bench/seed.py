@@ -5,7 +5,9 @@ whose embedded time is the row's created_at, trimmed titles, distinct labels in 
 `completed_at` exactly when status is done, version 1 (or more once "edited"), and the
 `title_folded` / `description_folded` search columns (str.casefold). Creation times are spread
 over the past ~35 days, so every task created during a run is newer than all seeded ones (and
-`reset_tasks` can remove them by time).
+`reset_tasks` can remove them by time). Both set the owner's row of `task_counts` (the count the
+per-owner task cap checks) to the number of tasks the owner then holds, as Taskhub's own writes
+keep it.
 
 Usage: python -m bench.seed DSN OWNER_ID [--count 10000]
 """
@@ -53,6 +55,11 @@ _THINGS = (
 )
 _LABELS = ("work", "home", "urgent", "backend", "frontend", "ops", "q3", "q4", "waiting", "idea")
 _SPACING = timedelta(minutes=5)
+# The owner's count set to what the tasks table holds (seeding and resetting bypass Taskhub).
+RECOUNT = (
+    "INSERT INTO task_counts (owner_id, n) SELECT $1, count(*) FROM tasks WHERE owner_id = $1 "
+    "ON CONFLICT (owner_id) DO UPDATE SET n = excluded.n"
+)
 
 
 def task_rows(owner_id: str, count: int, *, now: datetime, seed: int = 7) -> list[tuple[Any, ...]]:
@@ -106,7 +113,9 @@ async def seed_tasks(dsn: str, owner_id: str, count: int) -> tuple[list[str], da
     rows = task_rows(owner_id, count, now=now)
     connection = await asyncpg.connect(dsn)
     try:
-        await connection.copy_records_to_table("tasks", records=rows, columns=COLUMNS)
+        async with connection.transaction():
+            await connection.copy_records_to_table("tasks", records=rows, columns=COLUMNS)
+            await connection.execute(RECOUNT, uuid.UUID(owner_id))
         await connection.execute("VACUUM ANALYZE tasks")
     finally:
         await connection.close()
@@ -118,11 +127,13 @@ async def reset_tasks(dsn: str, owner_id: str, cutoff: datetime) -> int:
     """Delete `owner_id`'s tasks created after `cutoff` (those a POST run added); vacuum."""
     connection = await asyncpg.connect(dsn)
     try:
-        status = await connection.execute(
-            "DELETE FROM tasks WHERE owner_id = $1 AND created_at > $2",
-            uuid.UUID(owner_id),
-            cutoff,
-        )
+        async with connection.transaction():
+            status = await connection.execute(
+                "DELETE FROM tasks WHERE owner_id = $1 AND created_at > $2",
+                uuid.UUID(owner_id),
+                cutoff,
+            )
+            await connection.execute(RECOUNT, uuid.UUID(owner_id))
         await connection.execute("VACUUM ANALYZE tasks")
     finally:
         await connection.close()

@@ -303,7 +303,14 @@ class Container(containers.DeclarativeContainer):
     )
 
     # tasks
-    create_task = providers.Factory(CreateTask, task_uow_factory, clock, ids, events)
+    create_task = providers.Factory(
+        CreateTask,
+        task_uow_factory,
+        clock,
+        ids,
+        events,
+        max_tasks=settings.provided.MAX_TASKS_PER_USER,
+    )
     get_task = providers.Factory(GetTask, task_read_uow_factory)
     list_tasks = providers.Factory(ListTasks, task_read_uow_factory)
     update_task = providers.Factory(UpdateTask, task_uow_factory, clock, events)

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from domain.rate_limits import parse_policy
+from domain.tasks import DEFAULT_MAX_TASKS_PER_OWNER
 
 Environment = Literal["development", "production"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -41,6 +42,8 @@ Positive = Annotated[int, msgspec.Meta(ge=1)]
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
 NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
+# A count the database stores in an `integer` column (32 bits).
+PositiveInt32 = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
 
 # Former names still read when the new one is not set.
 _ALIASES = {"SHUTDOWN_TIMEOUT_SECONDS": "GRACEFUL_SHUTDOWN_TIMEOUT"}
@@ -84,6 +87,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     RATE_LIMIT_LOGIN_EMAIL: str = "30/minute"
     RATE_LIMIT_SIGNUP: str = "10/hour"
     MAX_API_KEYS_PER_USER: Positive = 100
+    MAX_TASKS_PER_USER: PositiveInt32 = DEFAULT_MAX_TASKS_PER_OWNER
     IDEMPOTENCY_MAX_RESPONSE_BYTES: Positive = 16384
     FORWARDED_ALLOW_IPS: str = "127.0.0.1"
     HTTP_MAX_HEADER_BYTES: Annotated[int, msgspec.Meta(ge=1024)] = 65536

@@ -1,7 +1,8 @@
 """The task aggregate: the `Task` entity and the rules for creating and changing one.
 
 Every rule lives here: title trimming and bounds, description bound, priority range, label
-normalisation, `completed_at` following `status`, and the `version` bump on each real change.
+normalisation, `completed_at` following `status`, the `version` bump on each real change, and
+the cap on how many tasks one owner holds (`TaskLimitReached`; stores count it atomically).
 A rule broken by input raises `Invalid` naming every offending field at once.
 """
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from domain.errors import FieldError, FieldErrors, FieldRejected
+from domain.errors import FieldError, FieldErrors, FieldRejected, LimitReached
 from domain.text_fields import optional_text, required_text
 
 TITLE_MAX_LENGTH = 500
@@ -23,6 +24,8 @@ PRIORITY_MAX = 4
 DEFAULT_PRIORITY = 1
 LABEL_MAX_LENGTH = 50
 LABELS_MAX = 20
+# Tasks one owner may hold at once (MAX_TASKS_PER_USER): one user must not fill the database.
+DEFAULT_MAX_TASKS_PER_OWNER = 100_000
 _NO_LABELS: tuple[str, ...] = ()
 
 EDITABLE_FIELDS = frozenset({"title", "description", "status", "priority", "labels", "due_at"})
@@ -52,6 +55,17 @@ class Task:
     created_at: datetime
     updated_at: datetime
     version: int
+
+
+class TaskLimitReached(LimitReached):
+    """The owner already holds `limit` tasks, the most allowed: nothing was written."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"this account already holds {limit} tasks, the most allowed; "
+            "delete one (DELETE /v1/tasks/{id}) before creating another"
+        )
+        self.limit = limit
 
 
 @dataclass(frozen=True, slots=True)

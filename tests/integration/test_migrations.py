@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
 
 import pytest
@@ -157,4 +158,41 @@ async def test_key_lineage_revision_adds_and_removes_created_by_key_id(database_
     assert len(await _execute(database_url, "SELECT id FROM api_keys")) == 1
     await asyncio.to_thread(command.upgrade, config, "head")
     assert "created_by_key_id" in await _columns(database_url, "api_keys")
+    await asyncio.to_thread(command.downgrade, config, "base")
+
+
+async def test_task_counts_revision_backfills_the_counts_and_goes(database_url: str) -> None:
+    config = _config(database_url)
+    await asyncio.to_thread(command.downgrade, config, "base")
+    await asyncio.to_thread(command.upgrade, config, "0005")
+    now = "2026-12-01T00:00:00.000000+00:00"
+    # Three users: two tasks, none, three.
+    users = [f"0190f5a0-0000-7000-8000-00000000010{n}" for n in range(3)]
+    for n, user in enumerate(users):
+        await _execute(
+            database_url,
+            "INSERT INTO users (id, email, email_key, password_hash, created_at) "
+            f"VALUES ('{user}', 'u{n}@example.com', 'u{n}@example.com', 'h', '{now}')",
+        )
+    labels = "'{}'" if database_url.startswith("postgresql") else "'[]'"
+    for owner, count in ((users[0], 2), (users[2], 3)):
+        for _ in range(count):
+            row = f"'{uuid.uuid4()}', '{owner}', 't', 'todo', 1, {labels}, '{now}', '{now}', 1, 't'"
+            await _execute(
+                database_url,
+                "INSERT INTO tasks (id, owner_id, title, status, priority, labels, created_at, "
+                f"updated_at, version, title_folded) VALUES ({row})",
+            )
+    counted = "SELECT CAST(owner_id AS TEXT), n FROM task_counts ORDER BY 1"
+
+    await asyncio.to_thread(command.upgrade, config, "0006")
+    assert await _execute(database_url, counted) == [(users[0], 2), (users[2], 3)]
+    await asyncio.to_thread(command.downgrade, config, "0005")
+    assert "task_counts" not in await _table_names(database_url)
+    assert len(await _execute(database_url, "SELECT id FROM tasks")) == 5
+    await asyncio.to_thread(command.upgrade, config, "head")
+    assert await _execute(database_url, counted) == [(users[0], 2), (users[2], 3)]
+    # A user's count goes with the user (the engine turns SQLite's foreign keys on).
+    await _execute(database_url, f"DELETE FROM users WHERE id = '{users[2]}'")
+    assert await _execute(database_url, counted) == [(users[0], 2)]
     await asyncio.to_thread(command.downgrade, config, "base")

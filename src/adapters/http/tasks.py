@@ -109,9 +109,11 @@ class TasksController(Controller):
         status_code=HTTP_201_CREATED,
         operation_id="createTask",
         summary="Create a task",
-        description="With `Idempotency-Key`, a repeat with the same body returns the first answer "
+        description="An account holds at most MAX_TASKS_PER_USER tasks (default 100000): one more "
+        "is 409 `limit-reached` and creates nothing; deleting a task frees its place. "
+        "With `Idempotency-Key`, a repeat with the same body returns the first answer "
         "(same id, `Idempotent-Replayed: true`) for 24 h; the same key with another body is 422; "
-        "a repeat while the first is still running is 409. A first answer larger than "
+        "a repeat while the first is still running is 409 `conflict`. A first answer larger than "
         "IDEMPOTENCY_MAX_RESPONSE_BYTES is not kept: its repeat gets 303 See Other with the "
         "task's Location instead. 503 when the idempotency store is unreachable (rather than "
         "risk a duplicate).",

@@ -1,7 +1,8 @@
 """In-memory task repository over one transaction's table (dict of task id -> Task).
 
 Filtering, order and keyset follow `domain.task_queries` exactly; this twin is the reference the
-SQL repository is tested against.
+SQL repository is tested against. The per-owner cap is checked by counting the owner's tasks in
+the table (the SQL store keeps a counter instead; both answer alike).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from domain.task_queries import CursorPosition, TaskFilter, TaskQuery, TaskSort
-from domain.tasks import Task, fold_for_search
+from domain.tasks import Task, TaskLimitReached, fold_for_search
 
 # Stands in for a NULL due_at inside a sort key; only ever compared with itself.
 _NO_TIME = datetime.min.replace(tzinfo=UTC)
@@ -49,9 +50,12 @@ class MemoryTaskRepository:
     def __init__(self, table: dict[str, Any]) -> None:
         self._rows: dict[str, Task] = table
 
-    async def add(self, task: Task) -> None:
+    async def add(self, task: Task, *, limit: int) -> None:
         if task.id in self._rows:
             raise ValueError(f"task {task.id} already exists")
+        owner = task.owner_id
+        if sum(1 for held in self._rows.values() if held.owner_id == owner) >= limit:
+            raise TaskLimitReached(limit)
         self._rows[task.id] = task
 
     async def get(self, owner_id: str, task_id: str) -> Task | None:

@@ -15,7 +15,9 @@ transaction per use case) in as few round trips as it allows:
   so a use case that reads then writes does both in one transaction;
 - inserts are held until `commit()`; a lone INSERT then goes alone (one round trip, atomic by
   itself), several go inside one transaction; any other statement first writes the held inserts
-  inside the transaction, so the unit reads its own writes.
+  inside the transaction, so the unit reads its own writes. A held insert that may be refused
+  (the task cap) raises its refusal when it inserts nothing; a `commit()` that raises it has
+  rolled back and written nothing.
 A create is thus one round trip; an update or delete is BEGIN, the read, the conditional write
 and COMMIT.
 
@@ -35,6 +37,7 @@ from sqlalchemy.util import greenlet_spawn
 
 from adapters.sql.compiled import PositionalText, TextCache
 from adapters.sql.outages import is_outage, unavailable
+from domain.errors import DomainError
 
 _TEXT_CACHES: dict[Dialect, TextCache] = {}
 
@@ -52,6 +55,10 @@ def rows_hit(status: str) -> int:
     return int(status.rpartition(" ")[2])
 
 
+# A held insert: its text, its arguments, and what to raise when it inserts nothing (if anything).
+type _Held = tuple[str, list[Any], Exception | None]
+
+
 class DriverRunner:
     """Runs compiled statements on one raw asyncpg connection under the module's transaction
     rules (the `StatementRunner` of the task repository)."""
@@ -60,7 +67,7 @@ class DriverRunner:
         self._conn = connection
         self._texts = texts
         self._reads_in_transaction = not read_only
-        self._pending: list[tuple[str, list[Any]]] = []
+        self._pending: list[_Held] = []
         self._transaction: Any = None
         # The connection's state is unknown (lost, timed out, interrupted): never reuse it.
         self.broken = False
@@ -100,33 +107,42 @@ class DriverRunner:
             raise
         return rows_hit(status)
 
-    async def insert(self, statement: Executable, params: dict[str, Any]) -> None:
-        self._pending.append(self._call(statement, params))
+    async def insert(
+        self, statement: Executable, params: dict[str, Any], *, refused: Exception | None = None
+    ) -> None:
+        sql, args = self._call(statement, params)
+        self._pending.append((sql, args, refused))
 
     # --- the unit of work's side ------------------------------------------------------------
 
     async def commit(self) -> None:
-        """Write the held inserts and commit whatever this unit of work changed."""
+        """Write the held inserts and commit whatever this unit of work changed; raise a held
+        insert's refusal instead, having rolled everything back."""
         pending, self._pending = self._pending, []
         transaction, self._transaction = self._transaction, None
         conn = self._conn
+        refusal: Exception | None = None
         try:
             if transaction is None and len(pending) == 1:
-                sql, args = pending[0]
-                await conn.execute(sql, *args)
-                return
-            if transaction is None:
-                if not pending:
-                    return
-                transaction = conn.transaction()
-                await transaction.start()
-            for sql, args in pending:
-                await conn.execute(sql, *args)
-            await transaction.commit()
+                refusal = await self._insert_now(pending[0])  # alone: atomic by itself
+            elif transaction is not None or pending:
+                if transaction is None:
+                    transaction = conn.transaction()
+                    await transaction.start()
+                for held in pending:
+                    refusal = await self._insert_now(held)
+                    if refusal is not None:
+                        break
+                if refusal is None:
+                    await transaction.commit()
+                else:
+                    await transaction.rollback()
         except BaseException as exc:
             self._transaction = transaction  # left for `finish` to roll back
             self._failed(exc)
             raise
+        if refusal is not None:
+            raise refusal
 
     async def rollback(self) -> None:
         """Forget the held inserts and roll back the open transaction, if any."""
@@ -171,19 +187,33 @@ class DriverRunner:
             self._transaction = transaction
 
     async def _write_pending(self) -> None:
-        """Write the held inserts inside the transaction (opened now if need be)."""
+        """Write the held inserts inside the transaction (opened now if need be); raise the
+        first refusal (the transaction stays open, for the unit of work to roll back)."""
         await self._begin()
         pending, self._pending = self._pending, []
-        for sql, args in pending:
-            await self._conn.execute(sql, *args)
+        for held in pending:
+            refusal = await self._insert_now(held)
+            if refusal is not None:
+                raise refusal
+
+    async def _insert_now(self, held: _Held) -> Exception | None:
+        """Run one held insert; its refusal when it inserted nothing and may be refused."""
+        sql, args, refused = held
+        status: str = await self._conn.execute(sql, *args)
+        if refused is not None and rows_hit(status) == 0:
+            return refused
+        return None
 
     def _failed(self, exc: BaseException) -> None:
         """Book a failed driver call; raise `Unavailable` (from `exc`) for an outage.
 
         A server-reported error (bad input, a constraint) leaves the connection usable; any
         other failure (lost connection, client timeout, cancellation mid-statement) leaves it in
-        an unknown state, so it is not reused.
+        an unknown state, so it is not reused. A held insert's refusal (a domain error, raised
+        after the server answered) says nothing about the connection.
         """
+        if isinstance(exc, DomainError):
+            return
         closed = self._conn.is_closed()
         if closed or not isinstance(exc, asyncpg.PostgresError):
             self.broken = True

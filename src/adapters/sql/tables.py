@@ -126,3 +126,13 @@ tasks = Table(
         for column in ("title_folded", "description_folded")
     ),
 )
+
+# How many tasks each owner holds, kept exact by the statements that insert and delete a task
+# (adapters.sql.tasks), so the per-owner cap is checked without counting the tasks.
+task_counts = Table(
+    "task_counts",
+    metadata,
+    Column("owner_id", UUID_TEXT, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("n", Integer, nullable=False),
+    CheckConstraint("n >= 0", name="n"),
+)

@@ -14,6 +14,13 @@ folding, so SQLite's ASCII-only case-insensitive LIKE answers like PostgreSQL's 
 
 Parameter values are given in the form every driver takes as is (str ids, aware datetimes,
 lists), and ids are read back cast to text, so no driver needs SQLAlchemy's per-type processing.
+
+The per-owner cap: `task_counts` holds each owner's number of tasks, moved by the statement that
+inserts or deletes a task. On PostgreSQL that is one statement each (data-modifying CTEs): the
+counter is raised only while below the cap, and the task is inserted only when it was; its
+upsert locks the owner's counter row, so concurrent creates at the cap queue there and the later
+one sees the raised count. SQLite cannot modify data in a CTE: it runs the counter's statement
+and the task's one after the other in the same transaction (its writers are serialised anyway).
 """
 
 from __future__ import annotations
@@ -37,16 +44,19 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    literal_column,
     or_,
     select,
     tuple_,
     update,
 )
+from sqlalchemy.dialects import postgresql as pg
+from sqlalchemy.dialects import sqlite
 
-from adapters.sql.tables import tasks
+from adapters.sql.tables import task_counts, tasks
 from adapters.sql.types import is_canonical_uuid
 from domain.task_queries import TaskQuery, TaskSort
-from domain.tasks import Task, TaskStatus, fold_for_search
+from domain.tasks import Task, TaskLimitReached, TaskStatus, fold_for_search
 
 # Ids come back as canonical lower-case text under names of their own, so that `id` in WHERE
 # and ORDER BY is still the uuid column and its index.
@@ -81,10 +91,55 @@ UPDATE_TASK: Update = (
         tasks.c.version == bindparam("expected_version"),
     )
 )
+# Named like UPDATE_TASK's: an UPDATE of `task_counts` run with these parameters (the counted
+# delete) would take a parameter named like one of its columns as a value to SET.
 DELETE_TASK: Delete = delete(tasks).where(
-    tasks.c.id == bindparam("task_id"),
-    tasks.c.owner_id == bindparam("owner_id"),
+    tasks.c.id == bindparam("where_id"),
+    tasks.c.owner_id == bindparam("where_owner_id"),
     tasks.c.version == bindparam("expected_version"),
+)
+
+# --- the per-owner count -------------------------------------------------------------------------
+_ONE = literal_column("1", Integer())
+
+
+def _count_one_more(insert_into: Any) -> Any:
+    """`owner_id`'s counter plus one (a new counter at 1), unless it is already at `max_tasks`:
+    then the row is left as it is and the statement hits (and returns) nothing."""
+    upsert = insert_into(task_counts).values(owner_id=bindparam("owner_id"), n=_ONE)
+    return upsert.on_conflict_do_update(
+        index_elements=[task_counts.c.owner_id],
+        set_={"n": task_counts.c.n + _ONE},
+        where=task_counts.c.n < bindparam("max_tasks", type_=Integer()),
+    )
+
+
+# PostgreSQL: the task is inserted from the counter's RETURNING, so it exists only when the
+# counter moved; the status "INSERT 0 0" means the cap refused it. Takes `task_to_row` and
+# `max_tasks`.
+_COUNTED = _count_one_more(pg.insert).returning(task_counts.c.n).cte("counted")
+INSERT_COUNTED_TASK: Insert = insert(tasks).from_select(
+    [column.key for column in tasks.c],
+    select(*(bindparam(column.key, type_=column.type) for column in tasks.c)).select_from(_COUNTED),
+)
+# PostgreSQL: the counter goes down by the tasks the DELETE removed (0 or 1); the one row back
+# is that number.
+_GONE = DELETE_TASK.returning(tasks.c.owner_id).cte("gone")
+_UNCOUNTED = (
+    update(task_counts)
+    .where(task_counts.c.owner_id == _GONE.c.owner_id)
+    .values(n=task_counts.c.n - _ONE)
+    .cte("uncounted")
+)
+DELETE_COUNTED_TASK: Select[Any] = (
+    select(func.count().label("deleted")).select_from(_GONE).add_cte(_UNCOUNTED)
+)
+# SQLite: the same two moves as statements of their own, run in the transaction of the write.
+COUNT_ONE_MORE_SQLITE: Insert = _count_one_more(sqlite.insert)
+COUNT_ONE_LESS: Update = (
+    update(task_counts)
+    .where(task_counts.c.owner_id == bindparam("where_owner_id"))
+    .values(n=task_counts.c.n - _ONE)
 )
 
 _SORT_COLUMNS = {
@@ -294,18 +349,32 @@ class StatementRunner(Protocol):
         """Run an UPDATE or DELETE now; the number of rows it hit."""
         ...
 
-    async def insert(self, statement: Executable, params: dict[str, Any]) -> None:
-        """Run an INSERT, now or (within the same unit of work) before anything else it runs."""
+    async def insert(
+        self, statement: Executable, params: dict[str, Any], *, refused: Exception | None = None
+    ) -> None:
+        """Run an INSERT, now or (within the same unit of work) before anything else it runs.
+
+        With `refused`, an INSERT that inserts no row raises it: here, or from whatever runs the
+        held insert (a `commit()` that raises it has written nothing)."""
         ...
 
 
 class SqlTaskRepository:
     def __init__(self, runner: StatementRunner, *, postgresql: bool) -> None:
         self._run = runner
+        self._postgresql = postgresql
         self._pages = PAGES_POSTGRESQL if postgresql else PAGES_SQLITE
 
-    async def add(self, task: Task) -> None:
-        await self._run.insert(INSERT_TASK, task_to_row(task))
+    async def add(self, task: Task, *, limit: int) -> None:
+        row = task_to_row(task)
+        if self._postgresql:
+            row["max_tasks"] = limit
+            await self._run.insert(INSERT_COUNTED_TASK, row, refused=TaskLimitReached(limit))
+            return
+        counted = {"owner_id": task.owner_id, "max_tasks": limit}
+        if await self._run.write(COUNT_ONE_MORE_SQLITE, counted) == 0:
+            raise TaskLimitReached(limit)
+        await self._run.insert(INSERT_TASK, row)
 
     async def get(self, owner_id: str, task_id: str) -> Task | None:
         if not is_canonical_uuid(task_id) or not is_canonical_uuid(owner_id):
@@ -324,8 +393,18 @@ class SqlTaskRepository:
     async def delete(self, owner_id: str, task_id: str, expected_version: int) -> bool:
         if not is_canonical_uuid(task_id) or not is_canonical_uuid(owner_id):
             return False
-        params = {"task_id": task_id, "owner_id": owner_id, "expected_version": expected_version}
-        return await self._run.write(DELETE_TASK, params) == 1
+        params = {
+            "where_id": task_id,
+            "where_owner_id": owner_id,
+            "expected_version": expected_version,
+        }
+        if self._postgresql:
+            row = await self._run.fetch_one(DELETE_COUNTED_TASK, params)
+            return row is not None and row[0] == 1
+        if await self._run.write(DELETE_TASK, params) != 1:
+            return False
+        await self._run.write(COUNT_ONE_LESS, {"where_owner_id": owner_id})
+        return True
 
     async def list_page(self, owner_id: str, query: TaskQuery, *, limit: int) -> list[Task]:
         if not is_canonical_uuid(owner_id):

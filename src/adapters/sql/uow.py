@@ -87,8 +87,12 @@ class ConnectionRunner:
         result: Any = await self._conn.execute(statement, params)
         return int(result.rowcount)
 
-    async def insert(self, statement: Executable, params: dict[str, Any]) -> None:
-        await self._conn.execute(statement, params)
+    async def insert(
+        self, statement: Executable, params: dict[str, Any], *, refused: Exception | None = None
+    ) -> None:
+        result: Any = await self._conn.execute(statement, params)
+        if refused is not None and result.rowcount == 0:
+            raise refused
 
 
 class ConnectionLink:

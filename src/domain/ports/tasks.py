@@ -14,8 +14,12 @@ from domain.tasks import Task
 class TaskRepository(Protocol):
     """Tasks of every owner; reads are always scoped to one owner."""
 
-    async def add(self, task: Task) -> None:
-        """Insert a new task (its id is new)."""
+    async def add(self, task: Task, *, limit: int) -> None:
+        """Insert a new task (its id is new) unless its owner already holds `limit` tasks:
+        then `TaskLimitReached`, and nothing is written. The count is exact and checked with the
+        write, so concurrent adds never take an owner past `limit`. A store that writes at
+        `commit()` (the raw PostgreSQL mode holds a lone insert until then) raises it from the
+        unit of work's `commit()` instead."""
         ...
 
     async def get(self, owner_id: str, task_id: str) -> Task | None:
@@ -28,8 +32,8 @@ class TaskRepository(Protocol):
         ...
 
     async def delete(self, owner_id: str, task_id: str, expected_version: int) -> bool:
-        """Delete the owner's task if its stored version is `expected_version`; False when it
-        is not, or the task is gone."""
+        """Delete the owner's task if its stored version is `expected_version` (which frees
+        room under the owner's cap); False when it is not, or the task is gone."""
         ...
 
     async def list_page(self, owner_id: str, query: TaskQuery, *, limit: int) -> list[Task]:

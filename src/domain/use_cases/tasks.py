@@ -15,7 +15,14 @@ from domain.events import TaskEvent, TaskEventName
 from domain.ports import Clock, IdGenerator
 from domain.ports.tasks import EventPublisher, TaskUnitOfWork, TaskUnitOfWorkFactory
 from domain.task_queries import CursorPosition, TaskQuery
-from domain.tasks import Task, TaskDraft, apply_changes, is_task_id, new_task
+from domain.tasks import (
+    DEFAULT_MAX_TASKS_PER_OWNER,
+    Task,
+    TaskDraft,
+    apply_changes,
+    is_task_id,
+    new_task,
+)
 
 
 def _not_found(task_id: str) -> NotFound:
@@ -37,16 +44,21 @@ class CreateTask:
         clock: Clock,
         ids: IdGenerator,
         events: EventPublisher,
+        *,
+        max_tasks: int = DEFAULT_MAX_TASKS_PER_OWNER,
     ) -> None:
         self._uow_factory, self._clock, self._ids, self._events = uow_factory, clock, ids, events
+        self._max_tasks = max_tasks
 
     async def execute(self, owner_id: str, draft: TaskDraft) -> Task:
-        """The new task (version 1). Raises `Invalid` naming every offending field."""
+        """The new task (version 1). Raises `Invalid` naming every offending field, then
+        `TaskLimitReached` when the owner already holds `max_tasks` tasks."""
         task = new_task(
             task_id=self._ids.new_id(), owner_id=owner_id, draft=draft, now=self._clock.now()
         )
         async with self._uow_factory() as uow:
-            await uow.tasks.add(task)
+            # The store counts and writes in one step (see TaskRepository.add).
+            await uow.tasks.add(task, limit=self._max_tasks)
             await uow.commit()
         await self._events.publish(
             TaskEvent(TaskEventName.CREATED, task.id, owner_id, task.created_at, task.version)

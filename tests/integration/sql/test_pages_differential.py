@@ -20,7 +20,7 @@ import pytest
 from adapters.memory.tasks import MemoryTaskRepository
 from domain.ports.tasks import TaskRepository
 from domain.task_queries import CursorPosition, TaskFilter, TaskQuery, TaskSort
-from domain.tasks import Task, TaskStatus
+from domain.tasks import DEFAULT_MAX_TASKS_PER_OWNER, Task, TaskStatus
 from tests.integration.sql.conftest import TaskUowFactory, UowFactory, add_user
 from tests.integration.sql.test_tasks import T0, make_task
 
@@ -79,7 +79,7 @@ async def world(new_uow: UowFactory) -> World:
     mine, theirs = _tasks(owner.id, 90, rng), _tasks(neighbour.id, 20, rng)
     async with new_uow() as uow:
         for task in [*mine, *theirs]:
-            await uow.tasks.add(task)
+            await uow.tasks.add(task, limit=DEFAULT_MAX_TASKS_PER_OWNER)
         await uow.commit()
     table: dict[str, Any] = {task.id: task for task in [*mine, *theirs]}
     return World(owner.id, MemoryTaskRepository(table))

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.sql.engine import create_engine
 from adapters.sql.uow import SqlUnitOfWork
 from domain.task_queries import TaskQuery
+from domain.tasks import DEFAULT_MAX_TASKS_PER_OWNER
 from tests.integration.pgbouncer import PgBouncer
 from tests.integration.sql.conftest import make_user
 from tests.integration.sql.test_tasks import make_task
@@ -42,7 +43,7 @@ async def test_many_clients_share_few_server_connections(bounced: AsyncEngine) -
         for round_ in range(6):
             task = make_task(user.id, title=f"client {index} round {round_}")
             async with SqlUnitOfWork(bounced, raw=True) as uow:
-                await uow.tasks.add(task)
+                await uow.tasks.add(task, limit=DEFAULT_MAX_TASKS_PER_OWNER)
                 await uow.commit()
             async with SqlUnitOfWork(bounced, read_only=True) as uow:
                 assert (await uow.users.get(user.id)) == user

@@ -19,7 +19,7 @@ from adapters.sql.engine import create_engine
 from adapters.sql.uow import ConnectionSlots, SqlUnitOfWork
 from domain.errors import Unavailable
 from domain.task_queries import TaskQuery
-from domain.tasks import Task
+from domain.tasks import DEFAULT_MAX_TASKS_PER_OWNER, Task, TaskLimitReached
 from tests.integration.sql.conftest import EngineMaker, UowFactory, add_user
 from tests.integration.sql.test_tasks import make_task
 
@@ -42,7 +42,7 @@ async def _stored(engine: AsyncEngine, task: Task) -> Task | None:
 
 async def _committed(engine: AsyncEngine, task: Task) -> Task:
     async with _raw(engine) as uow:
-        await uow.tasks.add(task)
+        await uow.tasks.add(task, limit=DEFAULT_MAX_TASKS_PER_OWNER)
         await uow.commit()
     return task
 
@@ -85,7 +85,7 @@ async def test_a_buffered_add_is_read_back_inside_and_dropped_without_commit(
     owner = await add_user(new_uow)
     task = make_task(owner.id)
     async with _raw(engine) as uow:
-        await uow.tasks.add(task)
+        await uow.tasks.add(task, limit=DEFAULT_MAX_TASKS_PER_OWNER)
         assert await uow.tasks.get(owner.id, task.id) == task  # reads its own writes
     assert await _stored(engine, task) is None
 
@@ -102,7 +102,7 @@ async def test_an_update_or_delete_without_commit_changes_nothing(
     assert await _stored(engine, task) == task
     async with _raw(engine) as uow:
         assert await uow.tasks.delete(owner.id, task.id, expected_version=1) is True
-        await uow.tasks.add(make_task(owner.id))
+        await uow.tasks.add(make_task(owner.id), limit=DEFAULT_MAX_TASKS_PER_OWNER)
     assert await _stored(engine, task) == task
 
 
@@ -113,10 +113,10 @@ async def test_rollback_forgets_adds_and_writes_and_the_unit_goes_on(
     task = await _committed(engine, make_task(owner.id))
     dropped, kept = make_task(owner.id), make_task(owner.id)
     async with _raw(engine) as uow:
-        await uow.tasks.add(dropped)
+        await uow.tasks.add(dropped, limit=DEFAULT_MAX_TASKS_PER_OWNER)
         assert await uow.tasks.update(replace(task, title="x", version=2), 1) is True
         await uow.rollback()
-        await uow.tasks.add(kept)
+        await uow.tasks.add(kept, limit=DEFAULT_MAX_TASKS_PER_OWNER)
         await uow.commit()
     assert await _stored(engine, dropped) is None
     assert await _stored(engine, task) == task
@@ -131,9 +131,9 @@ async def test_adds_with_an_update_commit_together(
     first, second = make_task(owner.id), make_task(owner.id)
     changed = replace(task, priority=4, version=2)
     async with _raw(engine) as uow:
-        await uow.tasks.add(first)
+        await uow.tasks.add(first, limit=DEFAULT_MAX_TASKS_PER_OWNER)
         assert await uow.tasks.update(changed, expected_version=1) is True
-        await uow.tasks.add(second)
+        await uow.tasks.add(second, limit=DEFAULT_MAX_TASKS_PER_OWNER)
         await uow.commit()
         # After a commit the unit goes on: a later write is a transaction of its own.
         assert await uow.tasks.delete(owner.id, first.id, expected_version=1) is True
@@ -153,7 +153,7 @@ async def test_a_failing_insert_leaves_nothing_and_the_connection_usable(
     async def insert(batch: list[Task]) -> None:
         async with _raw(engine) as uow:
             for task in batch:
-                await uow.tasks.add(task)
+                await uow.tasks.add(task, limit=DEFAULT_MAX_TASKS_PER_OWNER)
             await uow.commit()
 
     for batch in ([existing], [fresh, existing]):  # alone, and inside a transaction
@@ -162,6 +162,52 @@ async def test_a_failing_insert_leaves_nothing_and_the_connection_usable(
         assert not isinstance(raised.value, Unavailable)
     assert await _stored(engine, fresh) is None
     _pool_is_whole(engine, 1)
+
+
+# --- the task cap's refusal of a held insert -----------------------------------------------------
+
+
+async def test_a_refused_add_raises_at_commit_writes_nothing_and_keeps_the_connection(
+    make_engine: EngineMaker, new_uow: UowFactory
+) -> None:
+    engine = make_engine(pool_size=1, max_overflow=0)
+    owner = await add_user(new_uow)
+    existing = await _committed(engine, make_task(owner.id))
+    other = await add_user(new_uow)
+
+    # Alone (one statement, no transaction): refused at commit.
+    refused = make_task(owner.id)
+    async with _raw(engine) as uow:
+        await uow.tasks.add(refused, limit=1)  # held: nothing sent yet
+        with pytest.raises(TaskLimitReached):
+            await uow.commit()
+    assert await _stored(engine, refused) is None
+    _pool_is_whole(engine, 1)
+
+    # With other writes in one transaction: the refusal rolls every one of them back.
+    fits, changed = make_task(other.id), replace(existing, title="changed", version=2)
+    async with _raw(engine) as uow:
+        await uow.tasks.add(fits, limit=1)
+        assert await uow.tasks.update(changed, expected_version=1) is True
+        await uow.tasks.add(refused, limit=1)
+        with pytest.raises(TaskLimitReached):
+            await uow.commit()
+    assert await _stored(engine, fits) is None
+    assert await _stored(engine, existing) == existing
+    assert await _stored(engine, refused) is None
+    _pool_is_whole(engine, 1)
+
+    # Sent before a read (the unit reads its own writes): the read raises it.
+    async with _raw(engine) as uow:
+        await uow.tasks.add(refused, limit=1)
+        with pytest.raises(TaskLimitReached):
+            await uow.tasks.get(owner.id, refused.id)
+    assert await _stored(engine, refused) is None
+    _pool_is_whole(engine, 1)
+    async with _raw(engine) as uow:  # the place is still free for another owner's task
+        await uow.tasks.add(fits, limit=1)
+        await uow.commit()
+    assert await _stored(engine, fits) == fits
 
 
 # --- outages and the pool ------------------------------------------------------------------------
@@ -182,7 +228,7 @@ async def test_a_terminated_backend_is_unavailable_then_the_next_unit_works(
             elif action == "update":
                 await uow.tasks.update(replace(task, version=2), 1)
             else:
-                await uow.tasks.add(make_task(owner.id))
+                await uow.tasks.add(make_task(owner.id), limit=DEFAULT_MAX_TASKS_PER_OWNER)
                 await uow.commit()
 
     for action in ("get", "update", "commit"):
@@ -297,7 +343,9 @@ async def test_the_pool_and_the_slots_are_whole_after_many_units(
                 case 0:
                     await uow.tasks.get(owner.id, task.id)
                 case 1:
-                    await uow.tasks.add(task)  # duplicate id: fails at commit
+                    await uow.tasks.add(
+                        task, limit=DEFAULT_MAX_TASKS_PER_OWNER
+                    )  # duplicate id: fails at commit
                     await uow.commit()
                 case 2:
                     await uow.tasks.update(replace(task, version=2), 1)  # rolled back
@@ -365,7 +413,7 @@ async def test_a_read_write_unit_reads_inside_its_transaction(
         assert in_transaction is None  # nothing written yet: no xid, but a transaction is open
         assert began is False  # now() is the transaction's start, before this statement
     async with _raw(engine) as uow:  # a lone add needs no transaction
-        await uow.tasks.add(make_task(owner.id))
+        await uow.tasks.add(make_task(owner.id), limit=DEFAULT_MAX_TASKS_PER_OWNER)
         assert not _driver(uow).is_in_transaction()
         await uow.commit()
 

@@ -2,7 +2,8 @@
 
 The budget: a create is one INSERT; a get or a list is one SELECT (autocommit: no BEGIN, no
 ROLLBACK); an update or a delete is BEGIN, the read, the version-checked write and COMMIT. A
-change that adds a statement to any of them fails here.
+change that adds a statement to any of them fails here. The create and the delete move the
+owner's task count in the same statement (a WITH around the INSERT or the DELETE).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ POSTGRESQL_ONLY = True  # conftest drops this module's SQLite runs
 @contextmanager
 def statements_sent(engine: AsyncEngine) -> Iterator[list[str]]:
     """Every statement the engine's connections send while inside, first word only (BEGIN,
-    SELECT, INSERT, UPDATE, DELETE, COMMIT, ROLLBACK), from asyncpg's query logger."""
+    SELECT, INSERT, UPDATE, DELETE, WITH, COMMIT, ROLLBACK), from asyncpg's query logger."""
     sent: list[str] = []
     logged: list[Any] = []
 
@@ -93,11 +94,11 @@ async def test_each_task_use_case_stays_within_its_statements(
     first = await each_once()  # the first use of each statement on this connection
     again = await each_once()  # served from the prepared-statement cache
     expected = {
-        "create": ["INSERT"],
+        "create": ["WITH"],  # the task's INSERT, counted
         "get": ["SELECT"],
         "list": ["SELECT"],
         "update": ["BEGIN", "SELECT", "UPDATE", "COMMIT"],
-        "delete": ["BEGIN", "SELECT", "DELETE", "COMMIT"],
+        "delete": ["BEGIN", "SELECT", "WITH", "COMMIT"],  # the task's DELETE, counted
     }
     assert first == expected
     assert again == expected

@@ -17,7 +17,7 @@ from adapters.memory.tasks import MemoryTaskRepository
 from adapters.sql.tables import users
 from domain.ports.tasks import TaskRepository
 from domain.task_queries import CursorPosition, TaskFilter, TaskQuery, TaskSort
-from domain.tasks import Task, TaskStatus
+from domain.tasks import DEFAULT_MAX_TASKS_PER_OWNER, Task, TaskStatus
 from tests.integration.sql.conftest import TaskUowFactory, UowFactory, add_user, new_id
 
 T0 = datetime(2026, 2, 3, 4, 5, 6, 789012, tzinfo=UTC)
@@ -59,7 +59,7 @@ async def test_task_round_trips_every_field(new_uow: UowFactory, tasks_uow: Task
         version=3,
     )
     async with tasks_uow() as uow:
-        await uow.tasks.add(task)
+        await uow.tasks.add(task, limit=DEFAULT_MAX_TASKS_PER_OWNER)
         await uow.commit()
     async with tasks_uow() as uow:
         stored = await uow.tasks.get(owner.id, task.id)
@@ -74,7 +74,7 @@ async def test_get_is_scoped_to_the_owner(new_uow: UowFactory, tasks_uow: TaskUo
     owner, stranger = await add_user(new_uow), await add_user(new_uow)
     task = make_task(owner.id)
     async with tasks_uow() as uow:
-        await uow.tasks.add(task)
+        await uow.tasks.add(task, limit=DEFAULT_MAX_TASKS_PER_OWNER)
         await uow.commit()
     async with tasks_uow() as uow:
         assert await uow.tasks.get(stranger.id, task.id) is None
@@ -89,7 +89,7 @@ async def test_update_writes_only_on_the_expected_version(
     owner, stranger = await add_user(new_uow), await add_user(new_uow)
     task = make_task(owner.id, description="old")
     async with tasks_uow() as uow:
-        await uow.tasks.add(task)
+        await uow.tasks.add(task, limit=DEFAULT_MAX_TASKS_PER_OWNER)
         await uow.commit()
     changed = replace(
         task,
@@ -131,7 +131,7 @@ async def test_delete_needs_the_owner_and_the_expected_version(
     owner, stranger = await add_user(new_uow), await add_user(new_uow)
     task = make_task(owner.id, version=4)
     async with tasks_uow() as uow:
-        await uow.tasks.add(task)
+        await uow.tasks.add(task, limit=DEFAULT_MAX_TASKS_PER_OWNER)
         await uow.commit()
     async with tasks_uow() as uow:
         assert await uow.tasks.delete(owner.id, task.id, expected_version=3) is False
@@ -152,7 +152,7 @@ async def test_deleting_the_owner_deletes_their_tasks(
     owner = await add_user(new_uow)
     task = make_task(owner.id)
     async with tasks_uow() as uow:
-        await uow.tasks.add(task)
+        await uow.tasks.add(task, limit=DEFAULT_MAX_TASKS_PER_OWNER)
         await uow.commit()
     async with engine.begin() as conn:
         await conn.execute(delete(users).where(users.c.id == owner.id))
@@ -219,7 +219,7 @@ async def dataset(new_uow: UowFactory) -> Dataset:
     theirs = _random_tasks(other.id, 10, rng)
     async with new_uow() as uow:
         for task in [*mine, *theirs]:
-            await uow.tasks.add(task)
+            await uow.tasks.add(task, limit=DEFAULT_MAX_TASKS_PER_OWNER)
         await uow.commit()
     table: dict[str, Any] = {task.id: task for task in [*mine, *theirs]}
     return Dataset(owner.id, mine, MemoryTaskRepository(table))
@@ -353,13 +353,19 @@ async def test_keyset_is_stable_when_tasks_are_inserted_between_pages(
     first = [make_task(owner.id, created_at=T0 + timedelta(seconds=i)) for i in range(6)]
     async with tasks_uow() as uow:
         for task in first:
-            await uow.tasks.add(task)
+            await uow.tasks.add(task, limit=DEFAULT_MAX_TASKS_PER_OWNER)
         await uow.commit()
     query = TaskQuery()  # -created_at
     async with tasks_uow() as uow:
         page1 = await uow.tasks.list_page(owner.id, query, limit=3)
-        await uow.tasks.add(make_task(owner.id, created_at=T0 + timedelta(hours=1)))
-        await uow.tasks.add(make_task(owner.id, created_at=T0 - timedelta(hours=1)))
+        await uow.tasks.add(
+            make_task(owner.id, created_at=T0 + timedelta(hours=1)),
+            limit=DEFAULT_MAX_TASKS_PER_OWNER,
+        )
+        await uow.tasks.add(
+            make_task(owner.id, created_at=T0 - timedelta(hours=1)),
+            limit=DEFAULT_MAX_TASKS_PER_OWNER,
+        )
         position = CursorPosition.of(page1[-1], query.sort)
         page2 = await uow.tasks.list_page(owner.id, query.at(position), limit=10)
     newest_first = sorted(first, key=lambda t: (t.created_at, t.id), reverse=True)
@@ -378,8 +384,8 @@ async def test_odd_labels_and_offset_times_survive_and_filter(
     early = make_task(owner.id, labels=(odd, "%"), due_at=local_due)
     late = make_task(owner.id, labels=(odd,), due_at=datetime(2026, 6, 1, 7, 0, tzinfo=UTC))
     async with tasks_uow() as uow:
-        await uow.tasks.add(late)
-        await uow.tasks.add(early)
+        await uow.tasks.add(late, limit=DEFAULT_MAX_TASKS_PER_OWNER)
+        await uow.tasks.add(early, limit=DEFAULT_MAX_TASKS_PER_OWNER)
         await uow.commit()
     async with tasks_uow() as uow:
         stored = await uow.tasks.get(owner.id, early.id)

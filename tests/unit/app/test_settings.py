@@ -49,6 +49,11 @@ def test_values_are_typed_from_strings() -> None:
         ("RATE_LIMIT_LOGIN_EMAIL", "30 a minute"),
         ("RATE_LIMIT_SIGNUP", "0/hour"),
         ("MAX_API_KEYS_PER_USER", "0"),
+        ("MAX_TASKS_PER_USER", "0"),
+        ("MAX_TASKS_PER_USER", "-3"),
+        ("MAX_TASKS_PER_USER", "1.5"),
+        ("MAX_TASKS_PER_USER", "lots"),
+        ("MAX_TASKS_PER_USER", "2147483648"),  # beyond the database's integer
         ("IDEMPOTENCY_MAX_RESPONSE_BYTES", "-1"),
         ("ENCRYPTION_KEY", "not-a-fernet-key"),
         ("SQLALCHEMY_POOL_SIZE", "-1"),
@@ -60,6 +65,13 @@ def test_a_bad_value_names_the_variable_in_one_line(name: str, value: str) -> No
     message = str(info.value)
     assert name in message
     assert "\n" not in message
+
+
+def test_the_task_cap_defaults_to_100000_and_takes_any_32_bit_positive_integer() -> None:
+    assert load_settings(environ={}, dotenv_path=None).MAX_TASKS_PER_USER == 100_000
+    for text, value in (("1", 1), ("2147483647", 2**31 - 1)):
+        settings = load_settings(environ={"MAX_TASKS_PER_USER": text}, dotenv_path=None)
+        assert value == settings.MAX_TASKS_PER_USER
 
 
 def test_production_refuses_missing_secrets_and_names_them() -> None:

@@ -15,7 +15,9 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from adapters.sql.compiled import TextCache, positional_text
 from adapters.sql.tables import tasks
 from adapters.sql.tasks import (
+    DELETE_COUNTED_TASK,
     DELETE_TASK,
+    INSERT_COUNTED_TASK,
     INSERT_TASK,
     PAGES_POSTGRESQL,
     SELECT_TASK,
@@ -102,6 +104,25 @@ def test_the_writes_take_every_column_of_the_row() -> None:
     for statement in (SELECT_TASK, DELETE_TASK):
         text = positional_text(statement, DIALECT)
         assert _numbers(text.sql) == set(range(1, len(text.names) + 1))
+
+
+def test_the_counted_writes_are_one_statement_each_taking_exactly_their_parameters() -> None:
+    """Create and delete on PostgreSQL move the owner's count in the statement itself."""
+    row = task_to_row(make_task(ID, owner_id=OWNER))
+    created = positional_text(INSERT_COUNTED_TASK, DIALECT)
+    assert set(created.names) == set(tasks.c.keys()) | {"max_tasks"}
+    assert len(created.names) == len(set(created.names))  # the owner id is sent once
+    assert _numbers(created.sql) == set(range(1, len(created.names) + 1))
+    arguments = created.arguments({**row, "max_tasks": 7})
+    assert arguments[created.names.index("owner_id")] == OWNER
+    assert arguments[created.names.index("max_tasks")] == 7
+    assert created.sql.startswith("WITH counted AS")
+    assert "ON CONFLICT (owner_id) DO UPDATE" in created.sql
+    assert "WHERE task_counts.n < $" in created.sql
+    deleted = positional_text(DELETE_COUNTED_TASK, DIALECT)
+    assert set(deleted.names) == {"where_id", "where_owner_id", "expected_version"}
+    assert _numbers(deleted.sql) == set(range(1, len(deleted.names) + 1))
+    assert "UPDATE task_counts" in deleted.sql
 
 
 def test_a_statement_needing_sqlalchemy_processing_is_refused() -> None:

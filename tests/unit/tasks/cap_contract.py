@@ -1,0 +1,98 @@
+"""The per-owner task cap as every task store keeps it (`TaskRepository.add` and `delete`).
+
+One contract, run on the in-memory twin by the unit tests and on every SQL mode (SQLAlchemy and
+raw, PostgreSQL and SQLite) by the integration tests, so the twins cannot drift apart: the cap
+refuses the task that would pass it and writes nothing, it counts per owner, it follows the
+limit given on each call, and only a committed delete frees room.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from domain.ports.tasks import TaskUnitOfWork
+from domain.task_queries import TaskQuery
+from domain.tasks import Task, TaskLimitReached
+from tests.unit.tasks.fakes import make_task
+
+type NewUow = Callable[[], TaskUnitOfWork]
+
+
+def fresh_task(owner_id: str) -> Task:
+    return make_task(str(uuid.uuid4()), owner_id=owner_id)
+
+
+async def add(new_uow: NewUow, task: Task, limit: int) -> bool:
+    """Add and commit `task` in a unit of its own: True when stored, False when the cap refused
+    it (a store may refuse at `add` or, holding the insert, at `commit`)."""
+    refusal: TaskLimitReached | None = None
+    try:
+        async with new_uow() as uow:
+            await uow.tasks.add(task, limit=limit)
+            await uow.commit()
+    except TaskLimitReached as refused:
+        refusal = refused
+    if refusal is None:
+        return True
+    assert refusal.limit == limit
+    assert f"{limit} tasks" in refusal.detail
+    return False
+
+
+async def held(new_uow: NewUow, owner_id: str) -> set[str]:
+    """The ids of the owner's stored tasks."""
+    async with new_uow() as uow:
+        page = await uow.tasks.list_page(owner_id, TaskQuery(), limit=1000)
+    return {task.id for task in page}
+
+
+async def delete(new_uow: NewUow, task: Task, version: int, *, commit: bool = True) -> bool:
+    async with new_uow() as uow:
+        deleted = await uow.tasks.delete(task.owner_id, task.id, version)
+        if commit:
+            await uow.commit()
+    return deleted
+
+
+async def check_the_cap(new_uow: NewUow, owner: str, neighbour: str) -> None:
+    """Walk one owner (with no tasks yet) to the cap and back; `neighbour` has none either."""
+    first = [fresh_task(owner) for _ in range(3)]
+    for task in first:
+        assert await add(new_uow, task, 3)
+
+    # At the cap: refused, and nothing of it was written.
+    refused = fresh_task(owner)
+    assert not await add(new_uow, refused, 3)
+    assert await held(new_uow, owner) == {task.id for task in first}
+
+    # The cap counts per owner.
+    theirs = fresh_task(neighbour)
+    assert await add(new_uow, theirs, 3)
+    assert await held(new_uow, neighbour) == {theirs.id}
+
+    # The limit is the one given with each add: a lower one refuses, a higher one admits.
+    assert not await add(new_uow, fresh_task(owner), 1)
+    fourth = fresh_task(owner)
+    assert await add(new_uow, fourth, 4)
+    assert not await add(new_uow, fresh_task(owner), 4)
+
+    # A delete that misses (stale version), or one left uncommitted, frees nothing.
+    assert not await delete(new_uow, first[0], version=7)
+    assert await delete(new_uow, first[0], version=1, commit=False)
+    assert not await add(new_uow, fresh_task(owner), 4)
+
+    # A committed delete frees one place, and only one.
+    assert await delete(new_uow, first[0], version=1)
+    fifth = fresh_task(owner)
+    assert await add(new_uow, fifth, 4)
+    assert not await add(new_uow, fresh_task(owner), 4)
+
+    # An add left uncommitted takes no place.
+    assert await delete(new_uow, first[1], version=1)
+    async with new_uow() as uow:
+        await uow.tasks.add(fresh_task(owner), limit=4)
+    last = fresh_task(owner)
+    assert await add(new_uow, last, 4)
+    assert await held(new_uow, owner) == {first[2].id, fourth.id, fifth.id, last.id}
+    assert await held(new_uow, neighbour) == {theirs.id}

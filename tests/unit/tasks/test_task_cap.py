@@ -1,0 +1,67 @@
+"""The per-owner task cap on the in-memory twin and in the create use case."""
+
+from __future__ import annotations
+
+import pytest
+
+from adapters.memory.events import RecordingEventPublisher
+from adapters.memory.uow import MemoryDatabase, MemoryUnitOfWork
+from domain.errors import Invalid, LimitReached
+from domain.ports.tasks import TaskUnitOfWork
+from domain.tasks import DEFAULT_MAX_TASKS_PER_OWNER, TaskDraft, TaskLimitReached
+from domain.use_cases.tasks import CreateTask, DeleteTask
+from tests.unit.tasks.cap_contract import check_the_cap
+from tests.unit.tasks.fakes import FakeClock, SequentialIds
+
+ALICE, BOB = "user-alice", "user-bob"
+
+
+async def test_the_memory_twin_keeps_the_cap_contract() -> None:
+    database = MemoryDatabase()
+    await check_the_cap(lambda: MemoryUnitOfWork(database), ALICE, BOB)
+
+
+class Tasks:
+    def __init__(self, max_tasks: int | None = None) -> None:
+        self.database = MemoryDatabase()
+        self.events = RecordingEventPublisher()
+        clock, ids = FakeClock(), SequentialIds()
+        cap = {} if max_tasks is None else {"max_tasks": max_tasks}
+        self.create = CreateTask(self.uow, clock, ids, self.events, **cap)
+        self.delete = DeleteTask(self.uow, clock, self.events)
+
+    def uow(self) -> TaskUnitOfWork:
+        return MemoryUnitOfWork(self.database)
+
+
+async def test_create_past_the_cap_is_limit_reached_and_writes_and_announces_nothing() -> None:
+    tasks = Tasks(max_tasks=2)
+    made = [await tasks.create.execute(ALICE, TaskDraft(title=f"t{n}")) for n in range(2)]
+    with pytest.raises(TaskLimitReached) as refused:
+        await tasks.create.execute(ALICE, TaskDraft(title="one too many"))
+    assert isinstance(refused.value, LimitReached)  # 409 limit-reached over HTTP
+    assert "2 tasks" in refused.value.detail
+    assert set(tasks.database.tables["tasks"]) == {task.id for task in made}
+    assert len(tasks.events.events) == 2
+
+    await tasks.delete.execute(ALICE, made[0].id)
+    again = await tasks.create.execute(ALICE, TaskDraft(title="room again"))
+    assert set(tasks.database.tables["tasks"]) == {made[1].id, again.id}
+
+
+async def test_bad_input_at_the_cap_is_still_invalid() -> None:
+    tasks = Tasks(max_tasks=1)
+    await tasks.create.execute(ALICE, TaskDraft(title="only"))
+    with pytest.raises(Invalid):
+        await tasks.create.execute(ALICE, TaskDraft(title=" "))
+
+
+async def test_without_a_setting_the_cap_is_100000() -> None:
+    tasks = Tasks()
+    first = await tasks.create.execute(ALICE, TaskDraft(title="t"))
+    rows = tasks.database.tables["tasks"]
+    rows.update({f"copy-{n}": first for n in range(DEFAULT_MAX_TASKS_PER_OWNER - 2)})
+    await tasks.create.execute(ALICE, TaskDraft(title="the 100000th"))
+    with pytest.raises(TaskLimitReached, match="100000 tasks"):
+        await tasks.create.execute(ALICE, TaskDraft(title="the 100001st"))
+    await tasks.create.execute(BOB, TaskDraft(title="someone else's first"))
