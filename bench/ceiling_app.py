@@ -1,7 +1,8 @@
 """The ceiling: the same three task endpoints as Taskhub with nothing but Litestar, an asyncpg
 pool and msgspec (no ORM, no auth, no rate limit, no logging, no metrics).
 
-It reads and writes Taskhub's own `tasks` table (same rows, same JSON shape), so the ratio
+It reads and writes Taskhub's own `tasks` table (same rows, same JSON shape; a create also moves
+the owner's `task_counts` row under the same cap, as Taskhub's does), so the ratio
 Taskhub/ceiling is the price of everything Taskhub does on top of the query. Configured by the
 environment (bench/run.py sets it):
   BENCH_CEILING_DSN   postgresql://... (plain asyncpg DSN)
@@ -42,11 +43,17 @@ SELECT_ONE = f"SELECT {_COLUMNS} FROM tasks WHERE id = $1 AND owner_id = $2"
 SELECT_PAGE = (
     f"SELECT {_COLUMNS} FROM tasks WHERE owner_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"
 )
+# The same work as Taskhub's create: the owner's task counter moves (while under the cap, $15)
+# in the statement that inserts the task, so the yardstick pays for the per-user task cap too.
 INSERT = (
+    "WITH counted AS (INSERT INTO task_counts (owner_id, n) VALUES ($2, 1) "
+    "ON CONFLICT (owner_id) DO UPDATE SET n = task_counts.n + 1 WHERE task_counts.n < $15 "
+    "RETURNING n) "
     "INSERT INTO tasks (id, owner_id, title, description, status, priority, labels, due_at, "
     "completed_at, created_at, updated_at, version, title_folded, description_folded) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 FROM counted"
 )
+MAX_TASKS = 100_000
 
 
 class TaskOut(msgspec.Struct):
@@ -167,7 +174,7 @@ async def create_task(state: State, data: TaskCreate) -> Response[bytes]:
         version=1,
     )
     description = task.description
-    await state.pool.execute(
+    status = await state.pool.execute(
         INSERT,
         task.id,
         state.owner_id,
@@ -183,7 +190,10 @@ async def create_task(state: State, data: TaskCreate) -> Response[bytes]:
         task.version,
         title.casefold(),
         None if description is None else description.casefold(),
+        MAX_TASKS,
     )
+    if status.endswith(" 0"):  # the counter is at the cap: nothing was inserted
+        return Response(b"", status_code=409)
     return Response(
         _encoder.encode(task),
         status_code=201,
