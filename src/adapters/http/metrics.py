@@ -64,6 +64,29 @@ DEPENDENCY_ERRORS = Counter(
     ["dependency"],
 )
 
+WORKER_JOB_RUNS = Counter(
+    "taskhub_worker_job_runs_total",
+    "Worker job runs by job and outcome (success, failed, interrupted, lease_lost).",
+    ["job", "outcome"],
+)
+WORKER_JOB_ITEMS = Counter(
+    "taskhub_worker_job_items_total",
+    "Items the worker's job steps handled (rows purged, ...), by job.",
+    ["job"],
+)
+WORKER_JOB_LAST_SUCCESS = Gauge(
+    "taskhub_worker_job_last_success_timestamp_seconds",
+    "Unix time of the job's last successful run by any worker (from the shared schedule).",
+    ["job"],
+    multiprocess_mode="max",
+)
+WORKER_JOB_INTERVAL = Gauge(
+    "taskhub_worker_job_interval_seconds",
+    "How often the job is meant to run, in seconds (for staleness alerts).",
+    ["job"],
+    multiprocess_mode="max",
+)
+
 
 class BufferedGauge:
     """A gauge that moves on every request (in-flight requests, pooled connections in use),

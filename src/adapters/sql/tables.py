@@ -54,8 +54,9 @@ sessions = Table(
     ),
     Column("token_hash", String(128), nullable=False, index=True, unique=True),
     Column("created_at", UTC_DATETIME, nullable=False),
-    Column("expires_at", UTC_DATETIME, nullable=False),
-    Column("revoked_at", UTC_DATETIME, nullable=True),
+    # Indexed for the purge of sessions past use (expired or revoked long enough ago).
+    Column("expires_at", UTC_DATETIME, nullable=False, index=True),
+    Column("revoked_at", UTC_DATETIME, nullable=True, index=True),
 )
 
 api_keys = Table(
@@ -125,4 +126,17 @@ tasks = Table(
         ).ddl_if(dialect="postgresql")
         for column in ("title_folded", "description_folded")
     ),
+)
+
+# --- worker --------------------------------------------------------------------------------------
+
+# One row per periodic job: when it is next due, which worker holds its lease until when.
+worker_jobs = Table(
+    "worker_jobs",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("next_run_at", UTC_DATETIME, nullable=False),
+    Column("leased_by", String(200), nullable=True),
+    Column("leased_until", UTC_DATETIME, nullable=True),
+    Column("last_success_at", UTC_DATETIME, nullable=True),
 )
