@@ -221,12 +221,17 @@ def test_three_workers_purge_every_row_once_though_one_is_killed_midway(
         assert all(row[1] == 1 for row in purged)  # ... once
         assert scalar(url, "SELECT count(*) FROM sessions") == LIVE  # the live ones stay
 
-        by_survivors = sum(w.sample("taskhub_worker_job_items_total", job=JOB) for w in survivors)
+        by_survivors = sum(
+            w.sample("taskhub_worker_job_items_total", worker_job=JOB) for w in survivors
+        )
         assert by_survivors == EXPIRED - by_victim  # the survivors finished the victim's share
         for worker in survivors:
-            assert worker.sample("taskhub_worker_job_runs_total", job=JOB, outcome="failed") == 0
             assert (
-                worker.sample("taskhub_worker_job_last_success_timestamp_seconds", job=JOB)
+                worker.sample("taskhub_worker_job_runs_total", worker_job=JOB, outcome="failed")
+                == 0
+            )
+            assert (
+                worker.sample("taskhub_worker_job_last_success_timestamp_seconds", worker_job=JOB)
                 > time.time() - 60
             )
             assert worker.stop() == 0, worker.log_tail()
@@ -301,12 +306,12 @@ def test_one_worker_on_sqlite_purges_and_stops_cleanly_on_sigterm(
 
     wait_for(lambda: sqlite_count(path, "SELECT count(*) FROM sessions") == 10, 60, "the purge")
     wait_for(
-        lambda: worker.sample("taskhub_worker_job_items_total", job=JOB) == 1000,
+        lambda: worker.sample("taskhub_worker_job_items_total", worker_job=JOB) == 1000,
         10,
         "the items counter",
     )
-    assert worker.sample("taskhub_worker_job_runs_total", job=JOB, outcome="success") >= 1
-    assert worker.sample("taskhub_worker_job_interval_seconds", job=JOB) == 1
+    assert worker.sample("taskhub_worker_job_runs_total", worker_job=JOB, outcome="success") >= 1
+    assert worker.sample("taskhub_worker_job_interval_seconds", worker_job=JOB) == 1
     assert worker.stop() == 0, worker.log_tail()
     assert "worker stopped" in worker.log.read_text()
 
@@ -338,7 +343,7 @@ def test_serve_runs_the_loop_unless_serve_worker_is_false(
                 lambda: sqlite_count(path, "SELECT count(*) FROM sessions") == 5, 30, "the purge"
             )
             metrics = httpx.get(f"{app.base}/metrics", timeout=5).text
-            assert f'taskhub_worker_job_items_total{{job="{JOB}"}} 50.0' in metrics
+            assert f'taskhub_worker_job_items_total{{worker_job="{JOB}"}} 50.0' in metrics
         else:
             time.sleep(2)  # ten polls of a loop, had one started
             assert sqlite_count(path, "SELECT count(*) FROM sessions") == 55

@@ -59,18 +59,18 @@ def make_worker(
 
 def runs(job: str, outcome: str) -> float:
     value = REGISTRY.get_sample_value(
-        "taskhub_worker_job_runs_total", {"job": job, "outcome": outcome}
+        "taskhub_worker_job_runs_total", {"worker_job": job, "outcome": outcome}
     )
     return value or 0.0
 
 
 def items(job: str) -> float:
-    return REGISTRY.get_sample_value("taskhub_worker_job_items_total", {"job": job}) or 0.0
+    return REGISTRY.get_sample_value("taskhub_worker_job_items_total", {"worker_job": job}) or 0.0
 
 
 def last_success(job: str) -> float | None:
     return REGISTRY.get_sample_value(
-        "taskhub_worker_job_last_success_timestamp_seconds", {"job": job}
+        "taskhub_worker_job_last_success_timestamp_seconds", {"worker_job": job}
     )
 
 
@@ -94,7 +94,7 @@ async def test_a_due_job_runs_its_steps_until_one_finds_nothing() -> None:
     assert items(name) == 5
     assert last_success(name) == clock.now().timestamp()
     assert REGISTRY.get_sample_value(
-        "taskhub_worker_job_interval_seconds", {"job": name}
+        "taskhub_worker_job_interval_seconds", {"worker_job": name}
     ) == pytest.approx(3600)
 
 
