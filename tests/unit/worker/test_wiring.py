@@ -79,3 +79,9 @@ def test_a_lease_shorter_than_two_statement_timeouts_is_refused() -> None:
             environ={"WORKER_LEASE_SECONDS": "9", "DATABASE_STATEMENT_TIMEOUT_MS": "5000"},
             dotenv_path=None,
         )
+
+
+def test_the_cli_has_a_worker_command() -> None:
+    from app.cli import build_parser
+
+    assert build_parser().parse_args(["worker"]).command == "worker"
