@@ -110,14 +110,14 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
         worker = container.worker() if run_worker else None
-        loop = asyncio.create_task(worker.run()) if worker is not None else None
+        running = asyncio.create_task(worker.run()) if worker is not None else None
         try:
             yield
         finally:
-            if worker is not None and loop is not None:
+            if worker is not None and running is not None:
                 worker.stop()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(loop, settings.SHUTDOWN_TIMEOUT_SECONDS)
+                    await asyncio.wait_for(running, settings.SHUTDOWN_TIMEOUT_SECONDS)
             await close_container(container)
             mark_worker_dead(os.getpid())
 
