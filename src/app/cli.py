@@ -1,4 +1,4 @@
-"""The `taskhub` command: serve, migrate, check-config, create-user, create-api-key."""
+"""The `taskhub` command: serve, worker, migrate, check-config, create-user, create-api-key."""
 
 from __future__ import annotations
 
@@ -59,12 +59,12 @@ def migrate(settings: Settings, revision: str = "head") -> None:
     command.upgrade(config, revision)
 
 
-def _prepare_multiprocess_metrics(settings: Settings) -> None:
+def _prepare_multiprocess_metrics(settings: Settings, processes: int) -> None:
     """Several workers share metrics through files in one directory; it must start empty, or
     counters left by dead processes from an earlier run would be summed in."""
     directory = settings.PROMETHEUS_MULTIPROC_DIR or os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if not directory:
-        if settings.WORKERS == 1:
+        if processes == 1:
             return
         directory = tempfile.mkdtemp(prefix="taskhub-metrics-")
     path = Path(directory)
@@ -92,7 +92,7 @@ def serve(settings: Settings) -> None:
     if settings.is_sqlite:
         # The embedded default migrates itself: one file, one host, nothing to coordinate.
         migrate(settings)
-    _prepare_multiprocess_metrics(settings)
+    _prepare_multiprocess_metrics(settings, settings.WORKERS)
     # Each served app first drains on SIGTERM (readiness 503 for SHUTDOWN_DRAIN_SECONDS), then
     # uvicorn stops accepting, finishes in-flight requests and re-raises the signal with the
     # handler it found at start; this one turns that into exit status 0 (an orderly stop).
@@ -120,6 +120,38 @@ def serve(settings: Settings) -> None:
         server_header=False,
         lifespan="on",
     )
+
+
+async def _work(settings: Settings) -> None:
+    from adapters.http.probes import start_probe_server
+    from app.container import build_container, close_container
+    from app.logs import configure_logging
+
+    configure_logging(settings)
+    container = build_container(settings)
+    worker = container.worker()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, worker.stop)
+    probes = None
+    try:
+        if settings.WORKER_PORT:
+            probes = await start_probe_server(settings.HOST, settings.WORKER_PORT, worker.is_alive)
+        await worker.run()
+    finally:
+        if probes is not None:
+            probes.close()
+            await probes.wait_closed()
+        await close_container(container)
+
+
+def work(settings: Settings) -> None:
+    """`taskhub worker`: the job loop alone, with /health/live and /metrics on WORKER_PORT, until
+    SIGTERM or SIGINT (then it ends between two job steps and exits with status 0)."""
+    if settings.is_sqlite:
+        migrate(settings)
+    _prepare_multiprocess_metrics(settings, 1)
+    asyncio.run(_work(settings))
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -233,7 +265,14 @@ def rfc3339_time(value: str) -> str:
 SERVE_DESCRIPTION = """Serve the HTTP API with uvicorn. Takes no options: every setting comes
 from the environment (or ./.env), among them HOST (default 127.0.0.1), PORT (default 8000),
 WORKERS (default 1) and FORWARDED_ALLOW_IPS. `taskhub check-config` shows the values in effect.
-With the default SQLite database it applies the migrations first."""
+With the default SQLite database it applies the migrations first. Each serving process also
+runs the worker loop unless SERVE_WORKER=false."""
+
+WORKER_DESCRIPTION = """Run the background worker loop alone (periodic jobs such as the purge of
+expired sessions), for a separate deployment. Takes no options: settings come from the
+environment (WORKER_POLL_SECONDS, WORKER_LEASE_SECONDS, WORKER_BATCH_SIZE, ...). Serves
+GET /health/live and GET /metrics on HOST:WORKER_PORT (0: none). Any number of workers may run
+against one database; SIGTERM or SIGINT stops it between two job steps, exit status 0."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -247,6 +286,11 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="serve HTTP with uvicorn (HOST, PORT, WORKERS from the environment)",
         description=SERVE_DESCRIPTION,
+    )
+    sub.add_parser(
+        "worker",
+        help="run the background job loop alone (probes and metrics on WORKER_PORT)",
+        description=WORKER_DESCRIPTION,
     )
     m = sub.add_parser(
         "migrate",
@@ -299,6 +343,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     settings = _settings_or_exit()
     if args.command == "serve":
         serve(settings)
+    elif args.command == "worker":
+        work(settings)
     elif args.command == "migrate":
         run_migrate(settings, args.revision, args.verbose)
     elif args.command == "check-config":

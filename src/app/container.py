@@ -22,6 +22,7 @@ from adapters.http.cursors import CursorCodec
 from adapters.memory.admission import MemoryAdmission
 from adapters.memory.concurrency import MemoryConcurrencyLimiter
 from adapters.memory.idempotency import MemoryIdempotencyStore
+from adapters.memory.jobs import MemoryJobSchedule
 from adapters.memory.principals import MemoryPrincipalCache
 from adapters.memory.rate_limit import MemoryRateLimiter
 from adapters.memory.uow import MemoryDatabase, MemoryUnitOfWork
@@ -33,8 +34,11 @@ from adapters.sql.engine import SqlHealthProbe, create_engine
 from app.rate_limit_fallback import FallbackRateLimiter
 from app.resilience import FailOpenRateLimiter, FailSafePrincipalCache, decision_counter
 from app.settings import Settings
+from app.worker import Worker, worker_identity
+from domain.jobs import Job
 from domain.ports import ConcurrencyLimiter, HealthProbe, RateLimiter, RateLimitPolicy
 from domain.ports.admission import Admission
+from domain.ports.worker import JobSchedule
 from domain.rate_limits import parse_policy
 from domain.use_cases.identity import (
     AuthenticateBearer,
@@ -46,6 +50,7 @@ from domain.use_cases.identity import (
     RegisterUser,
     RevokeApiKey,
 )
+from domain.use_cases.maintenance import PurgeExpiredSessions
 from domain.use_cases.tasks import CreateTask, DeleteTask, GetTask, ListTasks, UpdateTask
 
 MEMORY_URL = "memory://"
@@ -192,6 +197,36 @@ def _admission(
     )
 
 
+def _job_schedule(engine: AsyncEngine | None) -> JobSchedule:
+    if engine is None:
+        return MemoryJobSchedule()
+    from adapters.sql.jobs import SqlJobSchedule
+
+    return SqlJobSchedule(engine)
+
+
+def _worker_jobs(settings: Settings, purge_sessions: PurgeExpiredSessions) -> list[Job]:
+    """Every periodic job, by name (the name keys its schedule row and its metrics)."""
+    return [
+        Job(
+            "purge_expired_sessions",
+            timedelta(seconds=settings.SESSION_PURGE_INTERVAL_SECONDS),
+            purge_sessions.step,
+        ),
+    ]
+
+
+def _worker(settings: Settings, jobs: list[Job], schedule: JobSchedule, clock: Any) -> Worker:
+    return Worker(
+        jobs,
+        schedule,
+        clock,
+        holder=worker_identity(),
+        poll_seconds=settings.WORKER_POLL_SECONDS,
+        lease=timedelta(seconds=settings.WORKER_LEASE_SECONDS),
+    )
+
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
@@ -315,6 +350,18 @@ class Container(containers.DeclarativeContainer):
     list_tasks = providers.Factory(ListTasks, task_read_uow_factory)
     update_task = providers.Factory(UpdateTask, task_uow_factory, clock, events)
     delete_task = providers.Factory(DeleteTask, task_uow_factory, clock, events)
+
+    # worker
+    job_schedule = providers.Singleton(_job_schedule, engine)
+    purge_expired_sessions = providers.Factory(
+        PurgeExpiredSessions,
+        uow_factory,
+        clock,
+        retention=providers.Callable(lambda s: timedelta(days=s.SESSION_RETENTION_DAYS), settings),
+        batch_size=settings.provided.WORKER_BATCH_SIZE,
+    )
+    worker_jobs = providers.Singleton(_worker_jobs, settings, purge_expired_sessions)
+    worker = providers.Singleton(_worker, settings, worker_jobs, job_schedule, clock)
 
 
 def build_container(settings: Settings) -> Container:

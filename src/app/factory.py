@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import os
 from collections.abc import AsyncIterator
@@ -97,15 +99,25 @@ def services_of(container: Container, settings: Settings) -> Services:
     )
 
 
-def create_app(settings: Settings, container: Container | None = None) -> Litestar:
+def create_app(
+    settings: Settings, container: Container | None = None, *, run_worker: bool = False
+) -> Litestar:
+    """The app; with `run_worker` its lifespan also runs the worker loop in the process (stopped
+    between two job steps at shutdown, before the connection pools close)."""
     configure_logging(settings)
     container = container or build_container(settings)
 
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
+        worker = container.worker() if run_worker else None
+        running = asyncio.create_task(worker.run()) if worker is not None else None
         try:
             yield
         finally:
+            if worker is not None and running is not None:
+                worker.stop()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(running, settings.SHUTDOWN_TIMEOUT_SECONDS)
             await close_container(container)
             mark_worker_dead(os.getpid())
 

@@ -100,6 +100,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     SHUTDOWN_TIMEOUT_SECONDS: Positive = 20
     HEALTH_CHECK_TIMEOUT: PositiveFloat = 1.0
     PROMETHEUS_MULTIPROC_DIR: str | None = None
+    SERVE_WORKER: bool = True
+    WORKER_PORT: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8001
+    WORKER_POLL_SECONDS: PositiveFloat = 5.0
+    WORKER_LEASE_SECONDS: PositiveFloat = 60.0
+    WORKER_BATCH_SIZE: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 500
+    SESSION_RETENTION_DAYS: NonNegative = 7
+    SESSION_PURGE_INTERVAL_SECONDS: Positive = 3600
 
     @property
     def is_production(self) -> bool:
@@ -268,6 +275,11 @@ def _validate(s: Settings) -> None:
         except ValueError as exc:
             raise SettingsError(f"invalid setting {name}={getattr(s, name)!r}: {exc}") from None
     _check_forwarded_allow_ips(s.FORWARDED_ALLOW_IPS)
+    if s.WORKER_LEASE_SECONDS * 1000 < 2 * s.DATABASE_STATEMENT_TIMEOUT_MS:
+        raise SettingsError(
+            f"invalid setting WORKER_LEASE_SECONDS={s.WORKER_LEASE_SECONDS:g}: must be at least "
+            "twice DATABASE_STATEMENT_TIMEOUT_MS, so that one job step cannot outlast the lease"
+        )
     if s.ENCRYPTION_KEY is not None and not _is_fernet_key(s.ENCRYPTION_KEY):
         raise SettingsError(
             "invalid setting ENCRYPTION_KEY: must be 32 url-safe base64-encoded bytes "

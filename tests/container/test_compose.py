@@ -51,6 +51,23 @@ def test_compose_hardens_the_app_service(compose_cli: list[str]) -> None:
     assert app["develop"]["watch"]
 
 
+def test_the_worker_service_runs_the_jobs_the_app_leaves_out(compose_cli: list[str]) -> None:
+    services = rendered(compose_cli)["services"]
+    app, worker = services["app"], services["worker"]  # type: ignore[index]
+    assert app["environment"]["SERVE_WORKER"] == "false"
+    assert worker["command"] == ["taskhub", "worker"]
+    assert worker["image"] == app["image"]
+    assert worker["environment"]["DATABASE_URL"] == app["environment"]["DATABASE_URL"]
+    # The app's entrypoint migrates; the worker starts after it is healthy.
+    assert worker["depends_on"]["app"]["condition"] == "service_healthy"
+    assert not worker.get("ports")
+    port = worker["environment"]["WORKER_PORT"]
+    assert f"127.0.0.1:{port}/health/live" in " ".join(worker["healthcheck"]["test"])
+    assert worker["read_only"] is True
+    assert worker["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in worker["security_opt"]
+
+
 def test_the_pgbouncer_profile_runs_a_second_app_through_pgbouncer(
     compose_cli: list[str],
 ) -> None:

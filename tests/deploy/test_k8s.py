@@ -21,8 +21,8 @@ K8S = ROOT / "deploy" / "k8s"
 BIN = Path(sys.executable).parent
 OVERLAYS = ("dev", "production")
 KUBERNETES_VERSIONS = ("1.30.0", "1.37.0")
-# Read by the container entrypoint or by a later service version, not by Settings.
-NOT_SETTINGS = {"RUN_MIGRATIONS", "SERVE_WORKER"}
+# Read by the container entrypoint, not by Settings.
+NOT_SETTINGS = {"RUN_MIGRATIONS"}
 
 
 def _tool(name: str) -> str:
@@ -137,6 +137,48 @@ def test_the_api_pods_fit_the_image_and_drain_in_time(overlay: Any) -> None:
     assert config["RUN_MIGRATIONS"] == "false"
     strategy = deployment["spec"]["strategy"]["rollingUpdate"]
     assert strategy["maxUnavailable"] == 0
+
+
+def test_the_worker_pods_fit_the_image_probe_the_loop_and_stop_between_steps(
+    overlay: Any,
+) -> None:
+    _name, _path, docs = overlay
+    deployment = one(docs, "Deployment", "taskhub-worker")
+    pod = deployment["spec"]["template"]["spec"]
+    (worker,) = pod["containers"]
+    uid, gid = _image_user()
+    assert worker["args"] == ["taskhub", "worker"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    context = worker["securityContext"]
+    assert (context["runAsUser"], context["runAsGroup"]) == (uid, gid)
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["capabilities"]["drop"] == ["ALL"]
+    assert pod["automountServiceAccountToken"] is False
+    env = {e["name"]: e["value"] for e in worker["env"]}
+    config = {**_config(docs), **env}
+    # (The secrets come from the Secret; only the worker's numbers matter here.)
+    settings = load_settings(environ={**config, "ENVIRONMENT": "development"}, dotenv_path=None)
+    (port,) = worker["ports"]
+    assert port["containerPort"] == settings.WORKER_PORT
+    for probe in ("livenessProbe", "startupProbe"):
+        assert worker[probe]["httpGet"] == {"path": "/health/live", "port": port["name"]}
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == str(settings.WORKER_PORT)
+    assert {"cpu", "memory"} <= worker["resources"]["requests"].keys()
+    assert "memory" in worker["resources"]["limits"]
+    mounts = [m["mountPath"] for m in worker["volumeMounts"]]
+    assert any(config["PROMETHEUS_MULTIPROC_DIR"].startswith(m + "/") for m in mounts)
+    # SIGTERM ends the loop after the step in progress (at most one statement timeout).
+    step_seconds = settings.DATABASE_STATEMENT_TIMEOUT_MS / 1000
+    assert pod["terminationGracePeriodSeconds"] >= step_seconds + 10
+    # A killed pod's job is taken over once its lease runs out; a live pod renews in time.
+    assert 2 * step_seconds <= settings.WORKER_LEASE_SECONDS
+    policy = one(docs, "NetworkPolicy", "taskhub-worker")
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
 
 
 def test_the_config_holds_only_settings_the_service_accepts(overlay: Any) -> None:

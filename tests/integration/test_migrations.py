@@ -196,3 +196,39 @@ async def test_task_counts_revision_backfills_the_counts_and_goes(database_url: 
     await _execute(database_url, f"DELETE FROM users WHERE id = '{users[2]}'")
     assert await _execute(database_url, counted) == [(users[0], 2)]
     await asyncio.to_thread(command.downgrade, config, "base")
+
+
+async def _index_names(url: str, table: str) -> set[str]:
+    from adapters.sql.engine import create_engine as create_async
+
+    engine = create_async(url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(
+                lambda c: {str(ix["name"]) for ix in inspect(c).get_indexes(table)}
+            )
+    finally:
+        await engine.dispose()
+
+
+async def test_worker_revision_adds_and_removes_the_schedule_and_the_purge_indexes(
+    database_url: str,
+) -> None:
+    config = _config(database_url)
+    purge_indexes = {"ix_sessions_expires_at", "ix_sessions_revoked_at"}
+    await asyncio.to_thread(command.downgrade, config, "base")
+    await asyncio.to_thread(command.upgrade, config, "0006")
+    assert "worker_jobs" not in await _table_names(database_url)
+    assert not purge_indexes & await _index_names(database_url, "sessions")
+
+    await asyncio.to_thread(command.upgrade, config, "0007")
+    assert "worker_jobs" in await _table_names(database_url)
+    assert await _columns(database_url, "worker_jobs") == set(
+        metadata.tables["worker_jobs"].c.keys()
+    )
+    assert purge_indexes <= await _index_names(database_url, "sessions")
+    await asyncio.to_thread(command.downgrade, config, "0006")
+    assert "worker_jobs" not in await _table_names(database_url)
+    assert not purge_indexes & await _index_names(database_url, "sessions")
+    await asyncio.to_thread(command.upgrade, config, "head")
+    await asyncio.to_thread(command.downgrade, config, "base")

@@ -64,6 +64,30 @@ DEPENDENCY_ERRORS = Counter(
     ["dependency"],
 )
 
+# The job's label is `worker_job`: Prometheus gives every scraped series a `job` label of its own.
+WORKER_JOB_RUNS = Counter(
+    "taskhub_worker_job_runs_total",
+    "Worker job runs by job and outcome (success, failed, interrupted, lease_lost).",
+    ["worker_job", "outcome"],
+)
+WORKER_JOB_ITEMS = Counter(
+    "taskhub_worker_job_items_total",
+    "Items the worker's job steps handled (rows purged, ...), by job.",
+    ["worker_job"],
+)
+WORKER_JOB_LAST_SUCCESS = Gauge(
+    "taskhub_worker_job_last_success_timestamp_seconds",
+    "Unix time of the job's last successful run by any worker (from the shared schedule).",
+    ["worker_job"],
+    multiprocess_mode="max",
+)
+WORKER_JOB_INTERVAL = Gauge(
+    "taskhub_worker_job_interval_seconds",
+    "How often the job is meant to run, in seconds (for staleness alerts).",
+    ["worker_job"],
+    multiprocess_mode="max",
+)
+
 
 class BufferedGauge:
     """A gauge that moves on every request (in-flight requests, pooled connections in use),

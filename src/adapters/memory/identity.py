@@ -56,6 +56,16 @@ class MemorySessionRepository:
         if row is not None and row.revoked_at is None:
             self._rows[session_id] = replace(row, revoked_at=at)
 
+    async def purge_expired(self, before: datetime, limit: int) -> int:
+        victims = [
+            row.id
+            for row in self._rows.values()
+            if row.expires_at < before or (row.revoked_at is not None and row.revoked_at < before)
+        ][:limit]
+        for session_id in victims:
+            del self._rows[session_id]
+        return len(victims)
+
 
 class MemoryApiKeyRepository:
     def __init__(self, table: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, or_, select, tuple_, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -116,6 +116,25 @@ _REVOKE_SESSION = (
 )
 
 
+def _purge_sessions(*, skip_locked: bool) -> Any:
+    """DELETE of up to `limit` sessions past use before `before`, chosen in a subquery (PostgreSQL
+    locks them there, skipping rows another transaction holds, so concurrent purges never wait on
+    each other nor delete a row twice)."""
+    before = bindparam("before", type_=UTC_DATETIME)
+    victims = (
+        select(sessions.c.id)
+        .where(or_(sessions.c.expires_at < before, sessions.c.revoked_at < before))
+        .limit(bindparam("limit"))
+    )
+    if skip_locked:
+        victims = victims.with_for_update(skip_locked=True)
+    return delete(sessions).where(sessions.c.id.in_(victims.scalar_subquery()))
+
+
+_PURGE_SESSIONS_POSTGRESQL = _purge_sessions(skip_locked=True)
+_PURGE_SESSIONS_SQLITE = _purge_sessions(skip_locked=False)
+
+
 def session_to_row(session: Session) -> dict[str, Any]:
     return {
         "id": session.id,
@@ -159,6 +178,12 @@ class SqlSessionRepository:
     async def revoke(self, session_id: str, at: datetime) -> None:
         if is_canonical_uuid(session_id):
             await self._conn.execute(_REVOKE_SESSION, {"session_id": session_id, "at": at})
+
+    async def purge_expired(self, before: datetime, limit: int) -> int:
+        postgresql = self._conn.dialect.name == "postgresql"
+        statement = _PURGE_SESSIONS_POSTGRESQL if postgresql else _PURGE_SESSIONS_SQLITE
+        result: Any = await self._conn.execute(statement, {"before": before, "limit": limit})
+        return int(result.rowcount)
 
 
 # --- API keys ------------------------------------------------------------------------------------

@@ -54,8 +54,9 @@ sessions = Table(
     ),
     Column("token_hash", String(128), nullable=False, index=True, unique=True),
     Column("created_at", UTC_DATETIME, nullable=False),
-    Column("expires_at", UTC_DATETIME, nullable=False),
-    Column("revoked_at", UTC_DATETIME, nullable=True),
+    # Indexed for the purge of sessions past use (expired or revoked long enough ago).
+    Column("expires_at", UTC_DATETIME, nullable=False, index=True),
+    Column("revoked_at", UTC_DATETIME, nullable=True, index=True),
 )
 
 api_keys = Table(
@@ -135,4 +136,17 @@ task_counts = Table(
     Column("owner_id", UUID_TEXT, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     Column("n", Integer, nullable=False),
     CheckConstraint("n >= 0", name="n"),
+)
+
+# --- worker --------------------------------------------------------------------------------------
+
+# One row per periodic job: when it is next due, which worker holds its lease until when.
+worker_jobs = Table(
+    "worker_jobs",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("next_run_at", UTC_DATETIME, nullable=False),
+    Column("leased_by", String(200), nullable=True),
+    Column("leased_until", UTC_DATETIME, nullable=True),
+    Column("last_success_at", UTC_DATETIME, nullable=True),
 )

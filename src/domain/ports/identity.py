@@ -39,6 +39,11 @@ class SessionRepository(Protocol):
         """Set `revoked_at` unless it is already set; no error for an unknown id."""
         ...
 
+    async def purge_expired(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` sessions that expired, or were revoked, before `before`; how many.
+        Rows another transaction holds are skipped (PostgreSQL: SKIP LOCKED), not waited for."""
+        ...
+
 
 class ApiKeyRepository(Protocol):
     async def add(self, key: ApiKey) -> None: ...

@@ -1,0 +1,74 @@
+"""The purge of sessions past use, on the in-memory unit of work: what goes, what stays, and
+that one step deletes at most one batch."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from adapters.memory.uow import MemoryDatabase, MemoryUnitOfWork
+from domain.auth import Session
+from domain.use_cases.maintenance import PurgeExpiredSessions
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+RETENTION = timedelta(days=7)
+
+
+class FixedClock:
+    def now(self) -> datetime:
+        return NOW
+
+
+def session(number: int, *, expires: timedelta, revoked: timedelta | None = None) -> Session:
+    """A session that expires (or was revoked) `expires` (`revoked`) from NOW."""
+    return Session(
+        id=f"00000000-0000-7000-8000-{number:012d}",
+        user_id="00000000-0000-7000-8000-000000000000",
+        token_hash=f"hash-{number}",
+        created_at=NOW - timedelta(days=30),
+        expires_at=NOW + expires,
+        revoked_at=None if revoked is None else NOW + revoked,
+    )
+
+
+def purge(database: MemoryDatabase, batch_size: int = 100) -> PurgeExpiredSessions:
+    return PurgeExpiredSessions(
+        lambda: MemoryUnitOfWork(database),
+        FixedClock(),
+        retention=RETENTION,
+        batch_size=batch_size,
+    )
+
+
+async def test_only_sessions_past_use_for_longer_than_the_retention_go() -> None:
+    database = MemoryDatabase()
+    rows = {
+        "expired long ago": session(1, expires=-RETENTION - timedelta(seconds=1)),
+        "revoked long ago": session(2, expires=timedelta(hours=1), revoked=-RETENTION * 2),
+        "expired recently": session(3, expires=-RETENTION + timedelta(seconds=1)),
+        "revoked recently": session(4, expires=timedelta(hours=1), revoked=-timedelta(days=1)),
+        "active": session(5, expires=timedelta(hours=1)),
+    }
+    database.tables["sessions"] = {row.id: row for row in rows.values()}
+
+    assert await purge(database).step() == 2
+    assert await purge(database).step() == 0
+
+    left = set(database.tables["sessions"])
+    assert left == {rows[k].id for k in ("expired recently", "revoked recently", "active")}
+
+
+async def test_one_step_deletes_at_most_one_batch() -> None:
+    database = MemoryDatabase()
+    expired = [session(n, expires=-RETENTION * 2) for n in range(1, 8)]
+    database.tables["sessions"] = {row.id: row for row in expired}
+    job = purge(database, batch_size=3)
+
+    assert [await job.step() for _ in range(4)] == [3, 3, 1, 0]
+    assert database.tables["sessions"] == {}
+
+
+def test_a_purge_needs_a_batch_and_a_retention() -> None:
+    with pytest.raises(ValueError, match="batch_size"):
+        purge(MemoryDatabase(), batch_size=0)
