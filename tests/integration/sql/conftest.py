@@ -140,7 +140,8 @@ def tasks_uow(request: pytest.FixtureRequest, engine: AsyncEngine) -> TaskUowFac
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The raw mode exists only on PostgreSQL: drop its SQLite combinations, and SQLite runs
-    of modules that say POSTGRESQL_ONLY; tests a module names in DIRECT_ONLY (they need a
+    of modules that say POSTGRESQL_ONLY and of tests a module names in POSTGRESQL_ONLY_TESTS;
+    tests a module names in DIRECT_ONLY (they need a
     direct connection: server process ids, session settings) do not run through PgBouncer.
     Deselected, not skipped."""
     keep: list[pytest.Item] = []
@@ -148,10 +149,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         module = getattr(item, "module", None)
-        postgresql_only = params.get("tasks_uow") == "raw" or getattr(
-            module, "POSTGRESQL_ONLY", False
+        name = getattr(item, "originalname", item.name)
+        postgresql_only = (
+            params.get("tasks_uow") == "raw"
+            or getattr(module, "POSTGRESQL_ONLY", False)
+            or name in getattr(module, "POSTGRESQL_ONLY_TESTS", ())
         )
-        direct_only = getattr(item, "originalname", item.name) in getattr(module, "DIRECT_ONLY", ())
+        direct_only = name in getattr(module, "DIRECT_ONLY", ())
         dropped = (postgresql_only and params.get("database") == "sqlite") or (
             direct_only and params.get("database") == "pgbouncer"
         )
