@@ -151,6 +151,22 @@ def test_stack_serves_users_and_tasks_and_survives_a_restart(stack: Stack) -> No
     )  # fmt: skip
     assert count.stdout.strip() == "1"
 
+    # The worker service is healthy and has run its job against the same database.
+    worker = run([*stack.cli, "ps", "--format", "{{.Health}}", "worker"], env=stack.env)
+    assert worker.stdout.strip() == "healthy", worker.stdout
+    deadline = time.monotonic() + 60
+    while True:
+        ran = run(
+            [*stack.cli, "exec", "-T", "db", "psql", "-U", "taskhub", "-d", "taskhub", "-tAc",
+             "SELECT count(*) FROM worker_jobs WHERE name = 'purge_expired_sessions'"
+             " AND last_success_at IS NOT NULL"],
+            env=stack.env,
+        )  # fmt: skip
+        if ran.stdout.strip() == "1" or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert ran.stdout.strip() == "1", "the worker never completed its first run"
+
     started = time.monotonic()
     run([*stack.cli, "restart", "app"], env=stack.env, timeout=120)
     run([*stack.cli, "up", "--wait", "--no-build", "app"], env=stack.env, timeout=180)
