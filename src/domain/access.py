@@ -129,6 +129,17 @@ class AccessPolicy:
             raise Forbidden(f"{action.value} needs the {rule.role.value} role or higher")
         return membership
 
+    def required_roles(
+        self, caller: Caller, project_id: str, action: Action, *, not_found: NotFound | None = None
+    ) -> frozenset[Role]:
+        """Steps 1 and 2 of `require` (scope, then the key's reach), and the roles step 4 will
+        accept: for a write that checks the membership in the same statement that acts. When
+        it does not act, `require` on the membership read afterwards gives the answer."""
+        require_scope(caller, _RULES[action].scope)
+        if not reaches(caller, project_id):
+            raise not_found or project_not_found(project_id)
+        return self.roles_allowing(action)
+
     def roles_allowing(self, action: Action) -> frozenset[Role]:
         """The roles that may do `action` (for a query that reads only what a caller may)."""
         needed = _RULES[action].role
