@@ -130,13 +130,19 @@ class AccessPolicy:
         return membership
 
     def required_roles(
-        self, caller: Caller, project_id: str, action: Action, *, not_found: NotFound | None = None
+        self,
+        caller: Caller,
+        project_id: str | None,
+        action: Action,
+        *,
+        not_found: NotFound | None = None,
     ) -> frozenset[Role]:
-        """Steps 1 and 2 of `require` (scope, then the key's reach), and the roles step 4 will
-        accept: for a write that checks the membership in the same statement that acts. When
-        it does not act, `require` on the membership read afterwards gives the answer."""
+        """Steps 1 and 2 of `require` (scope, then the key's reach; `project_id` None is the
+        caller's own inbox, see `task_project_for_create`), and the roles step 4 will accept:
+        for a write that checks the membership in the same statement that acts. When it does
+        not act, `require` on the membership read afterwards gives the answer."""
         require_scope(caller, _RULES[action].scope)
-        if not reaches(caller, project_id):
+        if project_id is not None and not reaches(caller, project_id):
             raise not_found or project_not_found(project_id)
         return self.roles_allowing(action)
 
@@ -212,9 +218,12 @@ class AccessPolicy:
         a restricted key's lists cover only its projects)."""
         return [p for p in project_ids if reaches(caller, p)]
 
-    def task_project_for_create(self, caller: Caller, project_id: str | None, inbox_id: str) -> str:
-        """Where a new task goes: the named project, else the caller's inbox. A restricted key
-        must name one (`Invalid` on `project_id`). The caller still needs `WRITE_TASKS` there."""
+    def task_project_for_create(
+        self, caller: Caller, project_id: str | None, inbox_id: str | None
+    ) -> str | None:
+        """Where a new task goes: the named project, else the caller's inbox (`inbox_id`, or
+        None when the caller has not looked it up yet). A restricted key must name one
+        (`Invalid` on `project_id`). The caller still needs `WRITE_TASKS` there."""
         if project_id is not None:
             return project_id
         if is_restricted(caller):

@@ -12,14 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from domain.access import (
-    POLICY,
-    Action,
-    Caller,
-    is_restricted,
-    project_not_found,
-    require_scope,
-)
+from domain.access import POLICY, Action, Caller, project_not_found, require_scope
 from domain.auth import Scope
 from domain.errors import Conflict, FieldError, FieldErrors, NotFound, PreconditionFailed
 from domain.events import TaskEvent, TaskEventName
@@ -142,14 +135,13 @@ class CreateTask:
     ) -> Task:
         """Insert with the membership check in the same step (one round trip); when nothing
         was written, the policy on what is stored says why."""
-        if requested is None:
-            POLICY.task_project_for_create(caller, None, "")  # a restricted key must name one
-        roles = POLICY.required_roles(caller, requested or "", Action.WRITE_TASKS)
+        target = POLICY.task_project_for_create(caller, requested, None)  # None: the inbox
+        roles = POLICY.required_roles(caller, target, Action.WRITE_TASKS)
         placed = await uow.tasks.add_as_member(
-            replace(task, project_id=requested or ""),
+            replace(task, project_id=target or ""),
             user_id=caller.user_id,
             roles=roles,
-            inbox=requested is None,
+            inbox=target is None,
         )
         if placed is not None:
             return placed
@@ -184,13 +176,13 @@ class CreateTask:
 
     @staticmethod
     async def _project(uow: TaskUnitOfWork, caller: Caller, requested: str | None) -> str:
-        inbox_id = ""
-        if requested is None and not is_restricted(caller):
-            inbox = await uow.projects.inbox_of(caller.user_id)
-            if inbox is None:
-                raise project_not_found("inbox")
-            inbox_id = inbox.id
-        return POLICY.task_project_for_create(caller, requested, inbox_id)
+        target = POLICY.task_project_for_create(caller, requested, None)
+        if target is not None:
+            return target
+        inbox = await uow.projects.inbox_of(caller.user_id)
+        if inbox is None:
+            raise project_not_found("inbox")
+        return inbox.id
 
 
 class GetTask:
