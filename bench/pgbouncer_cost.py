@@ -33,7 +33,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.sql.engine import create_engine
 from adapters.sql.uow import SqlUnitOfWork
 from domain.tasks import Task, TaskStatus
-from domain.use_cases.projects import open_inbox
 from domain.users import User
 from tests.integration.pgbouncer import alembic_config, run_pgbouncer
 from tests.integration.scale.processes import fresh_database
