@@ -39,9 +39,14 @@ _COLUMNS = (
     "id, title, description, status, priority, labels, due_at, completed_at, created_at, "
     "updated_at, version"
 )
-SELECT_ONE = f"SELECT {_COLUMNS} FROM tasks WHERE id = $1 AND owner_id = $2"
+# The user's tasks are those of their inbox (where the seed puts them).
+_INBOX = "(SELECT id FROM projects WHERE inbox_owner_id = {user})"
+SELECT_ONE = (
+    f"SELECT {_COLUMNS} FROM tasks WHERE id = $1 AND project_id = {_INBOX.format(user='$2')}"
+)
 SELECT_PAGE = (
-    f"SELECT {_COLUMNS} FROM tasks WHERE owner_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"
+    f"SELECT {_COLUMNS} FROM tasks WHERE project_id = {_INBOX.format(user='$1')} "
+    "ORDER BY created_at DESC, id DESC LIMIT $2"
 )
 # The same work as Taskhub's create: the owner's task counter moves (while under the cap, $15)
 # in the statement that inserts the task, so the yardstick pays for the per-user task cap too.
@@ -49,9 +54,10 @@ INSERT = (
     "WITH counted AS (INSERT INTO task_counts (owner_id, n) VALUES ($2, 1) "
     "ON CONFLICT (owner_id) DO UPDATE SET n = task_counts.n + 1 WHERE task_counts.n < $15 "
     "RETURNING n) "
-    "INSERT INTO tasks (id, owner_id, title, description, status, priority, labels, due_at, "
-    "completed_at, created_at, updated_at, version, title_folded, description_folded) "
-    "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 FROM counted"
+    "INSERT INTO tasks (id, owner_id, project_id, title, description, status, priority, labels, "
+    "due_at, completed_at, created_at, updated_at, version, title_folded, description_folded) "
+    "SELECT $1, $2, inbox.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 "
+    "FROM counted, projects AS inbox WHERE inbox.inbox_owner_id = $2"
 )
 MAX_TASKS = 100_000
 

@@ -24,8 +24,9 @@ from adapters.memory.concurrency import MemoryConcurrencyLimiter
 from adapters.memory.idempotency import MemoryIdempotencyStore
 from adapters.memory.jobs import MemoryJobSchedule
 from adapters.memory.principals import MemoryPrincipalCache
+from adapters.memory.projects import MemoryProjectUnitOfWork
 from adapters.memory.rate_limit import MemoryRateLimiter
-from adapters.memory.uow import MemoryDatabase, MemoryUnitOfWork
+from adapters.memory.uow import MemoryDatabase
 from adapters.security.common_passwords import common_passwords
 from adapters.security.ids import SystemClock, UuidV7Generator
 from adapters.security.passwords import Argon2idPasswordHasher
@@ -84,7 +85,7 @@ def _uow_factory(
     engine: AsyncEngine | None, memory: MemoryDatabase, slots: Any, *, read_only: bool = False
 ) -> Callable[[], Any]:
     if engine is None:
-        return lambda: MemoryUnitOfWork(memory)
+        return lambda: MemoryProjectUnitOfWork(memory)
     from adapters.sql.uow import SqlUnitOfWork
 
     return lambda: SqlUnitOfWork(engine, read_only=read_only, slots=slots)

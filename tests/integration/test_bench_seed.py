@@ -35,6 +35,20 @@ async def _seed_run_and_reset(dsn: str, owner_id: str) -> None:
             "VALUES ($1, 'bench@example.com', 'bench@example.com', 'h', now())",
             uuid.UUID(owner_id),
         )
+        # Sign-up gives every user an inbox, where the seed puts the tasks.
+        inbox = uuid.uuid4()
+        await connection.execute(
+            "INSERT INTO projects (id, name, inbox, inbox_owner_id, created_at, updated_at, "
+            "version) VALUES ($1, 'Inbox', true, $2, now(), now(), 1)",
+            inbox,
+            uuid.UUID(owner_id),
+        )
+        await connection.execute(
+            "INSERT INTO project_members (project_id, user_id, role, added_at) "
+            "VALUES ($1, $2, 'owner', now())",
+            inbox,
+            uuid.UUID(owner_id),
+        )
     finally:
         await connection.close()
     ids, cutoff = await seed_tasks(dsn, owner_id, 40)
@@ -46,12 +60,13 @@ async def _seed_run_and_reset(dsn: str, owner_id: str) -> None:
     try:
         for _ in range(3):
             await connection.execute(
-                "INSERT INTO tasks (id, owner_id, title, status, priority, labels, created_at, "
-                "updated_at, version, title_folded) "
-                "VALUES ($1, $2, 't', 'todo', 1, '{}', $3, $3, 1, 't')",
+                "INSERT INTO tasks (id, owner_id, project_id, title, status, priority, labels, "
+                "created_at, updated_at, version, title_folded) "
+                "VALUES ($1, $2, $4, 't', 'todo', 1, '{}', $3, $3, 1, 't')",
                 uuid.uuid4(),
                 uuid.UUID(owner_id),
                 datetime.now(UTC),
+                inbox,
             )
     finally:
         await connection.close()

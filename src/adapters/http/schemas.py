@@ -21,6 +21,16 @@ ScopeText = Literal["tasks:read", "tasks:write", "keys:manage"]
 # A time in a request: RFC 3339 with an offset. The format is for the OpenAPI text only; the
 # domain refuses a time without an offset and names the field.
 Time = Annotated[datetime, Meta(extra_json_schema={"format": "date-time"})]
+Id = Annotated[str, Meta(extra_json_schema={"format": "uuid"})]
+_UUID_PATTERN = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+ProjectRef = Annotated[
+    Id,
+    Meta(description="A project where the caller is an editor or owner (default: the inbox)."),
+]
+ParentRef = Annotated[
+    Id, Meta(description="A task of the same project; at most 5 levels deep, no cycle.")
+]
+AssigneeRef = Annotated[Id, Meta(description="A member (any role) of the task's project.")]
 
 
 class Request(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -99,6 +109,30 @@ class KeyListQuery(msgspec.Struct, kw_only=True):
 
     limit: Annotated[int, Meta(ge=1, le=200)] = 50
     cursor: Annotated[str | None, Meta(description="next_cursor of the previous page.")] = None
+    project_id: Annotated[
+        Id | None,
+        Meta(description="Only this project's tasks (one the caller cannot read: none)."),
+    ] = None
+    assignee_id: (
+        Annotated[
+            str,
+            Meta(
+                pattern=f"^(me|none|{_UUID_PATTERN})$",
+                description="A user id, `me` (the caller) or `none` (unassigned).",
+            ),
+        ]
+        | None
+    ) = None
+    parent_id: (
+        Annotated[
+            str,
+            Meta(
+                pattern=f"^(none|{_UUID_PATTERN})$",
+                description="A task id (its direct subtasks) or `none` (top level).",
+            ),
+        ]
+        | None
+    ) = None
 
 
 class ApiKeyList(msgspec.Struct, kw_only=True):
@@ -121,6 +155,9 @@ class TaskCreate(Request):
         Meta(description="Up to 20 labels of 1 to 50 characters; trimmed, duplicates merged."),
     ] = msgspec.field(default_factory=list)
     due_at: Time | None = None
+    project_id: ProjectRef | None = None
+    parent_id: ParentRef | None = None
+    assignee_id: AssigneeRef | None = None
 
 
 class TaskPatch(Request):
@@ -132,6 +169,9 @@ class TaskPatch(Request):
     priority: Priority | UnsetType = UNSET
     labels: list[str] | UnsetType = UNSET
     due_at: Time | UnsetType | None = UNSET
+    project_id: ProjectRef | UnsetType = UNSET
+    parent_id: ParentRef | UnsetType | None = UNSET
+    assignee_id: AssigneeRef | UnsetType | None = UNSET
 
 
 class TaskOut(msgspec.Struct, kw_only=True):
@@ -146,6 +186,9 @@ class TaskOut(msgspec.Struct, kw_only=True):
     created_at: datetime
     updated_at: datetime
     version: int
+    project_id: str
+    parent_id: str | None
+    assignee_id: str | None
 
 
 class TaskPage(msgspec.Struct, kw_only=True):
@@ -171,3 +214,27 @@ class TaskListQuery(msgspec.Struct, kw_only=True):
     sort: TaskSort = TaskSort.CREATED_AT_DESC
     limit: Annotated[int, Meta(ge=1, le=MAX_PAGE_SIZE)] = 50
     cursor: Annotated[str | None, Meta(description="next_cursor of the previous page.")] = None
+    project_id: Annotated[
+        Id | None,
+        Meta(description="Only this project's tasks (one the caller cannot read: none)."),
+    ] = None
+    assignee_id: (
+        Annotated[
+            str,
+            Meta(
+                pattern=f"^(me|none|{_UUID_PATTERN})$",
+                description="A user id, `me` (the caller) or `none` (unassigned).",
+            ),
+        ]
+        | None
+    ) = None
+    parent_id: (
+        Annotated[
+            str,
+            Meta(
+                pattern=f"^(none|{_UUID_PATTERN})$",
+                description="A task id (its direct subtasks) or `none` (top level).",
+            ),
+        ]
+        | None
+    ) = None

@@ -26,7 +26,7 @@ from adapters.http.responses import EncodedJson
 from adapters.http.routing import delete, get, patch, post
 from adapters.http.schemas import TaskCreate, TaskListQuery, TaskOut, TaskPage, TaskPatch
 from adapters.http.services import Services, services
-from domain.auth import Scope
+from domain.auth import Principal, Scope
 from domain.errors import FieldError, Invalid, RateLimited
 from domain.task_queries import TaskFilter, TaskQuery
 from domain.tasks import Task, TaskDraft
@@ -51,6 +51,9 @@ def task_out(task: Task) -> TaskOut:
         created_at=task.created_at,
         updated_at=task.updated_at,
         version=task.version,
+        project_id=task.project_id,
+        parent_id=task.parent_id,
+        assignee_id=task.assignee_id,
     )
 
 
@@ -81,10 +84,11 @@ def _parse_int(name: str, value: str | None, errors: list[FieldError]) -> int | 
     return None
 
 
-async def _search(found: Services, user_id: str, query: TaskQuery) -> Page:
+async def _search(found: Services, principal: Principal, query: TaskQuery) -> Page:
     """A list with `q` (a substring search, the costly kind) in one of the user's search slots;
     429 when they are all taken."""
     slots = found.search_slots
+    user_id = principal.user_id
     ticket = await slots.acquire(user_id)
     if ticket is None:
         raise RateLimited(
@@ -92,7 +96,7 @@ async def _search(found: Services, user_id: str, query: TaskQuery) -> Page:
             retry_after=1,
         )
     try:
-        return await found.list_tasks().execute(user_id, query)
+        return await found.list_tasks().execute(principal, query)
     finally:
         await slots.release(user_id, ticket)
 
@@ -109,7 +113,12 @@ class TasksController(Controller):
         status_code=HTTP_201_CREATED,
         operation_id="createTask",
         summary="Create a task",
-        description="An account holds at most MAX_TASKS_PER_USER tasks (default 100000): one more "
+        description="The task goes into `project_id` (default: the caller's inbox; a key "
+        "restricted to projects must name one, else 422): 404 when the caller is not a member "
+        "of it (or the key does not reach it), 403 for a viewer. `parent_id` must be a task of "
+        "the same project at most 5 levels deep, `assignee_id` a member of the project; else "
+        "422 naming the field. "
+        "An account holds at most MAX_TASKS_PER_USER tasks (default 100000): one more "
         "is 409 `limit-reached` and creates nothing; deleting a task frees its place. "
         "With `Idempotency-Key`, a repeat with the same body returns the first answer "
         "(same id, `Idempotent-Replayed: true`) for 24 h; the same key with another body is 422; "
@@ -122,7 +131,7 @@ class TasksController(Controller):
             **documented_body(TaskCreate),
             **documented_headers({201: ("ETag", "Location", "Idempotent-Replayed")}),
         },
-        responses=PROBLEMS(409),
+        responses=PROBLEMS(404, 409),
     )
     async def create(self, request: Request[Any, Any, Any]) -> Response[TaskOut]:
         body = await decode_body(request, TaskCreate)
@@ -133,10 +142,11 @@ class TasksController(Controller):
             priority=body.priority,
             labels=body.labels,
             due_at=body.due_at,
+            project_id=body.project_id,
+            parent_id=body.parent_id,
+            assignee_id=body.assignee_id,
         )
-        task = (
-            await services(request).create_task().execute(current_principal(request).user_id, draft)
-        )
+        task = await services(request).create_task().execute(current_principal(request), draft)
         root = str(request.scope.get("root_path", ""))
         return task_response(task, HTTP_201_CREATED, {"Location": f"{root}/v1/tasks/{task.id}"})
 
@@ -144,7 +154,11 @@ class TasksController(Controller):
         "/",
         operation_id="listTasks",
         summary="List tasks (filters, sort, keyset pagination)",
-        description="Cursor pagination is stable: walking every page returns every matching task "
+        description="The tasks of every project the caller (and its key) may read. "
+        "`project_id` narrows to one project (one the caller cannot read gives an empty list), "
+        "`assignee_id` to a user id, `me` or `none`, `parent_id` to a task's direct subtasks "
+        "or `none` (top-level tasks); a malformed `assignee_id` or `parent_id` is 422. "
+        "Cursor pagination is stable: walking every page returns every matching task "
         "exactly once, even while tasks are added. `next_cursor` is null on the last page; the "
         'next page is also in `Link: <...>; rel="next"`. A tampered cursor is 400.',
         opt={
@@ -176,6 +190,16 @@ class TasksController(Controller):
         cursor: Annotated[
             str | None, Parameter(description="next_cursor of the previous page")
         ] = None,
+        project_id: Annotated[
+            str | None,
+            Parameter(description="Only this project's tasks (one the caller cannot read: none)"),
+        ] = None,
+        assignee_id: Annotated[
+            str | None, Parameter(description="A user id, me (the caller) or none (unassigned)")
+        ] = None,
+        parent_id: Annotated[
+            str | None, Parameter(description="A task id (its direct subtasks) or none (top level)")
+        ] = None,
     ) -> Response[TaskPage]:
         principal = current_principal(request)
         cursor_codec = services(request).cursor_codec
@@ -194,6 +218,9 @@ class TasksController(Controller):
                 due_before=before,
                 due_after=after,
                 q=q,
+                project_id=project_id,
+                assignee_id=assignee_id,
+                parent_id=parent_id,
             ),
             sort=sort,  # type: ignore[arg-type]
             limit=size if size is not None else 50,
@@ -206,9 +233,9 @@ class TasksController(Controller):
                 raise ClientException(detail=exc.detail) from None
         found = services(request)
         if q is None:
-            page = await found.list_tasks().execute(principal.user_id, query)
+            page = await found.list_tasks().execute(principal, query)
         else:
-            page = await _search(found, principal.user_id, query)
+            page = await _search(found, principal, query)
         next_cursor = (
             cursor_codec.encode(cursor_payload(query, page.next_position))
             if page.next_position is not None
@@ -237,9 +264,7 @@ class TasksController(Controller):
         task_id: FromPath[str],
         if_none_match: Annotated[str | None, HeaderParameter(name="If-None-Match")] = None,
     ) -> Response[TaskOut]:
-        task = (
-            await services(request).get_task().execute(current_principal(request).user_id, task_id)
-        )
+        task = await services(request).get_task().execute(current_principal(request), task_id)
         tag = etag_of(task.id, task.version)
         if not_modified(if_none_match, tag):
             unchanged: Response[Any] = Response(b"", status_code=304, headers={"ETag": tag})
@@ -251,7 +276,12 @@ class TasksController(Controller):
         operation_id="updateTask",
         summary="Update a task (JSON merge patch)",
         description="`application/merge-patch+json` or `application/json`. `null` clears "
-        "description or due_at; null for title, status, priority or labels is 422. `If-Match` "
+        "description, due_at, parent_id or assignee_id; null for title, status, priority, labels "
+        "or project_id is 422. Editors and owners of the task's project may patch (a viewer "
+        "gets 403). A new `project_id` moves the task with all its subtasks (each gets a new "
+        "version); it needs editor or owner in the target too (404 when not a member, 403 for a "
+        "viewer), and the result's `parent_id` must be null or a task of the new project and "
+        "its `assignee_id` null or a member of it (else 422 on that field). `If-Match` "
         "with a stale ETag is 412; 409 when another writer changed the task meanwhile and no "
         "`If-Match` was sent.",
         opt={
@@ -277,7 +307,7 @@ class TasksController(Controller):
             await services(request)
             .update_task()
             .execute(
-                current_principal(request).user_id,
+                current_principal(request),
                 task_id,
                 changes,
                 expected_version(if_match, task_id),
@@ -290,8 +320,9 @@ class TasksController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         operation_id="deleteTask",
         summary="Delete a task",
-        description="`If-Match` with a stale ETag is 412; 409 when another writer changed the "
-        "task meanwhile and no `If-Match` was sent. Afterwards the task is 404.",
+        description="Deletes the task and all its subtasks (editor or owner of its project; a "
+        "viewer gets 403). `If-Match` with a stale ETag is 412; 409 when another writer changed "
+        "the task meanwhile and no `If-Match` was sent. Afterwards the task is 404.",
         opt={SCOPE_OPT: Scope.TASKS_WRITE},
         responses=PROBLEMS(404, 409, 412),
     )
@@ -304,7 +335,5 @@ class TasksController(Controller):
         await (
             services(request)
             .delete_task()
-            .execute(
-                current_principal(request).user_id, task_id, expected_version(if_match, task_id)
-            )
+            .execute(current_principal(request), task_id, expected_version(if_match, task_id))
         )

@@ -18,8 +18,9 @@ transaction per use case) in as few round trips as it allows:
   inside the transaction, so the unit reads its own writes. A held insert that may be refused
   (the task cap) raises its refusal when it inserts nothing; a `commit()` that raises it has
   rolled back and written nothing.
-A create is thus one round trip; an update or delete is BEGIN, the read, the conditional write
-and COMMIT.
+A write with RETURNING (`write_returning`) that is the unit's first statement goes alone too.
+A create is thus one round trip (its membership check and the owner's counter are part of the
+INSERT); an update or delete is BEGIN, the read, the conditional write and COMMIT.
 
 A connection that may be in an unknown state (lost, timed out, interrupted mid-statement) is
 invalidated, never returned to the pool.
@@ -37,7 +38,7 @@ from sqlalchemy.util import greenlet_spawn
 
 from adapters.sql.compiled import PositionalText, TextCache
 from adapters.sql.outages import is_outage, unavailable
-from domain.errors import DomainError
+from domain.errors import Conflict, DomainError
 
 _TEXT_CACHES: dict[Dialect, TextCache] = {}
 
@@ -112,6 +113,20 @@ class DriverRunner:
     ) -> None:
         sql, args = self._call(statement, params)
         self._pending.append((sql, args, refused))
+
+    async def write_returning(self, statement: Executable, params: dict[str, Any]) -> Any | None:
+        """Run now. As the unit's first statement (no transaction, nothing held) it goes alone,
+        atomic and committed by itself, in one round trip; else inside the transaction."""
+        sql, args = self._call(statement, params)
+        try:
+            if self._transaction is not None or self._pending:
+                await self._begin()
+                if self._pending:
+                    await self._write_pending()
+            return await self._conn.fetchrow(sql, *args)
+        except BaseException as exc:
+            self._failed(exc)
+            raise
 
     # --- the unit of work's side ------------------------------------------------------------
 
@@ -205,7 +220,8 @@ class DriverRunner:
         return None
 
     def _failed(self, exc: BaseException) -> None:
-        """Book a failed driver call; raise `Unavailable` (from `exc`) for an outage.
+        """Book a failed driver call; raise `Unavailable` (from `exc`) for an outage, `Conflict`
+        for a unique constraint.
 
         A server-reported error (bad input, a constraint) leaves the connection usable; any
         other failure (lost connection, client timeout, cancellation mid-statement) leaves it in
@@ -219,6 +235,10 @@ class DriverRunner:
             self.broken = True
         if isinstance(exc, Exception) and (closed or is_outage(exc)):
             raise unavailable(exc) from exc
+        if isinstance(exc, asyncpg.UniqueViolationError):
+            # An insert held until commit met a row stored meanwhile (a second inbox, a
+            # membership added twice): what the SQLAlchemy path reports as a Conflict too.
+            raise Conflict("this conflicts with something stored meanwhile; retry") from exc
 
 
 class DriverLink:

@@ -15,20 +15,24 @@ folding, so SQLite's ASCII-only case-insensitive LIKE answers like PostgreSQL's 
 Parameter values are given in the form every driver takes as is (str ids, aware datetimes,
 lists), and ids are read back cast to text, so no driver needs SQLAlchemy's per-type processing.
 
-The per-owner cap: `task_counts` holds each owner's number of tasks, moved by the statement that
-inserts or deletes a task. On PostgreSQL that is one statement each (data-modifying CTEs): the
-counter is raised only while below the cap, and the task is inserted only when it was; its
-upsert locks the owner's counter row, so concurrent creates at the cap queue there and the later
-one sees the raised count. SQLite cannot modify data in a CTE: it runs the counter's statement
-and the task's one after the other in the same transaction (its writers are serialised anyway).
+The per-owner cap: `task_counts` holds each owner's (creator's) number of tasks, moved by the
+statement that inserts or deletes tasks. On PostgreSQL that is one statement each (data-modifying
+CTEs): the counter is raised only while below the cap (and, for a create as a member, only when
+the membership check passed), and the task is inserted only when it was; its upsert locks the
+owner's counter row, so concurrent creates at the cap queue there and the later one sees the
+raised count. A delete lowers each owner's counter by the tasks of the removed subtree. SQLite
+cannot modify data in a CTE: it runs the counter's statement and the task's one after the other in
+the same transaction (its writers are serialised anyway).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 
 from sqlalchemy import (
+    ARRAY,
     ColumnElement,
     Delete,
     Executable,
@@ -39,6 +43,7 @@ from sqlalchemy import (
     Text,
     Update,
     and_,
+    any_,
     bindparam,
     cast,
     delete,
@@ -47,15 +52,18 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    true,
     tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects import sqlite
 
-from adapters.sql.tables import task_counts, tasks
+from adapters.sql.tables import project_members, projects, task_counts, tasks
 from adapters.sql.types import is_canonical_uuid
-from domain.task_queries import TaskQuery, TaskSort
+from domain.ports.tasks import Readable, TaskInProject
+from domain.projects import Membership, Role
+from domain.task_queries import NONE, TaskQuery, TaskSort
 from domain.tasks import Task, TaskLimitReached, TaskStatus, fold_for_search
 
 # Ids come back as canonical lower-case text under names of their own, so that `id` in WHERE
@@ -73,21 +81,109 @@ _TASK_COLUMNS = (
     tasks.c.created_at,
     tasks.c.updated_at,
     tasks.c.version,
+    cast(tasks.c.project_id, Text).label("project_id_text"),
+    cast(tasks.c.parent_id, Text).label("parent_id_text"),
+    cast(tasks.c.assignee_id, Text).label("assignee_id_text"),
 )
 _SELECT_TASKS = select(*_TASK_COLUMNS)
+TASK_COLUMNS = _TASK_COLUMNS  # what `task_from_row` reads, for other statements of whole tasks
+_TASK_COUNT = len(_TASK_COLUMNS)
 
 INSERT_TASK: Insert = insert(tasks)
-SELECT_TASK: Select[Any] = _SELECT_TASKS.where(
-    tasks.c.id == bindparam("task_id"), tasks.c.owner_id == bindparam("owner_id")
+# The task with the asking user's membership in its project (NULL role: not a member), so the
+# access policy decides on one row.
+SELECT_TASK: Select[Any] = (
+    select(*_TASK_COLUMNS, project_members.c.role, project_members.c.added_at)
+    .select_from(
+        tasks.outerjoin(
+            project_members,
+            and_(
+                project_members.c.project_id == tasks.c.project_id,
+                project_members.c.user_id == bindparam("user_id"),
+            ),
+        )
+    )
+    .where(tasks.c.id == bindparam("task_id"))
 )
-# The row locates itself by its own id and owner; every other column is set.
+
+
+_ONE = literal_column("1", Integer())
+
+
+def _member_project(*, inbox: bool, postgresql: bool) -> Select[Any]:
+    """The project (`in_project`, or with `inbox` the member's inbox) where `member_id` holds
+    one of `roles`: one row, or none."""
+    members = project_members.c
+    member = bindparam("member_id", type_=members.user_id.type)
+    conditions = [members.user_id == member]
+    if postgresql:
+        conditions.append(members.role == any_(bindparam("roles", type_=ARRAY(Text()))))
+    else:
+        conditions.append(members.role.in_(bindparam("roles", expanding=True)))
+    if inbox:
+        own_inbox = select(projects.c.id).where(projects.c.inbox_owner_id == member)
+        conditions.append(members.project_id == own_inbox.scalar_subquery())
+    else:
+        project = bindparam("in_project", type_=members.project_id.type)
+        conditions.append(members.project_id == project)
+    return select(members.project_id.label("project_id")).where(*conditions)
+
+
+def _values(column: Any) -> Any:
+    return cast(bindparam(f"v_{column.key}", type_=column.type), column.type)
+
+
+def _insert_as_member(*, inbox: bool) -> Insert:
+    """SQLite: INSERT ... SELECT of a task row that yields a row only when `member_id` holds one
+    of `roles` in the project; RETURNING the project's id. Values are bound as `v_<column>` and
+    cast to their column's type."""
+    target = _member_project(inbox=inbox, postgresql=False).subquery("target")
+    values = [
+        target.c.project_id if column.key == "project_id" else _values(column) for column in tasks.c
+    ]
+    return (
+        insert(tasks)
+        .from_select([column.key for column in tasks.c], select(*values).select_from(target))
+        .returning(cast(tasks.c.project_id, Text))
+    )
+
+
+def _insert_counted_as_member(*, inbox: bool) -> Insert:
+    """PostgreSQL: the same insert as one statement with the owner's counter: the counter moves
+    only when the membership check found the project and the owner is below `max_tasks`, and
+    the task is inserted only when the counter moved. RETURNING the project's id; no row back
+    means the membership check or the cap refused it."""
+    target = _member_project(inbox=inbox, postgresql=True).cte("target")
+    owner = _values(tasks.c.owner_id)
+    counted = (
+        pg.insert(task_counts)
+        .from_select(["owner_id", "n"], select(owner, _ONE).select_from(target))
+        .on_conflict_do_update(
+            index_elements=[task_counts.c.owner_id],
+            set_={"n": task_counts.c.n + _ONE},
+            where=task_counts.c.n < bindparam("max_tasks", type_=Integer()),
+        )
+        .returning(task_counts.c.n)
+        .cte("counted")
+    )
+    values = [
+        target.c.project_id if column.key == "project_id" else _values(column) for column in tasks.c
+    ]
+    rows = select(*values).select_from(target.join(counted, true()))
+    return (
+        insert(tasks)
+        .from_select([column.key for column in tasks.c], rows)
+        .returning(cast(tasks.c.project_id, Text))
+    )
+
+
+# The row locates itself by its own id; every other column but the creator is set.
 _KEY_COLUMNS = frozenset({"id", "owner_id"})
 UPDATE_TASK: Update = (
     update(tasks)
     .values({column: bindparam(column.key) for column in tasks.c if column.key not in _KEY_COLUMNS})
     .where(
         tasks.c.id == bindparam("where_id"),
-        tasks.c.owner_id == bindparam("where_owner_id"),
         tasks.c.version == bindparam("expected_version"),
     )
 )
@@ -100,7 +196,6 @@ DELETE_TASK: Delete = delete(tasks).where(
 )
 
 # --- the per-owner count -------------------------------------------------------------------------
-_ONE = literal_column("1", Integer())
 
 
 def _count_one_more(insert_into: Any) -> Any:
@@ -122,25 +217,80 @@ INSERT_COUNTED_TASK: Insert = insert(tasks).from_select(
     [column.key for column in tasks.c],
     select(*(bindparam(column.key, type_=column.type) for column in tasks.c)).select_from(_COUNTED),
 )
-# PostgreSQL: the counter goes down by the tasks the DELETE removed (0 or 1); the one row back
-# is that number.
-_GONE = DELETE_TASK.returning(tasks.c.owner_id).cte("gone")
+
+
+def _subtree(*, nesting: bool = False) -> Any:
+    """The task to delete (`where_id`, created by `where_owner_id`, at `expected_version`) and
+    all its descendants, with each one's creator: what the delete removes (subtasks go by the
+    parent's foreign key), so each creator's counter can go down by their share."""
+    root = (
+        select(tasks.c.id, tasks.c.owner_id)
+        .where(
+            tasks.c.id == bindparam("where_id"),
+            tasks.c.owner_id == bindparam("where_owner_id"),
+            tasks.c.version == bindparam("expected_version"),
+        )
+        .cte("subtree", recursive=True, nesting=nesting)
+    )
+    child = tasks.alias("child")
+    return root.union_all(
+        select(child.c.id, child.c.owner_id).where(child.c.parent_id == root.c.id)
+    )
+
+
+# PostgreSQL: one statement deletes the subtree and lowers each creator's counter by the tasks
+# of theirs it removed; the one row back is how many tasks went (0: nothing matched).
+_SUBTREE = _subtree()
+_GONE = (
+    delete(tasks)
+    .where(tasks.c.id.in_(select(_SUBTREE.c.id)))
+    .returning(tasks.c.owner_id)
+    .cte("gone")
+)
+_PER_OWNER = (
+    select(_GONE.c.owner_id, func.count().label("k")).group_by(_GONE.c.owner_id).cte("per_owner")
+)
 _UNCOUNTED = (
     update(task_counts)
-    .where(task_counts.c.owner_id == _GONE.c.owner_id)
-    .values(n=task_counts.c.n - _ONE)
+    .where(task_counts.c.owner_id == _PER_OWNER.c.owner_id)
+    .values(n=task_counts.c.n - _PER_OWNER.c.k)
     .cte("uncounted")
 )
 DELETE_COUNTED_TASK: Select[Any] = (
     select(func.count().label("deleted")).select_from(_GONE).add_cte(_UNCOUNTED)
 )
-# SQLite: the same two moves as statements of their own, run in the transaction of the write.
+# SQLite: the same moves as statements of their own, run in the transaction of the write: the
+# counters first (over the subtree as it stands), then the DELETE.
 COUNT_ONE_MORE_SQLITE: Insert = _count_one_more(sqlite.insert)
-COUNT_ONE_LESS: Update = (
+# Each subquery carries its own WITH, so the statement starts with UPDATE: the SQLite driver
+# opens its transaction only before a statement that starts as a write.
+_IN_SUBTREE = _subtree(nesting=True)
+_OF_OWNER = _subtree(nesting=True)
+UNCOUNT_SUBTREE_SQLITE: Update = (
     update(task_counts)
-    .where(task_counts.c.owner_id == bindparam("where_owner_id"))
-    .values(n=task_counts.c.n - _ONE)
+    .where(task_counts.c.owner_id.in_(select(_IN_SUBTREE.c.owner_id)))
+    .values(
+        n=task_counts.c.n
+        - select(func.count())
+        .select_from(_OF_OWNER)
+        .where(_OF_OWNER.c.owner_id == task_counts.c.owner_id)
+        .scalar_subquery()
+    )
 )
+
+INSERT_AS_MEMBER_POSTGRESQL = {
+    inbox: _insert_counted_as_member(inbox=inbox) for inbox in (False, True)
+}
+# PostgreSQL, read only when a checked insert wrote nothing: the owner's count, when the
+# membership check passes (the same parameters as the insert).
+COUNT_AS_MEMBER_POSTGRESQL = {
+    inbox: select(task_counts.c.n).where(
+        task_counts.c.owner_id == _values(tasks.c.owner_id),
+        _member_project(inbox=inbox, postgresql=True).exists(),
+    )
+    for inbox in (False, True)
+}
+INSERT_AS_MEMBER_SQLITE = {inbox: _insert_as_member(inbox=inbox) for inbox in (False, True)}
 
 _SORT_COLUMNS = {
     "created_at": tasks.c.created_at,
@@ -150,15 +300,19 @@ _SORT_COLUMNS = {
 }
 
 
-def _order_by(sort: TaskSort) -> tuple[ColumnElement[Any], ...]:
-    column = _SORT_COLUMNS[sort.field]
+def _order_by(
+    sort: TaskSort, column: Any = None, task_id: Any = None
+) -> tuple[ColumnElement[Any], ...]:
+    """ORDER BY of `sort`, on the tasks table (or on the given key and id columns)."""
+    column = _SORT_COLUMNS[sort.field] if column is None else column
+    task_id = tasks.c.id if task_id is None else task_id
     if sort is TaskSort.DUE_AT:
-        return column.asc().nulls_last(), tasks.c.id.asc()
+        return column.asc().nulls_last(), task_id.asc()
     if sort is TaskSort.DUE_AT_DESC:
-        return column.desc().nulls_first(), tasks.c.id.desc()
+        return column.desc().nulls_first(), task_id.desc()
     if sort.descending:
-        return column.desc(), tasks.c.id.desc()
-    return column.asc(), tasks.c.id.asc()
+        return column.desc(), task_id.desc()
+    return column.asc(), task_id.asc()
 
 
 def task_to_row(task: Task) -> dict[str, Any]:
@@ -167,6 +321,9 @@ def task_to_row(task: Task) -> dict[str, Any]:
     return {
         "id": task.id,
         "owner_id": task.owner_id,
+        "project_id": task.project_id,
+        "parent_id": task.parent_id,
+        "assignee_id": task.assignee_id,
         "title": task.title,
         "description": description,
         "status": task.status.value,
@@ -183,7 +340,8 @@ def task_to_row(task: Task) -> dict[str, Any]:
 
 
 def task_from_row(row: Sequence[Any]) -> Task:
-    """The task of a row of `SELECT_TASK` or a page statement (ids as text)."""
+    """The task of a row of a page statement, or the first columns of `SELECT_TASK` (ids as
+    text)."""
     (
         task_id,
         owner_id,
@@ -197,10 +355,16 @@ def task_from_row(row: Sequence[Any]) -> Task:
         created_at,
         updated_at,
         version,
-    ) = row
+        project_id,
+        parent_id,
+        assignee_id,
+    ) = row[:_TASK_COUNT]
     return Task(
         id=task_id,
         owner_id=owner_id,
+        project_id=project_id,
+        parent_id=parent_id,
+        assignee_id=assignee_id,
         title=title,
         description=description,
         status=TaskStatus(status),
@@ -228,10 +392,27 @@ def like_pattern(q: str) -> str:
 type PageShape = tuple[TaskSort, tuple[str, ...]]
 
 
-def page_parameters(owner_id: str, query: TaskQuery, limit: int) -> dict[str, Any]:
-    """The bound values of `query`'s page statement; which names are present is its shape."""
+def page_parameters(readable: Readable, query: TaskQuery, limit: int) -> dict[str, Any]:
+    """The bound values of `query`'s page statement; which names are present is its shape.
+    Ids must be canonical (the repository answers an empty list otherwise)."""
     wanted, after = query.filter, query.after
-    params: dict[str, Any] = {"owner_id": owner_id, "limit": limit}
+    params: dict[str, Any] = {
+        "user_id": readable.user_id,
+        "roles": sorted(role.value for role in readable.roles),
+        "limit": limit,
+    }
+    if readable.only is not None:
+        params["only"] = sorted(readable.only)
+    if wanted.project_id is not None:
+        params["project_id"] = wanted.project_id
+    if wanted.assignee_id == NONE:
+        params["no_assignee"] = True
+    elif wanted.assignee_id is not None:
+        params["assignee_id"] = wanted.assignee_id
+    if wanted.parent_id == NONE:
+        params["no_parent"] = True
+    elif wanted.parent_id is not None:
+        params["parent_id"] = wanted.parent_id
     if wanted.status is not None:
         params["status"] = wanted.status.value
     if wanted.priority is not None:
@@ -280,10 +461,41 @@ def _after(sort: TaskSort, names: tuple[str, ...]) -> ColumnElement[bool]:
     return or_(after, column.is_(None)) if sort.field == "due_at" else after
 
 
-def page_statement(shape: PageShape, *, postgresql: bool) -> Select[Any]:
-    """The SELECT of one page shape (see `page_parameters` for the names it binds)."""
-    sort, names = shape
-    conditions: list[ColumnElement[bool]] = [tasks.c.owner_id == bindparam("owner_id")]
+def _readable_projects(names: tuple[str, ...], *, postgresql: bool) -> Select[Any]:
+    """The ids of the projects the page may show: the user's memberships with a role that
+    may read, narrowed to a restricted key's projects and to the `project_id` filter."""
+    members = project_members.c
+    if postgresql:
+        # Arrays compared with = ANY, so the compiled text has a fixed number of parameters.
+        conditions = [members.role == any_(bindparam("roles", type_=ARRAY(Text())))]
+        if "only" in names:
+            only = bindparam("only", type_=ARRAY(Text()))
+            conditions.append(cast(members.project_id, Text) == any_(only))
+    else:
+        conditions = [members.role.in_(bindparam("roles", expanding=True))]
+        if "only" in names:
+            conditions.append(members.project_id.in_(bindparam("only", expanding=True)))
+    conditions.append(members.user_id == bindparam("user_id", type_=members.user_id.type))
+    if "project_id" in names:
+        project = bindparam("project_id", type_=members.project_id.type)
+        conditions.append(members.project_id == project)
+    return select(members.project_id).where(*conditions)
+
+
+def _task_conditions(
+    sort: TaskSort, names: tuple[str, ...], *, postgresql: bool
+) -> list[ColumnElement[bool]]:
+    """The filter and keyset conditions on the tasks of one page."""
+    conditions: list[ColumnElement[bool]] = []
+    if "no_assignee" in names:
+        conditions.append(tasks.c.assignee_id.is_(None))
+    if "assignee_id" in names:
+        assignee = bindparam("assignee_id", type_=tasks.c.assignee_id.type)
+        conditions.append(tasks.c.assignee_id == assignee)
+    if "no_parent" in names:
+        conditions.append(tasks.c.parent_id.is_(None))
+    if "parent_id" in names:
+        conditions.append(tasks.c.parent_id == bindparam("parent_id", type_=tasks.c.parent_id.type))
     if "status" in names:
         conditions.append(tasks.c.status == bindparam("status"))
     if "priority" in names:
@@ -305,10 +517,41 @@ def page_statement(shape: PageShape, *, postgresql: bool) -> Select[Any]:
         )
     if "after_id" in names:
         conditions.append(_after(sort, names))
-    return (
-        _SELECT_TASKS.where(*conditions)
+    return conditions
+
+
+def page_statement(shape: PageShape, *, postgresql: bool) -> Select[Any]:
+    """The SELECT of one page shape (see `page_parameters` for the names it binds).
+
+    On PostgreSQL each readable project gives at most `limit` tasks through its slice of the
+    (project_id, sort key, id) index (a LATERAL subquery), and the page is the first `limit`
+    of those: the work is bounded by projects x limit, however large a project is. SQLite
+    (embedded, small) filters on the readable project ids instead.
+    """
+    sort, names = shape
+    readable = _readable_projects(names, postgresql=postgresql)
+    conditions = _task_conditions(sort, names, postgresql=postgresql)
+    limit = bindparam("limit", type_=Integer())
+    if not postgresql:
+        return (
+            _SELECT_TASKS.where(tasks.c.project_id.in_(readable), *conditions)
+            .order_by(*_order_by(sort))
+            .limit(limit)
+        )
+    projects = readable.subquery("readable")
+    key = _SORT_COLUMNS[sort.field]
+    slice_ = (
+        select(*_TASK_COLUMNS, key.label("sort_key"), tasks.c.id.label("sort_id"))
+        .where(tasks.c.project_id == projects.c.project_id, *conditions)
         .order_by(*_order_by(sort))
-        .limit(bindparam("limit", type_=Integer()))
+        .limit(limit)
+        .lateral("slice")
+    )
+    return (
+        select(*(slice_.c[column.name] for column in _TASK_COLUMNS))
+        .select_from(projects.join(slice_, true()))
+        .order_by(*_order_by(sort, slice_.c.sort_key, slice_.c.sort_id))
+        .limit(limit)
     )
 
 
@@ -358,12 +601,18 @@ class StatementRunner(Protocol):
         held insert (a `commit()` that raises it has written nothing)."""
         ...
 
+    async def write_returning(self, statement: Executable, params: dict[str, Any]) -> Any | None:
+        """Run a write with RETURNING now; its first row, or None. As the unit's first
+        statement it may run alone, committed by itself."""
+        ...
+
 
 class SqlTaskRepository:
     def __init__(self, runner: StatementRunner, *, postgresql: bool) -> None:
         self._run = runner
         self._postgresql = postgresql
         self._pages = PAGES_POSTGRESQL if postgresql else PAGES_SQLITE
+        self._as_member = INSERT_AS_MEMBER_POSTGRESQL if postgresql else INSERT_AS_MEMBER_SQLITE
 
     async def add(self, task: Task, *, limit: int) -> None:
         row = task_to_row(task)
@@ -376,17 +625,57 @@ class SqlTaskRepository:
             raise TaskLimitReached(limit)
         await self._run.insert(INSERT_TASK, row)
 
-    async def get(self, owner_id: str, task_id: str) -> Task | None:
-        if not is_canonical_uuid(task_id) or not is_canonical_uuid(owner_id):
+    async def add_as_member(
+        self, task: Task, *, user_id: str, roles: frozenset[Role], inbox: bool, limit: int
+    ) -> Task | None:
+        """One INSERT ... SELECT ... RETURNING: the membership check, the owner's counter (on
+        PostgreSQL in the same statement) and the write together."""
+        if not is_canonical_uuid(user_id) or not (inbox or is_canonical_uuid(task.project_id)):
             return None
-        row = await self._run.fetch_one(SELECT_TASK, {"task_id": task_id, "owner_id": owner_id})
-        return None if row is None else task_from_row(row)
+        params = {f"v_{k}": v for k, v in task_to_row(task).items() if k != "project_id"}
+        params["member_id"] = user_id
+        params["roles"] = sorted(role.value for role in roles)
+        if not inbox:
+            params["in_project"] = task.project_id
+        if self._postgresql:
+            params["max_tasks"] = limit
+        row = await self._run.write_returning(self._as_member[inbox], params)
+        retries = 2
+        while row is None:
+            if not self._postgresql:
+                return None
+            # Nothing written: either the membership check or the cap refused it.
+            count = await self._run.fetch_one(COUNT_AS_MEMBER_POSTGRESQL[inbox], params)
+            if count is None:
+                return None  # not a writing member
+            if count[0] >= limit or retries == 0:
+                raise TaskLimitReached(limit)
+            retries -= 1  # a concurrent delete freed a place since: try again
+            row = await self._run.write_returning(self._as_member[inbox], params)
+        if not self._postgresql:
+            counted = {"owner_id": task.owner_id, "max_tasks": limit}
+            if await self._run.write(COUNT_ONE_MORE_SQLITE, counted) == 0:
+                raise TaskLimitReached(limit)  # the unit of work is left uncommitted
+        return replace(task, project_id=row[0])
+
+    async def get(self, task_id: str, user_id: str) -> TaskInProject | None:
+        if not is_canonical_uuid(task_id) or not is_canonical_uuid(user_id):
+            return None
+        row = await self._run.fetch_one(SELECT_TASK, {"task_id": task_id, "user_id": user_id})
+        if row is None:
+            return None
+        task = task_from_row(row)
+        role, added_at = row[_TASK_COUNT], row[_TASK_COUNT + 1]
+        membership = (
+            None if role is None else Membership(task.project_id, user_id, Role(role), added_at)
+        )
+        return TaskInProject(task, membership)
 
     async def update(self, task: Task, expected_version: int) -> bool:
         """One conditional UPDATE; True when it hit the row (no read first)."""
         params = task_to_row(task)
         params["where_id"] = params.pop("id")
-        params["where_owner_id"] = params.pop("owner_id")
+        del params["owner_id"]
         params["expected_version"] = expected_version
         return await self._run.write(UPDATE_TASK, params) == 1
 
@@ -400,15 +689,16 @@ class SqlTaskRepository:
         }
         if self._postgresql:
             row = await self._run.fetch_one(DELETE_COUNTED_TASK, params)
-            return row is not None and row[0] == 1
-        if await self._run.write(DELETE_TASK, params) != 1:
-            return False
-        await self._run.write(COUNT_ONE_LESS, {"where_owner_id": owner_id})
-        return True
+            return row is not None and row[0] > 0
+        await self._run.write(UNCOUNT_SUBTREE_SQLITE, params)
+        return await self._run.write(DELETE_TASK, params) == 1
 
-    async def list_page(self, owner_id: str, query: TaskQuery, *, limit: int) -> list[Task]:
-        if not is_canonical_uuid(owner_id):
-            return []
-        params = page_parameters(owner_id, query, limit)
+    async def list_page(self, readable: Readable, query: TaskQuery, *, limit: int) -> list[Task]:
+        wanted = query.filter
+        ids = [readable.user_id, *(readable.only or ())]
+        ids += [i for i in (wanted.project_id, wanted.assignee_id, wanted.parent_id) if i]
+        if not all(is_canonical_uuid(i) for i in ids if i != NONE):
+            return []  # an id naming nothing matches nothing
+        params = page_parameters(readable, query, limit)
         rows = await self._run.fetch(self._pages.get(query.sort, params), params)
         return [task_from_row(row) for row in rows]

@@ -1,9 +1,10 @@
 """The statements each task use case sends to PostgreSQL, counted on the driver connection.
 
-The budget: a create is one INSERT; a get or a list is one SELECT (autocommit: no BEGIN, no
-ROLLBACK); an update or a delete is BEGIN, the read, the version-checked write and COMMIT. A
-change that adds a statement to any of them fails here. The create and the delete move the
-owner's task count in the same statement (a WITH around the INSERT or the DELETE).
+The budget: a create is one INSERT (the membership check is inside it); a get or a list is one
+SELECT (autocommit: no BEGIN, no ROLLBACK); an update or a delete is BEGIN, the read, the
+version-checked write and COMMIT. A change that adds a statement to any of them fails here. The
+create and the delete move the owner's task count in the same statement (a WITH around the
+INSERT or the DELETE).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from domain.task_queries import TaskFilter, TaskQuery
 from domain.tasks import TaskDraft
 from domain.use_cases.tasks import CreateTask, DeleteTask, GetTask, ListTasks, UpdateTask
 from tests.integration.sql.conftest import EngineMaker, UowFactory, add_user
+from tests.unit.projects.support import Who
 from tests.unit.tasks.fakes import FakeClock, SequentialIds
 
 POSTGRESQL_ONLY = True  # conftest drops this module's SQLite runs
@@ -57,7 +59,7 @@ async def test_each_task_use_case_stays_within_its_statements(
     make_engine: EngineMaker, new_uow: UowFactory
 ) -> None:
     engine = make_engine(pool_size=1, max_overflow=0)
-    owner = await add_user(new_uow)
+    owner = Who((await add_user(new_uow)).id)
 
     def factory(*, read_only: bool) -> Callable[[], SqlUnitOfWork]:
         return lambda: SqlUnitOfWork(engine, read_only=read_only, raw=True)
@@ -79,15 +81,15 @@ async def test_each_task_use_case_stays_within_its_statements(
                 words, log[:] = log[:], []
                 return words
 
-            task = await create.execute(owner.id, TaskDraft(title="x", labels=["a"]))
+            task = await create.execute(owner, TaskDraft(title="x", labels=["a"]))
             sent["create"] = await taken()
-            await get.execute(owner.id, task.id)
+            await get.execute(owner, task.id)
             sent["get"] = await taken()
-            await listing.execute(owner.id, query)
+            await listing.execute(owner, query)
             sent["list"] = await taken()
-            await update.execute(owner.id, task.id, {"title": "y"})
+            await update.execute(owner, task.id, {"title": "y"})
             sent["update"] = await taken()
-            await delete.execute(owner.id, task.id)
+            await delete.execute(owner, task.id)
             sent["delete"] = await taken()
         return sent
 

@@ -17,13 +17,18 @@ from adapters.sql.tables import task_counts, tasks
 from app.container import build_container
 from app.factory import create_app
 from app.settings import load_settings
+from domain.projects import Membership, Project, Role
+from domain.tasks import DEFAULT_MAX_TASKS_PER_OWNER
 from tests.integration.sql.conftest import (
     Database,
     TaskUowFactory,
     UowFactory,
     add_user,
+    inbox_id,
+    new_id,
 )
 from tests.unit.tasks.cap_contract import check_the_cap
+from tests.unit.tasks.fakes import T0, make_task
 
 
 async def counts(engine: AsyncEngine, owner_id: str) -> tuple[int | None, int]:
@@ -41,9 +46,47 @@ async def test_the_sql_store_keeps_the_cap_contract_and_an_exact_count(
 ) -> None:
     owner, neighbour = await add_user(new_uow), await add_user(new_uow)
     assert await counts(engine, owner.id) == (None, 0)
-    await check_the_cap(tasks_uow, owner.id, neighbour.id)
+    projects = {user.id: inbox_id(user.id) for user in (owner, neighbour)}
+    await check_the_cap(tasks_uow, owner.id, neighbour.id, projects)
     assert await counts(engine, owner.id) == (4, 4)
     assert await counts(engine, neighbour.id) == (1, 1)
+
+
+async def test_a_subtree_delete_and_a_project_delete_free_every_creators_places(
+    engine: AsyncEngine, new_uow: UowFactory, tasks_uow: TaskUowFactory
+) -> None:
+    """Subtasks and a project's tasks go by foreign-key cascades; each creator's count still
+    goes down by exactly their tasks that went."""
+    alice, bob = await add_user(new_uow), await add_user(new_uow)
+    shared = Project(new_id(), "Shared", None, False, T0, T0, 1)
+    async with new_uow() as uow:
+        await uow.projects.add(shared)
+        await uow.memberships.add(Membership(shared.id, alice.id, Role.OWNER, T0))
+        await uow.memberships.add(Membership(shared.id, bob.id, Role.EDITOR, T0))
+        await uow.commit()
+    root = make_task(new_id(), owner_id=alice.id, project_id=shared.id)
+    child = make_task(new_id(), owner_id=bob.id, project_id=shared.id, parent_id=root.id)
+    grandchild = make_task(new_id(), owner_id=alice.id, project_id=shared.id, parent_id=child.id)
+    aside = make_task(new_id(), owner_id=bob.id, project_id=shared.id)
+    kept = make_task(new_id(), owner_id=bob.id, project_id=inbox_id(bob.id))
+    for task in (root, child, grandchild, aside, kept):
+        async with tasks_uow() as uow:
+            await uow.tasks.add(task, limit=DEFAULT_MAX_TASKS_PER_OWNER)
+            await uow.commit()
+    assert await counts(engine, alice.id) == (2, 2)
+    assert await counts(engine, bob.id) == (3, 3)
+
+    async with tasks_uow() as uow:
+        assert not await uow.tasks.delete(alice.id, root.id, 2)  # stale: nothing moves
+        assert await uow.tasks.delete(alice.id, root.id, 1)
+        await uow.commit()
+    assert await counts(engine, alice.id) == (0, 0)
+    assert await counts(engine, bob.id) == (2, 2)
+
+    async with new_uow() as uow:
+        assert await uow.projects.delete(shared.id)
+        await uow.commit()
+    assert await counts(engine, bob.id) == (1, 1)  # the inbox task stays counted
 
 
 # --- over HTTP, through the real app on this database ---------------------------------------------

@@ -16,8 +16,9 @@ from adapters.sql.uow import SqlUnitOfWork
 from domain.ports.tasks import TaskUnitOfWork
 from domain.tasks import TaskDraft, TaskLimitReached
 from domain.use_cases.tasks import CreateTask, DeleteTask
-from tests.integration.sql.conftest import EngineMaker, UowFactory, add_user
+from tests.integration.sql.conftest import EngineMaker, UowFactory, add_user, inbox_id
 from tests.integration.sql.test_task_cap import counts
+from tests.unit.projects.support import Who
 from tests.unit.tasks.cap_contract import fresh_task
 from tests.unit.tasks.fakes import FakeClock
 
@@ -39,7 +40,7 @@ def _create(engine: AsyncEngine, max_tasks: int, *, raw: bool = True) -> CreateT
 
 
 async def _fill(new_uow: UowFactory, owner_id: str, count: int) -> list[str]:
-    made = [fresh_task(owner_id) for _ in range(count)]
+    made = [fresh_task(owner_id, inbox_id(owner_id)) for _ in range(count)]
     for task in made:
         async with new_uow() as uow:
             await uow.tasks.add(task, limit=count)
@@ -59,8 +60,8 @@ async def test_a_create_at_the_cap_waits_for_the_one_in_flight_and_then_counts_i
     create = _create(racing, 2)
 
     async with new_uow() as first:  # the SQLAlchemy mode sends the counted INSERT at once
-        await first.tasks.add(fresh_task(owner.id), limit=2)
-        second = asyncio.create_task(create.execute(owner.id, TaskDraft(title="second")))
+        await first.tasks.add(fresh_task(owner.id, inbox_id(owner.id)), limit=2)
+        second = asyncio.create_task(create.execute(Who(owner.id), TaskDraft(title="second")))
         await asyncio.sleep(0.3)  # let it reach the counter row and wait there
         assert not second.done()
         if first_commits:
@@ -84,7 +85,7 @@ async def test_a_burst_of_creates_at_the_cap_stores_exactly_the_places_left(
     creates = [_create(racing, cap, raw=n % 2 == 0) for n in range(24)]
     outcomes = await asyncio.gather(
         *(
-            create.execute(owner.id, TaskDraft(title=f"burst {n}"))
+            create.execute(Who(owner.id), TaskDraft(title=f"burst {n}"))
             for n, create in enumerate(creates)
         ),
         return_exceptions=True,
@@ -105,9 +106,11 @@ async def test_concurrent_creates_and_deletes_keep_the_count_exact(
     delete = DeleteTask(_units(racing, raw=True), FakeClock(), RecordingEventPublisher())
     creates = [_create(racing, cap, raw=n % 2 == 0) for n in range(12)]
     work: list[Coroutine[Any, Any, object]] = [
-        delete.execute(owner.id, task_id) for task_id in existing[:4]
+        delete.execute(Who(owner.id), task_id) for task_id in existing[:4]
     ]
-    work += [create.execute(owner.id, TaskDraft(title=f"t{n}")) for n, create in enumerate(creates)]
+    work += [
+        create.execute(Who(owner.id), TaskDraft(title=f"t{n}")) for n, create in enumerate(creates)
+    ]
     outcomes = await asyncio.gather(*work, return_exceptions=True)
     unexpected = [
         o for o in outcomes if isinstance(o, BaseException) and not isinstance(o, TaskLimitReached)

@@ -6,15 +6,18 @@ from collections.abc import Set
 from dataclasses import dataclass, field
 from typing import Any
 
+from adapters.memory.events import RecordingEventPublisher
 from adapters.memory.projects import MemoryProjectUnitOfWork
 from adapters.memory.uow import MemoryDatabase
 from domain.access import ProjectScope
 from domain.auth import Scope
 from domain.projects import Membership, Project, Role
 from domain.task_tree import TaskNode
+from domain.tasks import Task
 from domain.use_cases import projects as uc
+from domain.use_cases import tasks as tasks_uc
 from domain.users import User
-from tests.unit.tasks.fakes import T0, FakeClock, SequentialIds
+from tests.unit.tasks.fakes import T0, FakeClock, SequentialIds, make_task
 
 ALL = frozenset(
     {
@@ -44,6 +47,7 @@ class World:
     database: MemoryDatabase = field(default_factory=MemoryDatabase)
     clock: FakeClock = field(default_factory=FakeClock)
     ids: SequentialIds = field(default_factory=SequentialIds)
+    events: RecordingEventPublisher = field(default_factory=RecordingEventPublisher)
 
     def uow(self) -> MemoryProjectUnitOfWork:
         return MemoryProjectUnitOfWork(self.database)
@@ -76,8 +80,15 @@ class World:
         self, project: Project, parent: str | None = None, assignee: str | None = None
     ) -> TaskNode:
         node = TaskNode(self.ids.new_id(), project.id, parent, assignee)
-        self.uow()
-        self.database.tables["task_nodes"][node.id] = node
+        self.clock.advance()
+        self.database.tables["tasks"][node.id] = make_task(
+            node.id,
+            owner_id="creator",
+            project_id=project.id,
+            parent_id=parent,
+            assignee_id=assignee,
+            created_at=self.clock.now(),
+        )
         return node
 
     # use cases
@@ -128,6 +139,30 @@ class World:
     @property
     def delete_comment(self) -> uc.DeleteComment:
         return uc.DeleteComment(self.uow)
+
+    @property
+    def create_task(self) -> tasks_uc.CreateTask:
+        return tasks_uc.CreateTask(self.uow, self.clock, self.ids, self.events)
+
+    @property
+    def get_task(self) -> tasks_uc.GetTask:
+        return tasks_uc.GetTask(self.uow)
+
+    @property
+    def list_tasks(self) -> tasks_uc.ListTasks:
+        return tasks_uc.ListTasks(self.uow)
+
+    @property
+    def update_task(self) -> tasks_uc.UpdateTask:
+        return tasks_uc.UpdateTask(self.uow, self.clock, self.events)
+
+    @property
+    def delete_task(self) -> tasks_uc.DeleteTask:
+        return tasks_uc.DeleteTask(self.uow, self.clock, self.events)
+
+    def stored(self, task_id: str) -> Task:
+        stored: Task = self.database.tables["tasks"][task_id]
+        return stored
 
     @property
     def create_inbox(self) -> uc.CreateInbox:

@@ -17,6 +17,7 @@ from adapters.sql.tables import tasks
 from adapters.sql.tasks import (
     DELETE_COUNTED_TASK,
     DELETE_TASK,
+    INSERT_AS_MEMBER_POSTGRESQL,
     INSERT_COUNTED_TASK,
     INSERT_TASK,
     PAGES_POSTGRESQL,
@@ -28,6 +29,8 @@ from adapters.sql.tasks import (
 )
 from adapters.sql.uow import SqlUnitOfWork
 from app.container import build_container, close_container
+from domain.ports.tasks import Readable
+from domain.projects import Role
 from domain.task_queries import CursorPosition, TaskFilter, TaskQuery, TaskSort
 from domain.tasks import TaskStatus
 from tests.unit.conftest import SettingsFactory
@@ -36,7 +39,12 @@ from tests.unit.tasks.fakes import make_task
 T = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 ID = "0190c1d2-0000-7000-8000-000000000001"
 OWNER = "0190c1d2-0000-7000-8000-0000000000ff"
+PROJECT = "0190c1d2-0000-7000-8000-0000000000aa"
 DIALECT = asyncpg_dialect()
+EVERYONE = frozenset(Role)
+READER = Readable(OWNER, EVERYONE)
+# The parameters that change the text without a value of their own (and SQLite's alone).
+NO_VALUE = {"label_count", "no_assignee", "no_parent"}
 
 
 def _numbers(sql: str) -> set[int]:
@@ -53,11 +61,23 @@ def _filters() -> list[TaskFilter]:
         "due_before": T,
         "q": "x%_/",
     }
-    return [
+    combined = [
         TaskFilter(**{name: parts[name] for name in chosen})  # type: ignore[arg-type]
         for size in range(len(parts) + 1)
         for chosen in itertools.combinations(parts, size)
     ]
+    placed = [
+        TaskFilter(project_id=PROJECT),
+        TaskFilter(assignee_id=OWNER),
+        TaskFilter(assignee_id="none"),
+        TaskFilter(parent_id=ID),
+        TaskFilter(parent_id="none"),
+        TaskFilter(project_id=PROJECT, assignee_id="none", parent_id=ID, labels=("a",)),
+    ]
+    return combined + placed
+
+
+READERS = (READER, Readable(OWNER, EVERYONE, frozenset({PROJECT, ID})))
 
 
 @pytest.mark.parametrize("sort", list(TaskSort), ids=lambda s: s.value)
@@ -66,14 +86,14 @@ def test_every_page_shape_compiles_to_text_taking_exactly_its_parameters(sort: T
     positions = [None, CursorPosition(value, ID)]
     if sort.field == "due_at":
         positions.append(CursorPosition(None, ID))
-    for wanted, position in itertools.product(_filters(), positions):
+    for wanted, position, reader in itertools.product(_filters(), positions, READERS):
         query = TaskQuery(wanted, sort=sort, after=position)
-        params = page_parameters(OWNER, query, 51)
+        params = page_parameters(reader, query, 51)
         text = positional_text(PAGES_POSTGRESQL.get(sort, params), DIALECT)
         arguments = text.arguments(params)
-        assert _numbers(text.sql) == set(range(1, len(arguments) + 1))
-        assert set(text.names) == set(params) - {"label_count"}  # SQLite's alone
-        assert arguments[text.names.index("owner_id")] == OWNER
+        assert _numbers(text.sql) == set(range(1, len(set(text.names)) + 1))
+        assert set(text.names) == set(params) - NO_VALUE
+        assert arguments[text.names.index("user_id")] == OWNER
 
 
 def test_values_do_not_change_a_page_statement() -> None:
@@ -81,13 +101,13 @@ def test_values_do_not_change_a_page_statement() -> None:
     other = TaskQuery(
         TaskFilter(priority=4, q="zz"), after=CursorPosition(T.replace(year=2027), OWNER)
     )
-    first = PAGES_POSTGRESQL.get(one.sort, page_parameters(OWNER, one, 5))
-    assert PAGES_POSTGRESQL.get(other.sort, page_parameters(OWNER, other, 9)) is first
+    first = PAGES_POSTGRESQL.get(one.sort, page_parameters(READER, one, 5))
+    assert PAGES_POSTGRESQL.get(other.sort, page_parameters(READER, other, 9)) is first
     null_due = TaskQuery(sort=TaskSort.DUE_AT, after=CursorPosition(None, ID))
     dated = TaskQuery(sort=TaskSort.DUE_AT, after=CursorPosition(T, ID))
     assert PAGES_POSTGRESQL.get(
-        TaskSort.DUE_AT, page_parameters(OWNER, null_due, 5)
-    ) is not PAGES_POSTGRESQL.get(TaskSort.DUE_AT, page_parameters(OWNER, dated, 5))
+        TaskSort.DUE_AT, page_parameters(READER, null_due, 5)
+    ) is not PAGES_POSTGRESQL.get(TaskSort.DUE_AT, page_parameters(READER, dated, 5))
 
 
 def test_the_writes_take_every_column_of_the_row() -> None:
@@ -98,7 +118,6 @@ def test_the_writes_take_every_column_of_the_row() -> None:
     updated = positional_text(UPDATE_TASK, DIALECT)
     assert set(updated.names) == (set(tasks.c.keys()) - {"id", "owner_id"}) | {
         "where_id",
-        "where_owner_id",
         "expected_version",
     }
     for statement in (SELECT_TASK, DELETE_TASK):
@@ -123,6 +142,19 @@ def test_the_counted_writes_are_one_statement_each_taking_exactly_their_paramete
     assert set(deleted.names) == {"where_id", "where_owner_id", "expected_version"}
     assert _numbers(deleted.sql) == set(range(1, len(deleted.names) + 1))
     assert "UPDATE task_counts" in deleted.sql
+
+
+def test_the_checked_insert_takes_every_column_but_the_project_and_counts() -> None:
+    row = task_to_row(make_task(ID, owner_id=OWNER))
+    for inbox, where in ((False, {"in_project"}), (True, set())):
+        text = positional_text(INSERT_AS_MEMBER_POSTGRESQL[inbox], DIALECT)
+        expected = {f"v_{k}" for k in row if k != "project_id"} | {"member_id", "roles"} | where
+        expected |= {"max_tasks"}  # the owner's counter moves in the same statement
+        assert set(text.names) == expected
+        assert _numbers(text.sql) == set(range(1, len(set(text.names)) + 1))
+        assert "RETURNING" in text.sql
+        assert text.sql.startswith("WITH target AS")
+        assert "ON CONFLICT (owner_id) DO UPDATE" in text.sql
 
 
 def test_a_statement_needing_sqlalchemy_processing_is_refused() -> None:

@@ -12,15 +12,14 @@ import uuid
 from collections.abc import Callable
 
 from domain.ports.tasks import TaskUnitOfWork
-from domain.task_queries import TaskQuery
 from domain.tasks import Task, TaskLimitReached
 from tests.unit.tasks.fakes import make_task
 
 type NewUow = Callable[[], TaskUnitOfWork]
 
 
-def fresh_task(owner_id: str) -> Task:
-    return make_task(str(uuid.uuid4()), owner_id=owner_id)
+def _fresh(owner_id: str, project_id: str) -> Task:
+    return make_task(str(uuid.uuid4()), owner_id=owner_id, project_id=project_id)
 
 
 async def add(new_uow: NewUow, task: Task, limit: int) -> bool:
@@ -40,11 +39,15 @@ async def add(new_uow: NewUow, task: Task, limit: int) -> bool:
     return False
 
 
-async def held(new_uow: NewUow, owner_id: str) -> set[str]:
-    """The ids of the owner's stored tasks."""
+async def held(new_uow: NewUow, owner_id: str, tried: list[Task]) -> set[str]:
+    """The ids of the owner's stored tasks among those `tried`."""
+    found: set[str] = set()
     async with new_uow() as uow:
-        page = await uow.tasks.list_page(owner_id, TaskQuery(), limit=1000)
-    return {task.id for task in page}
+        for task in tried:
+            stored = await uow.tasks.get(task.id, owner_id)
+            if stored is not None and stored.task.owner_id == owner_id:
+                found.add(task.id)
+    return found
 
 
 async def delete(new_uow: NewUow, task: Task, version: int, *, commit: bool = True) -> bool:
@@ -55,8 +58,18 @@ async def delete(new_uow: NewUow, task: Task, version: int, *, commit: bool = Tr
     return deleted
 
 
-async def check_the_cap(new_uow: NewUow, owner: str, neighbour: str) -> None:
-    """Walk one owner (with no tasks yet) to the cap and back; `neighbour` has none either."""
+async def check_the_cap(
+    new_uow: NewUow, owner: str, neighbour: str, projects: dict[str, str] | None = None
+) -> None:
+    """Walk one owner (with no tasks yet) to the cap and back; `neighbour` has none either.
+    `projects` names each user's project for their tasks (stores that check it)."""
+    tried: list[Task] = []
+
+    def fresh_task(user: str) -> Task:
+        task = _fresh(user, (projects or {}).get(user, "project-1"))
+        tried.append(task)
+        return task
+
     first = [fresh_task(owner) for _ in range(3)]
     for task in first:
         assert await add(new_uow, task, 3)
@@ -64,12 +77,12 @@ async def check_the_cap(new_uow: NewUow, owner: str, neighbour: str) -> None:
     # At the cap: refused, and nothing of it was written.
     refused = fresh_task(owner)
     assert not await add(new_uow, refused, 3)
-    assert await held(new_uow, owner) == {task.id for task in first}
+    assert await held(new_uow, owner, tried) == {task.id for task in first}
 
     # The cap counts per owner.
     theirs = fresh_task(neighbour)
     assert await add(new_uow, theirs, 3)
-    assert await held(new_uow, neighbour) == {theirs.id}
+    assert await held(new_uow, neighbour, tried) == {theirs.id}
 
     # The limit is the one given with each add: a lower one refuses, a higher one admits.
     assert not await add(new_uow, fresh_task(owner), 1)
@@ -94,5 +107,9 @@ async def check_the_cap(new_uow: NewUow, owner: str, neighbour: str) -> None:
         await uow.tasks.add(fresh_task(owner), limit=4)
     last = fresh_task(owner)
     assert await add(new_uow, last, 4)
-    assert await held(new_uow, owner) == {first[2].id, fourth.id, fifth.id, last.id}
-    assert await held(new_uow, neighbour) == {theirs.id}
+    assert await held(new_uow, owner, tried) == {first[2].id, fourth.id, fifth.id, last.id}
+    assert await held(new_uow, neighbour, tried) == {theirs.id}
+
+
+def fresh_task(owner_id: str, project_id: str = "project-1") -> Task:
+    return _fresh(owner_id, project_id)
