@@ -204,3 +204,18 @@ def test_documented_cli_examples_parse() -> None:
             parser.parse_args(words)
         except SystemExit:
             pytest.fail(f"documented example does not parse: {example}")
+
+
+def test_create_api_key_takes_every_scope_and_repeatable_projects() -> None:
+    from domain.auth import Scope
+
+    parser = build_parser()
+    for scope in Scope:
+        args = parser.parse_args(
+            ["create-api-key", "a@example.com", "--name", "n", "--scope", scope]
+        )
+        assert args.scope == [scope.value]
+        assert args.projects is None
+    base = ["create-api-key", "a@example.com", "--name", "n", "--scope", "tasks:read"]
+    args = parser.parse_args([*base, "--project", "p1", "--project", "p2"])
+    assert args.projects == ["p1", "p2"]
