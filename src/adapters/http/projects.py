@@ -48,7 +48,7 @@ def project_out(view: ProjectView) -> ProjectOut:
         name=project.name,
         description=project.description,
         inbox=project.inbox,
-        role=view.role.value,
+        role=view.role,
         created_at=project.created_at,
         updated_at=project.updated_at,
         version=project.version,
@@ -68,7 +68,7 @@ def member_out(member: Member) -> MemberOut:
         user_id=member.membership.user_id,
         email=member.email,
         name=member.name,
-        role=member.membership.role.value,
+        role=member.membership.role,
         added_at=member.membership.added_at,
     )
 

@@ -16,7 +16,7 @@ from msgspec import UNSET, Meta, UnsetType
 from domain.access import MAX_KEY_PROJECTS
 from domain.auth import Scope
 from domain.comments import BODY_MAX_LENGTH
-from domain.projects import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH
+from domain.projects import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH, Role
 from domain.task_queries import MAX_PAGE_SIZE, Q_MAX_LENGTH, TaskSort
 from domain.use_cases.projects import DEFAULT_COMMENT_PAGE, MAX_COMMENT_PAGE
 
@@ -193,7 +193,8 @@ class TaskListQuery(msgspec.Struct, kw_only=True):
 
 # --- projects, members, comments -------------------------------------------------------------
 
-RoleText = Literal["owner", "editor", "viewer"]
+# A member's role: the domain's list, as an enum in the schema.
+RoleText = Role
 
 
 class ProjectCreate(Request):
