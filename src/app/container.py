@@ -23,8 +23,9 @@ from adapters.memory.admission import MemoryAdmission
 from adapters.memory.concurrency import MemoryConcurrencyLimiter
 from adapters.memory.idempotency import MemoryIdempotencyStore
 from adapters.memory.principals import MemoryPrincipalCache
+from adapters.memory.projects import MemoryProjectUnitOfWork
 from adapters.memory.rate_limit import MemoryRateLimiter
-from adapters.memory.uow import MemoryDatabase, MemoryUnitOfWork
+from adapters.memory.uow import MemoryDatabase
 from adapters.security.common_passwords import common_passwords
 from adapters.security.ids import SystemClock, UuidV7Generator
 from adapters.security.passwords import Argon2idPasswordHasher
@@ -95,7 +96,7 @@ def _uow_factory(
     engine: AsyncEngine | None, memory: MemoryDatabase, slots: Any, *, read_only: bool = False
 ) -> Callable[[], Any]:
     if engine is None:
-        return lambda: MemoryUnitOfWork(memory)
+        return lambda: MemoryProjectUnitOfWork(memory)
     from adapters.sql.uow import SqlUnitOfWork
 
     return lambda: SqlUnitOfWork(engine, read_only=read_only, slots=slots)
@@ -111,19 +112,6 @@ def _task_uow_factory(
     from adapters.sql.uow import SqlUnitOfWork
 
     return lambda: SqlUnitOfWork(engine, read_only=read_only, slots=slots, raw=True)
-
-
-def _project_uow_factory(
-    engine: AsyncEngine | None, memory: MemoryDatabase, slots: Any
-) -> Callable[[], Any]:
-    """Projects, members and comments: the memory twin, or the SQL unit of work."""
-    if engine is None:
-        from adapters.memory.projects import MemoryProjectUnitOfWork
-
-        return lambda: MemoryProjectUnitOfWork(memory)
-    from adapters.sql.uow import SqlUnitOfWork
-
-    return lambda: SqlUnitOfWork(engine, slots=slots)
 
 
 def _redis_client(settings: Settings) -> Any:
@@ -239,9 +227,8 @@ class Container(containers.DeclarativeContainer):
     task_read_uow_factory = providers.Singleton(
         _task_uow_factory, engine, memory_database, connection_slots, read_only=True
     )
-    project_uow_factory = providers.Singleton(
-        _project_uow_factory, engine, memory_database, connection_slots
-    )
+    # Projects, members and comments: the general unit of work serves their ports too.
+    project_uow_factory = uow_factory
     redis_client = providers.Singleton(_redis_client, settings)
     rate_limiter = providers.Singleton(_rate_limiter, settings, redis_client)
     account_rate_limiter = providers.Singleton(_account_rate_limiter, settings, redis_client)

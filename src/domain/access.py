@@ -120,6 +120,11 @@ class AccessPolicy:
             raise Forbidden(f"{action.value} needs the {rule.role.value} role or higher")
         return membership
 
+    def roles_allowing(self, action: Action) -> frozenset[Role]:
+        """The roles that may do `action` (for a query that reads only what a caller may)."""
+        needed = _RULES[action].role
+        return frozenset(role for role in Role if role.at_least(needed))
+
     def allows(self, caller: Caller, membership: Membership | None, action: Action) -> bool:
         """Whether `require` would pass (for showing, never for deciding twice)."""
         if membership is None:

@@ -99,6 +99,29 @@ def _optional_time(name: str, value: object) -> datetime | None:
     return parse_time(name, value, nullable=True)
 
 
+NONE = "none"  # assignee_id / parent_id filter: no assignee, no parent (top level)
+ME = "me"  # assignee_id filter: the caller
+
+
+def _project_id(value: object) -> str | None:
+    # Any string: one naming no project the caller reads gives an empty list, like an unknown id.
+    if value is None or isinstance(value, str):
+        return value
+    raise FieldRejected(FieldError("project_id", "must be a project id"))
+
+
+def _assignee_id(value: object) -> str | None:
+    if value is None or (isinstance(value, str) and (value in (ME, NONE) or is_task_id(value))):
+        return value
+    raise FieldRejected(FieldError("assignee_id", "must be a user id, me or none"))
+
+
+def _parent_id(value: object) -> str | None:
+    if value is None or (isinstance(value, str) and (value == NONE or is_task_id(value))):
+        return value
+    raise FieldRejected(FieldError("parent_id", "must be a task id or none"))
+
+
 def _q(value: object) -> str | None:
     if value is None:
         return None
@@ -122,6 +145,9 @@ class TaskFilter:
       `due_at` never matches when either bound is given.
     - `q`: `fold_for_search(q)` is a substring of `fold_for_search(title)` or of
       `fold_for_search(description)` (Unicode case-insensitive; 1-200 characters, not trimmed).
+    - `project_id`: the task is in that project (one the caller cannot read: nothing matches).
+    - `assignee_id`: a user id, `none` (unassigned) or `me` (`for_caller` turns it into the id).
+    - `parent_id`: a task id (its direct subtasks) or `none` (top-level tasks).
     Construction validates and normalises (times to UTC), raising `Invalid` for every bad field.
     """
 
@@ -131,6 +157,9 @@ class TaskFilter:
     due_before: datetime | None = None
     due_after: datetime | None = None
     q: str | None = None
+    project_id: str | None = None
+    assignee_id: str | None = None
+    parent_id: str | None = None
 
     def __post_init__(self) -> None:
         errors = FieldErrors()
@@ -145,6 +174,9 @@ class TaskFilter:
         due_before = errors.take(None, _optional_time, "due_before", self.due_before)
         due_after = errors.take(None, _optional_time, "due_after", self.due_after)
         q = errors.take(None, _q, self.q)
+        errors.take(None, _project_id, self.project_id)
+        errors.take(None, _assignee_id, self.assignee_id)
+        errors.take(None, _parent_id, self.parent_id)
         errors.raise_if_any(_HEADING)
         object.__setattr__(self, "status", status)
         object.__setattr__(self, "priority", priority)
@@ -152,6 +184,10 @@ class TaskFilter:
         object.__setattr__(self, "due_before", due_before)
         object.__setattr__(self, "due_after", due_after)
         object.__setattr__(self, "q", q)
+
+    def for_caller(self, user_id: str) -> TaskFilter:
+        """The filter with `assignee_id=me` spelled as the caller's id."""
+        return replace(self, assignee_id=user_id) if self.assignee_id == ME else self
 
 
 def check_position(sort: TaskSort, after: object) -> None:

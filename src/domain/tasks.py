@@ -25,7 +25,12 @@ LABEL_MAX_LENGTH = 50
 LABELS_MAX = 20
 _NO_LABELS: tuple[str, ...] = ()
 
-EDITABLE_FIELDS = frozenset({"title", "description", "status", "priority", "labels", "due_at"})
+# Where a task sits: checked against the project's members and tree by the use cases
+# (`domain.task_tree`, `domain.access`); here only their types.
+PLACEMENT_FIELDS = frozenset({"project_id", "parent_id", "assignee_id"})
+EDITABLE_FIELDS = (
+    frozenset({"title", "description", "status", "priority", "labels", "due_at"}) | PLACEMENT_FIELDS
+)
 SERVER_FIELDS = frozenset({"id", "owner_id", "completed_at", "created_at", "updated_at", "version"})
 
 
@@ -37,11 +42,14 @@ class TaskStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Task:
-    """One task of one owner. Build it with `new_task`, change it with `apply_changes`;
-    the constructor itself checks nothing (adapters use it to rebuild stored rows)."""
+    """One task in one project. Build it with `new_task`, change it with `apply_changes`;
+    the constructor itself checks nothing (adapters use it to rebuild stored rows).
+    `owner_id` is who created it; who may read or change it follows from `project_id`'s
+    members (`domain.access`)."""
 
     id: str
     owner_id: str
+    project_id: str
     title: str
     description: str | None
     status: TaskStatus
@@ -52,6 +60,8 @@ class Task:
     created_at: datetime
     updated_at: datetime
     version: int
+    parent_id: str | None = None
+    assignee_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +75,9 @@ class TaskDraft:
     priority: int = DEFAULT_PRIORITY
     labels: Sequence[str] = ()
     due_at: datetime | None = None
+    project_id: object = None  # None: the creator's inbox
+    parent_id: object = None
+    assignee_id: object = None
 
 
 def fold_for_search(text: str) -> str:
@@ -178,6 +191,32 @@ def _due_at(value: object) -> datetime | None:
     return parse_time("due_at", value, nullable=True)
 
 
+def parse_reference(name: str, value: object, *, nullable: bool = True) -> str | None:
+    """An id given for `name` (a string, or None when `nullable`); whether it names anything
+    is for the use case to find out."""
+    if value is None:
+        if nullable:
+            return None
+        raise FieldRejected(FieldError(name, "must not be null"))
+    if not isinstance(value, str):
+        raise FieldRejected(FieldError(name, "must be a string id"))
+    return value
+
+
+def _project_id(value: object) -> str:
+    project_id = parse_reference("project_id", value, nullable=False)
+    assert project_id is not None  # not nullable
+    return project_id
+
+
+def _parent_id(value: object) -> str | None:
+    return parse_reference("parent_id", value)
+
+
+def _assignee_id(value: object) -> str | None:
+    return parse_reference("assignee_id", value)
+
+
 def _take[T](
     errors: FieldErrors,
     fields: Mapping[str, object],
@@ -204,9 +243,13 @@ def _unknown_fields(fields: Mapping[str, object]) -> FieldErrors:
     return errors
 
 
-def new_task(*, task_id: str, owner_id: str, draft: TaskDraft, now: datetime) -> Task:
-    """A new task at version 1, created and updated `now`; `completed_at` is `now` when it is
-    created as done. Raises `Invalid` naming every offending field of `draft`."""
+def new_task(
+    *, task_id: str, owner_id: str, project_id: str, draft: TaskDraft, now: datetime
+) -> Task:
+    """A new task in `project_id` at version 1, created and updated `now`; `completed_at` is
+    `now` when it is created as done. Raises `Invalid` naming every offending field of `draft`
+    (`draft.project_id` is the use case's to resolve; parent and assignee are checked here for
+    their types only)."""
     now = as_utc(now)
     errors = FieldErrors()
     fields: dict[str, object] = {
@@ -223,10 +266,16 @@ def new_task(*, task_id: str, owner_id: str, draft: TaskDraft, now: datetime) ->
     priority = _take(errors, fields, "priority", DEFAULT_PRIORITY, _priority)
     labels = _take(errors, fields, "labels", _NO_LABELS, _labels)
     due_at = _take(errors, fields, "due_at", None, _due_at)
+    errors.take(None, parse_reference, "project_id", draft.project_id)
+    parent_id = errors.take(None, _parent_id, draft.parent_id)
+    assignee_id = errors.take(None, _assignee_id, draft.assignee_id)
     errors.raise_if_any(_HEADING)
     return Task(
         id=task_id,
         owner_id=owner_id,
+        project_id=project_id,
+        parent_id=parent_id,
+        assignee_id=assignee_id,
         title=title,
         description=description,
         status=status,
@@ -242,8 +291,10 @@ def new_task(*, task_id: str, owner_id: str, draft: TaskDraft, now: datetime) ->
 
 def apply_changes(task: Task, changes: Mapping[str, object], now: datetime) -> Task:
     """`task` with a JSON merge patch applied: a key absent leaves its field alone, `None`
-    clears `description` / `due_at`, and `None` for title, status, priority or labels is
-    `Invalid`. Unknown and server-set keys are `Invalid` too (every offending field named).
+    clears `description` / `due_at` / `parent_id` / `assignee_id`, and `None` for title,
+    status, priority, labels or project_id is `Invalid`. Unknown and server-set keys are
+    `Invalid` too (every offending field named). The placement fields are taken as given: the
+    use case checks them against the project (`domain.task_tree`).
 
     When the patch changes nothing, `task` itself is returned (same version and updated_at).
     Otherwise `version` goes up by one, `updated_at` becomes `now`, and `completed_at`
@@ -257,9 +308,15 @@ def apply_changes(task: Task, changes: Mapping[str, object], now: datetime) -> T
     priority = _take(errors, changes, "priority", task.priority, _priority)
     labels = _take(errors, changes, "labels", task.labels, _labels)
     due_at = _take(errors, changes, "due_at", task.due_at, _due_at)
+    project_id = _take(errors, changes, "project_id", task.project_id, _project_id)
+    parent_id = _take(errors, changes, "parent_id", task.parent_id, _parent_id)
+    assignee_id = _take(errors, changes, "assignee_id", task.assignee_id, _assignee_id)
     errors.raise_if_any(_HEADING)
     changed = replace(
         task,
+        project_id=project_id,
+        parent_id=parent_id,
+        assignee_id=assignee_id,
         title=title,
         description=description,
         status=status,
@@ -275,3 +332,15 @@ def apply_changes(task: Task, changes: Mapping[str, object], now: datetime) -> T
     elif status is not TaskStatus.DONE:
         completed_at = None
     return replace(changed, completed_at=completed_at, updated_at=now, version=task.version + 1)
+
+
+def carried_along(task: Task, *, project_id: str, keep_assignee: bool, now: datetime) -> Task:
+    """A descendant moved with its ancestor into `project_id` (its parent stays, inside the
+    moved subtree); its assignee is cleared unless `keep_assignee`. A new version."""
+    return replace(
+        task,
+        project_id=project_id,
+        assignee_id=task.assignee_id if keep_assignee else None,
+        updated_at=as_utc(now),
+        version=task.version + 1,
+    )

@@ -10,6 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
+from sqlalchemy.exc import IntegrityError
 
 from adapters.sql.tables import metadata
 
@@ -54,12 +55,22 @@ async def _task_index_names(url: str) -> set[str]:
         await engine.dispose()
 
 
-# The tasks table's indexes each database carries (PostgreSQL adds its GIN indexes).
-TASK_INDEXES = {
+# The tasks table's indexes each database carries (PostgreSQL adds its GIN indexes): the sort
+# indexes were per owner until tasks moved into projects (0006).
+OWNER_TASK_INDEXES = {
     "ix_tasks_owner_id_created_at_id",
     "ix_tasks_owner_id_updated_at_id",
     "ix_tasks_owner_id_due_at_id",
     "ix_tasks_owner_id_priority_id",
+}
+TASK_INDEXES = {
+    "ix_tasks_project_id_created_at_id",
+    "ix_tasks_project_id_updated_at_id",
+    "ix_tasks_project_id_due_at_id",
+    "ix_tasks_project_id_priority_id",
+    "ix_tasks_owner_id",
+    "ix_tasks_parent_id",
+    "ix_tasks_assignee_id",
 }
 POSTGRESQL_TASK_INDEXES = {
     "ix_tasks_labels",
@@ -90,7 +101,7 @@ async def test_the_search_indexes_come_and_go_with_their_revision(database_url: 
     config = _config(database_url)
     postgresql = database_url.startswith("postgresql")
     at_head = TASK_INDEXES | (POSTGRESQL_TASK_INDEXES if postgresql else set())
-    before = at_head - {"ix_tasks_title_folded_trgm", "ix_tasks_description_folded_trgm"}
+    before = OWNER_TASK_INDEXES | ({"ix_tasks_labels"} if postgresql else set())
     assert {ix.name for ix in metadata.tables["tasks"].indexes} == TASK_INDEXES | (
         POSTGRESQL_TASK_INDEXES
     )
@@ -157,4 +168,109 @@ async def test_key_lineage_revision_adds_and_removes_created_by_key_id(database_
     assert len(await _execute(database_url, "SELECT id FROM api_keys")) == 1
     await asyncio.to_thread(command.upgrade, config, "head")
     assert "created_by_key_id" in await _columns(database_url, "api_keys")
+    await asyncio.to_thread(command.downgrade, config, "base")
+
+
+USERS = ("0190f5a0-0000-7000-8000-0000000000a1", "0190f5a0-0000-7000-8000-0000000000a2")
+TASKS = {  # task id -> its owner
+    "0190f5a0-0000-7000-8000-0000000000b1": USERS[0],
+    "0190f5a0-0000-7000-8000-0000000000b2": USERS[0],
+    "0190f5a0-0000-7000-8000-0000000000b3": USERS[1],
+}
+
+
+async def _seed_users_with_tasks(url: str) -> None:
+    now = "2026-12-01T00:00:00.000000+00:00"
+    for n, user in enumerate(USERS):
+        await _execute(
+            url,
+            "INSERT INTO users (id, email, email_key, password_hash, created_at) "
+            f"VALUES ('{user}', 'u{n}@example.com', 'u{n}@example.com', 'h', '{now}')",
+        )
+    for task, owner in TASKS.items():
+        await _execute(
+            url,
+            "INSERT INTO tasks (id, owner_id, title, status, priority, labels, created_at, "
+            "updated_at, version, title_folded) VALUES "
+            f"('{task}', '{owner}', 't', 'todo', 1, '{{}}', '{now}', '{now}', 1, 't')"
+            if url.startswith("postgresql")
+            else "INSERT INTO tasks (id, owner_id, title, status, priority, labels, created_at, "
+            "updated_at, version, title_folded) VALUES "
+            f"('{task}', '{owner}', 't', 'todo', 1, '[]', '{now}', '{now}', 1, 't')",
+        )
+
+
+async def _inboxes(url: str) -> dict[str, tuple[str, str, str]]:
+    """Each user's inbox: user id -> (project id, its name, the user's role)."""
+    rows = await _execute(
+        url,
+        "SELECT CAST(m.user_id AS TEXT), CAST(p.id AS TEXT), p.name, m.role "
+        "FROM projects p JOIN project_members m ON m.project_id = p.id "
+        "WHERE p.inbox AND p.inbox_owner_id = m.user_id",
+    )
+    return {user: (project, name, role) for user, project, name, role in rows}
+
+
+async def test_projects_revision_gives_every_user_an_inbox_holding_their_tasks(
+    database_url: str,
+) -> None:
+    config = _config(database_url)
+    await asyncio.to_thread(command.downgrade, config, "base")
+    await asyncio.to_thread(command.upgrade, config, "0005")
+    await _seed_users_with_tasks(database_url)
+
+    for _ in range(2):  # up, down, and up again: the data survives each way
+        await asyncio.to_thread(command.upgrade, config, "0006")
+        inboxes = await _inboxes(database_url)
+        assert set(inboxes) == set(USERS)
+        assert {(name, role) for _, name, role in inboxes.values()} == {("Inbox", "owner")}
+        placed = await _execute(
+            database_url,
+            "SELECT CAST(id AS TEXT), CAST(project_id AS TEXT), parent_id, assignee_id FROM tasks",
+        )
+        assert {task: project for task, project, _, _ in placed} == {
+            task: inboxes[owner][0] for task, owner in TASKS.items()
+        }
+        assert {(parent, assignee) for _, _, parent, assignee in placed} == {(None, None)}
+        assert {"project_ids"} <= await _columns(database_url, "api_keys")
+        await asyncio.to_thread(command.downgrade, config, "0005")
+        assert "project_id" not in await _columns(database_url, "tasks")
+        assert "project_ids" not in await _columns(database_url, "api_keys")
+        assert {"projects", "project_members", "comments"}.isdisjoint(
+            await _table_names(database_url)
+        )
+        owners = await _execute(
+            database_url, "SELECT CAST(id AS TEXT), CAST(owner_id AS TEXT) FROM tasks"
+        )
+        assert dict(owners) == TASKS
+    await asyncio.to_thread(command.upgrade, config, "head")
+    await asyncio.to_thread(command.downgrade, config, "base")
+
+
+async def test_a_user_has_at_most_one_inbox(database_url: str) -> None:
+    config = _config(database_url)
+    await asyncio.to_thread(command.downgrade, config, "base")
+    await asyncio.to_thread(command.upgrade, config, "0005")
+    await _seed_users_with_tasks(database_url)
+    await asyncio.to_thread(command.upgrade, config, "head")
+    now = "2026-12-02T00:00:00.000000+00:00"
+    insert = (
+        "INSERT INTO projects (id, name, inbox, inbox_owner_id, created_at, updated_at, version) "
+        "VALUES ('{id}', 'Inbox', {inbox}, {owner}, '{now}', '{now}', 1)"
+    )
+    true, false = ("true", "false") if database_url.startswith("postgresql") else ("1", "0")
+    second_inbox = insert.format(
+        id="0190f5a0-0000-7000-8000-0000000000c1", inbox=true, owner=f"'{USERS[0]}'", now=now
+    )
+    with pytest.raises(IntegrityError):
+        await _execute(database_url, second_inbox)
+    inbox_without_user = insert.format(
+        id="0190f5a0-0000-7000-8000-0000000000c2", inbox=true, owner="NULL", now=now
+    )
+    with pytest.raises(IntegrityError):
+        await _execute(database_url, inbox_without_user)
+    shared = insert.format(
+        id="0190f5a0-0000-7000-8000-0000000000c3", inbox=false, owner="NULL", now=now
+    )
+    await _execute(database_url, shared)
     await asyncio.to_thread(command.downgrade, config, "base")

@@ -27,6 +27,15 @@ ScopeText = Scope
 # A time in a request: RFC 3339 with an offset. The format is for the OpenAPI text only; the
 # domain refuses a time without an offset and names the field.
 Time = Annotated[datetime, Meta(extra_json_schema={"format": "date-time"})]
+Id = Annotated[str, Meta(extra_json_schema={"format": "uuid"})]
+ProjectRef = Annotated[
+    Id,
+    Meta(description="A project where the caller is an editor or owner (default: the inbox)."),
+]
+ParentRef = Annotated[
+    Id, Meta(description="A task of the same project; at most 5 levels deep, no cycle.")
+]
+AssigneeRef = Annotated[Id, Meta(description="A member (any role) of the task's project.")]
 
 
 class Request(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -117,6 +126,16 @@ class KeyListQuery(msgspec.Struct, kw_only=True):
 
     limit: Annotated[int, Meta(ge=1, le=200)] = 50
     cursor: Annotated[str | None, Meta(description="next_cursor of the previous page.")] = None
+    project_id: Annotated[
+        Id | None,
+        Meta(description="Only this project's tasks (one the caller cannot read: none)."),
+    ] = None
+    assignee_id: Annotated[
+        str | None, Meta(description="A user id, `me` (the caller) or `none` (unassigned).")
+    ] = None
+    parent_id: Annotated[
+        str | None, Meta(description="A task id (its direct subtasks) or `none` (top level).")
+    ] = None
 
 
 class ApiKeyList(msgspec.Struct, kw_only=True):
@@ -139,6 +158,9 @@ class TaskCreate(Request):
         Meta(description="Up to 20 labels of 1 to 50 characters; trimmed, duplicates merged."),
     ] = msgspec.field(default_factory=list)
     due_at: Time | None = None
+    project_id: ProjectRef | None = None
+    parent_id: ParentRef | None = None
+    assignee_id: AssigneeRef | None = None
 
 
 class TaskPatch(Request):
@@ -150,6 +172,9 @@ class TaskPatch(Request):
     priority: Priority | UnsetType = UNSET
     labels: list[str] | UnsetType = UNSET
     due_at: Time | UnsetType | None = UNSET
+    project_id: ProjectRef | UnsetType = UNSET
+    parent_id: ParentRef | UnsetType | None = UNSET
+    assignee_id: AssigneeRef | UnsetType | None = UNSET
 
 
 class TaskOut(msgspec.Struct, kw_only=True):
@@ -164,6 +189,9 @@ class TaskOut(msgspec.Struct, kw_only=True):
     created_at: datetime
     updated_at: datetime
     version: int
+    project_id: str
+    parent_id: str | None
+    assignee_id: str | None
 
 
 class TaskPage(msgspec.Struct, kw_only=True):
@@ -189,6 +217,16 @@ class TaskListQuery(msgspec.Struct, kw_only=True):
     sort: TaskSort = TaskSort.CREATED_AT_DESC
     limit: Annotated[int, Meta(ge=1, le=MAX_PAGE_SIZE)] = 50
     cursor: Annotated[str | None, Meta(description="next_cursor of the previous page.")] = None
+    project_id: Annotated[
+        Id | None,
+        Meta(description="Only this project's tasks (one the caller cannot read: none)."),
+    ] = None
+    assignee_id: Annotated[
+        str | None, Meta(description="A user id, `me` (the caller) or `none` (unassigned).")
+    ] = None
+    parent_id: Annotated[
+        str | None, Meta(description="A task id (its direct subtasks) or `none` (top level).")
+    ] = None
 
 
 # --- projects, members, comments -------------------------------------------------------------

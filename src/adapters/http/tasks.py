@@ -26,7 +26,7 @@ from adapters.http.responses import EncodedJson
 from adapters.http.routing import delete, get, patch, post
 from adapters.http.schemas import TaskCreate, TaskListQuery, TaskOut, TaskPage, TaskPatch
 from adapters.http.services import Services, services
-from domain.auth import Scope
+from domain.auth import Principal, Scope
 from domain.errors import FieldError, Invalid, RateLimited
 from domain.task_queries import TaskFilter, TaskQuery
 from domain.tasks import Task, TaskDraft
@@ -51,6 +51,9 @@ def task_out(task: Task) -> TaskOut:
         created_at=task.created_at,
         updated_at=task.updated_at,
         version=task.version,
+        project_id=task.project_id,
+        parent_id=task.parent_id,
+        assignee_id=task.assignee_id,
     )
 
 
@@ -81,10 +84,11 @@ def _parse_int(name: str, value: str | None, errors: list[FieldError]) -> int | 
     return None
 
 
-async def _search(found: Services, user_id: str, query: TaskQuery) -> Page:
+async def _search(found: Services, principal: Principal, query: TaskQuery) -> Page:
     """A list with `q` (a substring search, the costly kind) in one of the user's search slots;
     429 when they are all taken."""
     slots = found.search_slots
+    user_id = principal.user_id
     ticket = await slots.acquire(user_id)
     if ticket is None:
         raise RateLimited(
@@ -92,7 +96,7 @@ async def _search(found: Services, user_id: str, query: TaskQuery) -> Page:
             retry_after=1,
         )
     try:
-        return await found.list_tasks().execute(user_id, query)
+        return await found.list_tasks().execute(principal, query)
     finally:
         await slots.release(user_id, ticket)
 
@@ -131,10 +135,11 @@ class TasksController(Controller):
             priority=body.priority,
             labels=body.labels,
             due_at=body.due_at,
+            project_id=body.project_id,
+            parent_id=body.parent_id,
+            assignee_id=body.assignee_id,
         )
-        task = (
-            await services(request).create_task().execute(current_principal(request).user_id, draft)
-        )
+        task = await services(request).create_task().execute(current_principal(request), draft)
         root = str(request.scope.get("root_path", ""))
         return task_response(task, HTTP_201_CREATED, {"Location": f"{root}/v1/tasks/{task.id}"})
 
@@ -174,6 +179,16 @@ class TasksController(Controller):
         cursor: Annotated[
             str | None, Parameter(description="next_cursor of the previous page")
         ] = None,
+        project_id: Annotated[
+            str | None,
+            Parameter(description="Only this project's tasks (one the caller cannot read: none)"),
+        ] = None,
+        assignee_id: Annotated[
+            str | None, Parameter(description="A user id, me (the caller) or none (unassigned)")
+        ] = None,
+        parent_id: Annotated[
+            str | None, Parameter(description="A task id (its direct subtasks) or none (top level)")
+        ] = None,
     ) -> Response[TaskPage]:
         principal = current_principal(request)
         cursor_codec = services(request).cursor_codec
@@ -192,6 +207,9 @@ class TasksController(Controller):
                 due_before=before,
                 due_after=after,
                 q=q,
+                project_id=project_id,
+                assignee_id=assignee_id,
+                parent_id=parent_id,
             ),
             sort=sort,  # type: ignore[arg-type]
             limit=size if size is not None else 50,
@@ -204,9 +222,9 @@ class TasksController(Controller):
                 raise ClientException(detail=exc.detail) from None
         found = services(request)
         if q is None:
-            page = await found.list_tasks().execute(principal.user_id, query)
+            page = await found.list_tasks().execute(principal, query)
         else:
-            page = await _search(found, principal.user_id, query)
+            page = await _search(found, principal, query)
         next_cursor = (
             cursor_codec.encode(cursor_payload(query, page.next_position))
             if page.next_position is not None
@@ -235,9 +253,7 @@ class TasksController(Controller):
         task_id: FromPath[str],
         if_none_match: Annotated[str | None, HeaderParameter(name="If-None-Match")] = None,
     ) -> Response[TaskOut]:
-        task = (
-            await services(request).get_task().execute(current_principal(request).user_id, task_id)
-        )
+        task = await services(request).get_task().execute(current_principal(request), task_id)
         tag = etag_of(task.id, task.version)
         if not_modified(if_none_match, tag):
             unchanged: Response[Any] = Response(b"", status_code=304, headers={"ETag": tag})
@@ -275,7 +291,7 @@ class TasksController(Controller):
             await services(request)
             .update_task()
             .execute(
-                current_principal(request).user_id,
+                current_principal(request),
                 task_id,
                 changes,
                 expected_version(if_match, task_id),
@@ -302,7 +318,5 @@ class TasksController(Controller):
         await (
             services(request)
             .delete_task()
-            .execute(
-                current_principal(request).user_id, task_id, expected_version(if_match, task_id)
-            )
+            .execute(current_principal(request), task_id, expected_version(if_match, task_id))
         )

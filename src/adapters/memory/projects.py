@@ -1,8 +1,10 @@
 """In-memory twins of the project ports: projects, memberships, comments and task placement.
 
 They work on tables of the shared `MemoryDatabase`, inside `MemoryProjectUnitOfWork`, which is the
-task/identity unit of work plus these tables: a snapshot at the start, written back on commit, so
-leaving without a commit changes nothing. Orders follow `domain.ports.projects` exactly.
+task/identity unit of work plus these repositories: a snapshot at the start, written back on
+commit, so leaving without a commit changes nothing. Where a task sits is read from the tasks
+table itself (`Task.project_id`, `parent_id`, `assignee_id`). Orders follow
+`domain.ports.projects` exactly.
 """
 
 from __future__ import annotations
@@ -12,14 +14,14 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from adapters.memory.tasks import descendants
 from adapters.memory.uow import MemoryDatabase, MemoryUnitOfWork
 from domain.comments import Comment, CommentPosition
 from domain.errors import Conflict
 from domain.projects import Member, Membership, Project, ProjectView, Role, members_order_key
 from domain.task_tree import TaskNode
+from domain.tasks import Task
 from domain.users import User
-
-PROJECT_TABLES = ("projects", "memberships", "comments", "task_nodes")
 
 
 def _membership_key(project_id: str, user_id: str) -> str:
@@ -31,12 +33,13 @@ class MemoryProjectRepository:
         self._rows: dict[str, Project] = tables["projects"]
         self._memberships: dict[str, Membership] = tables["memberships"]
         self._comments: dict[str, Comment] = tables["comments"]
-        self._nodes: dict[str, TaskNode] = tables["task_nodes"]
-        self._tasks: dict[str, Any] = tables["tasks"]
+        self._tasks: dict[str, Task] = tables["tasks"]
 
-    async def add(self, project: Project) -> None:
+    async def add(self, project: Project, *, inbox_of: str | None = None) -> None:
         if project.id in self._rows:
             raise ValueError(f"project {project.id} already exists")
+        if inbox_of is not None and await self.inbox_of(inbox_of) is not None:
+            raise Conflict("this user already has an inbox")
         self._rows[project.id] = project
 
     async def get(self, project_id: str, *, for_update: bool = False) -> Project | None:  # noqa: ARG002
@@ -56,10 +59,9 @@ class MemoryProjectRepository:
         for key, membership in list(self._memberships.items()):
             if membership.project_id == project_id:
                 del self._memberships[key]
-        task_ids = {n.id for n in self._nodes.values() if n.project_id == project_id}
+        task_ids = {t.id for t in self._tasks.values() if t.project_id == project_id}
         for task_id in task_ids:
-            del self._nodes[task_id]
-            self._tasks.pop(task_id, None)
+            del self._tasks[task_id]
         for comment_id, comment in list(self._comments.items()):
             if comment.task_id in task_ids:
                 del self._comments[comment_id]
@@ -167,63 +169,56 @@ class MemoryCommentRepository:
         return rows[:limit]
 
 
+def _node(task: Task) -> TaskNode:
+    return TaskNode(task.id, task.project_id, task.parent_id, task.assignee_id)
+
+
 class MemoryProjectTasks:
-    """Where each live task sits (project, parent, assignee), keyed by task id. Trashing or
-    deleting a task removes its row here."""
+    """Where each task sits, read from the tasks table (deleting a task removes it)."""
 
     def __init__(self, tables: dict[str, dict[str, Any]]) -> None:
-        self._rows: dict[str, TaskNode] = tables["task_nodes"]
-
-    def place(self, node: TaskNode) -> None:
-        """Put a task (or move it): what the task use cases will do once tasks have projects."""
-        self._rows[node.id] = node
+        self._tasks: dict[str, Task] = tables["tasks"]
 
     async def node(self, task_id: str) -> TaskNode | None:
-        return self._rows.get(task_id)
+        task = self._tasks.get(task_id)
+        return None if task is None else _node(task)
 
     async def ancestors(self, task_id: str) -> list[str]:
         chain: list[str] = []
-        node = self._rows.get(task_id)
-        while node is not None and node.parent_id is not None and node.parent_id not in chain:
-            chain.append(node.parent_id)
-            node = self._rows.get(node.parent_id)
+        task = self._tasks.get(task_id)
+        while task is not None and task.parent_id is not None and task.parent_id not in chain:
+            chain.append(task.parent_id)
+            task = self._tasks.get(task.parent_id)
         return chain
 
     async def subtree(self, task_id: str) -> list[TaskNode]:
-        root = self._rows.get(task_id)
+        root = self._tasks.get(task_id)
         if root is None:
             return []
-        found, seen, frontier = [root], {task_id}, {task_id}
-        while frontier:
-            level = [n for n in self._rows.values() if n.parent_id in frontier and n.id not in seen]
-            found.extend(level)
-            frontier = {n.id for n in level}
-            seen |= frontier
-        return found
+        return [_node(root), *(_node(t) for t in descendants(self._tasks, task_id))]
 
-    async def clear_assignee(self, project_id: str, user_id: str, at: datetime) -> int:  # noqa: ARG002
-        # Nodes carry no version or updated_at; the task repository bumps those once tasks
-        # hold their assignee themselves.
+    async def subtree_tasks(self, task_id: str) -> list[Task]:
+        return descendants(self._tasks, task_id) if task_id in self._tasks else []
+
+    async def clear_assignee(self, project_id: str, user_id: str, at: datetime) -> int:
         changed = 0
-        for task_id, node in list(self._rows.items()):
-            if node.project_id == project_id and node.assignee_id == user_id:
-                self._rows[task_id] = replace(node, assignee_id=None)
+        for task_id, task in list(self._tasks.items()):
+            if task.project_id == project_id and task.assignee_id == user_id:
+                self._tasks[task_id] = replace(
+                    task, assignee_id=None, updated_at=at, version=task.version + 1
+                )
                 changed += 1
         return changed
 
 
 class MemoryProjectUnitOfWork(MemoryUnitOfWork):
-    """The memory unit of work with the project tables too (same snapshot and commit)."""
+    """The memory unit of work with the project repositories too (same snapshot and commit):
+    what task, project and identity use cases all run on."""
 
     projects: MemoryProjectRepository
     memberships: MemoryMembershipRepository
     comments: MemoryCommentRepository
     project_tasks: MemoryProjectTasks
-
-    def __init__(self, database: MemoryDatabase) -> None:
-        for name in PROJECT_TABLES:
-            database.tables.setdefault(name, {})
-        super().__init__(database)
 
     def _bind(self) -> None:
         super()._bind()

@@ -1,4 +1,5 @@
-"""In-memory task repository over one transaction's table (dict of task id -> Task).
+"""In-memory task repository over one transaction's tables (tasks: task id -> Task; the
+memberships decide which tasks a user's reads reach).
 
 Filtering, order and keyset follow `domain.task_queries` exactly; this twin is the reference the
 SQL repository is tested against.
@@ -9,7 +10,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from domain.task_queries import CursorPosition, TaskFilter, TaskQuery, TaskSort
+from domain.comments import Comment
+from domain.ports.tasks import Readable, TaskInProject
+from domain.projects import Membership
+from domain.task_queries import NONE, CursorPosition, TaskFilter, TaskQuery, TaskSort
 from domain.tasks import Task, fold_for_search
 
 # Stands in for a NULL due_at inside a sort key; only ever compared with itself.
@@ -37,6 +41,16 @@ def _matches(task: Task, wanted: TaskFilter) -> bool:
             return False
         if wanted.due_after is not None and not task.due_at >= wanted.due_after:
             return False
+    if wanted.project_id is not None and task.project_id != wanted.project_id:
+        return False
+    if wanted.assignee_id is not None and task.assignee_id != (
+        None if wanted.assignee_id == NONE else wanted.assignee_id
+    ):
+        return False
+    if wanted.parent_id is not None and task.parent_id != (
+        None if wanted.parent_id == NONE else wanted.parent_id
+    ):
+        return False
     if wanted.q is not None:
         needle = fold_for_search(wanted.q)
         haystacks = (task.title, task.description or "")
@@ -45,44 +59,74 @@ def _matches(task: Task, wanted: TaskFilter) -> bool:
     return True
 
 
+def descendants(rows: dict[str, Task], task_id: str) -> list[Task]:
+    """Every task below `task_id`, level by level."""
+    found: list[Task] = []
+    frontier = {task_id}
+    while frontier:
+        level = [t for t in rows.values() if t.parent_id in frontier and t not in found]
+        found.extend(level)
+        frontier = {t.id for t in level}
+    return found
+
+
 class MemoryTaskRepository:
-    def __init__(self, table: dict[str, Any]) -> None:
-        self._rows: dict[str, Task] = table
+    def __init__(self, tables: dict[str, dict[str, Any]]) -> None:
+        self._rows: dict[str, Task] = tables["tasks"]
+        self._memberships: dict[str, Membership] = tables["memberships"]
+        self._comments: dict[str, Comment] = tables["comments"]
 
     async def add(self, task: Task) -> None:
         if task.id in self._rows:
             raise ValueError(f"task {task.id} already exists")
         self._rows[task.id] = task
 
-    async def get(self, owner_id: str, task_id: str) -> Task | None:
+    async def get(self, task_id: str, user_id: str) -> TaskInProject | None:
         task = self._rows.get(task_id)
-        return task if task is not None and task.owner_id == owner_id else None
+        if task is None:
+            return None
+        return TaskInProject(task, self._memberships.get(f"{task.project_id}/{user_id}"))
 
     async def update(self, task: Task, expected_version: int) -> bool:
-        stored = await self.get(task.owner_id, task.id)
+        stored = self._rows.get(task.id)
         if stored is None or stored.version != expected_version:
             return False
         self._rows[task.id] = task
         return True
 
     async def delete(self, owner_id: str, task_id: str, expected_version: int) -> bool:
-        stored = await self.get(owner_id, task_id)
-        if stored is None or stored.version != expected_version:
+        stored = self._rows.get(task_id)
+        if stored is None or stored.owner_id != owner_id or stored.version != expected_version:
             return False
-        del self._rows[task_id]
+        gone = {task_id, *(t.id for t in descendants(self._rows, task_id))}
+        for each in gone:
+            del self._rows[each]
+        for comment_id, comment in list(self._comments.items()):
+            if comment.task_id in gone:
+                del self._comments[comment_id]
         return True
 
-    async def list_page(self, owner_id: str, query: TaskQuery, *, limit: int) -> list[Task]:
+    def _readable(self, readable: Readable) -> set[str]:
+        return {
+            m.project_id
+            for m in self._memberships.values()
+            if m.user_id == readable.user_id
+            and m.role in readable.roles
+            and (readable.only is None or m.project_id in readable.only)
+        }
+
+    async def list_page(self, readable: Readable, query: TaskQuery, *, limit: int) -> list[Task]:
         sort: TaskSort = query.sort
 
         def key(task: Task) -> _Key:
             position = CursorPosition.of(task, sort)
             return _key(position.value, position.id)
 
+        projects = self._readable(readable)
         candidates = [
             task
             for task in self._rows.values()
-            if task.owner_id == owner_id and _matches(task, query.filter)
+            if task.project_id in projects and _matches(task, query.filter)
         ]
         if query.after is not None:
             bound = _key(query.after.value, query.after.id)

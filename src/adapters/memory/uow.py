@@ -16,7 +16,7 @@ from adapters.memory.identity import (
 )
 from adapters.memory.tasks import MemoryTaskRepository
 
-TABLES = ("users", "sessions", "api_keys", "tasks")
+TABLES = ("users", "sessions", "api_keys", "tasks", "projects", "memberships", "comments")
 
 
 class MemoryDatabase:
@@ -45,7 +45,7 @@ class MemoryUnitOfWork:
         self.users = MemoryUserRepository(self._work["users"])
         self.sessions = MemorySessionRepository(self._work["sessions"])
         self.api_keys = MemoryApiKeyRepository(self._work["api_keys"])
-        self.tasks = MemoryTaskRepository(self._work["tasks"])
+        self.tasks = MemoryTaskRepository(self._work)
 
     async def __aexit__(
         self,

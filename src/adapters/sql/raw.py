@@ -35,6 +35,7 @@ from sqlalchemy.util import greenlet_spawn
 
 from adapters.sql.compiled import PositionalText, TextCache
 from adapters.sql.outages import is_outage, unavailable
+from domain.errors import Conflict
 
 _TEXT_CACHES: dict[Dialect, TextCache] = {}
 
@@ -178,7 +179,8 @@ class DriverRunner:
             await self._conn.execute(sql, *args)
 
     def _failed(self, exc: BaseException) -> None:
-        """Book a failed driver call; raise `Unavailable` (from `exc`) for an outage.
+        """Book a failed driver call; raise `Unavailable` (from `exc`) for an outage, `Conflict`
+        for a unique constraint.
 
         A server-reported error (bad input, a constraint) leaves the connection usable; any
         other failure (lost connection, client timeout, cancellation mid-statement) leaves it in
@@ -189,6 +191,10 @@ class DriverRunner:
             self.broken = True
         if isinstance(exc, Exception) and (closed or is_outage(exc)):
             raise unavailable(exc) from exc
+        if isinstance(exc, asyncpg.UniqueViolationError):
+            # An insert held until commit met a row stored meanwhile (a second inbox, a
+            # membership added twice): what the SQLAlchemy path reports as a Conflict too.
+            raise Conflict("this conflicts with something stored meanwhile; retry") from exc
 
 
 class DriverLink:

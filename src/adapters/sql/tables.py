@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Column,
     ForeignKey,
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Table,
@@ -80,8 +82,52 @@ api_keys = Table(
         nullable=True,
         index=True,
     ),
+    # The projects a restricted key may reach (null: unrestricted); read with the key's row.
+    Column("project_ids", TEXT_LIST, nullable=True),
     # Serves the key list: WHERE user_id ORDER BY created_at, id (backwards: newest first).
     Index("ix_api_keys_user_id_created_at_id", "user_id", "created_at", "id"),
+)
+
+# --- projects ------------------------------------------------------------------------------------
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", UUID_TEXT, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("inbox", Boolean, nullable=False),
+    # The user whose inbox this is (null for every other project): unique, so a user has at
+    # most one inbox.
+    Column(
+        "inbox_owner_id",
+        UUID_TEXT,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=True,
+        unique=True,
+    ),
+    Column("created_at", UTC_DATETIME, nullable=False),
+    Column("updated_at", UTC_DATETIME, nullable=False),
+    Column("version", Integer, nullable=False),
+    CheckConstraint("inbox = (inbox_owner_id IS NOT NULL)", name="inbox_owner"),
+    CheckConstraint("version >= 1", name="version"),
+)
+
+project_members = Table(
+    "project_members",
+    metadata,
+    Column("project_id", UUID_TEXT, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "user_id",
+        UUID_TEXT,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("role", String(16), nullable=False),
+    Column("added_at", UTC_DATETIME, nullable=False),
+    PrimaryKeyConstraint("project_id", "user_id"),
+    CheckConstraint("role IN ('owner', 'editor', 'viewer')", name="role"),
 )
 
 # --- tasks ---------------------------------------------------------------------------------------
@@ -90,7 +136,30 @@ tasks = Table(
     "tasks",
     metadata,
     Column("id", UUID_TEXT, primary_key=True),
-    Column("owner_id", UUID_TEXT, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    # Who created the task (rights come from the project's membership, not from this).
+    Column(
+        "owner_id",
+        UUID_TEXT,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("project_id", UUID_TEXT, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    # Deleting a task deletes its subtasks with it.
+    Column(
+        "parent_id",
+        UUID_TEXT,
+        ForeignKey("tasks.id", ondelete="CASCADE"),
+        nullable=True,
+        index=True,
+    ),
+    Column(
+        "assignee_id",
+        UUID_TEXT,
+        ForeignKey("users.id", ondelete="SET NULL"),
+        nullable=True,
+        index=True,
+    ),
     Column("title", String(500), nullable=False),
     Column("description", Text, nullable=True),
     Column("status", String(16), nullable=False),
@@ -107,12 +176,13 @@ tasks = Table(
     CheckConstraint("status IN ('todo', 'in_progress', 'done')", name="status"),
     CheckConstraint("priority BETWEEN 1 AND 4", name="priority"),
     CheckConstraint("version >= 1", name="version"),
-    # One btree per sort key; a backward scan serves the descending variant (the default list,
-    # -created_at, walks the first one backwards).
-    Index("ix_tasks_owner_id_created_at_id", "owner_id", "created_at", "id"),
-    Index("ix_tasks_owner_id_updated_at_id", "owner_id", "updated_at", "id"),
-    Index("ix_tasks_owner_id_due_at_id", "owner_id", "due_at", "id"),
-    Index("ix_tasks_owner_id_priority_id", "owner_id", "priority", "id"),
+    # One btree per sort key within a project; a backward scan serves the descending variant
+    # (the default list, -created_at, walks the first one backwards). A list reads each
+    # readable project's slice of one of them.
+    Index("ix_tasks_project_id_created_at_id", "project_id", "created_at", "id"),
+    Index("ix_tasks_project_id_updated_at_id", "project_id", "updated_at", "id"),
+    Index("ix_tasks_project_id_due_at_id", "project_id", "due_at", "id"),
+    Index("ix_tasks_project_id_priority_id", "project_id", "priority", "id"),
     # "Has all these labels" (`labels @> ARRAY[...]`); SQLite scans json_each instead.
     Index("ix_tasks_labels", "labels", postgresql_using="gin").ddl_if(dialect="postgresql"),
     # `q` (an unanchored LIKE on the folded texts) through pg_trgm; SQLite scans instead.
@@ -125,4 +195,17 @@ tasks = Table(
         ).ddl_if(dialect="postgresql")
         for column in ("title_folded", "description_folded")
     ),
+)
+
+
+comments = Table(
+    "comments",
+    metadata,
+    Column("id", UUID_TEXT, primary_key=True),
+    Column("task_id", UUID_TEXT, ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False),
+    Column("author_id", UUID_TEXT, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", UTC_DATETIME, nullable=False),
+    # Serves a task's comments, oldest first, with a keyset after (created_at, id).
+    Index("ix_comments_task_id_created_at_id", "task_id", "created_at", "id"),
 )

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import (
+    ARRAY,
     ColumnElement,
     Delete,
     Executable,
@@ -32,6 +33,7 @@ from sqlalchemy import (
     Text,
     Update,
     and_,
+    any_,
     bindparam,
     cast,
     delete,
@@ -39,13 +41,16 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    true,
     tuple_,
     update,
 )
 
-from adapters.sql.tables import tasks
+from adapters.sql.tables import project_members, tasks
 from adapters.sql.types import is_canonical_uuid
-from domain.task_queries import TaskQuery, TaskSort
+from domain.ports.tasks import Readable, TaskInProject
+from domain.projects import Membership, Role
+from domain.task_queries import NONE, TaskQuery, TaskSort
 from domain.tasks import Task, TaskStatus, fold_for_search
 
 # Ids come back as canonical lower-case text under names of their own, so that `id` in WHERE
@@ -63,21 +68,37 @@ _TASK_COLUMNS = (
     tasks.c.created_at,
     tasks.c.updated_at,
     tasks.c.version,
+    cast(tasks.c.project_id, Text).label("project_id_text"),
+    cast(tasks.c.parent_id, Text).label("parent_id_text"),
+    cast(tasks.c.assignee_id, Text).label("assignee_id_text"),
 )
 _SELECT_TASKS = select(*_TASK_COLUMNS)
+TASK_COLUMNS = _TASK_COLUMNS  # what `task_from_row` reads, for other statements of whole tasks
+_TASK_COUNT = len(_TASK_COLUMNS)
 
 INSERT_TASK: Insert = insert(tasks)
-SELECT_TASK: Select[Any] = _SELECT_TASKS.where(
-    tasks.c.id == bindparam("task_id"), tasks.c.owner_id == bindparam("owner_id")
+# The task with the asking user's membership in its project (NULL role: not a member), so the
+# access policy decides on one row.
+SELECT_TASK: Select[Any] = (
+    select(*_TASK_COLUMNS, project_members.c.role, project_members.c.added_at)
+    .select_from(
+        tasks.outerjoin(
+            project_members,
+            and_(
+                project_members.c.project_id == tasks.c.project_id,
+                project_members.c.user_id == bindparam("user_id"),
+            ),
+        )
+    )
+    .where(tasks.c.id == bindparam("task_id"))
 )
-# The row locates itself by its own id and owner; every other column is set.
+# The row locates itself by its own id; every other column but the creator is set.
 _KEY_COLUMNS = frozenset({"id", "owner_id"})
 UPDATE_TASK: Update = (
     update(tasks)
     .values({column: bindparam(column.key) for column in tasks.c if column.key not in _KEY_COLUMNS})
     .where(
         tasks.c.id == bindparam("where_id"),
-        tasks.c.owner_id == bindparam("where_owner_id"),
         tasks.c.version == bindparam("expected_version"),
     )
 )
@@ -95,15 +116,19 @@ _SORT_COLUMNS = {
 }
 
 
-def _order_by(sort: TaskSort) -> tuple[ColumnElement[Any], ...]:
-    column = _SORT_COLUMNS[sort.field]
+def _order_by(
+    sort: TaskSort, column: Any = None, task_id: Any = None
+) -> tuple[ColumnElement[Any], ...]:
+    """ORDER BY of `sort`, on the tasks table (or on the given key and id columns)."""
+    column = _SORT_COLUMNS[sort.field] if column is None else column
+    task_id = tasks.c.id if task_id is None else task_id
     if sort is TaskSort.DUE_AT:
-        return column.asc().nulls_last(), tasks.c.id.asc()
+        return column.asc().nulls_last(), task_id.asc()
     if sort is TaskSort.DUE_AT_DESC:
-        return column.desc().nulls_first(), tasks.c.id.desc()
+        return column.desc().nulls_first(), task_id.desc()
     if sort.descending:
-        return column.desc(), tasks.c.id.desc()
-    return column.asc(), tasks.c.id.asc()
+        return column.desc(), task_id.desc()
+    return column.asc(), task_id.asc()
 
 
 def task_to_row(task: Task) -> dict[str, Any]:
@@ -112,6 +137,9 @@ def task_to_row(task: Task) -> dict[str, Any]:
     return {
         "id": task.id,
         "owner_id": task.owner_id,
+        "project_id": task.project_id,
+        "parent_id": task.parent_id,
+        "assignee_id": task.assignee_id,
         "title": task.title,
         "description": description,
         "status": task.status.value,
@@ -128,7 +156,8 @@ def task_to_row(task: Task) -> dict[str, Any]:
 
 
 def task_from_row(row: Sequence[Any]) -> Task:
-    """The task of a row of `SELECT_TASK` or a page statement (ids as text)."""
+    """The task of a row of a page statement, or the first columns of `SELECT_TASK` (ids as
+    text)."""
     (
         task_id,
         owner_id,
@@ -142,10 +171,16 @@ def task_from_row(row: Sequence[Any]) -> Task:
         created_at,
         updated_at,
         version,
-    ) = row
+        project_id,
+        parent_id,
+        assignee_id,
+    ) = row[:_TASK_COUNT]
     return Task(
         id=task_id,
         owner_id=owner_id,
+        project_id=project_id,
+        parent_id=parent_id,
+        assignee_id=assignee_id,
         title=title,
         description=description,
         status=TaskStatus(status),
@@ -173,10 +208,27 @@ def like_pattern(q: str) -> str:
 type PageShape = tuple[TaskSort, tuple[str, ...]]
 
 
-def page_parameters(owner_id: str, query: TaskQuery, limit: int) -> dict[str, Any]:
-    """The bound values of `query`'s page statement; which names are present is its shape."""
+def page_parameters(readable: Readable, query: TaskQuery, limit: int) -> dict[str, Any]:
+    """The bound values of `query`'s page statement; which names are present is its shape.
+    Ids must be canonical (the repository answers an empty list otherwise)."""
     wanted, after = query.filter, query.after
-    params: dict[str, Any] = {"owner_id": owner_id, "limit": limit}
+    params: dict[str, Any] = {
+        "user_id": readable.user_id,
+        "roles": sorted(role.value for role in readable.roles),
+        "limit": limit,
+    }
+    if readable.only is not None:
+        params["only"] = sorted(readable.only)
+    if wanted.project_id is not None:
+        params["project_id"] = wanted.project_id
+    if wanted.assignee_id == NONE:
+        params["no_assignee"] = True
+    elif wanted.assignee_id is not None:
+        params["assignee_id"] = wanted.assignee_id
+    if wanted.parent_id == NONE:
+        params["no_parent"] = True
+    elif wanted.parent_id is not None:
+        params["parent_id"] = wanted.parent_id
     if wanted.status is not None:
         params["status"] = wanted.status.value
     if wanted.priority is not None:
@@ -225,10 +277,41 @@ def _after(sort: TaskSort, names: tuple[str, ...]) -> ColumnElement[bool]:
     return or_(after, column.is_(None)) if sort.field == "due_at" else after
 
 
-def page_statement(shape: PageShape, *, postgresql: bool) -> Select[Any]:
-    """The SELECT of one page shape (see `page_parameters` for the names it binds)."""
-    sort, names = shape
-    conditions: list[ColumnElement[bool]] = [tasks.c.owner_id == bindparam("owner_id")]
+def _readable_projects(names: tuple[str, ...], *, postgresql: bool) -> Select[Any]:
+    """The ids of the projects the page may show: the user's memberships with a role that
+    may read, narrowed to a restricted key's projects and to the `project_id` filter."""
+    members = project_members.c
+    if postgresql:
+        # Arrays compared with = ANY, so the compiled text has a fixed number of parameters.
+        conditions = [members.role == any_(bindparam("roles", type_=ARRAY(Text())))]
+        if "only" in names:
+            only = bindparam("only", type_=ARRAY(Text()))
+            conditions.append(cast(members.project_id, Text) == any_(only))
+    else:
+        conditions = [members.role.in_(bindparam("roles", expanding=True))]
+        if "only" in names:
+            conditions.append(members.project_id.in_(bindparam("only", expanding=True)))
+    conditions.append(members.user_id == bindparam("user_id", type_=members.user_id.type))
+    if "project_id" in names:
+        project = bindparam("project_id", type_=members.project_id.type)
+        conditions.append(members.project_id == project)
+    return select(members.project_id).where(*conditions)
+
+
+def _task_conditions(
+    sort: TaskSort, names: tuple[str, ...], *, postgresql: bool
+) -> list[ColumnElement[bool]]:
+    """The filter and keyset conditions on the tasks of one page."""
+    conditions: list[ColumnElement[bool]] = []
+    if "no_assignee" in names:
+        conditions.append(tasks.c.assignee_id.is_(None))
+    if "assignee_id" in names:
+        assignee = bindparam("assignee_id", type_=tasks.c.assignee_id.type)
+        conditions.append(tasks.c.assignee_id == assignee)
+    if "no_parent" in names:
+        conditions.append(tasks.c.parent_id.is_(None))
+    if "parent_id" in names:
+        conditions.append(tasks.c.parent_id == bindparam("parent_id", type_=tasks.c.parent_id.type))
     if "status" in names:
         conditions.append(tasks.c.status == bindparam("status"))
     if "priority" in names:
@@ -250,10 +333,41 @@ def page_statement(shape: PageShape, *, postgresql: bool) -> Select[Any]:
         )
     if "after_id" in names:
         conditions.append(_after(sort, names))
-    return (
-        _SELECT_TASKS.where(*conditions)
+    return conditions
+
+
+def page_statement(shape: PageShape, *, postgresql: bool) -> Select[Any]:
+    """The SELECT of one page shape (see `page_parameters` for the names it binds).
+
+    On PostgreSQL each readable project gives at most `limit` tasks through its slice of the
+    (project_id, sort key, id) index (a LATERAL subquery), and the page is the first `limit`
+    of those: the work is bounded by projects x limit, however large a project is. SQLite
+    (embedded, small) filters on the readable project ids instead.
+    """
+    sort, names = shape
+    readable = _readable_projects(names, postgresql=postgresql)
+    conditions = _task_conditions(sort, names, postgresql=postgresql)
+    limit = bindparam("limit", type_=Integer())
+    if not postgresql:
+        return (
+            _SELECT_TASKS.where(tasks.c.project_id.in_(readable), *conditions)
+            .order_by(*_order_by(sort))
+            .limit(limit)
+        )
+    projects = readable.subquery("readable")
+    key = _SORT_COLUMNS[sort.field]
+    slice_ = (
+        select(*_TASK_COLUMNS, key.label("sort_key"), tasks.c.id.label("sort_id"))
+        .where(tasks.c.project_id == projects.c.project_id, *conditions)
         .order_by(*_order_by(sort))
-        .limit(bindparam("limit", type_=Integer()))
+        .limit(limit)
+        .lateral("slice")
+    )
+    return (
+        select(*(slice_.c[column.name] for column in _TASK_COLUMNS))
+        .select_from(projects.join(slice_, true()))
+        .order_by(*_order_by(sort, slice_.c.sort_key, slice_.c.sort_id))
+        .limit(limit)
     )
 
 
@@ -307,17 +421,24 @@ class SqlTaskRepository:
     async def add(self, task: Task) -> None:
         await self._run.insert(INSERT_TASK, task_to_row(task))
 
-    async def get(self, owner_id: str, task_id: str) -> Task | None:
-        if not is_canonical_uuid(task_id) or not is_canonical_uuid(owner_id):
+    async def get(self, task_id: str, user_id: str) -> TaskInProject | None:
+        if not is_canonical_uuid(task_id) or not is_canonical_uuid(user_id):
             return None
-        row = await self._run.fetch_one(SELECT_TASK, {"task_id": task_id, "owner_id": owner_id})
-        return None if row is None else task_from_row(row)
+        row = await self._run.fetch_one(SELECT_TASK, {"task_id": task_id, "user_id": user_id})
+        if row is None:
+            return None
+        task = task_from_row(row)
+        role, added_at = row[_TASK_COUNT], row[_TASK_COUNT + 1]
+        membership = (
+            None if role is None else Membership(task.project_id, user_id, Role(role), added_at)
+        )
+        return TaskInProject(task, membership)
 
     async def update(self, task: Task, expected_version: int) -> bool:
         """One conditional UPDATE; True when it hit the row (no read first)."""
         params = task_to_row(task)
         params["where_id"] = params.pop("id")
-        params["where_owner_id"] = params.pop("owner_id")
+        del params["owner_id"]
         params["expected_version"] = expected_version
         return await self._run.write(UPDATE_TASK, params) == 1
 
@@ -327,9 +448,12 @@ class SqlTaskRepository:
         params = {"task_id": task_id, "owner_id": owner_id, "expected_version": expected_version}
         return await self._run.write(DELETE_TASK, params) == 1
 
-    async def list_page(self, owner_id: str, query: TaskQuery, *, limit: int) -> list[Task]:
-        if not is_canonical_uuid(owner_id):
-            return []
-        params = page_parameters(owner_id, query, limit)
+    async def list_page(self, readable: Readable, query: TaskQuery, *, limit: int) -> list[Task]:
+        wanted = query.filter
+        ids = [readable.user_id, *(readable.only or ())]
+        ids += [i for i in (wanted.project_id, wanted.assignee_id, wanted.parent_id) if i]
+        if not all(is_canonical_uuid(i) for i in ids if i != NONE):
+            return []  # an id naming nothing matches nothing
+        params = page_parameters(readable, query, limit)
         rows = await self._run.fetch(self._pages.get(query.sort, params), params)
         return [task_from_row(row) for row in rows]

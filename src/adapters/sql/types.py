@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, String, Text, Uuid
+from sqlalchemy import Boolean, DateTime, Dialect, String, Text, Uuid
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -55,6 +55,20 @@ class SqliteJsonList(TypeDecorator[Sequence[str]]):
         result: list[str] = json.loads(value)
         return result
 
+
+class DriverBoolean(TypeDecorator[bool]):
+    """A boolean parameter handed to the driver as a Python bool, with no conversion of
+    SQLAlchemy's own (asyncpg takes it for `boolean`, sqlite3 stores it as 0 or 1), so a
+    statement using it can run on the raw connection."""
+
+    impl = Boolean
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> None:  # noqa: ARG002
+        return None
+
+
+DRIVER_BOOLEAN = DriverBoolean()
 
 # A canonical lower-case UUID string: native `uuid` on PostgreSQL, CHAR-like text on SQLite.
 # Both order like the lower-case string (the order the task list's tie-breaker relies on).

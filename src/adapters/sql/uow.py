@@ -19,6 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.sql.identity import SqlApiKeyRepository, SqlSessionRepository, SqlUserRepository
 from adapters.sql.outages import is_outage, unavailable
+from adapters.sql.projects import (
+    SqlCommentRepository,
+    SqlMembershipRepository,
+    SqlProjectRepository,
+    SqlProjectTasks,
+)
 from adapters.sql.raw import DriverLink
 from adapters.sql.tasks import SqlTaskRepository
 from domain.errors import Unavailable
@@ -143,7 +149,11 @@ class SqlUnitOfWork:
 
     `read_only=True` (for queries) runs each statement on its own in autocommit mode: no
     BEGIN/ROLLBACK round trips, and `commit()` is refused. `raw=True` (PostgreSQL) serves
-    `tasks` only, on the raw asyncpg connection (`adapters.sql.raw` gives its round trips).
+    tasks and the project repositories they read (projects, memberships, comments, task
+    placement) on the raw asyncpg connection (`adapters.sql.raw` gives its round trips), not
+    users, sessions or keys.
+
+    It serves every unit-of-work port: identity, tasks, and projects (`SqlProjectUnitOfWork`).
 
     The repositories exist only inside the block. One instance serves one block at a time.
     """
@@ -152,6 +162,10 @@ class SqlUnitOfWork:
     sessions: SqlSessionRepository
     api_keys: SqlApiKeyRepository
     tasks: SqlTaskRepository
+    projects: SqlProjectRepository
+    memberships: SqlMembershipRepository
+    comments: SqlCommentRepository
+    project_tasks: SqlProjectTasks
 
     def __init__(
         self,
@@ -176,7 +190,12 @@ class SqlUnitOfWork:
             raise RuntimeError("this unit of work is already in use")
         link = await checkout_in_turn(self._slots, self._open)
         self._link = link
-        self.tasks = SqlTaskRepository(link.runner, postgresql=self._postgresql)
+        runner = link.runner
+        self.tasks = SqlTaskRepository(runner, postgresql=self._postgresql)
+        self.projects = SqlProjectRepository(runner)
+        self.memberships = SqlMembershipRepository(runner)
+        self.comments = SqlCommentRepository(runner)
+        self.project_tasks = SqlProjectTasks(runner)
         if isinstance(link, ConnectionLink):
             conn = link.connection
             self.users = SqlUserRepository(conn)
@@ -222,3 +241,7 @@ class SqlUnitOfWork:
         if self._link is None:
             raise RuntimeError("commit/rollback outside `async with` of the unit of work")
         return self._link
+
+
+# The same unit of work, by the name of the port it serves for projects and collaboration.
+SqlProjectUnitOfWork = SqlUnitOfWork

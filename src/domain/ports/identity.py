@@ -9,6 +9,7 @@ from typing import Protocol
 from domain.api_keys import ApiKey, KeyListPosition
 from domain.auth import Principal, Session
 from domain.ports import UnitOfWorkBase
+from domain.ports.projects import MembershipRepository, ProjectRepository
 from domain.users import User
 
 
@@ -92,6 +93,16 @@ class IdentityUnitOfWork(UnitOfWorkBase, Protocol):
 
     @property
     def api_keys(self) -> ApiKeyRepository: ...
+
+
+class RegistrationUnitOfWork(IdentityUnitOfWork, Protocol):
+    """Sign-up's transaction: the new user and their inbox commit together."""
+
+    @property
+    def projects(self) -> ProjectRepository: ...
+
+    @property
+    def memberships(self) -> MembershipRepository: ...
 
 
 class PasswordHasher(Protocol):

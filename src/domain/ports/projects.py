@@ -18,11 +18,15 @@ from domain.comments import Comment, CommentPosition
 from domain.ports import UnitOfWorkBase
 from domain.projects import Member, Membership, Project, ProjectView, Role
 from domain.task_tree import TaskNode
+from domain.tasks import Task
 from domain.users import User
 
 
 class ProjectRepository(Protocol):
-    async def add(self, project: Project) -> None: ...
+    async def add(self, project: Project, *, inbox_of: str | None = None) -> None:
+        """Insert; an inbox names its user in `inbox_of`. A second inbox of one user is a
+        `Conflict`."""
+        ...
 
     async def get(self, project_id: str, *, for_update: bool = False) -> Project | None:
         """The project, or None. `for_update` locks its row until the transaction ends (SQL:
@@ -98,8 +102,8 @@ class CommentRepository(Protocol):
 
 
 class ProjectTasks(Protocol):
-    """The facts about tasks that project rules need. Until tasks carry `project_id`,
-    `parent_id` and `assignee_id` in the task repository, this is their only home."""
+    """The facts about tasks that project rules need, read from the tasks themselves
+    (`Task.project_id`, `parent_id`, `assignee_id`)."""
 
     async def node(self, task_id: str) -> TaskNode | None:
         """The live (not trashed) task's place, or None for an unknown, trashed or deleted id."""
@@ -111,6 +115,10 @@ class ProjectTasks(Protocol):
 
     async def subtree(self, task_id: str) -> list[TaskNode]:
         """The task and all its live descendants."""
+        ...
+
+    async def subtree_tasks(self, task_id: str) -> list[Task]:
+        """The live descendants of a task (not the task itself), whole, for moving them."""
         ...
 
     async def clear_assignee(self, project_id: str, user_id: str, at: datetime) -> int:

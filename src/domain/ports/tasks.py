@@ -2,24 +2,47 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Set
+from dataclasses import dataclass
 from typing import Protocol
 
 from domain.events import TaskEvent
 from domain.ports import UnitOfWorkBase
+from domain.ports.projects import MembershipRepository, ProjectRepository, ProjectTasks
+from domain.projects import Membership, Role
 from domain.task_queries import TaskQuery
 from domain.tasks import Task
 
 
+@dataclass(frozen=True, slots=True)
+class TaskInProject:
+    """A task with the membership of the asking user in its project (None: not a member),
+    read together so that the access policy can decide without another query."""
+
+    task: Task
+    membership: Membership | None
+
+
+@dataclass(frozen=True, slots=True)
+class Readable:
+    """Which projects a list may show: those where `user_id` has one of `roles`, and, for a
+    key restricted to projects, only those in `only`."""
+
+    user_id: str
+    roles: frozenset[Role]
+    only: Set[str] | None = None
+
+
 class TaskRepository(Protocol):
-    """Tasks of every owner; reads are always scoped to one owner."""
+    """Tasks of every project. Reads name the asking user, whose membership comes with them."""
 
     async def add(self, task: Task) -> None:
         """Insert a new task (its id is new)."""
         ...
 
-    async def get(self, owner_id: str, task_id: str) -> Task | None:
-        """The task with this id if `owner_id` owns it, else None."""
+    async def get(self, task_id: str, user_id: str) -> TaskInProject | None:
+        """The task with this id and `user_id`'s membership in its project, or None when no
+        such task exists."""
         ...
 
     async def update(self, task: Task, expected_version: int) -> bool:
@@ -28,20 +51,34 @@ class TaskRepository(Protocol):
         ...
 
     async def delete(self, owner_id: str, task_id: str, expected_version: int) -> bool:
-        """Delete the owner's task if its stored version is `expected_version`; False when it
-        is not, or the task is gone."""
+        """Delete the task (its subtasks go with it) if its stored version is
+        `expected_version`; False when it is not, or the task is gone. `owner_id` is the
+        task's creator, as stored."""
         ...
 
-    async def list_page(self, owner_id: str, query: TaskQuery, *, limit: int) -> list[Task]:
-        """At most `limit` of the owner's tasks matching `query.filter`, in `query.sort` order,
-        strictly after `query.after` (see `domain.task_queries`). `query.limit` is ignored here: the
-        use case asks for one more than a page to learn whether another page exists."""
+    async def list_page(self, readable: Readable, query: TaskQuery, *, limit: int) -> list[Task]:
+        """At most `limit` tasks of the `readable` projects matching `query.filter`, in
+        `query.sort` order, strictly after `query.after` (see `domain.task_queries`).
+        `query.limit` is ignored here: the use case asks for one more than a page to learn
+        whether another page exists."""
         ...
 
 
 class TaskUnitOfWork(UnitOfWorkBase, Protocol):
+    """One transaction over tasks and what their rules read: projects, memberships and the
+    task tree."""
+
     @property
     def tasks(self) -> TaskRepository: ...
+
+    @property
+    def projects(self) -> ProjectRepository: ...
+
+    @property
+    def memberships(self) -> MembershipRepository: ...
+
+    @property
+    def project_tasks(self) -> ProjectTasks: ...
 
 
 type TaskUnitOfWorkFactory = Callable[[], TaskUnitOfWork]

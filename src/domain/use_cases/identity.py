@@ -41,9 +41,11 @@ from domain.ports.identity import (
     IdentityUnitOfWork,
     PasswordHasher,
     PrincipalCache,
+    RegistrationUnitOfWork,
     SecretGenerator,
     TokenHasher,
 )
+from domain.use_cases.projects import open_inbox
 from domain.users import (
     PASSWORD_MAX_LENGTH,
     User,
@@ -85,8 +87,9 @@ def _canonical_id(value: str) -> str | None:
 
 
 class RegisterUser:
-    """Create a user. Raises Forbidden (sign-up disabled), RateLimited (too many sign-ups from
-    the client address), Invalid (fields; a common password), Conflict (e-mail taken).
+    """Create a user and, in the same transaction, their inbox. Raises Forbidden (sign-up
+    disabled), RateLimited (too many sign-ups from the client address), Invalid (fields; a
+    common password), Conflict (e-mail taken).
 
     The limit is checked first and the e-mail second, so neither a flood nor a taken e-mail
     costs a slow hash. `client_address` None (the operator's CLI) is not limited.
@@ -94,7 +97,7 @@ class RegisterUser:
 
     def __init__(
         self,
-        uow: IdentityUnitOfWork,
+        uow: RegistrationUnitOfWork,
         password_hasher: PasswordHasher,
         clock: Clock,
         ids: IdGenerator,
@@ -147,6 +150,13 @@ class RegisterUser:
                 created_at=self._clock.now(),
             )
             await uow.users.add(user)
+            await open_inbox(
+                uow.projects,
+                uow.memberships,
+                user_id=user.id,
+                project_id=self._ids.new_id(),
+                now=user.created_at,
+            )
             await uow.commit()
         return user
 

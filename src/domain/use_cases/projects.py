@@ -94,7 +94,7 @@ async def open_inbox(
     if existing is not None:
         return existing
     inbox = new_inbox(project_id=project_id, now=now)
-    await projects.add(inbox)
+    await projects.add(inbox, inbox_of=user_id)
     await memberships.add(Membership(inbox.id, user_id, Role.OWNER, inbox.created_at))
     return inbox
 

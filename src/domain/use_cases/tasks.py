@@ -1,21 +1,47 @@
 """Task use cases: create, get, list, update, delete. One transaction per call.
 
-The caller (HTTP layer) has already authenticated the principal and checked its scope; each use
-case receives the acting owner's id and only ever sees that owner's tasks: another owner's task,
-or an id that is not a canonical UUID, is `NotFound`. Events are published after the commit.
+The caller (`domain.access.Caller`, e.g. a `Principal`) reaches a task through its project: the
+access policy (`POLICY`) decides from the caller's membership, read in the same transaction as
+the task (a task the caller may not reach, or an id that is not a canonical UUID, is `NotFound`
+naming the task). Subtasks, assignees and moves follow `domain.task_tree`. Events are published
+after the commit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from domain.errors import Conflict, NotFound, PreconditionFailed
+from domain.access import (
+    POLICY,
+    Action,
+    Caller,
+    is_restricted,
+    project_not_found,
+    require_scope,
+)
+from domain.auth import Scope
+from domain.errors import Conflict, FieldError, FieldErrors, NotFound, PreconditionFailed
 from domain.events import TaskEvent, TaskEventName
 from domain.ports import Clock, IdGenerator
-from domain.ports.tasks import EventPublisher, TaskUnitOfWork, TaskUnitOfWorkFactory
+from domain.ports.tasks import (
+    EventPublisher,
+    Readable,
+    TaskInProject,
+    TaskUnitOfWork,
+    TaskUnitOfWorkFactory,
+)
 from domain.task_queries import CursorPosition, TaskQuery
-from domain.tasks import Task, TaskDraft, apply_changes, is_task_id, new_task
+from domain.task_tree import (
+    TaskNode,
+    assignee_errors,
+    parent_errors,
+    plan_move,
+    subtree_height,
+)
+from domain.tasks import Task, TaskDraft, apply_changes, carried_along, is_task_id, new_task
+
+_HEADING = "invalid task fields"
 
 
 def _not_found(task_id: str) -> NotFound:
@@ -30,6 +56,53 @@ def _lost_race(expected_version: int | None) -> Exception:
     return Conflict("the task was changed concurrently; read it again and retry")
 
 
+def _node(task: Task) -> TaskNode:
+    return TaskNode(task.id, task.project_id, task.parent_id, task.assignee_id)
+
+
+async def _reached(
+    uow: TaskUnitOfWork, caller: Caller, task_id: str, action: Action
+) -> TaskInProject:
+    """The task and the caller's membership, once the policy allows `action` on it."""
+    if not is_task_id(task_id):
+        raise _not_found(task_id)
+    found = await uow.tasks.get(task_id, caller.user_id)
+    if found is None:
+        raise _not_found(task_id)
+    POLICY.require(
+        caller, found.task.project_id, found.membership, action, not_found=_not_found(task_id)
+    )
+    return found
+
+
+async def _parent_errors(
+    uow: TaskUnitOfWork, task_id: str | None, project_id: str, parent_id: str, height: int
+) -> list[FieldError]:
+    parent = await uow.project_tasks.node(parent_id) if is_task_id(parent_id) else None
+    ancestors = await uow.project_tasks.ancestors(parent_id) if parent is not None else []
+    return parent_errors(
+        task_id=task_id,
+        project_id=project_id,
+        parent=parent,
+        parent_ancestors=ancestors,
+        height=height,
+    )
+
+
+async def _assignee_errors(
+    uow: TaskUnitOfWork, project_id: str, assignee_id: str | None
+) -> list[FieldError]:
+    if assignee_id is None:
+        return []
+    return assignee_errors(assignee_id, await uow.memberships.member_ids(project_id))
+
+
+def _raise_if_any(errors: list[FieldError]) -> None:
+    collected = FieldErrors()
+    collected.errors.extend(errors)
+    collected.raise_if_any(_HEADING)
+
+
 class CreateTask:
     def __init__(
         self,
@@ -40,33 +113,59 @@ class CreateTask:
     ) -> None:
         self._uow_factory, self._clock, self._ids, self._events = uow_factory, clock, ids, events
 
-    async def execute(self, owner_id: str, draft: TaskDraft) -> Task:
-        """The new task (version 1). Raises `Invalid` naming every offending field."""
+    async def execute(self, caller: Caller, draft: TaskDraft) -> Task:
+        """The new task (version 1) in `draft.project_id`, else the caller's inbox. Checked in
+        order: `Invalid` for the fields' own rules; the project (a restricted key must name
+        one; `NotFound` / `Forbidden` by the access policy); `Invalid` on `parent_id` /
+        `assignee_id` for the tree and member rules."""
         task = new_task(
-            task_id=self._ids.new_id(), owner_id=owner_id, draft=draft, now=self._clock.now()
+            task_id=self._ids.new_id(),
+            owner_id=caller.user_id,
+            project_id="",
+            draft=draft,
+            now=self._clock.now(),
         )
+        requested = draft.project_id if isinstance(draft.project_id, str) else None
         async with self._uow_factory() as uow:
+            project_id = await self._project(uow, caller, requested)
+            membership = (
+                await uow.memberships.get(project_id, caller.user_id)
+                if is_task_id(project_id)
+                else None
+            )
+            POLICY.require(caller, project_id, membership, Action.WRITE_TASKS)
+            errors: list[FieldError] = []
+            if task.parent_id is not None:
+                errors += await _parent_errors(uow, None, project_id, task.parent_id, 1)
+            errors += await _assignee_errors(uow, project_id, task.assignee_id)
+            _raise_if_any(errors)
+            task = replace(task, project_id=project_id)
             await uow.tasks.add(task)
             await uow.commit()
         await self._events.publish(
-            TaskEvent(TaskEventName.CREATED, task.id, owner_id, task.created_at, task.version)
+            TaskEvent(TaskEventName.CREATED, task.id, caller.user_id, task.created_at, task.version)
         )
         return task
+
+    @staticmethod
+    async def _project(uow: TaskUnitOfWork, caller: Caller, requested: str | None) -> str:
+        inbox_id = ""
+        if requested is None and not is_restricted(caller):
+            inbox = await uow.projects.inbox_of(caller.user_id)
+            if inbox is None:
+                raise project_not_found("inbox")
+            inbox_id = inbox.id
+        return POLICY.task_project_for_create(caller, requested, inbox_id)
 
 
 class GetTask:
     def __init__(self, uow_factory: TaskUnitOfWorkFactory) -> None:
         self._uow_factory = uow_factory
 
-    async def execute(self, owner_id: str, task_id: str) -> Task:
-        """The owner's task. Raises `NotFound`."""
-        if not is_task_id(task_id):
-            raise _not_found(task_id)
+    async def execute(self, caller: Caller, task_id: str) -> Task:
+        """The task, when the caller may read its project. Raises `NotFound` / `Forbidden`."""
         async with self._uow_factory() as uow:
-            task = await uow.tasks.get(owner_id, task_id)
-        if task is None:
-            raise _not_found(task_id)
-        return task
+            return (await _reached(uow, caller, task_id, Action.READ_TASKS)).task
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,13 +180,26 @@ class ListTasks:
     def __init__(self, uow_factory: TaskUnitOfWorkFactory) -> None:
         self._uow_factory = uow_factory
 
-    async def execute(self, owner_id: str, query: TaskQuery) -> TaskPage:
-        """Up to `query.limit` tasks after `query.after`, and where the next page starts."""
+    async def execute(self, caller: Caller, query: TaskQuery) -> TaskPage:
+        """Up to `query.limit` tasks of the projects the caller (and its key) may read, after
+        `query.after`, and where the next page starts."""
+        require_scope(caller, Scope.TASKS_READ)
+        readable = Readable(
+            caller.user_id, POLICY.roles_allowing(Action.READ_TASKS), caller.project_ids
+        )
+        query = replace(query, filter=query.filter.for_caller(caller.user_id))
         async with self._uow_factory() as uow:
-            rows = await uow.tasks.list_page(owner_id, query, limit=query.limit + 1)
+            rows = await uow.tasks.list_page(readable, query, limit=query.limit + 1)
         items = tuple(rows[: query.limit])
         more = len(rows) > query.limit
         return TaskPage(items, CursorPosition.of(items[-1], query.sort) if more else None)
+
+
+def _check_version(task: Task, expected_version: int | None) -> None:
+    if expected_version is not None and expected_version != task.version:
+        raise PreconditionFailed(
+            f"version {expected_version} is stale; the task is at version {task.version}"
+        )
 
 
 class UpdateTask:
@@ -98,47 +210,102 @@ class UpdateTask:
 
     async def execute(
         self,
-        owner_id: str,
+        caller: Caller,
         task_id: str,
         changes: Mapping[str, object],
         expected_version: int | None = None,
     ) -> Task:
         """The task after a merge patch (see `domain.tasks.apply_changes`).
 
-        Checked in this order: `NotFound`; `PreconditionFailed` when `expected_version` is given
-        and is not the current version; `Invalid` for the patch. A patch that changes nothing
-        returns the task as it is (no write, no event). Losing a race to a concurrent writer is
-        `PreconditionFailed` when `expected_version` was given, else `Conflict`.
+        Checked in this order: `NotFound` / `Forbidden` (write access to the task's project);
+        `PreconditionFailed` when `expected_version` is given and is not the current version;
+        `Invalid` for the patch's fields; for a move (a new `project_id`) write access to the
+        target project; `Invalid` on `parent_id` / `assignee_id` for the tree and member rules.
+        A move carries the task's descendants along, each with a new version. A patch that
+        changes nothing returns the task as it is (no write, no event). Losing a race to a
+        concurrent writer is `PreconditionFailed` when `expected_version` was given, else
+        `Conflict`.
         """
-        if not is_task_id(task_id):
-            raise _not_found(task_id)
+        now = self._clock.now()
         async with self._uow_factory() as uow:
-            task = await _current(uow, owner_id, task_id, expected_version)
-            updated = apply_changes(task, changes, self._clock.now())
+            found = await _reached(uow, caller, task_id, Action.WRITE_TASKS)
+            task = found.task
+            _check_version(task, expected_version)
+            updated = apply_changes(task, changes, now)
             if updated is task:
                 return task
-            if not await uow.tasks.update(updated, task.version):
-                raise _lost_race(expected_version)
+            if updated.project_id != task.project_id:
+                await self._move(uow, caller, found, updated, expected_version)
+            else:
+                errors: list[FieldError] = []
+                if updated.parent_id is not None and updated.parent_id != task.parent_id:
+                    height = subtree_height(task.id, await uow.project_tasks.subtree(task.id))
+                    errors += await _parent_errors(
+                        uow, task.id, task.project_id, updated.parent_id, height
+                    )
+                if updated.assignee_id != task.assignee_id:
+                    errors += await _assignee_errors(uow, task.project_id, updated.assignee_id)
+                _raise_if_any(errors)
+                if not await uow.tasks.update(updated, task.version):
+                    raise _lost_race(expected_version)
             await uow.commit()
         await self._events.publish(
-            TaskEvent(TaskEventName.UPDATED, task.id, owner_id, updated.updated_at, updated.version)
+            TaskEvent(
+                TaskEventName.UPDATED, task.id, caller.user_id, updated.updated_at, updated.version
+            )
         )
         return updated
 
-
-async def _current(
-    uow: TaskUnitOfWork, owner_id: str, task_id: str, expected_version: int | None
-) -> Task:
-    """The owner's task as stored: NotFound, then PreconditionFailed when the caller expects
-    another version."""
-    task = await uow.tasks.get(owner_id, task_id)
-    if task is None:
-        raise _not_found(task_id)
-    if expected_version is not None and expected_version != task.version:
-        raise PreconditionFailed(
-            f"version {expected_version} is stale; the task is at version {task.version}"
+    async def _move(
+        self,
+        uow: TaskUnitOfWork,
+        caller: Caller,
+        found: TaskInProject,
+        updated: Task,
+        expected_version: int | None,
+    ) -> None:
+        """Move the task and its descendants into `updated.project_id`."""
+        task, target_id = found.task, updated.project_id
+        target = (
+            await uow.memberships.get(target_id, caller.user_id) if is_task_id(target_id) else None
         )
-    return task
+        POLICY.require_move(
+            caller,
+            task.project_id,
+            found.membership,
+            target_id,
+            target,
+            not_found=_not_found(task.id),
+        )
+        subtree = await uow.project_tasks.subtree(task.id)
+        new_parent, ancestors = None, []
+        if updated.parent_id is not None and is_task_id(updated.parent_id):
+            new_parent = await uow.project_tasks.node(updated.parent_id)
+            if new_parent is not None:
+                ancestors = await uow.project_tasks.ancestors(updated.parent_id)
+        plan, errors = plan_move(
+            task=_node(task),
+            subtree=subtree,
+            new_project_id=target_id,
+            new_parent=new_parent,
+            new_parent_id=updated.parent_id,
+            new_parent_ancestors=ancestors,
+            new_assignee_id=updated.assignee_id,
+            target_member_ids=await uow.memberships.member_ids(target_id),
+        )
+        _raise_if_any(errors)
+        if not await uow.tasks.update(updated, task.version):
+            raise _lost_race(expected_version)
+        cleared = set(plan.clear_assignee_of)
+        for descendant in await uow.project_tasks.subtree_tasks(task.id):
+            moved = carried_along(
+                descendant,
+                project_id=target_id,
+                keep_assignee=descendant.id not in cleared,
+                now=updated.updated_at,
+            )
+            if not await uow.tasks.update(moved, descendant.version):
+                raise _lost_race(expected_version)
 
 
 class DeleteTask:
@@ -148,18 +315,20 @@ class DeleteTask:
         self._uow_factory, self._clock, self._events = uow_factory, clock, events
 
     async def execute(
-        self, owner_id: str, task_id: str, expected_version: int | None = None
+        self, caller: Caller, task_id: str, expected_version: int | None = None
     ) -> None:
-        """Delete the owner's task. Raises `NotFound`, then `PreconditionFailed` when
-        `expected_version` is given and stale (or a concurrent writer wins), else `Conflict`
-        when a concurrent writer changed it meanwhile."""
-        if not is_task_id(task_id):
-            raise _not_found(task_id)
+        """Delete the task and its descendants (write access to its project). Raises
+        `NotFound` / `Forbidden`, then `PreconditionFailed` when `expected_version` is given and
+        stale (or a concurrent writer wins), else `Conflict` when a concurrent writer changed
+        it meanwhile."""
         async with self._uow_factory() as uow:
-            task = await _current(uow, owner_id, task_id, expected_version)
-            if not await uow.tasks.delete(owner_id, task_id, task.version):
+            task = (await _reached(uow, caller, task_id, Action.WRITE_TASKS)).task
+            _check_version(task, expected_version)
+            if not await uow.tasks.delete(task.owner_id, task_id, task.version):
                 raise _lost_race(expected_version)
             await uow.commit()
         await self._events.publish(
-            TaskEvent(TaskEventName.DELETED, task_id, owner_id, self._clock.now(), task.version)
+            TaskEvent(
+                TaskEventName.DELETED, task_id, caller.user_id, self._clock.now(), task.version
+            )
         )

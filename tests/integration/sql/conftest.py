@@ -24,7 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from adapters.sql.engine import create_engine
 from adapters.sql.uow import SqlUnitOfWork
-from domain.ports.tasks import TaskUnitOfWork
+from domain.ports.tasks import Readable, TaskUnitOfWork
+from domain.projects import Membership, Role
+from domain.tasks import Task
+from domain.use_cases.projects import open_inbox
 from domain.users import User
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -140,7 +143,8 @@ def tasks_uow(request: pytest.FixtureRequest, engine: AsyncEngine) -> TaskUowFac
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The raw mode exists only on PostgreSQL: drop its SQLite combinations, and SQLite runs
-    of modules that say POSTGRESQL_ONLY; tests a module names in DIRECT_ONLY (they need a
+    of modules that say POSTGRESQL_ONLY; a memory twin's runs (`backend` "memory") go beside
+    SQLite only; tests a module names in DIRECT_ONLY (they need a
     direct connection: server process ids, session settings) do not run through PgBouncer.
     Deselected, not skipped."""
     keep: list[pytest.Item] = []
@@ -148,12 +152,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         module = getattr(item, "module", None)
-        postgresql_only = params.get("tasks_uow") == "raw" or getattr(
-            module, "POSTGRESQL_ONLY", False
-        )
+        raw = "raw" in (params.get("tasks_uow"), params.get("backend"))
+        postgresql_only = raw or getattr(module, "POSTGRESQL_ONLY", False)
+        # A memory twin beside the SQL runs needs no database: once (beside SQLite) is enough.
+        twin_again = params.get("backend") == "memory" and params.get("database") != "sqlite"
         direct_only = getattr(item, "originalname", item.name) in getattr(module, "DIRECT_ONLY", ())
-        dropped = (postgresql_only and params.get("database") == "sqlite") or (
-            direct_only and params.get("database") == "pgbouncer"
+        dropped = (
+            (postgresql_only and params.get("database") == "sqlite")
+            or (direct_only and params.get("database") == "pgbouncer")
+            or twin_again
         )
         (drop if dropped else keep).append(item)
     if drop:
@@ -210,10 +217,49 @@ def make_user(email: str | None = None, *, created_at: datetime | None = None) -
     )
 
 
+_INBOXES = uuid.UUID("0190f5a0-0000-7000-8000-00000000abcd")
+
+
+def inbox_id(user_id: str) -> str:
+    """The id `add_user` gives the user's inbox (derived from the user's id)."""
+    return str(uuid.uuid5(_INBOXES, user_id))
+
+
 async def add_user(new_uow: UowFactory, user: User | None = None) -> User:
-    """Commit a user (tasks, sessions and keys need their owner to exist)."""
+    """Commit a user with their inbox, as sign-up does (tasks, sessions and keys need their
+    owner to exist; tasks need a project)."""
     user = user or make_user()
     async with new_uow() as uow:
         await uow.users.add(user)
+        await open_inbox(
+            uow.projects,
+            uow.memberships,
+            user_id=user.id,
+            project_id=inbox_id(user.id),
+            now=user.created_at,
+        )
         await uow.commit()
     return user
+
+
+def reader(user_id: str) -> Readable:
+    """A list over the projects where `user_id` is a member (any role)."""
+    return Readable(user_id, frozenset(Role))
+
+
+async def reach(uow: TaskUnitOfWork, user_id: str, task_id: str) -> Task | None:
+    """The task when `user_id` is a member of its project (what the old owner-scoped read
+    answered for the owner), else None."""
+    found = await uow.tasks.get(task_id, user_id)
+    return found.task if found is not None and found.membership is not None else None
+
+
+def memory_tables(tasks: dict[str, Task], *user_ids: str) -> dict[str, dict[str, Any]]:
+    """Memory twin tables holding `tasks`, with each user the owner of their inbox."""
+    memberships = {
+        f"{inbox_id(u)}/{u}": Membership(
+            inbox_id(u), u, Role.OWNER, datetime(2026, 1, 1, tzinfo=UTC)
+        )
+        for u in user_ids
+    }
+    return {"tasks": tasks, "memberships": memberships, "comments": {}}

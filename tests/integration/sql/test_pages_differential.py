@@ -1,10 +1,12 @@
 """Generated list queries, walked page by page, against the in-memory twin (the oracle).
 
-Each query draws a sort, a set of filters (status, priority, labels, a due window, q), and a page
-size, then walks every page with keyset cursors on the SQL repository and on the twin. The data
-is built for the edge cases: sort keys tie often (few distinct times and priorities), a third of
-the tasks have no due date, and the texts hold case-folding pairs and LIKE wildcards. A wrong
-keyset predicate, order or filter in any SQL path shows up as a page that differs.
+Each query draws a sort, a set of filters (status, priority, labels, a due window, q, project,
+assignee, parent), sometimes a key restricted to projects, and a page size, then walks every page
+with keyset cursors on the SQL repository and on the twin. The data is built for the edge cases:
+sort keys tie often (few distinct times and priorities), a third of the tasks have no due date,
+the texts hold case-folding pairs and LIKE wildcards, and the tasks spread over the reader's
+inbox, a project they view, and one they cannot read. A wrong keyset predicate, order, filter or
+access condition in any SQL path shows up as a page that differs.
 """
 
 from __future__ import annotations
@@ -18,10 +20,19 @@ from typing import Any
 import pytest
 
 from adapters.memory.tasks import MemoryTaskRepository
-from domain.ports.tasks import TaskRepository
-from domain.task_queries import CursorPosition, TaskFilter, TaskQuery, TaskSort
+from domain.ports.tasks import Readable, TaskRepository
+from domain.projects import Membership, Project, Role
+from domain.task_queries import NONE, CursorPosition, TaskFilter, TaskQuery, TaskSort
 from domain.tasks import Task, TaskStatus
-from tests.integration.sql.conftest import TaskUowFactory, UowFactory, add_user
+from tests.integration.sql.conftest import (
+    TaskUowFactory,
+    UowFactory,
+    add_user,
+    inbox_id,
+    memory_tables,
+    new_id,
+    reader,
+)
 from tests.integration.sql.test_tasks import T0, make_task
 
 QUERIES = 120  # per database and mode
@@ -45,11 +56,16 @@ NEEDLES = ["strasse", "STRASSE", "%", "_", "école", "e", "done", "zzz", "ca"]
 @dataclass(frozen=True)
 class World:
     owner_id: str
+    neighbour_id: str
+    projects: tuple[str, ...]  # the owner's inbox, the shared project, the neighbour's inbox
+    parents: tuple[str, ...]
     oracle: MemoryTaskRepository
 
 
-def _tasks(owner_id: str, count: int, rng: random.Random) -> list[Task]:
-    made = []
+def _tasks(
+    owner_id: str, project_id: str, assignees: list[str | None], count: int, rng: random.Random
+) -> list[Task]:
+    made: list[Task] = []
     for index in range(count):
         title, description = TEXTS[index % len(TEXTS)]
         created = rng.choice(TIMES)
@@ -67,6 +83,9 @@ def _tasks(owner_id: str, count: int, rng: random.Random) -> list[Task]:
                 completed_at=created if status is TaskStatus.DONE else None,
                 created_at=created,
                 updated_at=rng.choice(TIMES[2:]),
+                project_id=project_id,
+                assignee_id=rng.choice(assignees),
+                parent_id=rng.choice(made[:8]).id if index >= 8 and rng.random() < 0.4 else None,
             )
         )
     return made
@@ -75,19 +94,40 @@ def _tasks(owner_id: str, count: int, rng: random.Random) -> list[Task]:
 @pytest.fixture(scope="module")
 async def world(new_uow: UowFactory) -> World:
     owner, neighbour = await add_user(new_uow), await add_user(new_uow)
+    shared = Project(new_id(), "Shared", None, False, T0, T0, 1)
+    members = [
+        Membership(shared.id, neighbour.id, Role.OWNER, T0),
+        Membership(shared.id, owner.id, Role.VIEWER, T0),
+    ]
     rng = random.Random(SEED)
-    mine, theirs = _tasks(owner.id, 90, rng), _tasks(neighbour.id, 20, rng)
+    both: list[str | None] = [None, owner.id, neighbour.id]
+    mine = _tasks(owner.id, inbox_id(owner.id), [None, owner.id], 60, rng)
+    viewed = _tasks(neighbour.id, shared.id, both, 40, rng)
+    theirs = _tasks(neighbour.id, inbox_id(neighbour.id), [None, neighbour.id], 20, rng)
     async with new_uow() as uow:
-        for task in [*mine, *theirs]:
+        await uow.projects.add(shared)
+        for membership in members:
+            await uow.memberships.add(membership)
+        for task in [*mine, *viewed, *theirs]:
             await uow.tasks.add(task)
         await uow.commit()
-    table: dict[str, Any] = {task.id: task for task in [*mine, *theirs]}
-    return World(owner.id, MemoryTaskRepository(table))
+    table: dict[str, Any] = {task.id: task for task in [*mine, *viewed, *theirs]}
+    tables = memory_tables(table, owner.id, neighbour.id)
+    tables["memberships"].update({f"{m.project_id}/{m.user_id}": m for m in members})
+    projects = (inbox_id(owner.id), shared.id, inbox_id(neighbour.id))
+    parents = tuple({t.parent_id for t in table.values() if t.parent_id is not None})
+    return World(owner.id, neighbour.id, projects, parents, MemoryTaskRepository(tables))
 
 
-def _random_query(rng: random.Random) -> tuple[TaskQuery, int]:
-    """A query with a random sort and filters, and a page size."""
+def _random_query(rng: random.Random, world: World) -> tuple[TaskQuery, int, Readable]:
+    """A query with a random sort and filters, a page size, and who reads."""
     wanted: dict[str, Any] = {}
+    if rng.random() < 0.25:
+        wanted["project_id"] = rng.choice(world.projects)
+    if rng.random() < 0.25:
+        wanted["assignee_id"] = rng.choice([world.owner_id, world.neighbour_id, NONE])
+    if rng.random() < 0.2:
+        wanted["parent_id"] = rng.choice([*world.parents[:3], NONE])
     if rng.random() < 0.25:
         wanted["status"] = rng.choice(list(TaskStatus))
     if rng.random() < 0.25:
@@ -101,10 +141,13 @@ def _random_query(rng: random.Random) -> tuple[TaskQuery, int]:
     if rng.random() < 0.25:
         wanted["q"] = rng.choice(NEEDLES)
     query = TaskQuery(TaskFilter(**wanted), sort=rng.choice(list(TaskSort)))
-    return query, rng.choice([1, 2, 3, 5, 7, 11, 50])
+    who = reader(world.owner_id)
+    if rng.random() < 0.2:  # a key restricted to one of the projects
+        who = Readable(who.user_id, who.roles, frozenset({rng.choice(world.projects[:2])}))
+    return query, rng.choice([1, 2, 3, 5, 7, 11, 50]), who
 
 
-async def _walk(repo: TaskRepository, owner_id: str, query: TaskQuery, size: int) -> list[Any]:
+async def _walk(repo: TaskRepository, owner_id: Readable, query: TaskQuery, size: int) -> list[Any]:
     """Every page, following each page's last task, until a short page."""
     pages: list[list[str]] = []
     position: CursorPosition | None = None
@@ -122,11 +165,11 @@ async def test_generated_queries_page_like_the_memory_twin(
     rng = random.Random(SEED)
     nonempty = 0
     for number in range(QUERIES):
-        query, size = _random_query(rng)
-        expected = await _walk(world.oracle, world.owner_id, query, size)
+        query, size, who = _random_query(rng, world)
+        expected = await _walk(world.oracle, who, query, size)
         async with tasks_uow() as uow:
-            pages = await _walk(uow.tasks, world.owner_id, query, size)
-        assert pages == expected, f"query {number}: {query!r}, pages of {size}"
+            pages = await _walk(uow.tasks, who, query, size)
+        assert pages == expected, f"query {number}: {query!r} by {who!r}, pages of {size}"
         nonempty += any(expected)
     assert nonempty > QUERIES // 2  # the generated filters mostly match something
 
@@ -136,9 +179,10 @@ async def test_every_position_continues_like_the_memory_twin(
     tasks_uow: TaskUowFactory, world: World, sort: TaskSort
 ) -> None:
     """After every task of the full list (ties and NULL due dates included), the next page."""
-    everything = await world.oracle.list_page(world.owner_id, TaskQuery(sort=sort), limit=200)
+    who = reader(world.owner_id)
+    everything = await world.oracle.list_page(who, TaskQuery(sort=sort), limit=200)
     async with tasks_uow() as uow:
         for task in everything:
             query = TaskQuery(sort=sort, after=CursorPosition.of(task, sort))
-            expected = await world.oracle.list_page(world.owner_id, query, limit=3)
-            assert await uow.tasks.list_page(world.owner_id, query, limit=3) == expected
+            expected = await world.oracle.list_page(who, query, limit=3)
+            assert await uow.tasks.list_page(who, query, limit=3) == expected

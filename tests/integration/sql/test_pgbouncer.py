@@ -15,7 +15,7 @@ from adapters.sql.engine import create_engine
 from adapters.sql.uow import SqlUnitOfWork
 from domain.task_queries import TaskQuery
 from tests.integration.pgbouncer import PgBouncer
-from tests.integration.sql.conftest import make_user
+from tests.integration.sql.conftest import add_user, reach, reader
 from tests.integration.sql.test_tasks import make_task
 
 CLIENTS = 24  # against 4 server connections
@@ -33,10 +33,7 @@ async def bounced(
 
 
 async def test_many_clients_share_few_server_connections(bounced: AsyncEngine) -> None:
-    user = make_user()
-    async with SqlUnitOfWork(bounced) as uow:
-        await uow.users.add(user)
-        await uow.commit()
+    user = await add_user(lambda: SqlUnitOfWork(bounced))
 
     async def client(index: int) -> None:
         for round_ in range(6):
@@ -47,13 +44,13 @@ async def test_many_clients_share_few_server_connections(bounced: AsyncEngine) -
             async with SqlUnitOfWork(bounced, read_only=True) as uow:
                 assert (await uow.users.get(user.id)) == user
                 assert (await uow.users.get_by_email(user.email)) == user
-                assert (await uow.tasks.get(user.id, task.id)) == task
+                assert (await reach(uow, user.id, task.id)) == task
             async with SqlUnitOfWork(bounced, read_only=True, raw=True) as uow:
-                assert (await uow.tasks.get(user.id, task.id)) == task
-                page = await uow.tasks.list_page(user.id, TaskQuery(), limit=5)
+                assert (await reach(uow, user.id, task.id)) == task
+                page = await uow.tasks.list_page(reader(user.id), TaskQuery(), limit=5)
                 assert page
             async with SqlUnitOfWork(bounced) as uow:
-                assert await uow.tasks.get(user.id, task.id) == task
+                assert await reach(uow, user.id, task.id) == task
                 updated = replace(task, title="renamed", version=2)
                 assert await uow.tasks.update(updated, 1) is True
                 await uow.commit()

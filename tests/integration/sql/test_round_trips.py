@@ -21,6 +21,7 @@ from domain.task_queries import TaskFilter, TaskQuery
 from domain.tasks import TaskDraft
 from domain.use_cases.tasks import CreateTask, DeleteTask, GetTask, ListTasks, UpdateTask
 from tests.integration.sql.conftest import EngineMaker, UowFactory, add_user
+from tests.unit.projects.support import Who
 from tests.unit.tasks.fakes import FakeClock, SequentialIds
 
 POSTGRESQL_ONLY = True  # conftest drops this module's SQLite runs
@@ -56,7 +57,7 @@ async def test_each_task_use_case_stays_within_its_statements(
     make_engine: EngineMaker, new_uow: UowFactory
 ) -> None:
     engine = make_engine(pool_size=1, max_overflow=0)
-    owner = await add_user(new_uow)
+    owner = Who((await add_user(new_uow)).id)
 
     def factory(*, read_only: bool) -> Callable[[], SqlUnitOfWork]:
         return lambda: SqlUnitOfWork(engine, read_only=read_only, raw=True)
@@ -78,22 +79,22 @@ async def test_each_task_use_case_stays_within_its_statements(
                 words, log[:] = log[:], []
                 return words
 
-            task = await create.execute(owner.id, TaskDraft(title="x", labels=["a"]))
+            task = await create.execute(owner, TaskDraft(title="x", labels=["a"]))
             sent["create"] = await taken()
-            await get.execute(owner.id, task.id)
+            await get.execute(owner, task.id)
             sent["get"] = await taken()
-            await listing.execute(owner.id, query)
+            await listing.execute(owner, query)
             sent["list"] = await taken()
-            await update.execute(owner.id, task.id, {"title": "y"})
+            await update.execute(owner, task.id, {"title": "y"})
             sent["update"] = await taken()
-            await delete.execute(owner.id, task.id)
+            await delete.execute(owner, task.id)
             sent["delete"] = await taken()
         return sent
 
     first = await each_once()  # the first use of each statement on this connection
     again = await each_once()  # served from the prepared-statement cache
     expected = {
-        "create": ["INSERT"],
+        "create": ["BEGIN", "SELECT", "SELECT", "INSERT", "COMMIT"],
         "get": ["SELECT"],
         "list": ["SELECT"],
         "update": ["BEGIN", "SELECT", "UPDATE", "COMMIT"],

@@ -17,7 +17,7 @@ from adapters.sql.tasks import PAGES_POSTGRESQL, page_parameters
 from adapters.sql.uow import SqlUnitOfWork
 from domain.errors import Unavailable
 from domain.task_queries import TaskFilter, TaskQuery
-from tests.integration.sql.conftest import EngineMaker, UowFactory, add_user
+from tests.integration.sql.conftest import EngineMaker, UowFactory, add_user, inbox_id, reader
 
 POSTGRESQL_ONLY = True  # conftest drops this module's SQLite runs
 # PgBouncer mode sets no statement_timeout at connect (the database role carries it there).
@@ -31,10 +31,11 @@ OKAPI = 12_345  # the one description that holds "okapi"
 # (lower-case ASCII folds to itself).
 _FILL = text(
     """
-    INSERT INTO tasks (id, owner_id, title, description, status, priority, labels, created_at,
-                       updated_at, version, title_folded, description_folded)
-    SELECT gen_random_uuid(), :owner, t.title, t.description, 'todo', 1 + g % 4, ARRAY[]::text[],
-           now() - g * interval '1 second', now(), 1, lower(t.title), lower(t.description)
+    INSERT INTO tasks (id, owner_id, project_id, title, description, status, priority, labels,
+                       created_at, updated_at, version, title_folded, description_folded)
+    SELECT gen_random_uuid(), :owner, :project, t.title, t.description, 'todo', 1 + g % 4,
+           ARRAY[]::text[], now() - g * interval '1 second', now(), 1, lower(t.title),
+           lower(t.description)
     FROM generate_series(1, :rows) AS g,
          LATERAL (SELECT
             CASE WHEN g = ANY(:zebras) THEN 'Zebra crossing ' || g ELSE 'task number ' || g END
@@ -50,7 +51,13 @@ _FILL = text(
 async def crowded(engine: AsyncEngine, new_uow: UowFactory) -> AsyncIterator[str]:
     owner = await add_user(new_uow)
     async with engine.begin() as conn:
-        params = {"owner": owner.id, "rows": ROWS, "zebras": list(ZEBRAS), "okapi": OKAPI}
+        params = {
+            "owner": owner.id,
+            "project": inbox_id(owner.id),
+            "rows": ROWS,
+            "zebras": list(ZEBRAS),
+            "okapi": OKAPI,
+        }
         await conn.execute(_FILL, params)
     async with engine.connect() as conn:
         # What autovacuum does in production: move the GIN pending lists into the indexes (the
@@ -64,7 +71,7 @@ async def crowded(engine: AsyncEngine, new_uow: UowFactory) -> AsyncIterator[str
 
 async def _plan(engine: AsyncEngine, owner_id: str, query: TaskQuery) -> str:
     """EXPLAIN of the statement the raw path sends for `query`, with its values."""
-    params = page_parameters(owner_id, query, query.limit + 1)
+    params = page_parameters(reader(owner_id), query, query.limit + 1)
     statement = positional_text(PAGES_POSTGRESQL.get(query.sort, params), engine.dialect)
     async with engine.connect() as conn:
         raw: Any = await conn.get_raw_connection()
@@ -85,9 +92,9 @@ async def test_q_is_served_by_the_trigram_indexes(
     assert "ix_tasks_title_folded_trgm" in plan
     assert "ix_tasks_description_folded_trgm" in plan
     assert "Seq Scan" not in plan
-    assert "ix_tasks_owner_id_" not in plan
+    assert "ix_tasks_project_id_" not in plan
     async with SqlUnitOfWork(engine, read_only=True, raw=True) as uow:
-        page = await uow.tasks.list_page(crowded, query, limit=50)
+        page = await uow.tasks.list_page(reader(crowded), query, limit=50)
     assert len(page) == found
     assert all(needle.casefold() in f"{t.title} {t.description}".casefold() for t in page)
 
@@ -101,6 +108,8 @@ async def test_a_q_query_is_cut_off_by_the_statement_timeout(
         await blocker.execute(text("LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE"))
         with pytest.raises(Unavailable) as raised:
             async with SqlUnitOfWork(timed, read_only=True, raw=True) as uow:
-                await uow.tasks.list_page(crowded, TaskQuery(TaskFilter(q="zebra")), limit=5)
+                await uow.tasks.list_page(
+                    reader(crowded), TaskQuery(TaskFilter(q="zebra")), limit=5
+                )
         await blocker.rollback()
     assert type(raised.value.__cause__).__name__ == "QueryCanceledError"

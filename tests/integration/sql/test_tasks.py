@@ -18,7 +18,16 @@ from adapters.sql.tables import users
 from domain.ports.tasks import TaskRepository
 from domain.task_queries import CursorPosition, TaskFilter, TaskQuery, TaskSort
 from domain.tasks import Task, TaskStatus
-from tests.integration.sql.conftest import TaskUowFactory, UowFactory, add_user, new_id
+from tests.integration.sql.conftest import (
+    TaskUowFactory,
+    UowFactory,
+    add_user,
+    inbox_id,
+    memory_tables,
+    new_id,
+    reach,
+    reader,
+)
 
 T0 = datetime(2026, 2, 3, 4, 5, 6, 789012, tzinfo=UTC)
 
@@ -27,6 +36,7 @@ def make_task(owner_id: str, **changes: object) -> Task:
     task = Task(
         id=new_id(),
         owner_id=owner_id,
+        project_id=inbox_id(owner_id),
         title="Write the report",
         description=None,
         status=TaskStatus.TODO,
@@ -62,7 +72,7 @@ async def test_task_round_trips_every_field(new_uow: UowFactory, tasks_uow: Task
         await uow.tasks.add(task)
         await uow.commit()
     async with tasks_uow() as uow:
-        stored = await uow.tasks.get(owner.id, task.id)
+        stored = await reach(uow, owner.id, task.id)
     assert stored == task
     assert stored is not None
     assert stored.labels == ("zeta", "Alpha", "ünï")  # order kept, a tuple
@@ -77,16 +87,16 @@ async def test_get_is_scoped_to_the_owner(new_uow: UowFactory, tasks_uow: TaskUo
         await uow.tasks.add(task)
         await uow.commit()
     async with tasks_uow() as uow:
-        assert await uow.tasks.get(stranger.id, task.id) is None
-        assert await uow.tasks.get(owner.id, new_id()) is None
-        assert await uow.tasks.get(owner.id, "not-a-uuid") is None
-        assert await uow.tasks.get(owner.id, task.id.upper()) is None
+        assert await reach(uow, stranger.id, task.id) is None
+        assert await reach(uow, owner.id, new_id()) is None
+        assert await reach(uow, owner.id, "not-a-uuid") is None
+        assert await reach(uow, owner.id, task.id.upper()) is None
 
 
 async def test_update_writes_only_on_the_expected_version(
     new_uow: UowFactory, tasks_uow: TaskUowFactory
 ) -> None:
-    owner, stranger = await add_user(new_uow), await add_user(new_uow)
+    owner = await add_user(new_uow)
     task = make_task(owner.id, description="old")
     async with tasks_uow() as uow:
         await uow.tasks.add(task)
@@ -104,16 +114,17 @@ async def test_update_writes_only_on_the_expected_version(
     )
     async with tasks_uow() as uow:
         assert await uow.tasks.update(changed, expected_version=2) is False
-        assert await uow.tasks.update(replace(changed, owner_id=stranger.id), 1) is False
         assert await uow.tasks.update(changed, expected_version=1) is True
         assert await uow.tasks.update(replace(changed, version=3), expected_version=1) is False
         await uow.commit()
     async with tasks_uow() as uow:
-        assert await uow.tasks.get(owner.id, task.id) == changed
+        assert await reach(uow, owner.id, task.id) == changed
         # The search columns follow the update.
-        found = await uow.tasks.list_page(owner.id, TaskQuery(TaskFilter(q="STRASSE")), limit=5)
+        found = await uow.tasks.list_page(
+            reader(owner.id), TaskQuery(TaskFilter(q="STRASSE")), limit=5
+        )
         assert found == [changed]
-        old = await uow.tasks.list_page(owner.id, TaskQuery(TaskFilter(q="old")), limit=5)
+        old = await uow.tasks.list_page(reader(owner.id), TaskQuery(TaskFilter(q="old")), limit=5)
         assert old == []
 
 
@@ -137,12 +148,12 @@ async def test_delete_needs_the_owner_and_the_expected_version(
         assert await uow.tasks.delete(owner.id, task.id, expected_version=3) is False
         assert await uow.tasks.delete(stranger.id, task.id, expected_version=4) is False
         assert await uow.tasks.delete(owner.id, "not-a-uuid", expected_version=4) is False
-        assert await uow.tasks.get(owner.id, task.id) == task
+        assert await reach(uow, owner.id, task.id) == task
         assert await uow.tasks.delete(owner.id, task.id, expected_version=4) is True
         assert await uow.tasks.delete(owner.id, task.id, expected_version=4) is False
         await uow.commit()
     async with tasks_uow() as uow:
-        assert await uow.tasks.get(owner.id, task.id) is None
+        assert await reach(uow, owner.id, task.id) is None
 
 
 async def test_deleting_the_owner_deletes_their_tasks(
@@ -157,7 +168,7 @@ async def test_deleting_the_owner_deletes_their_tasks(
     async with engine.begin() as conn:
         await conn.execute(delete(users).where(users.c.id == owner.id))
     async with tasks_uow() as uow:
-        assert await uow.tasks.get(owner.id, task.id) is None
+        assert await reach(uow, owner.id, task.id) is None
 
 
 # --- lists: the same data in SQL and in memory ---------------------------------------------------
@@ -222,7 +233,7 @@ async def dataset(new_uow: UowFactory) -> Dataset:
             await uow.tasks.add(task)
         await uow.commit()
     table: dict[str, Any] = {task.id: task for task in [*mine, *theirs]}
-    return Dataset(owner.id, mine, MemoryTaskRepository(table))
+    return Dataset(owner.id, mine, MemoryTaskRepository(memory_tables(table, owner.id, other.id)))
 
 
 async def _walk(
@@ -231,7 +242,7 @@ async def _walk(
     pages: list[list[Task]] = []
     position: CursorPosition | None = None
     while True:
-        page = await repo.list_page(owner_id, query.at(position), limit=page_size)
+        page = await repo.list_page(reader(owner_id), query.at(position), limit=page_size)
         if page:
             pages.append(page)
         if len(page) < page_size:
@@ -263,7 +274,7 @@ async def test_pages_match_the_memory_twin(
     expected = await _walk(dataset.memory, dataset.owner_id, query, 4)
     async with tasks_uow() as uow:
         pages = await _walk(uow.tasks, dataset.owner_id, query, 4)
-        everything = await uow.tasks.list_page(dataset.owner_id, query, limit=200)
+        everything = await uow.tasks.list_page(reader(dataset.owner_id), query, limit=200)
     assert pages == expected
     walked = [task.id for page in pages for task in page]
     assert len(walked) == len(set(walked))  # each task exactly once
@@ -287,10 +298,10 @@ async def test_nulls_count_as_infinity_in_due_order(
 ) -> None:
     async with tasks_uow() as uow:
         ascending = await uow.tasks.list_page(
-            dataset.owner_id, TaskQuery(sort=TaskSort.DUE_AT), limit=200
+            reader(dataset.owner_id), TaskQuery(sort=TaskSort.DUE_AT), limit=200
         )
         descending = await uow.tasks.list_page(
-            dataset.owner_id, TaskQuery(sort=TaskSort.DUE_AT_DESC), limit=200
+            reader(dataset.owner_id), TaskQuery(sort=TaskSort.DUE_AT_DESC), limit=200
         )
     undated = sum(task.due_at is None for task in dataset.tasks)
     assert 0 < undated < len(dataset.tasks)
@@ -316,9 +327,9 @@ async def test_q_is_unicode_case_insensitive_and_wildcards_are_literal(
 ) -> None:
     query = TaskQuery(TaskFilter(q=needle))
     async with tasks_uow() as uow:
-        found = await uow.tasks.list_page(dataset.owner_id, query, limit=200)
+        found = await uow.tasks.list_page(reader(dataset.owner_id), query, limit=200)
     assert {task.title for task in found} == titles
-    assert found == await dataset.memory.list_page(dataset.owner_id, query, limit=200)
+    assert found == await dataset.memory.list_page(reader(dataset.owner_id), query, limit=200)
 
 
 async def test_label_filter_needs_every_label_exactly(
@@ -327,7 +338,7 @@ async def test_label_filter_needs_every_label_exactly(
     wanted = ("work", "home")
     query = TaskQuery(TaskFilter(labels=wanted))
     async with tasks_uow() as uow:
-        found = await uow.tasks.list_page(dataset.owner_id, query, limit=200)
+        found = await uow.tasks.list_page(reader(dataset.owner_id), query, limit=200)
     expected = {t.id for t in dataset.tasks if {"work", "home"} <= set(t.labels)}
     assert expected  # the data holds some
     assert {task.id for task in found} == expected
@@ -339,8 +350,8 @@ async def test_lists_never_show_another_owners_tasks(
 ) -> None:
     stranger = await add_user(new_uow)
     async with tasks_uow() as uow:
-        mine = await uow.tasks.list_page(dataset.owner_id, TaskQuery(), limit=200)
-        theirs = await uow.tasks.list_page(stranger.id, TaskQuery(), limit=200)
+        mine = await uow.tasks.list_page(reader(dataset.owner_id), TaskQuery(), limit=200)
+        theirs = await uow.tasks.list_page(reader(stranger.id), TaskQuery(), limit=200)
     assert {task.id for task in mine} == {task.id for task in dataset.tasks}
     assert theirs == []
 
@@ -357,11 +368,11 @@ async def test_keyset_is_stable_when_tasks_are_inserted_between_pages(
         await uow.commit()
     query = TaskQuery()  # -created_at
     async with tasks_uow() as uow:
-        page1 = await uow.tasks.list_page(owner.id, query, limit=3)
+        page1 = await uow.tasks.list_page(reader(owner.id), query, limit=3)
         await uow.tasks.add(make_task(owner.id, created_at=T0 + timedelta(hours=1)))
         await uow.tasks.add(make_task(owner.id, created_at=T0 - timedelta(hours=1)))
         position = CursorPosition.of(page1[-1], query.sort)
-        page2 = await uow.tasks.list_page(owner.id, query.at(position), limit=10)
+        page2 = await uow.tasks.list_page(reader(owner.id), query.at(position), limit=10)
     newest_first = sorted(first, key=lambda t: (t.created_at, t.id), reverse=True)
     assert page1 == newest_first[:3]
     assert page2[:3] == newest_first[3:]
@@ -382,13 +393,15 @@ async def test_odd_labels_and_offset_times_survive_and_filter(
         await uow.tasks.add(early)
         await uow.commit()
     async with tasks_uow() as uow:
-        stored = await uow.tasks.get(owner.id, early.id)
+        stored = await reach(uow, owner.id, early.id)
         by_label = await uow.tasks.list_page(
-            owner.id, TaskQuery(TaskFilter(labels=(odd,))), limit=9
+            reader(owner.id), TaskQuery(TaskFilter(labels=(odd,))), limit=9
         )
-        by_due = await uow.tasks.list_page(owner.id, TaskQuery(sort=TaskSort.DUE_AT), limit=9)
+        by_due = await uow.tasks.list_page(
+            reader(owner.id), TaskQuery(sort=TaskSort.DUE_AT), limit=9
+        )
         window = TaskFilter(due_before=datetime(2026, 6, 1, 6, 30, 0, 501, tzinfo=UTC))
-        before = await uow.tasks.list_page(owner.id, TaskQuery(window), limit=9)
+        before = await uow.tasks.list_page(reader(owner.id), TaskQuery(window), limit=9)
     assert stored == early
     assert stored is not None
     assert stored.due_at == datetime(2026, 6, 1, 6, 30, 0, 500, tzinfo=UTC)

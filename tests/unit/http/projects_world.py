@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 
-from domain.task_tree import TaskNode
 from tests.unit.http.conftest import Account, Api, bearer, fresh_email
 
 ALL_SCOPES = [
@@ -38,12 +37,8 @@ def add_member(api: Api, token: str, project_id: str, email: str, role: str) -> 
 
 
 def place_task(api: Api, token: str, project_id: str) -> str:
-    """A task placed in `project_id` (until tasks carry their project themselves, the memory
-    twin keeps each task's place in a table of its own)."""
-    task_id = str(api.create_task(token)["id"])
-    nodes = api.container.memory_database().tables.setdefault("task_nodes", {})
-    nodes[task_id] = TaskNode(task_id, project_id, None, None)
-    return task_id
+    """A new task in `project_id`."""
+    return str(api.create_task(token, project_id=project_id)["id"])
 
 
 def issue(api: Api, token: str, scopes: list[str], **extra: Any) -> httpx.Response:

@@ -63,7 +63,8 @@ def test_bad_project_bodies_are_422_naming_the_field(api: Api, alice: Account) -
     ):
         response = api.client.post("/v1/projects", json=body, headers=alice.auth)
         assert field in fields_of(problem(response, 422)), body
-    assert api.client.get("/v1/projects", headers=alice.auth).json()["items"] == []
+    listed = api.client.get("/v1/projects", headers=alice.auth).json()["items"]
+    assert [p["inbox"] for p in listed] == [True]  # only the inbox sign-up made
 
 
 def test_the_list_holds_the_callers_projects_oldest_first(api: Api) -> None:
@@ -74,12 +75,13 @@ def test_the_list_holds_the_callers_projects_oldest_first(api: Api) -> None:
     assert add_member(api, bob.token, second["id"], alice.email, "viewer").status_code == 201
     listed = api.client.get("/v1/projects", headers=alice.auth)
     assert listed.status_code == 200
-    items = listed.json()["items"]
+    items = [p for p in listed.json()["items"] if not p["inbox"]]
     assert [p["id"] for p in items] == [first["id"], second["id"], third["id"]]
     assert [p["role"] for p in items] == ["owner", "viewer", "owner"]
-    assert [p["id"] for p in api.client.get("/v1/projects", headers=bob.auth).json()["items"]] == [
-        second["id"]
-    ]
+    # Oldest first: the inbox, made at sign-up, leads.
+    assert listed.json()["items"][0]["inbox"] is True
+    bobs = api.client.get("/v1/projects", headers=bob.auth).json()["items"]
+    assert [p["id"] for p in bobs if not p["inbox"]] == [second["id"]]
 
 
 def test_get_answers_304_for_the_current_etag_and_head_works(api: Api, alice: Account) -> None:
@@ -241,7 +243,7 @@ def test_a_repeated_create_with_the_same_key_returns_the_first_project(
     assert again.json()["id"] == first.json()["id"]
     assert again.headers["idempotent-replayed"] == "true"
     assert again.headers["location"] == first.headers["location"]
-    assert len(api.client.get("/v1/projects", headers=alice.auth).json()["items"]) == 1
+    assert len(api.client.get("/v1/projects", headers=alice.auth).json()["items"]) == 2
     other = api.client.post("/v1/projects", json={"name": "Twice"}, headers=headers)
     assert fields_of(problem(other, 422)) == {"Idempotency-Key"}
 

@@ -28,6 +28,9 @@ TASK = TaskOut(
     created_at=datetime(2026, 1, 1, tzinfo=UTC),
     updated_at=datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC),
     version=7,
+    project_id="01a20125-5808-769c-95da-07901e446491",
+    parent_id=None,
+    assignee_id="01a20125-5808-769c-95da-07901e446492",
 )
 HEADERS = {"ETag": '"01a20125-5808-769c-95da-07901e446490.7"', "Location": "/v1/tasks/x"}
 
@@ -113,6 +116,8 @@ def test_a_task_encodes_as_its_wire_shape_with_plain_strings_and_lists() -> None
     task = Task(
         id=TASK.id,
         owner_id="someone",
+        project_id=TASK.project_id,
+        assignee_id=TASK.assignee_id,
         title=TASK.title,
         description=TASK.description,
         status=TaskStatus.IN_PROGRESS,

@@ -7,7 +7,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from adapters.memory.uow import MemoryDatabase, MemoryUnitOfWork
+from adapters.memory.projects import MemoryProjectUnitOfWork
+from adapters.memory.uow import MemoryDatabase
 from adapters.security.common_passwords import common_passwords
 from adapters.security.ids import UuidV7Generator
 from adapters.security.passwords import Argon2idPasswordHasher
@@ -73,8 +74,8 @@ class Identity:
     secrets: RandomSecretGenerator = field(default_factory=RandomSecretGenerator)
     limiter: CountingRateLimiter = field(default_factory=CountingRateLimiter)
 
-    def uow(self) -> MemoryUnitOfWork:
-        return MemoryUnitOfWork(self.db)
+    def uow(self) -> MemoryProjectUnitOfWork:
+        return MemoryProjectUnitOfWork(self.db)
 
     def register(self, *, allow_signup: bool = True, **kwargs: object) -> RegisterUser:
         kwargs.setdefault("common_passwords", common_passwords())

@@ -13,7 +13,7 @@ from domain.projects import Membership, Project, Role
 from domain.task_tree import TaskNode
 from domain.use_cases import projects as uc
 from domain.users import User
-from tests.unit.tasks.fakes import T0, FakeClock, SequentialIds
+from tests.unit.tasks.fakes import T0, FakeClock, SequentialIds, make_task
 
 ALL = frozenset(
     {
@@ -75,8 +75,15 @@ class World:
         self, project: Project, parent: str | None = None, assignee: str | None = None
     ) -> TaskNode:
         node = TaskNode(self.ids.new_id(), project.id, parent, assignee)
-        self.uow()
-        self.database.tables["task_nodes"][node.id] = node
+        self.clock.advance()
+        self.database.tables["tasks"][node.id] = make_task(
+            node.id,
+            owner_id="creator",
+            project_id=project.id,
+            parent_id=parent,
+            assignee_id=assignee,
+            created_at=self.clock.now(),
+        )
         return node
 
     # use cases

@@ -89,8 +89,8 @@ async def test_a_trashed_tasks_comments_are_not_found() -> None:
     t = team()
     task = t.world.task(t.project)
     await t.world.create_comment.execute(Who(t.editor.id), task.id, "hi")
-    # Trashing removes the task's placement; its comments stay stored but unreachable.
-    del t.world.database.tables["task_nodes"][task.id]
+    # A task no longer live (trashed, or gone) leaves its comments stored but unreachable.
+    del t.world.database.tables["tasks"][task.id]
     with pytest.raises(NotFound):
         await t.world.list_comments.execute(Who(t.owner.id), task.id)
 

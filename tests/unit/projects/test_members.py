@@ -129,7 +129,7 @@ async def test_changing_a_non_member_or_bad_role() -> None:
 
 
 def assignees(t: Team) -> dict[str, str | None]:
-    return {n.id: n.assignee_id for n in t.world.database.tables["task_nodes"].values()}
+    return {n.id: n.assignee_id for n in t.world.database.tables["tasks"].values()}
 
 
 async def test_removal_clears_assignments_in_that_project_only() -> None:

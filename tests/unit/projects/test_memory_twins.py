@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from domain.comments import Comment
 from domain.projects import Membership, Project, Role
 from domain.task_tree import TaskNode
 from tests.unit.projects.support import World
-from tests.unit.tasks.fakes import T0
+from tests.unit.tasks.fakes import T0, make_task
+
+T1 = T0 + timedelta(hours=1)
 
 
 async def add_then_fail(world: World, project: Project) -> None:
@@ -40,23 +44,29 @@ async def test_leaving_without_commit_changes_nothing() -> None:
 async def test_task_placement_queries() -> None:
     world = World()
     async with world.uow() as uow:
-        for node in (
-            TaskNode("a", "p", None, "u1"),
-            TaskNode("b", "p", "a", "u1"),
-            TaskNode("c", "p", "b"),
-            TaskNode("d", "p", "a"),
-            TaskNode("e", "q", None, "u1"),
+        for task_id, project, parent, assignee in (
+            ("a", "p", None, "u1"),
+            ("b", "p", "a", "u1"),
+            ("c", "p", "b", None),
+            ("d", "p", "a", None),
+            ("e", "q", None, "u1"),
         ):
-            uow.project_tasks.place(node)
+            made = make_task(task_id, project_id=project, parent_id=parent, assignee_id=assignee)
+            await uow.tasks.add(made)
         await uow.commit()
     async with world.uow() as uow:
         assert await uow.project_tasks.ancestors("c") == ["b", "a"]
         assert await uow.project_tasks.ancestors("a") == []
         assert sorted(n.id for n in await uow.project_tasks.subtree("b")) == ["b", "c"]
         assert sorted(n.id for n in await uow.project_tasks.subtree("a")) == ["a", "b", "c", "d"]
+        assert sorted(t.id for t in await uow.project_tasks.subtree_tasks("a")) == ["b", "c", "d"]
         assert await uow.project_tasks.subtree("zz") == []
-        assert await uow.project_tasks.clear_assignee("p", "u1", T0) == 2
+        assert await uow.project_tasks.clear_assignee("p", "u1", T1) == 2
         assert (await uow.project_tasks.node("e")) == TaskNode("e", "q", None, "u1")
+        assert (await uow.project_tasks.node("a")) == TaskNode("a", "p", None, None)
+        cleared = await uow.tasks.get("a", "u1")
+        assert cleared is not None
+        assert (cleared.task.version, cleared.task.updated_at) == (2, T1)
 
 
 async def test_membership_twin() -> None:

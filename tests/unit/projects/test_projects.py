@@ -148,9 +148,9 @@ async def test_delete_removes_tasks_comments_and_memberships() -> None:
             v.project.id for v in await world.list_projects.execute(Who(who.id))
         ]
     tables = world.database.tables
-    assert task.id not in tables["task_nodes"]
+    assert task.id not in tables["tasks"]
     assert comment.id not in tables["comments"]
-    assert kept.id in tables["task_nodes"]
+    assert kept.id in tables["tasks"]
     assert len(tables["comments"]) == 1
     assert not [m for m in tables["memberships"].values() if m.project_id == t.project.id]
 

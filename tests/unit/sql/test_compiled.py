@@ -26,6 +26,8 @@ from adapters.sql.tasks import (
 )
 from adapters.sql.uow import SqlUnitOfWork
 from app.container import build_container, close_container
+from domain.ports.tasks import Readable
+from domain.projects import Role
 from domain.task_queries import CursorPosition, TaskFilter, TaskQuery, TaskSort
 from domain.tasks import TaskStatus
 from tests.unit.conftest import SettingsFactory
@@ -34,7 +36,12 @@ from tests.unit.tasks.fakes import make_task
 T = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 ID = "0190c1d2-0000-7000-8000-000000000001"
 OWNER = "0190c1d2-0000-7000-8000-0000000000ff"
+PROJECT = "0190c1d2-0000-7000-8000-0000000000aa"
 DIALECT = asyncpg_dialect()
+EVERYONE = frozenset(Role)
+READER = Readable(OWNER, EVERYONE)
+# The parameters that change the text without a value of their own (and SQLite's alone).
+NO_VALUE = {"label_count", "no_assignee", "no_parent"}
 
 
 def _numbers(sql: str) -> set[int]:
@@ -51,11 +58,23 @@ def _filters() -> list[TaskFilter]:
         "due_before": T,
         "q": "x%_/",
     }
-    return [
+    combined = [
         TaskFilter(**{name: parts[name] for name in chosen})  # type: ignore[arg-type]
         for size in range(len(parts) + 1)
         for chosen in itertools.combinations(parts, size)
     ]
+    placed = [
+        TaskFilter(project_id=PROJECT),
+        TaskFilter(assignee_id=OWNER),
+        TaskFilter(assignee_id="none"),
+        TaskFilter(parent_id=ID),
+        TaskFilter(parent_id="none"),
+        TaskFilter(project_id=PROJECT, assignee_id="none", parent_id=ID, labels=("a",)),
+    ]
+    return combined + placed
+
+
+READERS = (READER, Readable(OWNER, EVERYONE, frozenset({PROJECT, ID})))
 
 
 @pytest.mark.parametrize("sort", list(TaskSort), ids=lambda s: s.value)
@@ -64,14 +83,14 @@ def test_every_page_shape_compiles_to_text_taking_exactly_its_parameters(sort: T
     positions = [None, CursorPosition(value, ID)]
     if sort.field == "due_at":
         positions.append(CursorPosition(None, ID))
-    for wanted, position in itertools.product(_filters(), positions):
+    for wanted, position, reader in itertools.product(_filters(), positions, READERS):
         query = TaskQuery(wanted, sort=sort, after=position)
-        params = page_parameters(OWNER, query, 51)
+        params = page_parameters(reader, query, 51)
         text = positional_text(PAGES_POSTGRESQL.get(sort, params), DIALECT)
         arguments = text.arguments(params)
-        assert _numbers(text.sql) == set(range(1, len(arguments) + 1))
-        assert set(text.names) == set(params) - {"label_count"}  # SQLite's alone
-        assert arguments[text.names.index("owner_id")] == OWNER
+        assert _numbers(text.sql) == set(range(1, len(set(text.names)) + 1))
+        assert set(text.names) == set(params) - NO_VALUE
+        assert arguments[text.names.index("user_id")] == OWNER
 
 
 def test_values_do_not_change_a_page_statement() -> None:
@@ -79,13 +98,13 @@ def test_values_do_not_change_a_page_statement() -> None:
     other = TaskQuery(
         TaskFilter(priority=4, q="zz"), after=CursorPosition(T.replace(year=2027), OWNER)
     )
-    first = PAGES_POSTGRESQL.get(one.sort, page_parameters(OWNER, one, 5))
-    assert PAGES_POSTGRESQL.get(other.sort, page_parameters(OWNER, other, 9)) is first
+    first = PAGES_POSTGRESQL.get(one.sort, page_parameters(READER, one, 5))
+    assert PAGES_POSTGRESQL.get(other.sort, page_parameters(READER, other, 9)) is first
     null_due = TaskQuery(sort=TaskSort.DUE_AT, after=CursorPosition(None, ID))
     dated = TaskQuery(sort=TaskSort.DUE_AT, after=CursorPosition(T, ID))
     assert PAGES_POSTGRESQL.get(
-        TaskSort.DUE_AT, page_parameters(OWNER, null_due, 5)
-    ) is not PAGES_POSTGRESQL.get(TaskSort.DUE_AT, page_parameters(OWNER, dated, 5))
+        TaskSort.DUE_AT, page_parameters(READER, null_due, 5)
+    ) is not PAGES_POSTGRESQL.get(TaskSort.DUE_AT, page_parameters(READER, dated, 5))
 
 
 def test_the_writes_take_every_column_of_the_row() -> None:
@@ -96,7 +115,6 @@ def test_the_writes_take_every_column_of_the_row() -> None:
     updated = positional_text(UPDATE_TASK, DIALECT)
     assert set(updated.names) == (set(tasks.c.keys()) - {"id", "owner_id"}) | {
         "where_id",
-        "where_owner_id",
         "expected_version",
     }
     for statement in (SELECT_TASK, DELETE_TASK):

@@ -18,7 +18,7 @@ ID = "00000000-0000-0000-0000-000000000001"
 
 def create(now: datetime = T0, **fields: object) -> Task:
     draft = TaskDraft(**fields)  # type: ignore[arg-type]
-    return new_task(task_id=ID, owner_id="owner-1", draft=draft, now=now)
+    return new_task(task_id=ID, owner_id="owner-1", project_id="project-1", draft=draft, now=now)
 
 
 def fields_of(error: Invalid) -> list[str]:
@@ -30,6 +30,7 @@ def test_new_task_defaults() -> None:
     assert task == Task(
         id=ID,
         owner_id="owner-1",
+        project_id="project-1",
         title="Write report",
         description=None,
         status=TaskStatus.TODO,

@@ -10,14 +10,21 @@ from datetime import datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.memory.uow import MemoryDatabase, MemoryUnitOfWork
+from adapters.memory.projects import MemoryProjectUnitOfWork
+from adapters.memory.uow import MemoryDatabase
 from domain.ports.tasks import TaskUnitOfWork
+from domain.projects import Membership, Role
 from domain.task_queries import CursorPosition, TaskFilter, TaskQuery, TaskSort
 from domain.tasks import Task, TaskStatus
 from domain.use_cases.tasks import ListTasks
+from tests.unit.projects.support import Who
 from tests.unit.tasks.fakes import T0, make_task
 
-OWNER, OTHER = "owner-1", "owner-2"
+OWNER, OTHER = "00000000-0000-7000-8000-0000000000a1", "00000000-0000-7000-8000-0000000000a2"
+CALLER = Who(OWNER)
+# The caller owns P1 and views P2; P3 is someone else's.
+P1, P2, P3 = (f"00000000-0000-7000-8000-00000000000{n}" for n in (1, 2, 3))
+READABLE = {P1, P2}
 # few distinct values, so that ties (broken by id) are frequent
 TIMES = [T0 + timedelta(hours=h) for h in range(4)]
 LABELS = ["a", "b", "c"]
@@ -33,6 +40,8 @@ def tasks(draw: st.DrawFn, task_id: str | None = None) -> Task:
     return make_task(
         task_id or draw(ids),
         owner_id=draw(st.sampled_from([OWNER, OWNER, OWNER, OTHER])),
+        project_id=draw(st.sampled_from([P1, P1, P2, P3])),
+        assignee_id=draw(st.sampled_from([None, OWNER, OTHER])),
         title=" ".join(draw(st.lists(st.sampled_from(WORDS), min_size=1, max_size=3))),
         description=draw(st.none() | st.sampled_from(WORDS)),
         status=draw(st.sampled_from(TaskStatus)),
@@ -52,6 +61,8 @@ filters = st.builds(
     due_before=st.none() | times,
     due_after=st.none() | times,
     q=st.none() | st.sampled_from(["foo", "FOO", "ss", "ß", "Bar x"]),
+    project_id=st.none() | st.sampled_from([P1, P2, P3]),
+    assignee_id=st.none() | st.sampled_from(["me", "none", OTHER]),
 )
 
 
@@ -59,8 +70,11 @@ def matches(task: Task, wanted: TaskFilter) -> bool:
     """The filter contract, spelled out independently of the adapter."""
     due = task.due_at
     text = [task.title.casefold(), (task.description or "").casefold()]
+    assignee = {"me": OWNER, "none": None}.get(str(wanted.assignee_id), wanted.assignee_id)
     return (
-        task.owner_id == OWNER
+        task.project_id in READABLE
+        and wanted.project_id in (None, task.project_id)
+        and (wanted.assignee_id is None or task.assignee_id == assignee)
         and wanted.status in (None, task.status)
         and wanted.priority in (None, task.priority)
         and all(label in task.labels for label in wanted.labels)
@@ -101,7 +115,11 @@ def in_order(pair: tuple[Task, Task], sort: TaskSort) -> bool:
 
 
 def unit_of_work(database: MemoryDatabase) -> TaskUnitOfWork:
-    return MemoryUnitOfWork(database)
+    memberships = database.tables["memberships"]
+    for project_id, role in ((P1, Role.OWNER), (P2, Role.VIEWER)):
+        memberships[f"{project_id}/{OWNER}"] = Membership(project_id, OWNER, role, T0)
+    memberships[f"{P3}/{OTHER}"] = Membership(P3, OTHER, Role.OWNER, T0)
+    return MemoryProjectUnitOfWork(database)
 
 
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -124,7 +142,7 @@ async def test_walking_all_pages_returns_each_match_once_in_order(
     seen: list[str] = []
     position: CursorPosition | None = None
     for _ in range(len(rows) + 2):
-        page = await list_tasks.execute(OWNER, query.at(position))
+        page = await list_tasks.execute(CALLER, query.at(position))
         assert len(page.items) <= limit
         seen += [t.id for t in page.items]
         position = page.next_position
@@ -154,7 +172,7 @@ async def test_inserts_between_pages_never_skip_or_repeat(
     returned: list[Task] = []
     position: CursorPosition | None = None
     for _ in range(200):
-        page = await list_tasks.execute(OWNER, query.at(position))
+        page = await list_tasks.execute(CALLER, query.at(position))
         returned += page.items
         position = page.next_position
         if position is None:

@@ -6,22 +6,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import TracebackType
-from typing import Self, override
+from typing import Any, Self, override
 
 import pytest
 
 from adapters.memory.events import RecordingEventPublisher
+from adapters.memory.projects import MemoryProjectUnitOfWork
 from adapters.memory.tasks import MemoryTaskRepository
-from adapters.memory.uow import MemoryDatabase, MemoryUnitOfWork
+from adapters.memory.uow import MemoryDatabase
 from domain.errors import Conflict, Invalid, NotFound, PreconditionFailed
 from domain.events import TaskEvent, TaskEventName
 from domain.ports.tasks import TaskUnitOfWork
+from domain.projects import Membership, Role, new_inbox
 from domain.task_queries import CursorPosition, TaskFilter, TaskQuery, TaskSort
 from domain.tasks import Task, TaskDraft, TaskStatus
 from domain.use_cases.tasks import CreateTask, DeleteTask, GetTask, ListTasks, UpdateTask
+from tests.unit.projects.support import Who
 from tests.unit.tasks.fakes import T0, FakeClock, SequentialIds, make_task
 
-ALICE, BOB = "user-alice", "user-bob"
+ALICE_ID, BOB_ID = "user-alice", "user-bob"
+ALICE, BOB = Who(ALICE_ID), Who(BOB_ID)
 
 
 @dataclass
@@ -31,8 +35,19 @@ class World:
     ids: SequentialIds = field(default_factory=SequentialIds)
     events: RecordingEventPublisher = field(default_factory=RecordingEventPublisher)
 
+    inbox: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Each user's inbox, with them as its owner (what sign-up makes).
+        for user_id in (ALICE_ID, BOB_ID):
+            project_id = self.ids.new_id()
+            self.inbox[user_id] = project_id
+            member = Membership(project_id, user_id, Role.OWNER, T0)
+            self.database.tables["projects"][project_id] = new_inbox(project_id=project_id, now=T0)
+            self.database.tables["memberships"][f"{project_id}/{user_id}"] = member
+
     def uow(self) -> TaskUnitOfWork:
-        return MemoryUnitOfWork(self.database)
+        return MemoryProjectUnitOfWork(self.database)
 
     @property
     def create(self) -> CreateTask:
@@ -66,9 +81,10 @@ def world() -> World:
 async def test_create_stores_and_announces(world: World) -> None:
     task = await world.create.execute(ALICE, TaskDraft(title=" Buy milk ", labels=["home"]))
     assert task.title == "Buy milk"
-    assert task.owner_id == ALICE
+    assert task.owner_id == ALICE_ID
+    assert task.project_id == world.inbox[ALICE_ID]
     assert world.stored() == {task.id: task}
-    assert world.events.events == [TaskEvent(TaskEventName.CREATED, task.id, ALICE, T0, 1)]
+    assert world.events.events == [TaskEvent(TaskEventName.CREATED, task.id, ALICE_ID, T0, 1)]
 
 
 async def test_invalid_create_stores_nothing(world: World) -> None:
@@ -108,7 +124,7 @@ async def test_update_merges_bumps_and_announces(world: World) -> None:
     )
     assert (updated.version, updated.updated_at) == (2, later)
     assert await world.get.execute(ALICE, task.id) == updated
-    assert world.events.events[-1] == TaskEvent(TaskEventName.UPDATED, task.id, ALICE, later, 2)
+    assert world.events.events[-1] == TaskEvent(TaskEventName.UPDATED, task.id, ALICE_ID, later, 2)
 
 
 async def test_noop_update_writes_nothing_and_announces_nothing(world: World) -> None:
@@ -158,7 +174,9 @@ async def test_delete_removes_and_announces(world: World) -> None:
         await world.get.execute(ALICE, task.id)
     with pytest.raises(NotFound):
         await world.delete.execute(ALICE, task.id)
-    assert world.events.events[-1] == TaskEvent(TaskEventName.DELETED, task.id, ALICE, gone_at, 2)
+    assert world.events.events[-1] == TaskEvent(
+        TaskEventName.DELETED, task.id, ALICE_ID, gone_at, 2
+    )
 
 
 async def test_delete_with_stale_version_keeps_the_task(world: World) -> None:
@@ -219,13 +237,15 @@ def seeded(world: World) -> World:
         make_task(uid(2), title="beta", description="Has STRASSE", labels=("b",), priority=4),
         make_task(uid(3), title="Gamma", status=TaskStatus.DONE, due_at=T0 + 3 * day),
         make_task(uid(4), title="delta", labels=("a",), due_at=T0 + day, priority=4),
-        make_task(uid(5), title="Bob's", owner_id=BOB, labels=("a",)),
+        make_task(uid(5), title="Bob's", owner_id=BOB_ID, labels=("a",)),
     ]
     for n, row in enumerate(rows):
         stamp = T0 + timedelta(minutes=n)
+        owner = BOB_ID if row.owner_id == BOB_ID else ALICE_ID
         world.stored()[row.id] = make_task(
             row.id,
-            owner_id=BOB if row.owner_id == BOB else ALICE,
+            owner_id=owner,
+            project_id=world.inbox[owner],
             title=row.title,
             description=row.description,
             status=row.status,
@@ -316,7 +336,14 @@ class RacingRepository(MemoryTaskRepository):
 
 class RacingUnitOfWork:
     def __init__(self, task: Task) -> None:
-        self.tasks = RacingRepository({task.id: task})
+        member = Membership(task.project_id, task.owner_id, Role.OWNER, T0)
+        self.tasks = RacingRepository(
+            {
+                "tasks": {task.id: task},
+                "memberships": {f"{task.project_id}/{task.owner_id}": member},
+                "comments": {},
+            }
+        )
         self.committed = False
 
     async def __aenter__(self) -> Self:
@@ -336,14 +363,15 @@ class RacingUnitOfWork:
 
 @pytest.mark.parametrize(("expected_version", "error"), [(None, Conflict), (1, PreconditionFailed)])
 async def test_lost_race_is_reported(expected_version: int | None, error: type[Exception]) -> None:
-    uow = RacingUnitOfWork(make_task(uid(1), owner_id=ALICE))
+    uow = RacingUnitOfWork(make_task(uid(1), owner_id=ALICE_ID))
     events = RecordingEventPublisher()
     changes: Mapping[str, object] = {"title": "new"}
+    racing: Any = lambda: uow  # noqa: E731 (a stand-in with only what these use cases touch)
     with pytest.raises(error):
-        await UpdateTask(lambda: uow, FakeClock(), events).execute(
+        await UpdateTask(racing, FakeClock(), events).execute(
             ALICE, uid(1), changes, expected_version
         )
     with pytest.raises(error):
-        await DeleteTask(lambda: uow, FakeClock(), events).execute(ALICE, uid(1), expected_version)
+        await DeleteTask(racing, FakeClock(), events).execute(ALICE, uid(1), expected_version)
     assert not uow.committed
     assert events.events == []
