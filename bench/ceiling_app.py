@@ -38,14 +38,20 @@ _COLUMNS = (
     "id, title, description, status, priority, labels, due_at, completed_at, created_at, "
     "updated_at, version"
 )
-SELECT_ONE = f"SELECT {_COLUMNS} FROM tasks WHERE id = $1 AND owner_id = $2"
+# The user's tasks are those of their inbox (where the seed puts them).
+_INBOX = "(SELECT id FROM projects WHERE inbox_owner_id = {user})"
+SELECT_ONE = (
+    f"SELECT {_COLUMNS} FROM tasks WHERE id = $1 AND project_id = {_INBOX.format(user='$2')}"
+)
 SELECT_PAGE = (
-    f"SELECT {_COLUMNS} FROM tasks WHERE owner_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"
+    f"SELECT {_COLUMNS} FROM tasks WHERE project_id = {_INBOX.format(user='$1')} "
+    "ORDER BY created_at DESC, id DESC LIMIT $2"
 )
 INSERT = (
-    "INSERT INTO tasks (id, owner_id, title, description, status, priority, labels, due_at, "
-    "completed_at, created_at, updated_at, version, title_folded, description_folded) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    "INSERT INTO tasks (id, owner_id, project_id, title, description, status, priority, labels, "
+    "due_at, completed_at, created_at, updated_at, version, title_folded, description_folded) "
+    f"VALUES ($1, $2, {_INBOX.format(user='$2')}, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
+    "$14)"
 )
 
 

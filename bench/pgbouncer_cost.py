@@ -51,9 +51,11 @@ async def _seed(engine: AsyncEngine) -> tuple[User, Task]:
         password_hash="$argon2id$v=19$fake",
         created_at=now,
     )
+    inbox_id = str(uuid.uuid4())
     task = Task(
         id=str(uuid.uuid4()),
         owner_id=user.id,
+        project_id=inbox_id,
         title="measure",
         description=None,
         status=TaskStatus.TODO,
@@ -95,7 +97,7 @@ async def _measure(urls: dict[str, tuple[str, bool]], calls: int, repeats: int) 
 
             async def get_task(engine: AsyncEngine = engine) -> object:
                 async with SqlUnitOfWork(engine, read_only=True, raw=True) as uow:
-                    return await uow.tasks.get(user.id, task.id)
+                    return await uow.tasks.get(task.id, user.id)
 
             async def get_user(engine: AsyncEngine = engine) -> object:
                 async with SqlUnitOfWork(engine, read_only=True) as uow:

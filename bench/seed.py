@@ -1,5 +1,8 @@
 """Seed one user's tasks straight into Taskhub's `tasks` table with asyncpg COPY.
 
+The tasks go into the user's inbox (sign-up made it); about a third are assigned to the user
+and about a fifth are subtasks of an earlier task (one level, so the tree rules hold).
+
 Rows look like what Taskhub's SQL adapter writes (adapters.sql.tasks.task_to_row): UUIDv7 ids
 whose embedded time is the row's created_at, trimmed titles, distinct labels in a text[],
 `completed_at` exactly when status is done, version 1 (or more once "edited"), and the
@@ -25,6 +28,9 @@ import uuid_utils
 COLUMNS = (
     "id",
     "owner_id",
+    "project_id",
+    "parent_id",
+    "assignee_id",
     "title",
     "description",
     "status",
@@ -55,10 +61,14 @@ _LABELS = ("work", "home", "urgent", "backend", "frontend", "ops", "q3", "q4", "
 _SPACING = timedelta(minutes=5)
 
 
-def task_rows(owner_id: str, count: int, *, now: datetime, seed: int = 7) -> list[tuple[Any, ...]]:
-    """`count` deterministic task rows for `owner_id`, oldest first, the newest ~1 h before now."""
+def task_rows(
+    owner_id: str, project_id: str, count: int, *, now: datetime, seed: int = 7
+) -> list[tuple[Any, ...]]:
+    """`count` deterministic task rows for `owner_id` in `project_id`, oldest first, the newest
+    ~1 h before now."""
     rng = random.Random(seed)
-    owner = uuid.UUID(owner_id)
+    owner, project = uuid.UUID(owner_id), uuid.UUID(project_id)
+    top_level: list[uuid.UUID] = []
     start = now - timedelta(hours=1) - _SPACING * count
     rows: list[tuple[Any, ...]] = []
     for n in range(count):
@@ -79,10 +89,16 @@ def task_rows(owner_id: str, count: int, *, now: datetime, seed: int = 7) -> lis
             updated = max(min(later, now - timedelta(minutes=45)), created)
         due = created + timedelta(days=rng.randint(1, 30)) if rng.random() < 0.5 else None
         labels = rng.sample(_LABELS, rng.randint(0, 3))
+        parent = rng.choice(top_level) if top_level and rng.random() < 0.2 else None
+        if parent is None:
+            top_level.append(task_id)
         rows.append(
             (
                 task_id,
                 owner,
+                project,
+                parent,
+                owner if rng.random() < 0.3 else None,
                 title,
                 description,
                 status,
@@ -103,9 +119,14 @@ def task_rows(owner_id: str, count: int, *, now: datetime, seed: int = 7) -> lis
 async def seed_tasks(dsn: str, owner_id: str, count: int) -> tuple[list[str], datetime]:
     """Insert `count` tasks for `owner_id`; their ids and the time after which rows are new."""
     now = datetime.now(UTC)
-    rows = task_rows(owner_id, count, now=now)
     connection = await asyncpg.connect(dsn)
     try:
+        inbox = await connection.fetchval(
+            "SELECT id FROM projects WHERE inbox_owner_id = $1", uuid.UUID(owner_id)
+        )
+        if inbox is None:
+            raise SystemExit(f"user {owner_id} has no inbox: create users through Taskhub")
+        rows = task_rows(owner_id, str(inbox), count, now=now)
         await connection.copy_records_to_table("tasks", records=rows, columns=COLUMNS)
         await connection.execute("VACUUM ANALYZE tasks")
     finally:

@@ -120,6 +120,23 @@ class AccessPolicy:
             raise Forbidden(f"{action.value} needs the {rule.role.value} role or higher")
         return membership
 
+    def required_roles(
+        self,
+        caller: Caller,
+        project_id: str | None,
+        action: Action,
+        *,
+        not_found: NotFound | None = None,
+    ) -> frozenset[Role]:
+        """Steps 1 and 2 of `require` (scope, then the key's reach; `project_id` None is the
+        caller's own inbox, see `task_project_for_create`), and the roles step 4 will accept:
+        for a write that checks the membership in the same statement that acts. When it does
+        not act, `require` on the membership read afterwards gives the answer."""
+        require_scope(caller, _RULES[action].scope)
+        if project_id is not None and not reaches(caller, project_id):
+            raise not_found or project_not_found(project_id)
+        return self.roles_allowing(action)
+
     def roles_allowing(self, action: Action) -> frozenset[Role]:
         """The roles that may do `action` (for a query that reads only what a caller may)."""
         needed = _RULES[action].role
@@ -192,9 +209,12 @@ class AccessPolicy:
         a restricted key's lists cover only its projects)."""
         return [p for p in project_ids if reaches(caller, p)]
 
-    def task_project_for_create(self, caller: Caller, project_id: str | None, inbox_id: str) -> str:
-        """Where a new task goes: the named project, else the caller's inbox. A restricted key
-        must name one (`Invalid` on `project_id`). The caller still needs `WRITE_TASKS` there."""
+    def task_project_for_create(
+        self, caller: Caller, project_id: str | None, inbox_id: str | None
+    ) -> str | None:
+        """Where a new task goes: the named project, else the caller's inbox (`inbox_id`, or
+        None when the caller has not looked it up yet). A restricted key must name one
+        (`Invalid` on `project_id`). The caller still needs `WRITE_TASKS` there."""
         if project_id is not None:
             return project_id
         if is_restricted(caller):

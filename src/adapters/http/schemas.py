@@ -28,6 +28,7 @@ ScopeText = Scope
 # domain refuses a time without an offset and names the field.
 Time = Annotated[datetime, Meta(extra_json_schema={"format": "date-time"})]
 Id = Annotated[str, Meta(extra_json_schema={"format": "uuid"})]
+_UUID_PATTERN = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 ProjectRef = Annotated[
     Id,
     Meta(description="A project where the caller is an editor or owner (default: the inbox)."),
@@ -130,12 +131,26 @@ class KeyListQuery(msgspec.Struct, kw_only=True):
         Id | None,
         Meta(description="Only this project's tasks (one the caller cannot read: none)."),
     ] = None
-    assignee_id: Annotated[
-        str | None, Meta(description="A user id, `me` (the caller) or `none` (unassigned).")
-    ] = None
-    parent_id: Annotated[
-        str | None, Meta(description="A task id (its direct subtasks) or `none` (top level).")
-    ] = None
+    assignee_id: (
+        Annotated[
+            str,
+            Meta(
+                pattern=f"^(me|none|{_UUID_PATTERN})$",
+                description="A user id, `me` (the caller) or `none` (unassigned).",
+            ),
+        ]
+        | None
+    ) = None
+    parent_id: (
+        Annotated[
+            str,
+            Meta(
+                pattern=f"^(none|{_UUID_PATTERN})$",
+                description="A task id (its direct subtasks) or `none` (top level).",
+            ),
+        ]
+        | None
+    ) = None
 
 
 class ApiKeyList(msgspec.Struct, kw_only=True):
@@ -221,12 +236,26 @@ class TaskListQuery(msgspec.Struct, kw_only=True):
         Id | None,
         Meta(description="Only this project's tasks (one the caller cannot read: none)."),
     ] = None
-    assignee_id: Annotated[
-        str | None, Meta(description="A user id, `me` (the caller) or `none` (unassigned).")
-    ] = None
-    parent_id: Annotated[
-        str | None, Meta(description="A task id (its direct subtasks) or `none` (top level).")
-    ] = None
+    assignee_id: (
+        Annotated[
+            str,
+            Meta(
+                pattern=f"^(me|none|{_UUID_PATTERN})$",
+                description="A user id, `me` (the caller) or `none` (unassigned).",
+            ),
+        ]
+        | None
+    ) = None
+    parent_id: (
+        Annotated[
+            str,
+            Meta(
+                pattern=f"^(none|{_UUID_PATTERN})$",
+                description="A task id (its direct subtasks) or `none` (top level).",
+            ),
+        ]
+        | None
+    ) = None
 
 
 # --- projects, members, comments -------------------------------------------------------------

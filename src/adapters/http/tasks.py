@@ -113,7 +113,12 @@ class TasksController(Controller):
         status_code=HTTP_201_CREATED,
         operation_id="createTask",
         summary="Create a task",
-        description="With `Idempotency-Key`, a repeat with the same body returns the first answer "
+        description="The task goes into `project_id` (default: the caller's inbox; a key "
+        "restricted to projects must name one, else 422): 404 when the caller is not a member "
+        "of it (or the key does not reach it), 403 for a viewer. `parent_id` must be a task of "
+        "the same project at most 5 levels deep, `assignee_id` a member of the project; else "
+        "422 naming the field. "
+        "With `Idempotency-Key`, a repeat with the same body returns the first answer "
         "(same id, `Idempotent-Replayed: true`) for 24 h; the same key with another body is 422; "
         "a repeat while the first is still running is 409. A first answer larger than "
         "IDEMPOTENCY_MAX_RESPONSE_BYTES is not kept: its repeat gets 303 See Other with the "
@@ -124,7 +129,7 @@ class TasksController(Controller):
             **documented_body(TaskCreate),
             **documented_headers({201: ("ETag", "Location", "Idempotent-Replayed")}),
         },
-        responses=PROBLEMS(409),
+        responses=PROBLEMS(404, 409),
     )
     async def create(self, request: Request[Any, Any, Any]) -> Response[TaskOut]:
         body = await decode_body(request, TaskCreate)
@@ -147,7 +152,11 @@ class TasksController(Controller):
         "/",
         operation_id="listTasks",
         summary="List tasks (filters, sort, keyset pagination)",
-        description="Cursor pagination is stable: walking every page returns every matching task "
+        description="The tasks of every project the caller (and its key) may read. "
+        "`project_id` narrows to one project (one the caller cannot read gives an empty list), "
+        "`assignee_id` to a user id, `me` or `none`, `parent_id` to a task's direct subtasks "
+        "or `none` (top-level tasks); a malformed `assignee_id` or `parent_id` is 422. "
+        "Cursor pagination is stable: walking every page returns every matching task "
         "exactly once, even while tasks are added. `next_cursor` is null on the last page; the "
         'next page is also in `Link: <...>; rel="next"`. A tampered cursor is 400.',
         opt={
@@ -265,7 +274,12 @@ class TasksController(Controller):
         operation_id="updateTask",
         summary="Update a task (JSON merge patch)",
         description="`application/merge-patch+json` or `application/json`. `null` clears "
-        "description or due_at; null for title, status, priority or labels is 422. `If-Match` "
+        "description, due_at, parent_id or assignee_id; null for title, status, priority, labels "
+        "or project_id is 422. Editors and owners of the task's project may patch (a viewer "
+        "gets 403). A new `project_id` moves the task with all its subtasks (each gets a new "
+        "version); it needs editor or owner in the target too (404 when not a member, 403 for a "
+        "viewer), and the result's `parent_id` must be null or a task of the new project and "
+        "its `assignee_id` null or a member of it (else 422 on that field). `If-Match` "
         "with a stale ETag is 412; 409 when another writer changed the task meanwhile and no "
         "`If-Match` was sent.",
         opt={
@@ -304,8 +318,9 @@ class TasksController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         operation_id="deleteTask",
         summary="Delete a task",
-        description="`If-Match` with a stale ETag is 412; 409 when another writer changed the "
-        "task meanwhile and no `If-Match` was sent. Afterwards the task is 404.",
+        description="Deletes the task and all its subtasks (editor or owner of its project; a "
+        "viewer gets 403). `If-Match` with a stale ETag is 412; 409 when another writer changed "
+        "the task meanwhile and no `If-Match` was sent. Afterwards the task is 404.",
         opt={SCOPE_OPT: Scope.TASKS_WRITE},
         responses=PROBLEMS(404, 409, 412),
     )

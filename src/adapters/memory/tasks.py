@@ -7,12 +7,13 @@ SQL repository is tested against.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from domain.comments import Comment
 from domain.ports.tasks import Readable, TaskInProject
-from domain.projects import Membership
+from domain.projects import Membership, Project, Role
 from domain.task_queries import NONE, CursorPosition, TaskFilter, TaskQuery, TaskSort
 from domain.tasks import Task, fold_for_search
 
@@ -75,11 +76,32 @@ class MemoryTaskRepository:
         self._rows: dict[str, Task] = tables["tasks"]
         self._memberships: dict[str, Membership] = tables["memberships"]
         self._comments: dict[str, Comment] = tables["comments"]
+        self._projects: dict[str, Project] = tables["projects"]
 
     async def add(self, task: Task) -> None:
         if task.id in self._rows:
             raise ValueError(f"task {task.id} already exists")
         self._rows[task.id] = task
+
+    async def add_as_member(
+        self, task: Task, *, user_id: str, roles: frozenset[Role], inbox: bool
+    ) -> Task | None:
+        project_id: str | None = task.project_id
+        if inbox:
+            project_id = next(
+                (
+                    p.id
+                    for p in self._projects.values()
+                    if p.inbox and f"{p.id}/{user_id}" in self._memberships
+                ),
+                None,
+            )
+        membership = self._memberships.get(f"{project_id}/{user_id}")
+        if project_id is None or membership is None or membership.role not in roles:
+            return None
+        placed = replace(task, project_id=project_id)
+        await self.add(placed)
+        return placed
 
     async def get(self, task_id: str, user_id: str) -> TaskInProject | None:
         task = self._rows.get(task_id)

@@ -16,8 +16,9 @@ transaction per use case) in as few round trips as it allows:
 - inserts are held until `commit()`; a lone INSERT then goes alone (one round trip, atomic by
   itself), several go inside one transaction; any other statement first writes the held inserts
   inside the transaction, so the unit reads its own writes.
-A create is thus one round trip; an update or delete is BEGIN, the read, the conditional write
-and COMMIT.
+A write with RETURNING (`write_returning`) that is the unit's first statement goes alone too.
+A create is thus one round trip (its membership check is part of the INSERT); an update or
+delete is BEGIN, the read, the conditional write and COMMIT.
 
 A connection that may be in an unknown state (lost, timed out, interrupted mid-statement) is
 invalidated, never returned to the pool.
@@ -103,6 +104,20 @@ class DriverRunner:
 
     async def insert(self, statement: Executable, params: dict[str, Any]) -> None:
         self._pending.append(self._call(statement, params))
+
+    async def write_returning(self, statement: Executable, params: dict[str, Any]) -> Any | None:
+        """Run now. As the unit's first statement (no transaction, nothing held) it goes alone,
+        atomic and committed by itself, in one round trip; else inside the transaction."""
+        sql, args = self._call(statement, params)
+        try:
+            if self._transaction is not None or self._pending:
+                await self._begin()
+                if self._pending:
+                    await self._write_pending()
+            return await self._conn.fetchrow(sql, *args)
+        except BaseException as exc:
+            self._failed(exc)
+            raise
 
     # --- the unit of work's side ------------------------------------------------------------
 

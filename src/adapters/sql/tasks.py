@@ -19,6 +19,7 @@ lists), and ids are read back cast to text, so no driver needs SQLAlchemy's per-
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 
 from sqlalchemy import (
@@ -46,7 +47,7 @@ from sqlalchemy import (
     update,
 )
 
-from adapters.sql.tables import project_members, tasks
+from adapters.sql.tables import project_members, projects, tasks
 from adapters.sql.types import is_canonical_uuid
 from domain.ports.tasks import Readable, TaskInProject
 from domain.projects import Membership, Role
@@ -92,6 +93,46 @@ SELECT_TASK: Select[Any] = (
     )
     .where(tasks.c.id == bindparam("task_id"))
 )
+
+
+def _insert_as_member(*, inbox: bool, postgresql: bool) -> Insert:
+    """INSERT ... SELECT of a task row that yields a row only when `member_id` holds one of
+    `roles` in the project (`in_project`, or with `inbox` the member's inbox); RETURNING the
+    project's id. Values are bound as `v_<column>` and cast to their column's type."""
+    members = project_members.c
+    values = [
+        members.project_id
+        if column.key == "project_id"
+        else cast(bindparam(f"v_{column.key}", type_=column.type), column.type)
+        for column in tasks.c
+    ]
+    member = bindparam("member_id", type_=members.user_id.type)
+    conditions = [members.user_id == member]
+    if postgresql:
+        conditions.append(members.role == any_(bindparam("roles", type_=ARRAY(Text()))))
+    else:
+        conditions.append(members.role.in_(bindparam("roles", expanding=True)))
+    if inbox:
+        own_inbox = select(projects.c.id).where(projects.c.inbox_owner_id == member)
+        conditions.append(members.project_id == own_inbox.scalar_subquery())
+    else:
+        project = bindparam("in_project", type_=members.project_id.type)
+        conditions.append(members.project_id == project)
+    rows = select(*values).where(*conditions)
+    return (
+        insert(tasks)
+        .from_select([column.key for column in tasks.c], rows)
+        .returning(cast(tasks.c.project_id, Text))
+    )
+
+
+INSERT_AS_MEMBER_POSTGRESQL = {
+    inbox: _insert_as_member(inbox=inbox, postgresql=True) for inbox in (False, True)
+}
+INSERT_AS_MEMBER_SQLITE = {
+    inbox: _insert_as_member(inbox=inbox, postgresql=False) for inbox in (False, True)
+}
+
 # The row locates itself by its own id; every other column but the creator is set.
 _KEY_COLUMNS = frozenset({"id", "owner_id"})
 UPDATE_TASK: Update = (
@@ -412,14 +453,34 @@ class StatementRunner(Protocol):
         """Run an INSERT, now or (within the same unit of work) before anything else it runs."""
         ...
 
+    async def write_returning(self, statement: Executable, params: dict[str, Any]) -> Any | None:
+        """Run a write with RETURNING now; its first row, or None. As the unit's first
+        statement it may run alone, committed by itself."""
+        ...
+
 
 class SqlTaskRepository:
     def __init__(self, runner: StatementRunner, *, postgresql: bool) -> None:
         self._run = runner
         self._pages = PAGES_POSTGRESQL if postgresql else PAGES_SQLITE
+        self._as_member = INSERT_AS_MEMBER_POSTGRESQL if postgresql else INSERT_AS_MEMBER_SQLITE
 
     async def add(self, task: Task) -> None:
         await self._run.insert(INSERT_TASK, task_to_row(task))
+
+    async def add_as_member(
+        self, task: Task, *, user_id: str, roles: frozenset[Role], inbox: bool
+    ) -> Task | None:
+        """One INSERT ... SELECT ... RETURNING: the membership check and the write together."""
+        if not is_canonical_uuid(user_id) or not (inbox or is_canonical_uuid(task.project_id)):
+            return None
+        params = {f"v_{k}": v for k, v in task_to_row(task).items() if k != "project_id"}
+        params["member_id"] = user_id
+        params["roles"] = sorted(role.value for role in roles)
+        if not inbox:
+            params["in_project"] = task.project_id
+        row = await self._run.write_returning(self._as_member[inbox], params)
+        return None if row is None else replace(task, project_id=row[0])
 
     async def get(self, task_id: str, user_id: str) -> TaskInProject | None:
         if not is_canonical_uuid(task_id) or not is_canonical_uuid(user_id):

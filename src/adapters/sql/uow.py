@@ -96,6 +96,9 @@ class ConnectionRunner:
     async def insert(self, statement: Executable, params: dict[str, Any]) -> None:
         await self._conn.execute(statement, params)
 
+    async def write_returning(self, statement: Executable, params: dict[str, Any]) -> Any | None:
+        return (await self._conn.execute(statement, params)).first()
+
 
 class ConnectionLink:
     """One SQLAlchemy connection held by a unit of work: a transaction begun at once (or, read

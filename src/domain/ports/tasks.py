@@ -40,6 +40,15 @@ class TaskRepository(Protocol):
         """Insert a new task (its id is new)."""
         ...
 
+    async def add_as_member(
+        self, task: Task, *, user_id: str, roles: frozenset[Role], inbox: bool
+    ) -> Task | None:
+        """Insert `task` in one step with the check that `user_id` holds one of `roles` in its
+        project (with `inbox`, in the user's inbox instead of `task.project_id`); the stored
+        task, or None (nothing written) when the user does not. It runs at once and, as the
+        first statement of a unit of work, may commit by itself: call it last."""
+        ...
+
     async def get(self, task_id: str, user_id: str) -> TaskInProject | None:
         """The task with this id and `user_id`'s membership in its project, or None when no
         such task exists."""

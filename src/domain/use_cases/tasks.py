@@ -12,14 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from domain.access import (
-    POLICY,
-    Action,
-    Caller,
-    is_restricted,
-    project_not_found,
-    require_scope,
-)
+from domain.access import POLICY, Action, Caller, project_not_found, require_scope
 from domain.auth import Scope
 from domain.errors import Conflict, FieldError, FieldErrors, NotFound, PreconditionFailed
 from domain.events import TaskEvent, TaskEventName
@@ -127,35 +120,69 @@ class CreateTask:
         )
         requested = draft.project_id if isinstance(draft.project_id, str) else None
         async with self._uow_factory() as uow:
-            project_id = await self._project(uow, caller, requested)
-            membership = (
-                await uow.memberships.get(project_id, caller.user_id)
-                if is_task_id(project_id)
-                else None
-            )
-            POLICY.require(caller, project_id, membership, Action.WRITE_TASKS)
-            errors: list[FieldError] = []
-            if task.parent_id is not None:
-                errors += await _parent_errors(uow, None, project_id, task.parent_id, 1)
-            errors += await _assignee_errors(uow, project_id, task.assignee_id)
-            _raise_if_any(errors)
-            task = replace(task, project_id=project_id)
-            await uow.tasks.add(task)
+            if task.parent_id is None and task.assignee_id is None:
+                task = await self._place(uow, caller, task, requested)
+            else:
+                task = await self._place_in_tree(uow, caller, task, requested)
             await uow.commit()
         await self._events.publish(
             TaskEvent(TaskEventName.CREATED, task.id, caller.user_id, task.created_at, task.version)
         )
         return task
 
+    async def _place(
+        self, uow: TaskUnitOfWork, caller: Caller, task: Task, requested: str | None
+    ) -> Task:
+        """Insert with the membership check in the same step (one round trip); when nothing
+        was written, the policy on what is stored says why."""
+        target = POLICY.task_project_for_create(caller, requested, None)  # None: the inbox
+        roles = POLICY.required_roles(caller, target, Action.WRITE_TASKS)
+        placed = await uow.tasks.add_as_member(
+            replace(task, project_id=target or ""),
+            user_id=caller.user_id,
+            roles=roles,
+            inbox=target is None,
+        )
+        if placed is not None:
+            return placed
+        project_id = await self._project(uow, caller, requested)
+        membership = (
+            await uow.memberships.get(project_id, caller.user_id)
+            if is_task_id(project_id)
+            else None
+        )
+        POLICY.require(caller, project_id, membership, Action.WRITE_TASKS)
+        raise Conflict("the project's members changed meanwhile; retry")
+
+    async def _place_in_tree(
+        self, uow: TaskUnitOfWork, caller: Caller, task: Task, requested: str | None
+    ) -> Task:
+        """With a parent or an assignee: access first, then the tree and member rules."""
+        project_id = await self._project(uow, caller, requested)
+        membership = (
+            await uow.memberships.get(project_id, caller.user_id)
+            if is_task_id(project_id)
+            else None
+        )
+        POLICY.require(caller, project_id, membership, Action.WRITE_TASKS)
+        errors: list[FieldError] = []
+        if task.parent_id is not None:
+            errors += await _parent_errors(uow, None, project_id, task.parent_id, 1)
+        errors += await _assignee_errors(uow, project_id, task.assignee_id)
+        _raise_if_any(errors)
+        task = replace(task, project_id=project_id)
+        await uow.tasks.add(task)
+        return task
+
     @staticmethod
     async def _project(uow: TaskUnitOfWork, caller: Caller, requested: str | None) -> str:
-        inbox_id = ""
-        if requested is None and not is_restricted(caller):
-            inbox = await uow.projects.inbox_of(caller.user_id)
-            if inbox is None:
-                raise project_not_found("inbox")
-            inbox_id = inbox.id
-        return POLICY.task_project_for_create(caller, requested, inbox_id)
+        target = POLICY.task_project_for_create(caller, requested, None)
+        if target is not None:
+            return target
+        inbox = await uow.projects.inbox_of(caller.user_id)
+        if inbox is None:
+            raise project_not_found("inbox")
+        return inbox.id
 
 
 class GetTask:

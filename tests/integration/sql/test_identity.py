@@ -9,11 +9,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.security.passwords import Argon2idPasswordHasher
 from adapters.sql.engine import pool_status
+from adapters.sql.uow import SqlUnitOfWork
 from domain.api_keys import ApiKey, KeyListPosition
 from domain.auth import Scope, Session
 from domain.errors import Conflict
+from domain.projects import Role
+from domain.use_cases.identity import RegisterUser
 from tests.integration.sql.conftest import UowFactory, add_user, make_user, new_id
+from tests.unit.tasks.fakes import FakeClock
 
 T0 = datetime(2026, 5, 4, 10, 11, 12, 345678, tzinfo=UTC)
 
@@ -394,3 +399,24 @@ async def test_count_active_leaves_out_revoked_and_expired_keys(new_uow: UowFact
     async with new_uow() as uow:
         assert await uow.api_keys.count_active(user.id, now) == 2
         assert await uow.api_keys.count_active("not-a-uuid", now) == 0
+
+
+async def test_sign_up_commits_the_user_and_their_inbox_together(engine: AsyncEngine) -> None:
+    hasher = Argon2idPasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
+    register = RegisterUser(SqlUnitOfWork(engine), hasher, FakeClock(), _Ids())
+    email = f"signup-{uuid.uuid4().hex[:10]}@example.com"
+    user = await register.execute(email, "a long enough password")
+    async with SqlUnitOfWork(engine) as uow:
+        inbox = await uow.projects.inbox_of(user.id)
+        assert inbox is not None
+        assert (inbox.name, inbox.inbox) == ("Inbox", True)
+        membership = await uow.memberships.get(inbox.id, user.id)
+        assert membership is not None
+        assert membership.role is Role.OWNER
+    with pytest.raises(Conflict):
+        await register.execute(email.upper(), "a long enough password")
+
+
+class _Ids:
+    def new_id(self) -> str:
+        return new_id()

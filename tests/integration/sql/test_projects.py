@@ -253,3 +253,33 @@ async def test_leaving_without_commit_changes_nothing(backend: Backend) -> None:
     async with backend.uow() as uow:
         assert await uow.projects.get(project.id) is None
         assert await uow.memberships.for_user(alice.id) == []
+
+
+async def test_a_task_is_added_only_for_a_member_with_a_writing_role(backend: Backend) -> None:
+    alice, bob, carol = await backend.user(), await backend.user(), await backend.user()
+    project = await backend.project(alice)
+    inbox = await backend.project(bob, inbox=True)
+    async with backend.uow() as uow:
+        await uow.memberships.add(Membership(project.id, bob.id, Role.VIEWER, T0))
+        await uow.commit()
+    writers = frozenset({Role.OWNER, Role.EDITOR})
+    labelled = make_task(alice.id, project_id=project.id, labels=("x", "y"), description="d")
+    cases = [
+        (labelled, alice.id, False, project.id),
+        (make_task(bob.id, project_id=project.id), bob.id, False, None),  # a viewer
+        (make_task(carol.id, project_id=project.id), carol.id, False, None),  # no member
+        (make_task(bob.id, project_id=""), bob.id, True, inbox.id),  # the inbox
+        (make_task(carol.id, project_id=""), carol.id, True, None),  # has no inbox
+        (make_task(alice.id, project_id="nope"), alice.id, False, None),
+    ]
+    for task, user_id, inbox_wanted, placed_in in cases:
+        async with backend.uow() as uow:
+            placed = await uow.tasks.add_as_member(
+                task, user_id=user_id, roles=writers, inbox=inbox_wanted
+            )
+            await uow.commit()
+        expected = None if placed_in is None else replace(task, project_id=placed_in)
+        assert placed == expected, (user_id, inbox_wanted)
+        async with backend.uow() as uow:
+            found = await uow.tasks.get(task.id, user_id)
+        assert (found.task if found is not None else None) == expected

@@ -363,6 +363,13 @@ def _unknown_key(make_api: ApiFactory) -> httpx.Response:
     return w.client.delete(f"/v1/api-keys/{uuid.uuid4()}", headers=w.owner.auth)
 
 
+@recipe("createTask", 404)
+def _unknown_project(make_api: ApiFactory) -> httpx.Response:
+    w = world(make_api)
+    body = {"title": "t", "project_id": str(uuid.uuid4())}
+    return w.client.post("/v1/tasks", json=body, headers=w.owner.auth)
+
+
 def _idempotency_key_in_flight(op: str) -> Recipe:
     def make(make_api: ApiFactory) -> httpx.Response:
         w = world(make_api)

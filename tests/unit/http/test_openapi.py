@@ -157,7 +157,7 @@ def test_the_service_token_header_is_a_documented_parameter(spec: dict[str, Any]
         ("createApiKey", {201, 400, 401, 403, 409, 413, 415, 422, 429, 503}),
         ("listApiKeys", {200, 400, 401, 403, 422, 429, 503}),
         ("deleteApiKey", {204, 401, 403, 404, 429, 503}),
-        ("createTask", {201, 303, 400, 401, 403, 409, 413, 415, 422, 429, 503}),
+        ("createTask", {201, 303, 400, 401, 403, 404, 409, 413, 415, 422, 429, 503}),
         ("listTasks", {200, 400, 401, 403, 422, 429, 503}),
         ("getTask", {200, 304, 401, 403, 404, 429, 503}),
         ("updateTask", {200, 400, 401, 403, 404, 409, 412, 413, 415, 422, 429, 503}),
@@ -209,6 +209,13 @@ def test_list_query_parameters_are_typed(spec: dict[str, Any]) -> None:
     for name in ("due_before", "due_after"):
         assert params[name] == {**params[name], "type": "string", "format": "date-time"}
     assert params["label"]["type"] == "array"
+    assert resolve(spec, params["project_id"]) == {
+        **params["project_id"],
+        "type": "string",
+        "format": "uuid",
+    }
+    assert params["assignee_id"]["pattern"].startswith("^(me|none|")
+    assert params["parent_id"]["pattern"].startswith("^(none|")
 
 
 def test_the_comment_list_parameters_are_typed(spec: dict[str, Any]) -> None:

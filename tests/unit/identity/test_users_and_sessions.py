@@ -7,6 +7,7 @@ import pytest
 from domain.auth import ALL_SCOPES, PrincipalKind
 from domain.errors import Conflict, Forbidden, Invalid, RateLimited, Unauthenticated
 from domain.ports import RateLimitPolicy
+from domain.projects import Role
 from domain.use_cases.identity import GetCurrentUser, LogOut
 from tests.unit.identity.support import PASSWORD, Identity, cheap_hasher, key_principal
 
@@ -22,6 +23,23 @@ async def test_register_stores_a_user_with_an_argon2id_hash(identity: Identity) 
     assert user.password_hash.startswith("$argon2id$")
     assert PASSWORD not in user.password_hash
     assert identity.db.tables["users"] == {user.id: user}
+
+
+async def test_register_opens_the_users_inbox_in_the_same_transaction(
+    identity: Identity,
+) -> None:
+    user = await identity.register().execute("ada@example.com", PASSWORD)
+    async with identity.uow() as uow:
+        inbox = await uow.projects.inbox_of(user.id)
+        assert inbox is not None
+        assert (inbox.name, inbox.inbox, inbox.created_at) == ("Inbox", True, user.created_at)
+        membership = await uow.memberships.get(inbox.id, user.id)
+    assert membership is not None
+    assert membership.role is Role.OWNER
+    # A refused sign-up leaves no inbox behind.
+    with pytest.raises(Conflict):
+        await identity.register().execute("ADA@example.com", PASSWORD)
+    assert len(identity.db.tables["projects"]) == 1
 
 
 async def test_register_refuses_an_email_taken_in_another_case(identity: Identity) -> None:

@@ -6,12 +6,15 @@ from collections.abc import Set
 from dataclasses import dataclass, field
 from typing import Any
 
+from adapters.memory.events import RecordingEventPublisher
 from adapters.memory.projects import MemoryProjectUnitOfWork
 from adapters.memory.uow import MemoryDatabase
 from domain.auth import Scope
 from domain.projects import Membership, Project, Role
 from domain.task_tree import TaskNode
+from domain.tasks import Task
 from domain.use_cases import projects as uc
+from domain.use_cases import tasks as tasks_uc
 from domain.users import User
 from tests.unit.tasks.fakes import T0, FakeClock, SequentialIds, make_task
 
@@ -43,6 +46,7 @@ class World:
     database: MemoryDatabase = field(default_factory=MemoryDatabase)
     clock: FakeClock = field(default_factory=FakeClock)
     ids: SequentialIds = field(default_factory=SequentialIds)
+    events: RecordingEventPublisher = field(default_factory=RecordingEventPublisher)
 
     def uow(self) -> MemoryProjectUnitOfWork:
         return MemoryProjectUnitOfWork(self.database)
@@ -134,6 +138,30 @@ class World:
     @property
     def delete_comment(self) -> uc.DeleteComment:
         return uc.DeleteComment(self.uow)
+
+    @property
+    def create_task(self) -> tasks_uc.CreateTask:
+        return tasks_uc.CreateTask(self.uow, self.clock, self.ids, self.events)
+
+    @property
+    def get_task(self) -> tasks_uc.GetTask:
+        return tasks_uc.GetTask(self.uow)
+
+    @property
+    def list_tasks(self) -> tasks_uc.ListTasks:
+        return tasks_uc.ListTasks(self.uow)
+
+    @property
+    def update_task(self) -> tasks_uc.UpdateTask:
+        return tasks_uc.UpdateTask(self.uow, self.clock, self.events)
+
+    @property
+    def delete_task(self) -> tasks_uc.DeleteTask:
+        return tasks_uc.DeleteTask(self.uow, self.clock, self.events)
+
+    def stored(self, task_id: str) -> Task:
+        stored: Task = self.database.tables["tasks"][task_id]
+        return stored
 
     @property
     def create_inbox(self) -> uc.CreateInbox:

@@ -197,3 +197,15 @@ def test_moving_needs_write_in_both_projects() -> None:
         POLICY.require_move(me, P, in_p, Q, None)
     with pytest.raises(NotFound, match="project"):
         POLICY.require_move(Who(ME, project_ids=frozenset({P})), P, in_p, Q, in_q)
+
+
+def test_required_roles_checks_scope_and_reach_first() -> None:
+    assert POLICY.required_roles(Who(ME), P, Action.WRITE_TASKS) == {Role.OWNER, Role.EDITOR}
+    assert POLICY.required_roles(Who(ME), P, Action.READ_TASKS) == set(Role)
+    with pytest.raises(Forbidden):
+        POLICY.required_roles(Who(ME, scopes=frozenset({"tasks:read"})), P, Action.WRITE_TASKS)
+    with pytest.raises(NotFound, match="project"):
+        POLICY.required_roles(Who(ME, project_ids=frozenset({Q})), P, Action.WRITE_TASKS)
+    for role in Role:
+        allowed = role in POLICY.required_roles(Who(ME), P, Action.WRITE_TASKS)
+        assert allowed == POLICY.allows(Who(ME), member(role), Action.WRITE_TASKS)

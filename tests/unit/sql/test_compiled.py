@@ -16,6 +16,7 @@ from adapters.sql.compiled import TextCache, positional_text
 from adapters.sql.tables import tasks
 from adapters.sql.tasks import (
     DELETE_TASK,
+    INSERT_AS_MEMBER_POSTGRESQL,
     INSERT_TASK,
     PAGES_POSTGRESQL,
     SELECT_TASK,
@@ -120,6 +121,16 @@ def test_the_writes_take_every_column_of_the_row() -> None:
     for statement in (SELECT_TASK, DELETE_TASK):
         text = positional_text(statement, DIALECT)
         assert _numbers(text.sql) == set(range(1, len(text.names) + 1))
+
+
+def test_the_checked_insert_takes_every_column_but_the_project() -> None:
+    row = task_to_row(make_task(ID, owner_id=OWNER))
+    for inbox, where in ((False, {"in_project"}), (True, set())):
+        text = positional_text(INSERT_AS_MEMBER_POSTGRESQL[inbox], DIALECT)
+        expected = {f"v_{k}" for k in row if k != "project_id"} | {"member_id", "roles"} | where
+        assert set(text.names) == expected
+        assert _numbers(text.sql) == set(range(1, len(set(text.names)) + 1))
+        assert "RETURNING" in text.sql
 
 
 def test_a_statement_needing_sqlalchemy_processing_is_refused() -> None:

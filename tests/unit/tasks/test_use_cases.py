@@ -342,6 +342,7 @@ class RacingUnitOfWork:
                 "tasks": {task.id: task},
                 "memberships": {f"{task.project_id}/{task.owner_id}": member},
                 "comments": {},
+                "projects": {},
             }
         )
         self.committed = False
