@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from app.settings import Settings, SettingsError, load_settings, mask_url
+from domain.auth import Scope
 
 
 def _settings_or_exit() -> Settings:
@@ -177,7 +178,12 @@ async def _create_user(settings: Settings, email: str, name: str | None, passwor
 
 
 async def _create_api_key(
-    settings: Settings, email: str, name: str, scopes: list[str], expires_at: str | None
+    settings: Settings,
+    email: str,
+    name: str,
+    scopes: list[str],
+    expires_at: str | None,
+    project_ids: list[str] | None = None,
 ) -> tuple[str, str]:
     from datetime import datetime
 
@@ -199,7 +205,9 @@ async def _create_api_key(
             actor="cli",
         )
         expiry = datetime.fromisoformat(expires_at) if expires_at else None
-        issued = await container.issue_api_key().execute(operator, name, scopes, expiry)
+        issued = await container.issue_api_key().execute(
+            operator, name, scopes, expiry, project_ids=project_ids
+        )
     finally:
         await close_container(container)
     return issued.key.id, issued.secret
@@ -329,8 +337,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--scope",
         action="append",
         required=True,
-        choices=["tasks:read", "tasks:write", "keys:manage"],
+        choices=[scope.value for scope in Scope],
         help="repeat for several scopes",
+    )
+    k.add_argument(
+        "--project",
+        action="append",
+        default=None,
+        dest="projects",
+        metavar="ID",
+        help="restrict the key to this project (repeat for several; the user must be a member)",
     )
     k.add_argument(
         "--expires-at", default=None, type=rfc3339_time, help="RFC 3339 time with offset"
@@ -355,7 +371,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(user_id)
     elif args.command == "create-api-key":
         key_id, secret = _run_use_case(
-            _create_api_key(settings, args.email, args.name, args.scope, args.expires_at)
+            _create_api_key(
+                settings, args.email, args.name, args.scope, args.expires_at, args.projects
+            )
         )
         print(f"id: {key_id}", file=sys.stderr)
         print(secret)

@@ -52,6 +52,22 @@ from domain.use_cases.identity import (
     RevokeApiKey,
 )
 from domain.use_cases.maintenance import PurgeExpiredSessions
+from domain.use_cases.projects import (
+    AddMember,
+    CreateComment,
+    CreateInbox,
+    CreateProject,
+    DeleteComment,
+    DeleteProject,
+    GetProject,
+    ListComments,
+    ListMembers,
+    ListProjects,
+    MemberProjects,
+    RemoveMember,
+    UpdateMember,
+    UpdateProject,
+)
 from domain.use_cases.tasks import CreateTask, DeleteTask, GetTask, ListTasks, UpdateTask
 
 MEMORY_URL = "memory://"
@@ -246,6 +262,8 @@ class Container(containers.DeclarativeContainer):
     task_read_uow_factory = providers.Singleton(
         _task_uow_factory, engine, memory_database, connection_slots, read_only=True
     )
+    # Projects, members and comments: the general unit of work serves their ports too.
+    project_uow_factory = uow_factory
     redis_client = providers.Singleton(_redis_client, settings)
     rate_limiter = providers.Singleton(_rate_limiter, settings, redis_client)
     account_rate_limiter = providers.Singleton(_account_rate_limiter, settings, redis_client)
@@ -316,6 +334,7 @@ class Container(containers.DeclarativeContainer):
         clock,
         ids,
         max_keys=settings.provided.MAX_API_KEYS_PER_USER,
+        projects_of=providers.Callable(lambda f: MemberProjects(f).execute, project_uow_factory),
     )
     list_api_keys = providers.Factory(ListApiKeys, uow)
     revoke_api_key = providers.Factory(RevokeApiKey, uow, clock, principal_cache)
@@ -351,6 +370,21 @@ class Container(containers.DeclarativeContainer):
     list_tasks = providers.Factory(ListTasks, task_read_uow_factory)
     update_task = providers.Factory(UpdateTask, task_uow_factory, clock, events)
     delete_task = providers.Factory(DeleteTask, task_uow_factory, clock, events)
+
+    # projects, members, comments
+    create_project = providers.Factory(CreateProject, project_uow_factory, clock, ids)
+    list_projects = providers.Factory(ListProjects, project_uow_factory)
+    get_project = providers.Factory(GetProject, project_uow_factory)
+    update_project = providers.Factory(UpdateProject, project_uow_factory, clock)
+    delete_project = providers.Factory(DeleteProject, project_uow_factory)
+    list_members = providers.Factory(ListMembers, project_uow_factory)
+    add_member = providers.Factory(AddMember, project_uow_factory, clock)
+    update_member = providers.Factory(UpdateMember, project_uow_factory)
+    remove_member = providers.Factory(RemoveMember, project_uow_factory, clock)
+    create_comment = providers.Factory(CreateComment, project_uow_factory, clock, ids)
+    list_comments = providers.Factory(ListComments, project_uow_factory)
+    delete_comment = providers.Factory(DeleteComment, project_uow_factory)
+    create_inbox = providers.Factory(CreateInbox, project_uow_factory, clock, ids)
 
     # worker
     job_schedule = providers.Singleton(_job_schedule, engine)

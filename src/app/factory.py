@@ -15,6 +15,7 @@ from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, License, SecurityScheme, Server, Tag
 
+from adapters.http.comments import CommentsController
 from adapters.http.cors import ProblemCORSMiddleware
 from adapters.http.docs import (
     DOCS_PATH,
@@ -34,6 +35,7 @@ from adapters.http.metrics import (
 )
 from adapters.http.middleware import RequestContextMiddleware
 from adapters.http.problems import exception_handlers
+from adapters.http.projects import ProjectsController
 from adapters.http.services import SERVICES, Draining, Services
 from adapters.http.tasks import TasksController
 from adapters.sql.engine import watch_pool
@@ -44,7 +46,7 @@ from app.settings import Settings
 MAX_BODY_BYTES = 1024 * 1024
 GC_GEN0_THRESHOLD = 10_000
 
-API_DESCRIPTION = """Taskhub: users, API keys and tasks over HTTP.
+API_DESCRIPTION = """Taskhub: users, API keys, projects and tasks over HTTP.
 
 Authenticate with `Authorization: Bearer <token>`: a session token from `POST /v1/auth/sessions`,
 an API key (`thk_...`), or the service token with `X-Acting-User`. Errors are RFC 9457 problem
@@ -56,6 +58,8 @@ API_TAGS = {
     "sessions": "Log in and log out (session tokens).",
     "api-keys": "Scoped API keys: issue, list, revoke.",
     "tasks": "The task resource: create, list, read, change, delete.",
+    "projects": "Shared projects and their members; roles owner, editor, viewer.",
+    "comments": "Comments on tasks.",
 }
 
 
@@ -96,6 +100,18 @@ def services_of(container: Container, settings: Settings) -> Services:
         list_tasks=container.list_tasks,
         update_task=container.update_task,
         delete_task=container.delete_task,
+        create_project=container.create_project,
+        list_projects=container.list_projects,
+        get_project=container.get_project,
+        update_project=container.update_project,
+        delete_project=container.delete_project,
+        list_members=container.list_members,
+        add_member=container.add_member,
+        update_member=container.update_member,
+        remove_member=container.remove_member,
+        create_comment=container.create_comment,
+        list_comments=container.list_comments,
+        delete_comment=container.delete_comment,
     )
 
 
@@ -157,6 +173,8 @@ def create_app(
             SessionsController,
             ApiKeysController,
             TasksController,
+            ProjectsController,
+            CommentsController,
         ],
         exception_handlers=exception_handlers(),
         lifespan=[lifespan],

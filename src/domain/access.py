@@ -25,15 +25,6 @@ from domain.projects import Membership, Role
 MAX_KEY_PROJECTS = 50
 
 
-class ProjectScope(StrEnum):
-    """The v1.1 scopes (beside `Scope`'s). Compared as strings, so a principal's scope set of
-    `Scope` members and these names mix freely."""
-
-    PROJECTS_READ = "projects:read"
-    PROJECTS_WRITE = "projects:write"
-    WEBHOOKS_MANAGE = "webhooks:manage"
-
-
 class Caller(Protocol):
     """What the policy needs to know of an authenticated caller (`domain.auth.Principal` fits).
     `project_ids` is None for an unrestricted credential, else the projects a key may reach."""
@@ -69,15 +60,15 @@ class _Rule:
 
 
 _RULES: dict[Action, _Rule] = {
-    Action.READ_PROJECT: _Rule(ProjectScope.PROJECTS_READ, Role.VIEWER),
+    Action.READ_PROJECT: _Rule(Scope.PROJECTS_READ, Role.VIEWER),
     Action.READ_TASKS: _Rule(Scope.TASKS_READ, Role.VIEWER),
     Action.WRITE_TASKS: _Rule(Scope.TASKS_WRITE, Role.EDITOR),
     Action.WRITE_COMMENTS: _Rule(Scope.TASKS_WRITE, Role.EDITOR),
     Action.DELETE_OWN_COMMENT: _Rule(Scope.TASKS_WRITE, Role.EDITOR),
     Action.DELETE_ANY_COMMENT: _Rule(Scope.TASKS_WRITE, Role.OWNER),
-    Action.MANAGE_PROJECT: _Rule(ProjectScope.PROJECTS_WRITE, Role.OWNER),
-    Action.MANAGE_MEMBERS: _Rule(ProjectScope.PROJECTS_WRITE, Role.OWNER),
-    Action.LEAVE: _Rule(ProjectScope.PROJECTS_WRITE, Role.VIEWER),
+    Action.MANAGE_PROJECT: _Rule(Scope.PROJECTS_WRITE, Role.OWNER),
+    Action.MANAGE_MEMBERS: _Rule(Scope.PROJECTS_WRITE, Role.OWNER),
+    Action.LEAVE: _Rule(Scope.PROJECTS_WRITE, Role.VIEWER),
 }
 
 
@@ -206,12 +197,12 @@ class AccessPolicy:
     def require_create_project(self, caller: Caller) -> None:
         """Any user may create projects with `projects:write`, but not through a key restricted
         to projects (it could not reach the project it made)."""
-        require_scope(caller, ProjectScope.PROJECTS_WRITE)
+        require_scope(caller, Scope.PROJECTS_WRITE)
         if is_restricted(caller):
             raise Forbidden("a key restricted to projects cannot create projects")
 
     def require_list_projects(self, caller: Caller) -> None:
-        require_scope(caller, ProjectScope.PROJECTS_READ)
+        require_scope(caller, Scope.PROJECTS_READ)
 
     def visible(self, caller: Caller, project_ids: Iterable[str]) -> list[str]:
         """Of the projects the caller is a member of, those its credential reaches (for lists:

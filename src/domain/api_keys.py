@@ -35,6 +35,8 @@ class ApiKey:
     last_used_at: datetime | None = None
     # The key that issued this one (None: issued with a session, the service token or the CLI).
     created_by_key_id: str | None = None
+    # The projects the key may reach (None: every project of its user).
+    project_ids: frozenset[str] | None = None
 
     def is_active(self, now: datetime) -> bool:
         """Not revoked and not past its expiry."""

@@ -11,9 +11,14 @@ from domain.errors import Forbidden, Invalid
 
 
 class Scope(StrEnum):
+    """Every scope a credential may hold: the one list API keys are checked against."""
+
     TASKS_READ = "tasks:read"
     TASKS_WRITE = "tasks:write"
     KEYS_MANAGE = "keys:manage"
+    PROJECTS_READ = "projects:read"
+    PROJECTS_WRITE = "projects:write"  # create, rename, delete projects; manage members
+    WEBHOOKS_MANAGE = "webhooks:manage"
 
 
 ALL_SCOPES: frozenset[Scope] = frozenset(Scope)

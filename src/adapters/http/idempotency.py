@@ -13,7 +13,9 @@ in the OpenAPI text) and gets this protocol around its handler, which knows noth
   repeat still creates nothing and is sent to the resource;
 - a handler that fails releases the claim, so a retry runs again;
 - a store that cannot answer the claim is 503 (rather than risk a duplicate).
-Keys are scoped per user across all idempotent routes.
+Keys are scoped per user across all idempotent routes: the fingerprint covers the method and
+path as well as the body, so a key reused on another route (or on another task's comments) is a
+422 rather than a replay of an answer to a different request.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ def idempotent(
             raise ClientException(detail="Idempotency-Key must be 1-255 visible ASCII characters")
         store = services(request).idempotency_store
         store_key = f"{current_principal(request).user_id}:{key}"
-        fingerprint = hashlib.sha256(_encoder.encode(body)).hexdigest()
+        fingerprint = _fingerprint(request, body)
         try:
             record = await store.begin(store_key, fingerprint, IN_FLIGHT_TTL_SECONDS)
         except Exception as exc:
@@ -119,11 +121,19 @@ def idempotent(
     return inspect.markcoroutinefunction(run)
 
 
+def _fingerprint(request: Request[Any, Any, Any], body: Any) -> str:
+    """What a repeat must match: the method, the path (a resource's id included) and the body."""
+    digest = hashlib.sha256()
+    digest.update(f"{request.scope['method']} {request.scope['path']}\n".encode())
+    digest.update(_encoder.encode(body))
+    return digest.hexdigest()
+
+
 def _replay(record: IdempotencyRecord, fingerprint: str) -> Response[Any]:
     if record.fingerprint != fingerprint:
         raise Invalid(
-            "Idempotency-Key was already used with a different request body.",
-            [FieldError("Idempotency-Key", "was used with a different body")],
+            "Idempotency-Key was already used with a different request body or route.",
+            [FieldError("Idempotency-Key", "was used with a different body or route")],
         )
     if record.response is None:
         raise Conflict("A request with this Idempotency-Key is still in progress.")

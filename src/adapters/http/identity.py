@@ -53,11 +53,12 @@ def key_out(key: ApiKey) -> ApiKeyOut:
         id=key.id,
         name=key.name,
         prefix=key.prefix,
-        scopes=sorted(s.value for s in key.scopes),
+        scopes=sorted(key.scopes),
         created_at=key.created_at,
         expires_at=key.expires_at,
         last_used_at=key.last_used_at,
         created_by_key_id=key.created_by_key_id,
+        project_ids=sorted(key.project_ids) if key.project_ids is not None else None,
     )
 
 
@@ -182,7 +183,10 @@ class ApiKeysController(Controller):
         description="Needs a session token or a key with keys:manage. A key can only issue "
         "scopes it holds itself (403 otherwise); an expires_at in the past is 422. A key issued "
         "by a key records it (`created_by_key_id`) and cannot outlive it: when the issuer "
-        "expires, an `expires_at` later than the issuer's, or none, is 422 on `expires_at`.",
+        "expires, an `expires_at` later than the issuer's, or none, is 422 on `expires_at`. "
+        "`project_ids` restricts the key to projects you are a member of (422 on "
+        "`project_ids[i]` for an unknown or foreign id); a restricted key can only issue keys "
+        "restricted to a subset of its own projects (403 otherwise).",
         opt={SCOPE_OPT: Scope.KEYS_MANAGE, **documented_body(ApiKeyCreate)},
         responses=PROBLEMS(409),
         cache_control=NO_STORE,
@@ -192,7 +196,13 @@ class ApiKeysController(Controller):
         issued = (
             await services(request)
             .issue_api_key()
-            .execute(current_principal(request), body.name, body.scopes, body.expires_at)
+            .execute(
+                current_principal(request),
+                body.name,
+                body.scopes,
+                body.expires_at,
+                project_ids=body.project_ids,
+            )
         )
         shown = key_out(issued.key)
         return ApiKeyCreated(

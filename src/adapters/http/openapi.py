@@ -68,12 +68,12 @@ HEADERS: dict[str, dict[str, Any]] = {
         "schema": {"type": "string"},
     },
     "ETag": {
-        "description": 'Strong entity tag of the task, `"<id>.<version>"`: send it in '
-        "If-Match (PATCH, DELETE) or If-None-Match (GET).",
+        "description": 'Strong entity tag of the resource (a task, a project), `"<id>.<version>"`: '
+        "send it in If-Match (PATCH, DELETE) or If-None-Match (GET).",
         "schema": {"type": "string"},
     },
     "Location": {
-        "description": "The path of the created task.",
+        "description": "The path of the created resource.",
         "schema": {"type": "string", "format": "uri-reference"},
     },
     "Link": {

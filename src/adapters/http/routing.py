@@ -49,16 +49,19 @@ def get(path: str | None = None, **kwargs: Any) -> Route:
 
 
 def post(path: str | None = None, *, idempotent: bool = False, **kwargs: Any) -> Route:
-    """`idempotent=True`: the handler runs inside the Idempotency-Key protocol, and the route
-    documents the protocol's 303 (a repeat whose first answer was too large to keep)."""
+    """`idempotent=True`: the handler runs inside the Idempotency-Key protocol. A route whose
+    success answer carries `Location` also documents the protocol's 303 (a repeat whose first
+    answer was too large to keep is sent there); without one, every first answer is kept."""
     if idempotent:
         opt = kwargs.get("opt", {})
-        headers = {**opt.get(HEADERS_OPT, {}), HTTP_303_SEE_OTHER: idempotency.SEE_OTHER_HEADERS}
+        headers = dict(opt.get(HEADERS_OPT, {}))
         kwargs["opt"] = {**opt, IDEMPOTENT_OPT: True, HEADERS_OPT: headers}
-        kwargs["responses"] = {
-            HTTP_303_SEE_OTHER: ResponseSpec(None, description=idempotency.SEE_OTHER_TEXT),
-            **kwargs.get("responses", {}),
-        }
+        if "Location" in headers.get(kwargs.get("status_code"), ()):
+            headers[HTTP_303_SEE_OTHER] = idempotency.SEE_OTHER_HEADERS
+            kwargs["responses"] = {
+                HTTP_303_SEE_OTHER: ResponseSpec(None, description=idempotency.SEE_OTHER_TEXT),
+                **kwargs.get("responses", {}),
+            }
     return Route(path, http_method=HttpMethod.POST, **kwargs)
 
 

@@ -13,11 +13,17 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from domain.access import MAX_KEY_PROJECTS
+from domain.auth import Scope
+from domain.comments import BODY_MAX_LENGTH
+from domain.projects import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH, Role
 from domain.task_queries import MAX_PAGE_SIZE, Q_MAX_LENGTH, TaskSort
+from domain.use_cases.projects import DEFAULT_COMMENT_PAGE, MAX_COMMENT_PAGE
 
 StatusText = Literal["todo", "in_progress", "done"]
 Priority = Annotated[int, Meta(ge=1, le=4, description="1 (normal) to 4 (urgent)")]
-ScopeText = Literal["tasks:read", "tasks:write", "keys:manage"]
+# The scope names are the domain's one list: the schema's enum is made from it.
+ScopeText = Scope
 # A time in a request: RFC 3339 with an offset. The format is for the OpenAPI text only; the
 # domain refuses a time without an offset and names the field.
 Time = Annotated[datetime, Meta(extra_json_schema={"format": "date-time"})]
@@ -83,6 +89,14 @@ class ApiKeyCreate(Request):
             "issuing key expires: then required and no later than the issuer's."
         ),
     ] = None
+    project_ids: Annotated[
+        Annotated[list[str], Meta(min_length=1, max_length=MAX_KEY_PROJECTS)] | None,
+        Meta(
+            description="Restrict the key to these projects (1 to 50 ids of projects you are a "
+            "member of). A key restricted to projects may only issue keys restricted to a "
+            "subset of its own. Null or absent: every project of the user.",
+        ),
+    ] = None
 
 
 class ApiKeyOut(msgspec.Struct, kw_only=True):
@@ -96,6 +110,10 @@ class ApiKeyOut(msgspec.Struct, kw_only=True):
     created_by_key_id: Annotated[
         str | None,
         Meta(description="The key that issued this one; null when a session or the CLI did."),
+    ]
+    project_ids: Annotated[
+        list[str] | None,
+        Meta(description="The projects the key may reach; null for an unrestricted key."),
     ]
 
 
@@ -238,3 +256,88 @@ class TaskListQuery(msgspec.Struct, kw_only=True):
         ]
         | None
     ) = None
+
+
+# --- projects, members, comments -------------------------------------------------------------
+
+# A member's role: the domain's list, as an enum in the schema.
+RoleText = Role
+
+
+class ProjectCreate(Request):
+    name: Annotated[str, Meta(description=f"1 to {NAME_MAX_LENGTH} characters after trimming.")]
+    description: Annotated[
+        str | None, Meta(description=f"Up to {DESCRIPTION_MAX_LENGTH:,} characters.")
+    ] = None
+
+
+class ProjectPatch(Request):
+    """JSON merge patch (RFC 7396): absent fields stay, `null` clears the description."""
+
+    name: str | UnsetType = UNSET
+    description: str | UnsetType | None = UNSET
+
+
+class ProjectOut(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    description: str | None
+    inbox: Annotated[bool, Meta(description="The caller's inbox: never deleted nor shared.")]
+    role: Annotated[RoleText, Meta(description="The caller's role in the project.")]
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class ProjectList(msgspec.Struct, kw_only=True):
+    items: list[ProjectOut]
+
+
+class MemberCreate(Request):
+    email: Annotated[str, Meta(description="The e-mail address of an existing user.")]
+    role: RoleText
+
+
+class MemberPatch(Request):
+    role: RoleText
+
+
+class MemberOut(msgspec.Struct, kw_only=True):
+    user_id: str
+    email: str
+    name: str | None
+    role: RoleText
+    added_at: datetime
+
+
+class MemberList(msgspec.Struct, kw_only=True):
+    items: list[MemberOut]
+
+
+class CommentCreate(Request):
+    body: Annotated[
+        str, Meta(description=f"1 to {BODY_MAX_LENGTH:,} characters, kept as given (not trimmed).")
+    ]
+
+
+class CommentOut(msgspec.Struct, kw_only=True):
+    id: str
+    task_id: str
+    author_id: str
+    body: str
+    created_at: datetime
+
+
+class CommentListQuery(msgspec.Struct, kw_only=True):
+    """The query parameters of `GET /v1/tasks/{id}/comments`, as the OpenAPI text describes them
+    (the handler parses them itself, to name the offending one in a 422)."""
+
+    limit: Annotated[int, Meta(ge=1, le=MAX_COMMENT_PAGE)] = DEFAULT_COMMENT_PAGE
+    cursor: Annotated[str | None, Meta(description="next_cursor of the previous page.")] = None
+
+
+class CommentPage(msgspec.Struct, kw_only=True):
+    items: list[CommentOut]
+    next_cursor: Annotated[
+        str | None, Meta(description="Pass as `cursor` for the next page; null on the last.")
+    ]

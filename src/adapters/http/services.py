@@ -26,6 +26,20 @@ from domain.use_cases.identity import (
     RegisterUser,
     RevokeApiKey,
 )
+from domain.use_cases.projects import (
+    AddMember,
+    CreateComment,
+    CreateProject,
+    DeleteComment,
+    DeleteProject,
+    GetProject,
+    ListComments,
+    ListMembers,
+    ListProjects,
+    RemoveMember,
+    UpdateMember,
+    UpdateProject,
+)
 from domain.use_cases.tasks import CreateTask, DeleteTask, GetTask, ListTasks, UpdateTask
 
 SERVICES = "services"
@@ -66,6 +80,20 @@ class Services:
     list_tasks: Callable[[], ListTasks]
     update_task: Callable[[], UpdateTask]
     delete_task: Callable[[], DeleteTask]
+
+    create_project: Callable[[], CreateProject]
+    list_projects: Callable[[], ListProjects]
+    get_project: Callable[[], GetProject]
+    update_project: Callable[[], UpdateProject]
+    delete_project: Callable[[], DeleteProject]
+    list_members: Callable[[], ListMembers]
+    add_member: Callable[[], AddMember]
+    update_member: Callable[[], UpdateMember]
+    remove_member: Callable[[], RemoveMember]
+
+    create_comment: Callable[[], CreateComment]
+    list_comments: Callable[[], ListComments]
+    delete_comment: Callable[[], DeleteComment]
 
 
 def services(connection: ASGIConnection[Any, Any, Any, Any]) -> Services:

@@ -200,6 +200,7 @@ _KEY_COLUMNS = (
     api_keys.c.revoked_at,
     api_keys.c.last_used_at,
     api_keys.c.created_by_key_id,
+    api_keys.c.project_ids,
 )
 _INSERT_KEY = insert(api_keys)
 _SELECT_KEY_BY_HASH = select(*_KEY_COLUMNS).where(api_keys.c.key_hash == bindparam("key_hash"))
@@ -274,6 +275,8 @@ def api_key_to_row(key: ApiKey) -> dict[str, Any]:
         "revoked_at": key.revoked_at,
         "last_used_at": key.last_used_at,
         "created_by_key_id": key.created_by_key_id,
+        # Sorted, so a key's row reads the same whatever order the ids were given in.
+        "project_ids": sorted(key.project_ids) if key.project_ids is not None else None,
     }
 
 
@@ -290,6 +293,7 @@ def api_key_from_row(row: Sequence[Any]) -> ApiKey:
         revoked_at,
         last_used_at,
         created_by_key_id,
+        project_ids,
     ) = row
     return ApiKey(
         id=key_id,
@@ -303,6 +307,7 @@ def api_key_from_row(row: Sequence[Any]) -> ApiKey:
         revoked_at=revoked_at,
         last_used_at=last_used_at,
         created_by_key_id=created_by_key_id,
+        project_ids=frozenset(project_ids) if project_ids is not None else None,
     )
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from collections.abc import Awaitable, Callable, Container, Iterable
+from collections.abc import Awaitable, Callable, Container, Iterable, Set
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from domain.access import POLICY
 from domain.api_keys import (
     API_KEY_PREFIX,
     KEY_LIST_DEFAULT_LIMIT,
@@ -325,6 +326,10 @@ class IssueApiKey:
     (Forbidden); a session or the service may grant any. A key issued by a key records it
     (`created_by_key_id`) and cannot outlive it (Invalid on `expires_at`). A user holds at most
     `max_keys` active (unrevoked, unexpired) keys: Conflict beyond that.
+
+    `project_ids` (None: unrestricted) restricts the key to 1-50 projects the user is a member
+    of (Invalid on `project_ids[i]` otherwise); a restricted issuer may only issue keys
+    restricted to a subset of its own projects (Forbidden). The access policy decides both.
     """
 
     def __init__(
@@ -336,6 +341,7 @@ class IssueApiKey:
         ids: IdGenerator,
         *,
         max_keys: int = DEFAULT_MAX_KEYS_PER_USER,
+        projects_of: Callable[[str], Awaitable[Set[str]]] | None = None,
     ) -> None:
         self._uow = uow
         self._token_hasher = token_hasher
@@ -343,6 +349,7 @@ class IssueApiKey:
         self._clock = clock
         self._ids = ids
         self._max_keys = max_keys
+        self._projects_of = projects_of
 
     async def execute(
         self,
@@ -350,6 +357,8 @@ class IssueApiKey:
         name: str,
         scopes: Iterable[str],
         expires_at: datetime | None = None,
+        *,
+        project_ids: object = None,
     ) -> IssuedApiKey:
         principal.require(Scope.KEYS_MANAGE)
         now = self._clock.now()
@@ -361,6 +370,10 @@ class IssueApiKey:
         if not granted <= principal.scopes:
             missing = ", ".join(sorted(granted - principal.scopes))
             raise Forbidden(f"a key cannot grant scopes it does not hold: {missing}")
+        member_of: Set[str] = frozenset()
+        if project_ids is not None and self._projects_of is not None:
+            member_of = await self._projects_of(principal.user_id)
+        restricted_to = POLICY.key_project_ids(principal, project_ids, member_of)
         secret = self._secrets.api_key()
         async with self._uow as uow:
             issuer = None
@@ -385,6 +398,7 @@ class IssueApiKey:
                 created_at=now,
                 expires_at=expiry,
                 created_by_key_id=issuer.id if issuer is not None else None,
+                project_ids=restricted_to,
             )
             await uow.api_keys.add(key)
             await uow.commit()
@@ -549,6 +563,7 @@ class AuthenticateBearer:
             scopes=key.scopes,
             credential_id=key.id,
             actor=f"api_key:{key.id}",
+            project_ids=key.project_ids,
         )
         return principal, key.expires_at
 

@@ -392,3 +392,14 @@ class CreateInbox:
             )
             await uow.commit()
         return inbox
+
+
+class MemberProjects:
+    def __init__(self, uow_factory: ProjectUnitOfWorkFactory) -> None:
+        self._uow_factory = uow_factory
+
+    async def execute(self, user_id: str) -> frozenset[str]:
+        """The ids of every project the user is a member of (any role): what a key restricted
+        to projects may name."""
+        async with self._uow_factory() as uow:
+            return frozenset(m.project_id for m in await uow.memberships.for_user(user_id))

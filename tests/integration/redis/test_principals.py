@@ -90,3 +90,32 @@ async def test_a_revoked_credential_is_refused_by_put_until_its_tombstone_expire
     await client.delete(cache.revoked_key(PRINCIPAL.credential_id))  # as when it expires
     await cache.put("hash-d", PRINCIPAL, 60)
     assert await cache.get("hash-d") == PRINCIPAL
+
+
+async def test_a_restricted_keys_projects_survive_the_shared_cache_and_the_gate(
+    make_client: ClientFactory, key_prefix: str
+) -> None:
+    """A key restricted to projects must stay restricted when its principal comes from Redis
+    (by `get`, or by the admission gate); so must every scope, the v1.1 ones included."""
+    from adapters.redis.admission import RedisRequestGate
+    from domain.auth import ALL_SCOPES
+
+    restricted = Principal(
+        PRINCIPAL.user_id,
+        PrincipalKind.API_KEY,
+        ALL_SCOPES,
+        "01a200b6-0000-7000-8000-0000000000bb",
+        "api_key:01a200b6-0000-7000-8000-0000000000bb",
+        frozenset({"01a200b6-0000-7000-8000-0000000000c1", "01a200b6-0000-7000-8000-0000000000c2"}),
+    )
+    writer = RedisPrincipalCache(await make_client(), key_prefix, POLICY)
+    reader = RedisPrincipalCache(await make_client(), key_prefix, POLICY)
+    await writer.put("hash-r", restricted, 60)
+    read = await reader.get("hash-r")
+    assert read == restricted
+    assert read is not None
+    assert read.project_ids == restricted.project_ids
+    admitted = await RedisRequestGate(await make_client(), reader).admit("hash-r")
+    assert admitted is not None
+    assert admitted[0].project_ids == restricted.project_ids
+    assert admitted[0].scopes == ALL_SCOPES

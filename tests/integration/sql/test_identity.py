@@ -302,6 +302,29 @@ async def test_created_by_key_id_round_trips(new_uow: UowFactory) -> None:
         assert await uow.api_keys.get_issuer(user.id, "not-a-uuid") is None
 
 
+async def test_project_ids_and_every_scope_round_trip(new_uow: UowFactory) -> None:
+    """A key restricted to projects reads back restricted (from each lookup), an unrestricted
+    one as None (not an empty set, which would reach nothing); every scope survives."""
+    user = await add_user(new_uow)
+    restricted = make_key(
+        user.id, project_ids=frozenset({new_id(), new_id()}), scopes=frozenset(Scope)
+    )
+    plain = make_key(user.id)
+    async with new_uow() as uow:
+        await uow.api_keys.add(restricted)
+        await uow.api_keys.add(plain)
+        await uow.commit()
+    async with new_uow() as uow:
+        assert await uow.api_keys.get_by_hash(restricted.key_hash) == restricted
+        assert await uow.api_keys.get_for_user(user.id, restricted.id) == restricted
+        assert await uow.api_keys.get_issuer(user.id, restricted.id) == restricted
+        page = await uow.api_keys.list_page(user.id, None, 10)
+        assert {k.id: k.project_ids for k in page} == {
+            restricted.id: restricted.project_ids,
+            plain.id: None,
+        }
+
+
 async def test_revoke_tree_revokes_every_descendant_and_nothing_else(new_uow: UowFactory) -> None:
     user = await add_user(new_uow)
     root = make_key(user.id)

@@ -204,3 +204,56 @@ def test_documented_cli_examples_parse() -> None:
             parser.parse_args(words)
         except SystemExit:
             pytest.fail(f"documented example does not parse: {example}")
+
+
+def test_create_api_key_takes_every_scope_and_repeatable_projects() -> None:
+    from domain.auth import Scope
+
+    parser = build_parser()
+    for scope in Scope:
+        args = parser.parse_args(
+            ["create-api-key", "a@example.com", "--name", "n", "--scope", scope]
+        )
+        assert args.scope == [scope.value]
+        assert args.projects is None
+    base = ["create-api-key", "a@example.com", "--name", "n", "--scope", "tasks:read"]
+    args = parser.parse_args([*base, "--project", "p1", "--project", "p2"])
+    assert args.projects == ["p1", "p2"]
+
+
+def test_create_api_key_restricted_to_a_project(
+    database: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    from app.container import build_container, close_container
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("correct horse battery\n"))
+    main(["create-user", "ops@example.com", "--password-stdin"])
+    user_id = capsys.readouterr().out.strip()
+    base = ["create-api-key", "ops@example.com", "--name", "ci", "--scope", "projects:read"]
+    with pytest.raises(SystemExit) as info:
+        main([*base, "--project", "01890000-0000-7000-8000-000000000000"])
+    assert info.value.code == 1
+    assert "project_ids[0]" in capsys.readouterr().err
+
+    async def inbox_id() -> str:
+        settings = load_settings(environ={"DATABASE_URL": database}, dotenv_path=None)
+        container = build_container(settings)
+        try:
+            async with container.uow() as uow:
+                inbox = await uow.projects.inbox_of(user_id)
+        finally:
+            await close_container(container)
+        assert inbox is not None
+        return inbox.id
+
+    inbox = asyncio.run(inbox_id())
+    main([*base, "--project", inbox])
+    secret = capsys.readouterr().out.strip()
+    app = create_app(load_settings(environ={"DATABASE_URL": database}, dotenv_path=None))
+    with TestClient(app) as client:
+        listed = client.get("/v1/projects", headers={"Authorization": f"Bearer {secret}"})
+        keys = client.get("/v1/users/me", headers={"Authorization": f"Bearer {secret}"})
+    assert [p["id"] for p in listed.json()["items"]] == [inbox]
+    assert keys.status_code == 200

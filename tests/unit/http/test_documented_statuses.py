@@ -23,6 +23,7 @@ from tests.unit.http.conftest import (
     bearer,
     fresh_email,
 )
+from tests.unit.http.projects_world import ALL_SCOPES, add_member, make_inbox, place_task
 
 DEAD_DATABASE = "postgresql+asyncpg://x@127.0.0.1:1/x"
 JSON = {"Content-Type": "application/json"}
@@ -57,13 +58,86 @@ class World:
         issued = self.api.issue_key(self.owner.token, ["tasks:read"])
         return str(issued.json()["id"])
 
+    def project(self) -> str:
+        if self.dead:
+            return str(uuid.uuid4())
+        if "project" in self.fixed:
+            return self.fixed["project"]
+        made = self.client.post("/v1/projects", json={"name": "p"}, headers=self.owner.auth)
+        return str(made.json()["id"])
+
+    def placed_task(self) -> str:
+        """A task in one of the owner's projects."""
+        if self.dead:
+            return str(uuid.uuid4())
+        if "placed" in self.fixed:
+            return self.fixed["placed"]
+        return place_task(self.api, self.owner.token, self.project())
+
+    def comment(self, task_id: str) -> str:
+        if self.dead:
+            return str(uuid.uuid4())
+        made = self.client.post(
+            f"/v1/tasks/{task_id}/comments", json={"body": "c"}, headers=self.owner.auth
+        )
+        # No comment for an unknown task (or past a rate limit): an id that names none.
+        return str(made.json()["id"]) if made.status_code == 201 else str(uuid.uuid4())
+
+    def other_email(self) -> str:
+        """The e-mail of a user who is not in the owner's projects yet."""
+        if self.dead:
+            return fresh_email()
+        if "other" in self.fixed:
+            return self.fixed["other"]
+        return self.api.account().email
+
+    def member(self, project_id: str) -> str:
+        """The user id of a new viewer of the project."""
+        if self.dead:
+            return str(uuid.uuid4())
+        if "member" in self.fixed:
+            return self.fixed["member"]
+        other = self.api.account()
+        add_member(self.api, self.owner.token, project_id, other.email, "viewer")
+        return other.id
+
     def key_without(self, op: str) -> dict[str, str]:
         """A credential that authenticates but lacks what `op` needs."""
+        if op in PROJECT_SCOPES:
+            lacking = PROJECT_SCOPES[op]
+            return bearer(self.api.key(self.owner.token, [s for s in ALL_SCOPES if s != lacking]))
         scopes = {"task": ["keys:manage"], "key": ["tasks:read", "tasks:write"]}
         kind = "key" if "ApiKey" in op or op == "deleteCurrentSession" else "task"
         if op in {"getTask", "listTasks"}:
             scopes["task"] = ["tasks:write"]
         return bearer(self.api.key(self.owner.token, scopes[kind]))
+
+
+# The scope each project, member and comment operation needs (the access policy checks it).
+PROJECT_SCOPES = {
+    "createProject": "projects:write",
+    "listProjects": "projects:read",
+    "getProject": "projects:read",
+    "updateProject": "projects:write",
+    "deleteProject": "projects:write",
+    "listMembers": "projects:read",
+    "addMember": "projects:write",
+    "updateMember": "projects:write",
+    "removeMember": "projects:write",
+    "createComment": "tasks:write",
+    "listComments": "tasks:read",
+    "deleteComment": "tasks:write",
+}
+
+
+def _remove_member(w: World, h: dict[str, str]) -> httpx.Response:
+    project_id = w.project()
+    return w.client.delete(f"/v1/projects/{project_id}/members/{w.member(project_id)}", headers=h)
+
+
+def _delete_comment(w: World, h: dict[str, str]) -> httpx.Response:
+    task_id = w.placed_task()
+    return w.client.delete(f"/v1/tasks/{task_id}/comments/{w.comment(task_id)}", headers=h)
 
 
 def world(make_api: ApiFactory, **env: str) -> World:
@@ -101,6 +175,28 @@ REQUESTS: dict[str, Request] = {
         f"/v1/tasks/{w.task()}", json={"title": "u"}, headers=h
     ),
     "deleteTask": lambda w, h: w.client.delete(f"/v1/tasks/{w.task()}", headers=h),
+    "createProject": lambda w, h: w.client.post("/v1/projects", json={"name": "p"}, headers=h),
+    "listProjects": lambda w, h: w.client.get("/v1/projects", headers=h),
+    "getProject": lambda w, h: w.client.get(f"/v1/projects/{w.project()}", headers=h),
+    "updateProject": lambda w, h: w.client.patch(
+        f"/v1/projects/{w.project()}", json={"name": "u"}, headers=h
+    ),
+    "deleteProject": lambda w, h: w.client.delete(f"/v1/projects/{w.project()}", headers=h),
+    "listMembers": lambda w, h: w.client.get(f"/v1/projects/{w.project()}/members", headers=h),
+    "addMember": lambda w, h: w.client.post(
+        f"/v1/projects/{w.project()}/members",
+        json={"email": w.other_email(), "role": "viewer"},
+        headers=h,
+    ),
+    "updateMember": lambda w, h: w.client.patch(
+        f"/v1/projects/{w.project()}/members/{w.owner.id}", json={"role": "owner"}, headers=h
+    ),
+    "removeMember": _remove_member,
+    "createComment": lambda w, h: w.client.post(
+        f"/v1/tasks/{w.placed_task()}/comments", json={"body": "c"}, headers=h
+    ),
+    "listComments": lambda w, h: w.client.get(f"/v1/tasks/{w.placed_task()}/comments", headers=h),
+    "deleteComment": _delete_comment,
 }
 SUCCESS = {
     "getHealth": 200,
@@ -118,6 +214,18 @@ SUCCESS = {
     "getTask": 200,
     "updateTask": 200,
     "deleteTask": 204,
+    "createProject": 201,
+    "listProjects": 200,
+    "getProject": 200,
+    "updateProject": 200,
+    "deleteProject": 204,
+    "listMembers": 200,
+    "addMember": 201,
+    "updateMember": 200,
+    "removeMember": 204,
+    "createComment": 201,
+    "listComments": 200,
+    "deleteComment": 204,
 }
 PUBLIC = {"getHealth", "getReadiness", "getMetrics", "createUser", "createSession"}
 WITH_SCOPE = {
@@ -129,6 +237,7 @@ WITH_SCOPE = {
     "getTask",
     "updateTask",
     "deleteTask",
+    *PROJECT_SCOPES,
 }
 # (method, path of a fresh resource) of the operations that read a JSON body.
 BODIES: dict[str, Callable[[World], tuple[str, str]]] = {
@@ -137,6 +246,11 @@ BODIES: dict[str, Callable[[World], tuple[str, str]]] = {
     "createApiKey": lambda _w: ("POST", "/v1/api-keys"),
     "createTask": lambda _w: ("POST", "/v1/tasks"),
     "updateTask": lambda w: ("PATCH", f"/v1/tasks/{w.task()}"),
+    "createProject": lambda _w: ("POST", "/v1/projects"),
+    "updateProject": lambda w: ("PATCH", f"/v1/projects/{w.project()}"),
+    "addMember": lambda w: ("POST", f"/v1/projects/{w.project()}/members"),
+    "updateMember": lambda w: ("PATCH", f"/v1/projects/{w.project()}/members/{w.owner.id}"),
+    "createComment": lambda w: ("POST", f"/v1/tasks/{w.placed_task()}/comments"),
 }
 
 Recipe = Callable[[ApiFactory], httpx.Response]
@@ -170,7 +284,10 @@ def _without_scope(op: str) -> Recipe:
 def _rate_limited(op: str) -> Recipe:
     def make(make_api: ApiFactory) -> httpx.Response:
         w = world(make_api, RATE_LIMIT_DEFAULT="6/minute", RATE_LIMIT_LOGIN="6/minute")
-        w.fixed = {"task": w.task(), "key": w.key_id()}
+        w.fixed = {"task": w.task(), "key": w.key_id(), "project": w.project()}
+        w.fixed["placed"] = w.placed_task()
+        w.fixed["other"] = w.api.account().email
+        w.fixed["member"] = w.member(w.fixed["project"])
         for _ in range(10):
             response = REQUESTS[op](w, w.owner.auth)
             if response.status_code == 429:
@@ -253,18 +370,23 @@ def _unknown_project(make_api: ApiFactory) -> httpx.Response:
     return w.client.post("/v1/tasks", json=body, headers=w.owner.auth)
 
 
-@recipe("createTask", 409)
-def _idempotency_key_in_flight(make_api: ApiFactory) -> httpx.Response:
-    w = world(make_api)
-    store = w.api.container.idempotency_store()
-    body = {"title": "slow"}
-    w.client.post("/v1/tasks", json=body, headers={**w.owner.auth, "Idempotency-Key": "probe"})
-    probe = asyncio.run(store.begin(f"{w.owner.id}:probe", "?", 60))
-    assert probe is not None
-    assert asyncio.run(store.begin(f"{w.owner.id}:busy", probe.fingerprint, 60)) is None
-    return w.client.post(
-        "/v1/tasks", json=body, headers={**w.owner.auth, "Idempotency-Key": "busy"}
-    )
+def _idempotency_key_in_flight(op: str) -> Recipe:
+    def make(make_api: ApiFactory) -> httpx.Response:
+        w = world(make_api)
+        store = w.api.container.idempotency_store()
+        # The same path twice: the fingerprint covers it.
+        w.fixed = {"placed": w.placed_task()} if op == "createComment" else {}
+        REQUESTS[op](w, {**w.owner.auth, "Idempotency-Key": "probe"})
+        probe = asyncio.run(store.begin(f"{w.owner.id}:probe", "?", 60))
+        assert probe is not None
+        assert asyncio.run(store.begin(f"{w.owner.id}:busy", probe.fingerprint, 60)) is None
+        return REQUESTS[op](w, {**w.owner.auth, "Idempotency-Key": "busy"})
+
+    return make
+
+
+for _op in ("createTask", "createProject", "createComment"):
+    recipe(_op, 409)(_idempotency_key_in_flight(_op))
 
 
 @recipe("createTask", 303)
@@ -369,6 +491,131 @@ for _op, _method in (("updateTask", "PATCH"), ("deleteTask", "DELETE")):
     recipe(_op, 409)(_lost_race(_method))
 
 
+@recipe("createProject", 303)
+def _project_replay_too_large_to_keep(make_api: ApiFactory) -> httpx.Response:
+    w = world(make_api, IDEMPOTENCY_MAX_RESPONSE_BYTES="100")
+    body = {"name": "p", "description": "x" * 200}
+    headers = {**w.owner.auth, "Idempotency-Key": "large"}
+    assert w.client.post("/v1/projects", json=body, headers=headers).status_code == 201
+    return w.client.post("/v1/projects", json=body, headers=headers, follow_redirects=False)
+
+
+@recipe("getProject", 304)
+def _project_not_modified(make_api: ApiFactory) -> httpx.Response:
+    w = world(make_api)
+    made = w.client.post("/v1/projects", json={"name": "p"}, headers=w.owner.auth)
+    etag = made.headers["etag"]
+    return w.client.get(made.headers["location"], headers={**w.owner.auth, "If-None-Match": etag})
+
+
+def _unknown(op: str, resource: str) -> Recipe:
+    def make(make_api: ApiFactory) -> httpx.Response:
+        w = world(make_api)
+        unknown = str(uuid.uuid4())
+        if resource == "project":
+            w.fixed = {"project": unknown}
+        else:
+            w.fixed = {"placed": unknown}
+        return REQUESTS[op](w, w.owner.auth)
+
+    return make
+
+
+for _op in (
+    "getProject",
+    "updateProject",
+    "deleteProject",
+    "listMembers",
+    "addMember",
+    "updateMember",
+    "removeMember",
+):
+    recipe(_op, 404)(_unknown(_op, "project"))
+for _op in ("createComment", "listComments", "deleteComment"):
+    recipe(_op, 404)(_unknown(_op, "task"))
+
+
+def _stale_project(method: str) -> Recipe:
+    def make(make_api: ApiFactory) -> httpx.Response:
+        w = world(make_api)
+        project_id = w.project()
+        headers = {**w.owner.auth, **JSON, "If-Match": f'"{project_id}.0"'}
+        body = b'{"name": "u"}' if method == "PATCH" else None
+        return w.client.request(method, f"/v1/projects/{project_id}", content=body, headers=headers)
+
+    return make
+
+
+recipe("updateProject", 412)(_stale_project("PATCH"))
+recipe("deleteProject", 412)(_stale_project("DELETE"))
+
+
+@recipe("updateProject", 409)
+def _project_lost_race(make_api: ApiFactory) -> httpx.Response:
+    from adapters.memory.projects import MemoryProjectRepository
+
+    w = world(make_api)
+    project_id = w.project()
+    real = MemoryProjectRepository.update
+
+    async def beaten(self: MemoryProjectRepository, *args: Any) -> bool:
+        return False  # the stored version moved on meanwhile
+
+    setattr(MemoryProjectRepository, "update", beaten)  # noqa: B010
+    try:
+        return w.client.patch(
+            f"/v1/projects/{project_id}", json={"name": "u"}, headers=w.owner.auth
+        )
+    finally:
+        setattr(MemoryProjectRepository, "update", real)  # noqa: B010
+
+
+@recipe("deleteProject", 409)
+def _inbox_is_kept(make_api: ApiFactory) -> httpx.Response:
+    w = world(make_api)
+    inbox = make_inbox(w.api, w.owner.id)
+    return w.client.delete(f"/v1/projects/{inbox}", headers=w.owner.auth)
+
+
+@recipe("addMember", 409)
+def _already_a_member(make_api: ApiFactory) -> httpx.Response:
+    w = world(make_api)
+    project_id = w.project()
+    return add_member(w.api, w.owner.token, project_id, w.owner.email, "viewer")
+
+
+@recipe("updateMember", 409)
+def _last_owner_demoted(make_api: ApiFactory) -> httpx.Response:
+    w = world(make_api)
+    return w.client.patch(
+        f"/v1/projects/{w.project()}/members/{w.owner.id}",
+        json={"role": "viewer"},
+        headers=w.owner.auth,
+    )
+
+
+@recipe("removeMember", 409)
+def _last_owner_leaves(make_api: ApiFactory) -> httpx.Response:
+    w = world(make_api)
+    return w.client.delete(f"/v1/projects/{w.project()}/members/{w.owner.id}", headers=w.owner.auth)
+
+
+@recipe("listComments", 400)
+def _tampered_comment_cursor(make_api: ApiFactory) -> httpx.Response:
+    w = world(make_api)
+    return w.client.get(
+        f"/v1/tasks/{w.placed_task()}/comments", params={"cursor": "x"}, headers=w.owner.auth
+    )
+
+
+@recipe("listComments", 422)
+def _comment_limit_out_of_range(make_api: ApiFactory) -> httpx.Response:
+    w = world(make_api)
+    return w.client.get(
+        f"/v1/tasks/{w.placed_task()}/comments", params={"limit": "0"}, headers=w.owner.auth
+    )
+
+
 @pytest.fixture(scope="module")
 def documented(documented_statuses: dict[tuple[str, str], set[int]]) -> set[tuple[str, int]]:
     ids = {(method, path): op for op, (method, path) in OPERATIONS.items()}
@@ -393,6 +640,18 @@ OPERATIONS = {
     "getTask": ("GET", "/v1/tasks/{task_id}"),
     "updateTask": ("PATCH", "/v1/tasks/{task_id}"),
     "deleteTask": ("DELETE", "/v1/tasks/{task_id}"),
+    "createProject": ("POST", "/v1/projects"),
+    "listProjects": ("GET", "/v1/projects"),
+    "getProject": ("GET", "/v1/projects/{project_id}"),
+    "updateProject": ("PATCH", "/v1/projects/{project_id}"),
+    "deleteProject": ("DELETE", "/v1/projects/{project_id}"),
+    "listMembers": ("GET", "/v1/projects/{project_id}/members"),
+    "addMember": ("POST", "/v1/projects/{project_id}/members"),
+    "updateMember": ("PATCH", "/v1/projects/{project_id}/members/{user_id}"),
+    "removeMember": ("DELETE", "/v1/projects/{project_id}/members/{user_id}"),
+    "createComment": ("POST", "/v1/tasks/{task_id}/comments"),
+    "listComments": ("GET", "/v1/tasks/{task_id}/comments"),
+    "deleteComment": ("DELETE", "/v1/tasks/{task_id}/comments/{comment_id}"),
 }
 
 

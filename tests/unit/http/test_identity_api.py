@@ -29,6 +29,7 @@ KEY_FIELDS = {
     "expires_at",
     "last_used_at",
     "created_by_key_id",
+    "project_ids",
 }
 
 

@@ -26,6 +26,18 @@ OPERATION_IDS = {
     ("get", "/v1/tasks/{task_id}"): "getTask",
     ("patch", "/v1/tasks/{task_id}"): "updateTask",
     ("delete", "/v1/tasks/{task_id}"): "deleteTask",
+    ("post", "/v1/projects"): "createProject",
+    ("get", "/v1/projects"): "listProjects",
+    ("get", "/v1/projects/{project_id}"): "getProject",
+    ("patch", "/v1/projects/{project_id}"): "updateProject",
+    ("delete", "/v1/projects/{project_id}"): "deleteProject",
+    ("get", "/v1/projects/{project_id}/members"): "listMembers",
+    ("post", "/v1/projects/{project_id}/members"): "addMember",
+    ("patch", "/v1/projects/{project_id}/members/{user_id}"): "updateMember",
+    ("delete", "/v1/projects/{project_id}/members/{user_id}"): "removeMember",
+    ("post", "/v1/tasks/{task_id}/comments"): "createComment",
+    ("get", "/v1/tasks/{task_id}/comments"): "listComments",
+    ("delete", "/v1/tasks/{task_id}/comments/{comment_id}"): "deleteComment",
 }
 PUBLIC = {"getHealth", "getReadiness", "getMetrics", "createUser", "createSession"}
 
@@ -110,6 +122,14 @@ def test_every_v1_answer_names_the_rate_limit_headers(spec: dict[str, Any]) -> N
         ("getCurrentUser", 401, {"WWW-Authenticate"}),
         ("listTasks", 429, {"Retry-After"}),
         ("createUser", 503, {"Retry-After"}),
+        ("createProject", 201, {"ETag", "Location", "Idempotent-Replayed"}),
+        ("createProject", 303, {"Location", "Idempotent-Replayed"}),
+        ("getProject", 200, {"ETag"}),
+        ("getProject", 304, {"ETag"}),
+        ("updateProject", 200, {"ETag"}),
+        ("addMember", 201, {"Idempotent-Replayed"}),
+        ("createComment", 201, {"Idempotent-Replayed"}),
+        ("listComments", 200, {"Link"}),
     ],
 )
 def test_the_headers_of_an_answer_are_declared(
@@ -142,6 +162,18 @@ def test_the_service_token_header_is_a_documented_parameter(spec: dict[str, Any]
         ("getTask", {200, 304, 401, 403, 404, 429, 503}),
         ("updateTask", {200, 400, 401, 403, 404, 409, 412, 413, 415, 422, 429, 503}),
         ("deleteTask", {204, 401, 403, 404, 409, 412, 429, 503}),
+        ("createProject", {201, 303, 400, 401, 403, 409, 413, 415, 422, 429, 503}),
+        ("listProjects", {200, 401, 403, 429, 503}),
+        ("getProject", {200, 304, 401, 403, 404, 429, 503}),
+        ("updateProject", {200, 400, 401, 403, 404, 409, 412, 413, 415, 422, 429, 503}),
+        ("deleteProject", {204, 401, 403, 404, 409, 412, 429, 503}),
+        ("listMembers", {200, 401, 403, 404, 429, 503}),
+        ("addMember", {201, 400, 401, 403, 404, 409, 413, 415, 422, 429, 503}),
+        ("updateMember", {200, 400, 401, 403, 404, 409, 413, 415, 422, 429, 503}),
+        ("removeMember", {204, 401, 403, 404, 409, 429, 503}),
+        ("createComment", {201, 400, 401, 403, 404, 409, 413, 415, 422, 429, 503}),
+        ("listComments", {200, 400, 401, 403, 404, 422, 429, 503}),
+        ("deleteComment", {204, 401, 403, 404, 429, 503}),
         ("getReadiness", {200, 503}),
         ("getHealth", {200}),
         ("getMetrics", {200}),
@@ -184,6 +216,39 @@ def test_list_query_parameters_are_typed(spec: dict[str, Any]) -> None:
     }
     assert params["assignee_id"]["pattern"].startswith("^(me|none|")
     assert params["parent_id"]["pattern"].startswith("^(none|")
+
+
+def test_the_comment_list_parameters_are_typed(spec: dict[str, Any]) -> None:
+    listed = [resolve(spec, p) for p in operations(spec)["listComments"]["parameters"]]
+    params = {p["name"]: p for p in listed}
+    assert params["limit"]["schema"] == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 200,
+        "default": 50,
+    }
+    assert params["task_id"]["in"] == "path"
+
+
+def test_conditional_and_idempotency_headers_are_parameters(spec: dict[str, Any]) -> None:
+    ops = operations(spec)
+    for op_id, header in (
+        ("getProject", "If-None-Match"),
+        ("updateProject", "If-Match"),
+        ("deleteProject", "If-Match"),
+        ("createProject", "Idempotency-Key"),
+        ("addMember", "Idempotency-Key"),
+        ("createComment", "Idempotency-Key"),
+    ):
+        names = {resolve(spec, p)["name"] for p in ops[op_id]["parameters"]}
+        assert header in names, (op_id, header)
+
+
+def test_scopes_are_the_one_list_of_the_domain(spec: dict[str, Any]) -> None:
+    from domain.auth import Scope
+
+    scope = spec["components"]["schemas"]["Scope"]
+    assert set(scope["enum"]) == {s.value for s in Scope}
 
 
 def test_times_in_request_bodies_are_date_times(spec: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ from adapters.memory.principals import MemoryPrincipalCache
 from domain.auth import Principal, PrincipalKind, Scope
 from domain.errors import Unauthenticated
 from domain.ports.identity import PrincipalCache
-from domain.use_cases.identity import AuthenticateBearer, LogOut, RevokeApiKey
+from domain.use_cases.identity import AuthenticateBearer, IssueApiKey, LogOut, RevokeApiKey
 from tests.unit.identity.support import PASSWORD, Identity, PausedFill, session_principal
 
 
@@ -171,3 +171,40 @@ async def test_memory_tombstones_expire_and_stay_bounded() -> None:
     for i in range(5):
         await cache.evict(f"other-{i}")
     assert cache.tombstones <= 2
+
+
+async def test_a_cached_restricted_key_keeps_its_projects(identity: Identity) -> None:
+    """A principal served from the cache is the one the database gave: a key restricted to
+    projects stays restricted on every cached request (else it would reach every project)."""
+    user = await identity.new_user()
+    projects = frozenset({"01890000-0000-7000-8000-0000000000a1"})
+
+    async def member_of(_user_id: str) -> frozenset[str]:
+        return projects
+
+    issued = await IssueApiKey(
+        identity.uow(),
+        identity.tokens,
+        identity.secrets,
+        identity.clock,
+        identity.ids,
+        projects_of=member_of,
+    ).execute(session_principal(user), "narrow", ["tasks:read"], project_ids=sorted(projects))
+    assert issued.key.project_ids == projects
+    cache, uows = MemoryPrincipalCache(), CountingUow(identity)
+    auth = cached_auth(identity, cache, uows)
+    first = await auth.execute(issued.secret)
+    second = await auth.execute(issued.secret)
+    assert uows.opened == 1  # the second came from the cache
+    assert first.project_ids == second.project_ids == projects
+
+
+def test_the_redis_entry_format_keeps_project_ids_and_every_scope() -> None:
+    from adapters.redis import principals as wire
+    from domain.auth import ALL_SCOPES
+
+    for project_ids in (frozenset({"p1", "p2"}), None):
+        principal = Principal(
+            "user-r", PrincipalKind.API_KEY, ALL_SCOPES, f"key-{project_ids}", "a", project_ids
+        )
+        assert wire.decode_principal(wire.encode_principal(principal)) == principal

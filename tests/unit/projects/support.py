@@ -9,7 +9,6 @@ from typing import Any
 from adapters.memory.events import RecordingEventPublisher
 from adapters.memory.projects import MemoryProjectUnitOfWork
 from adapters.memory.uow import MemoryDatabase
-from domain.access import ProjectScope
 from domain.auth import Scope
 from domain.projects import Membership, Project, Role
 from domain.task_tree import TaskNode
@@ -24,13 +23,13 @@ ALL = frozenset(
         Scope.TASKS_READ,
         Scope.TASKS_WRITE,
         Scope.KEYS_MANAGE,
-        ProjectScope.PROJECTS_READ,
-        ProjectScope.PROJECTS_WRITE,
-        ProjectScope.WEBHOOKS_MANAGE,
+        Scope.PROJECTS_READ,
+        Scope.PROJECTS_WRITE,
+        Scope.WEBHOOKS_MANAGE,
     }
 )
 TASKS_ONLY = frozenset({Scope.TASKS_READ, Scope.TASKS_WRITE})
-READ_ONLY = frozenset({Scope.TASKS_READ, ProjectScope.PROJECTS_READ})
+READ_ONLY = frozenset({Scope.TASKS_READ, Scope.PROJECTS_READ})
 
 
 @dataclass(frozen=True)

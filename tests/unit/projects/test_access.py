@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from domain.access import POLICY, Action, ProjectScope
+from domain.access import POLICY, Action
 from domain.auth import Principal, PrincipalKind, Scope
 from domain.errors import Forbidden, Invalid, NotFound
 from domain.projects import Membership, Role
@@ -15,15 +15,15 @@ P, Q, ME = "project-p", "project-q", "user-me"
 
 # The lowest role each action needs, and the scope it needs.
 NEEDS: dict[Action, tuple[Role, str]] = {
-    Action.READ_PROJECT: (Role.VIEWER, ProjectScope.PROJECTS_READ),
+    Action.READ_PROJECT: (Role.VIEWER, Scope.PROJECTS_READ),
     Action.READ_TASKS: (Role.VIEWER, Scope.TASKS_READ),
     Action.WRITE_TASKS: (Role.EDITOR, Scope.TASKS_WRITE),
     Action.WRITE_COMMENTS: (Role.EDITOR, Scope.TASKS_WRITE),
     Action.DELETE_OWN_COMMENT: (Role.EDITOR, Scope.TASKS_WRITE),
     Action.DELETE_ANY_COMMENT: (Role.OWNER, Scope.TASKS_WRITE),
-    Action.MANAGE_PROJECT: (Role.OWNER, ProjectScope.PROJECTS_WRITE),
-    Action.MANAGE_MEMBERS: (Role.OWNER, ProjectScope.PROJECTS_WRITE),
-    Action.LEAVE: (Role.VIEWER, ProjectScope.PROJECTS_WRITE),
+    Action.MANAGE_PROJECT: (Role.OWNER, Scope.PROJECTS_WRITE),
+    Action.MANAGE_MEMBERS: (Role.OWNER, Scope.PROJECTS_WRITE),
+    Action.LEAVE: (Role.VIEWER, Scope.PROJECTS_WRITE),
 }
 
 
