@@ -85,6 +85,9 @@ def test_the_pgbouncer_profile_runs_a_second_app_through_pgbouncer(
     assert [p["published"] for p in app["ports"]] == ["8001"]
     ini = config["configs"]["pgbouncer-ini"]["content"]  # type: ignore[index]
     assert "pool_mode = transaction" in ini
+    pgbouncer = services["pgbouncer"]  # type: ignore[index]
+    assert pgbouncer["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in pgbouncer["security_opt"]
 
 
 def test_port_variable_moves_the_listening_and_published_port(compose_cli: list[str]) -> None:
