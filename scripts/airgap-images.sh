@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Builds local stand-ins for the three upstream images Taskhub needs (python:3.12-slim,
-# postgres:16-alpine, redis:7-alpine) from Debian packages, for machines whose Docker engine reaches
+# Builds local stand-ins for the upstream images Taskhub needs (python:3.12-slim,
+# postgres:16-alpine, redis:7-alpine, and edoburu/pgbouncer for compose.yaml's `pgbouncer` profile)
+# from Debian packages, for machines whose Docker engine reaches
 # no registry. Prints `export NAME=value` lines on stdout (progress goes to stderr), so:
 #
 #     eval "$(scripts/airgap-images.sh)"
 #
-# points the Dockerfile (PYTHON_IMAGE), compose.yaml (POSTGRES_IMAGE, REDIS_IMAGE, BUILD_NETWORK)
+# points the Dockerfile (PYTHON_IMAGE), compose.yaml (POSTGRES_IMAGE, REDIS_IMAGE, PGBOUNCER_IMAGE,
+# BUILD_NETWORK)
 # and testcontainers (TEST_POSTGRES_IMAGE, TEST_REDIS_IMAGE, TESTCONTAINERS_RYUK_DISABLED) at them.
 # An upstream image that exists
 # locally or can be pulled is used as is and no stand-in is built for it. Images already built are
@@ -26,6 +28,7 @@ BASE_IMAGE="$NS/debian:$SUITE"
 PYTHON_STANDIN="$NS/python:3.12-slim"
 POSTGRES_STANDIN="$NS/postgres:15"
 REDIS_STANDIN="$NS/redis:7"
+PGBOUNCER_STANDIN="$NS/pgbouncer:1"
 
 log() { printf 'airgap-images [%3ds]: %s\n' "$SECONDS" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -205,6 +208,29 @@ EOF
     build "$REDIS_STANDIN" "$ctx"
 }
 
+# Debian's PgBouncer (1.18 on bookworm) as an unprivileged user: PgBouncer refuses to run as root,
+# and compose.yaml starts it with its own configuration (`pgbouncer /etc/pgbouncer/taskhub.ini`).
+build_pgbouncer() {
+    needs_build "$PGBOUNCER_STANDIN" || { log "reusing $PGBOUNCER_STANDIN"; return; }
+    local ctx="$workdir/pgbouncer"
+    mkdir -p "$ctx"
+    cat >"$ctx/Dockerfile" <<'EOF'
+ARG BASE
+FROM ${BASE}
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends pgbouncer \
+ && rm -rf /var/lib/apt/lists/* \
+ && { id -u pgbouncer >/dev/null 2>&1 \
+      || useradd --system --no-create-home --shell /usr/sbin/nologin pgbouncer; } \
+ && pgbouncer --version
+USER pgbouncer
+EXPOSE 6432
+ENTRYPOINT ["pgbouncer"]
+CMD ["/etc/pgbouncer/pgbouncer.ini"]
+EOF
+    build "$PGBOUNCER_STANDIN" "$ctx"
+}
+
 # The stand-in's entrypoint: the official image's contract for the parts Taskhub and
 # testcontainers use (POSTGRES_USER/PASSWORD/DB, POSTGRES_HOST_AUTH_METHOD, PGDATA; the server
 # listens on all addresses only once the database exists). No /docker-entrypoint-initdb.d.
@@ -265,11 +291,14 @@ EOF
 python_ref="python:3.12-slim"
 postgres_ref="postgres:16-alpine"
 redis_ref="redis:7-alpine"
+pgbouncer_ref="edoburu/pgbouncer:v1.24.1-p1"
 exports=()
 
 upstream_available "$python_ref" || { build_base; build_python; python_ref=$PYTHON_STANDIN; }
 upstream_available "$postgres_ref" || { build_base; build_postgres; postgres_ref=$POSTGRES_STANDIN; }
 upstream_available "$redis_ref" || { build_base; build_redis; redis_ref=$REDIS_STANDIN; }
+upstream_available "$pgbouncer_ref" \
+    || { build_base; build_pgbouncer; pgbouncer_ref=$PGBOUNCER_STANDIN; }
 
 if [ "$python_ref" = "$PYTHON_STANDIN" ]; then
     exports+=("PYTHON_IMAGE=$python_ref")
@@ -281,6 +310,9 @@ if [ "$postgres_ref" = "$POSTGRES_STANDIN" ]; then
 fi
 if [ "$redis_ref" = "$REDIS_STANDIN" ]; then
     exports+=("REDIS_IMAGE=$redis_ref" "TEST_REDIS_IMAGE=$redis_ref")
+fi
+if [ "$pgbouncer_ref" = "$PGBOUNCER_STANDIN" ]; then
+    exports+=("PGBOUNCER_IMAGE=$pgbouncer_ref")
 fi
 if [ "$postgres_ref" = "$POSTGRES_STANDIN" ] || [ "$redis_ref" = "$REDIS_STANDIN" ]; then
     # testcontainers' reaper (testcontainers/ryuk) cannot be pulled either; the tests stop their

@@ -3,7 +3,7 @@
 Without a Docker daemon (or without hadolint / the compose v2 plugin) these tests skip with the
 reason; under CI=true a missing daemon or tool is a failure. Base images come from the environment
 (`eval "$(scripts/airgap-images.sh)"` on machines without a registry): PYTHON_IMAGE, BUILD_NETWORK,
-POSTGRES_IMAGE, REDIS_IMAGE.
+POSTGRES_IMAGE, REDIS_IMAGE, PGBOUNCER_IMAGE.
 """
 
 from __future__ import annotations

@@ -85,6 +85,9 @@ def test_the_pgbouncer_profile_runs_a_second_app_through_pgbouncer(
     assert [p["published"] for p in app["ports"]] == ["8001"]
     ini = config["configs"]["pgbouncer-ini"]["content"]  # type: ignore[index]
     assert "pool_mode = transaction" in ini
+    pgbouncer = services["pgbouncer"]  # type: ignore[index]
+    assert pgbouncer["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in pgbouncer["security_opt"]
 
 
 def test_port_variable_moves_the_listening_and_published_port(compose_cli: list[str]) -> None:
@@ -186,3 +189,88 @@ def test_down_removes_containers_and_volumes(stack: Stack) -> None:
     volumes = run(["docker", "volume", "ls", "-q", "--filter", label]).stdout.split()
     assert containers == []
     assert volumes == []
+
+
+@dataclass(frozen=True)
+class PgBouncerStack:
+    cli: list[str]
+    env: dict[str, str]
+    url: str
+    pgbouncer_url: str
+
+
+@pytest.fixture
+def pgbouncer_stack(compose_cli: list[str], image: BuiltImage) -> Iterator[PgBouncerStack]:
+    """`docker compose --profile pgbouncer up --wait`: app and app-pgbouncer on one database."""
+    for var, default in (
+        ("POSTGRES_IMAGE", "postgres:16-alpine"),
+        ("REDIS_IMAGE", "redis:7-alpine"),
+        ("PGBOUNCER_IMAGE", "edoburu/pgbouncer:v1.24.1-p1"),
+    ):
+        require_image(os.environ.get(var, default))
+    project = f"taskhub-ct-pgb-{uuid.uuid4().hex[:8]}"
+    app_port, pgbouncer_port = free_port(), free_port()
+    env = compose_env(
+        TASKHUB_IMAGE=image.tag, APP_PORT=str(app_port), APP_PGBOUNCER_PORT=str(pgbouncer_port)
+    )
+    cli = [*compose_cli, "-p", project, "--profile", "pgbouncer"]
+    started = time.monotonic()
+    try:
+        run([*cli, "up", "--wait", "--no-build", "--quiet-pull"], env=env, timeout=300)
+        report(f"docker compose --profile pgbouncer up --wait: {time.monotonic() - started:.1f} s")
+        yield PgBouncerStack(
+            cli, env, f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{pgbouncer_port}"
+        )
+    finally:
+        run([*cli, "down", "-v", "--timeout", "20"], env=env, check=False, timeout=120)
+
+
+def test_the_pgbouncer_profile_serves_through_pgbouncer_on_the_same_database(
+    pgbouncer_stack: PgBouncerStack,
+) -> None:
+    stack = pgbouncer_stack
+    running = run([*stack.cli, "ps", "--format", "{{.Service}} {{.State}}"], env=stack.env)
+    states = dict(line.split(" ", 1) for line in running.stdout.splitlines() if line.strip())
+    assert states.get("pgbouncer") == "running", running.stdout
+    assert states.get("app-pgbouncer") == "running", running.stdout
+
+    ready = httpx.get(f"{stack.pgbouncer_url}/health/ready", timeout=5)
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"] == {"database": "ok", "redis": "ok"}
+
+    # Every request below goes to the app whose DATABASE_URL is PgBouncer's.
+    email, password = f"{uuid.uuid4().hex[:10]}@example.com", "correct horse battery staple"
+    url = stack.pgbouncer_url
+    created = httpx.post(f"{url}/v1/users", json={"email": email, "password": password}, timeout=10)
+    assert created.status_code == 201, created.text
+    session = httpx.post(
+        f"{url}/v1/auth/sessions", json={"email": email, "password": password}, timeout=10
+    )
+    assert session.status_code == 201, session.text
+    auth = {"Authorization": f"Bearer {session.json()['token']}"}
+    task = httpx.post(
+        f"{url}/v1/tasks", json={"title": "pooled by pgbouncer"}, headers=auth, timeout=10
+    )
+    assert task.status_code == 201, task.text
+    task_id = task.json()["id"]
+    read = httpx.get(f"{url}/v1/tasks/{task_id}", headers=auth, timeout=10)
+    assert read.status_code == 200, read.text
+    assert read.json()["title"] == "pooled by pgbouncer"
+
+    # The plain app (direct to db) sees the same user, session and task: one database.
+    direct = httpx.get(f"{stack.url}/v1/tasks/{task_id}", headers=auth, timeout=10)
+    assert direct.status_code == 200, direct.text
+    assert direct.json()["title"] == "pooled by pgbouncer"
+
+    # The app's connections really go through PgBouncer: db's clients include its server pool.
+    pgbouncer_id = run([*stack.cli, "ps", "-q", "pgbouncer"], env=stack.env).stdout.strip()
+    pgbouncer_ip = run(
+        ["docker", "inspect", "-f",
+         "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", pgbouncer_id]
+    ).stdout.strip()  # fmt: skip
+    pooled = run(
+        [*stack.cli, "exec", "-T", "db", "psql", "-U", "taskhub", "-d", "taskhub", "-tAc",
+         f"SELECT count(*) FROM pg_stat_activity WHERE client_addr = '{pgbouncer_ip}'"],
+        env=stack.env,
+    )  # fmt: skip
+    assert int(pooled.stdout.strip()) >= 1, pooled.stdout
