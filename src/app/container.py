@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import structlog
 from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -36,6 +37,7 @@ from app.settings import Settings
 from domain.ports import ConcurrencyLimiter, HealthProbe, RateLimiter, RateLimitPolicy
 from domain.ports.admission import Admission
 from domain.rate_limits import parse_policy
+from domain.use_cases.idempotency import RunOnce
 from domain.use_cases.identity import (
     AuthenticateBearer,
     GetCurrentUser,
@@ -139,6 +141,10 @@ def _account_rate_limiter(settings: Settings, client: Any) -> RateLimiter:
     return FallbackRateLimiter(
         RedisRateLimiter(client, settings.REDIS_KEY_PREFIX), MemoryRateLimiter()
     )
+
+
+def _idempotency_trouble(what: str, error: str) -> None:
+    structlog.get_logger("taskhub.idempotency").warning(what, error=error)
 
 
 def _idempotency_store(settings: Settings, client: Any) -> Any:
@@ -308,6 +314,9 @@ class Container(containers.DeclarativeContainer):
     list_tasks = providers.Factory(ListTasks, task_read_uow_factory)
     update_task = providers.Factory(UpdateTask, task_uow_factory, clock, events)
     delete_task = providers.Factory(DeleteTask, task_uow_factory, clock, events)
+
+    # the idempotency-key protocol (MCP tools; the HTTP layer runs it around its handlers)
+    run_once = providers.Factory(RunOnce, idempotency_store, _idempotency_trouble)
 
 
 def build_container(settings: Settings) -> Container:

@@ -37,6 +37,7 @@ from adapters.http.tasks import TasksController
 from adapters.sql.engine import watch_pool
 from app.container import Container, build_container, close_container
 from app.logs import configure_logging
+from app.mcp import build_mcp, mcp_routes
 from app.settings import Settings
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -47,6 +48,9 @@ API_DESCRIPTION = """Taskhub: users, API keys and tasks over HTTP.
 Authenticate with `Authorization: Bearer <token>`: a session token from `POST /v1/auth/sessions`,
 an API key (`thk_...`), or the service token with `X-Acting-User`. Errors are RFC 9457 problem
 details (`application/problem+json`). Every response carries `X-Request-ID`.
+
+AI assistants: `/mcp` is a Model Context Protocol endpoint (Streamable HTTP) with the same
+bearer credentials, scopes and rate limits; it is not a REST resource and is not listed here.
 """
 API_TAGS = {
     "operations": "Liveness, readiness and metrics: no authentication, no rate limit.",
@@ -101,10 +105,13 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
     configure_logging(settings)
     container = container or build_container(settings)
 
+    mcp = build_mcp(container, settings, MAX_BODY_BYTES)
+
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
         try:
-            yield
+            async with mcp.running():
+                yield
         finally:
             await close_container(container)
             mark_worker_dead(os.getpid())
@@ -145,6 +152,7 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
             SessionsController,
             ApiKeysController,
             TasksController,
+            *mcp_routes(mcp),
         ],
         exception_handlers=exception_handlers(),
         lifespan=[lifespan],

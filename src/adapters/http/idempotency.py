@@ -13,7 +13,8 @@ in the OpenAPI text) and gets this protocol around its handler, which knows noth
   repeat still creates nothing and is sent to the resource;
 - a handler that fails releases the claim, so a retry runs again;
 - a store that cannot answer the claim is 503 (rather than risk a duplicate).
-Keys are scoped per user across all idempotent routes.
+Keys are scoped per user across all idempotent routes. The protocol itself is the domain's
+`RunOnce` (shared with the MCP tools); this module adapts it to requests and responses.
 """
 
 from __future__ import annotations
@@ -35,14 +36,11 @@ from adapters.http.auth import current_principal
 from adapters.http.bodies import decode_body
 from adapters.http.responses import EncodedJson
 from adapters.http.services import services
-from domain.errors import Conflict, FieldError, Invalid, Unavailable
-from domain.ports import IdempotencyRecord, StoredResponse
+from domain.ports import StoredResponse
+from domain.use_cases.idempotency import Replayed, RunOnce
 
 log = structlog.get_logger("taskhub.idempotency")
 
-REPLAY_TTL_SECONDS = 24 * 3600
-# An in-flight claim outlives no crashed request by much: retries get 409 for this long at most.
-IN_FLIGHT_TTL_SECONDS = 60
 KEY_PARAMETER = "idempotency_key"
 IdempotencyKeyHeader = Annotated[
     str | None,
@@ -76,30 +74,21 @@ def idempotent(
         body = await decode_body(request, body_type, media_types, keep=True)
         if not _KEY.match(key):
             raise ClientException(detail="Idempotency-Key must be 1-255 visible ASCII characters")
-        store = services(request).idempotency_store
-        store_key = f"{current_principal(request).user_id}:{key}"
-        fingerprint = hashlib.sha256(_encoder.encode(body)).hexdigest()
-        try:
-            record = await store.begin(store_key, fingerprint, IN_FLIGHT_TTL_SECONDS)
-        except Exception as exc:
-            log.warning("idempotency store unavailable", error=type(exc).__name__)
-            raise Unavailable("Idempotency store unavailable; retry later.") from None
-        if record is not None:
-            return _replay(record, fingerprint)
-        try:
-            response = _as_response(await fn(*args, **kwargs), status_code)
-        except BaseException:
-            try:
-                await store.release(store_key)
-            except Exception as exc:
-                log.warning("idempotency release failed", error=type(exc).__name__)
-            raise
-        stored = _kept(response, status_code, services(request).idempotency_max_response_bytes)
-        try:
-            await store.complete(store_key, fingerprint, stored, REPLAY_TTL_SECONDS)
-        except Exception as exc:
-            log.warning("idempotency store unavailable after create", error=type(exc).__name__)
-        return response
+        found = services(request)
+        max_bytes = found.idempotency_max_response_bytes
+
+        async def first() -> Response[Any]:
+            return _as_response(await fn(*args, **kwargs), status_code)
+
+        result = await RunOnce(found.idempotency_store, _store_trouble).execute(
+            current_principal(request).user_id,
+            key,
+            hashlib.sha256(_encoder.encode(body)).hexdigest(),
+            first,
+            lambda response: _kept(response, status_code, max_bytes),
+            "Idempotency-Key",
+        )
+        return _replay(result.response) if isinstance(result, Replayed) else result
 
     def run(*args: Any, idempotency_key: str | None = None, **kwargs: Any) -> Awaitable[Any]:
         if idempotency_key is None:
@@ -119,21 +108,17 @@ def idempotent(
     return inspect.markcoroutinefunction(run)
 
 
-def _replay(record: IdempotencyRecord, fingerprint: str) -> Response[Any]:
-    if record.fingerprint != fingerprint:
-        raise Invalid(
-            "Idempotency-Key was already used with a different request body.",
-            [FieldError("Idempotency-Key", "was used with a different body")],
-        )
-    if record.response is None:
-        raise Conflict("A request with this Idempotency-Key is still in progress.")
-    stored = record.response
+def _replay(stored: StoredResponse) -> Response[Any]:
     return Response(
         stored.body,
         status_code=stored.status,
         media_type="application/json",
         headers={**dict(stored.headers), "Idempotent-Replayed": "true"},
     )
+
+
+def _store_trouble(what: str, error: str) -> None:
+    log.warning(what, error=error)
 
 
 def _kept(response: Response[Any], status_code: int, max_bytes: int) -> StoredResponse:
