@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.unit.mcp.conftest import ERAS, SERVICE_TOKEN, serving, structured, text
+from tests.unit.http.conftest import SERVICE_TOKEN
+from tests.unit.mcp.conftest import ERAS, serving, structured, text
 
 ALL_TOOLS = {"whoami", "find-tasks", "get-task", "add-tasks", "update-tasks", "complete-tasks"}
 
@@ -20,8 +21,9 @@ async def test_a_session_sees_every_tool_with_its_annotations(mode: str) -> None
             tools = {t.name: t for t in (await client.list_tools()).tools}
     assert set(tools) == ALL_TOOLS
     for name in ("whoami", "find-tasks", "get-task"):
-        assert tools[name].annotations is not None
-        assert tools[name].annotations.read_only_hint is True
+        hints = tools[name].annotations
+        assert hints is not None
+        assert hints.read_only_hint is True
     update = tools["update-tasks"].annotations
     assert update is not None
     assert (update.read_only_hint, update.destructive_hint, update.idempotent_hint) == (
