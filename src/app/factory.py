@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
 from litestar import Litestar
@@ -37,7 +37,6 @@ from adapters.http.tasks import TasksController
 from adapters.sql.engine import watch_pool
 from app.container import Container, build_container, close_container
 from app.logs import configure_logging
-from app.mcp import build_mcp, mcp_routes
 from app.settings import Settings
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -105,12 +104,19 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
     configure_logging(settings)
     container = container or build_container(settings)
 
-    mcp = build_mcp(container, settings, MAX_BODY_BYTES)
+    extra_routes: list[Any] = []
+    running: Any = nullcontext
+    if settings.MCP_ENABLED:
+        # Imported only when served: the MCP SDK adds tens of MiB to every worker.
+        from app.mcp import build_mcp, mcp_routes
+
+        mcp = build_mcp(container, settings, MAX_BODY_BYTES)
+        extra_routes, running = mcp_routes(mcp), mcp.running
 
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
         try:
-            async with mcp.running():
+            async with running():
                 yield
         finally:
             await close_container(container)
@@ -152,7 +158,7 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
             SessionsController,
             ApiKeysController,
             TasksController,
-            *mcp_routes(mcp),
+            *extra_routes,
         ],
         exception_handlers=exception_handlers(),
         lifespan=[lifespan],

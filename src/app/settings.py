@@ -97,6 +97,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     HEALTH_CHECK_TIMEOUT: PositiveFloat = 1.0
     PROMETHEUS_MULTIPROC_DIR: str | None = None
     PUBLIC_URL: str | None = None
+    MCP_ENABLED: bool = True
     MCP_ALLOWED_HOSTS: tuple[str, ...] = ()
 
     @property
