@@ -23,14 +23,17 @@ WORKDIR /build
 # Dependencies first: this layer is rebuilt only when the lock file changes. Wheels ship debug
 # symbols and C/Cython sources the runtime never reads: strip and drop them (about 45 MB). Of
 # Swagger UI's files /docs serves only the bundle, the preset, the style sheet and the icons:
-# drop its source maps and other builds (about 9.5 MB).
+# drop its source maps and other builds (about 9.5 MB). Litestar requires polyfactory, which
+# requires Faker; the service imports neither, and Faker's locales weigh 11 MB: keep the English ones.
 COPY pyproject.toml uv.lock ./
 RUN uv sync --frozen --no-dev --no-editable --no-install-project \
  && find /opt/venv -type f -name '*.so*' -exec strip --strip-unneeded {} + \
  && find /opt/venv -type f \( -name '*.c' -o -name '*.cpp' -o -name '*.h' -o -name '*.pyx' \
       -o -name '*.pxd' -o -name '*.pxi' \) -delete \
  && find /opt/venv -path '*/swagger_ui_bundle/vendor/*' \( -name '*.map' \
-      -o -name 'swagger-ui-es-bundle*' -o -name 'swagger-ui.js' \) -delete
+      -o -name 'swagger-ui-es-bundle*' -o -name 'swagger-ui.js' \) -delete \
+ && find /opt/venv/lib/python3*/site-packages/faker/providers -mindepth 2 -maxdepth 2 -type d \
+      ! -name en ! -name en_US ! -name en_GB ! -name __pycache__ -exec rm -rf {} +
 # Then the project itself, installed (not linked) into the venv, and a smoke test of the result.
 COPY README.md ./
 COPY src ./src

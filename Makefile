@@ -62,7 +62,7 @@ bench: venv ## Taskhub vs a bare Litestar+asyncpg ceiling (throwaway PostgreSQL+
 	$(RUN) python -m bench.run $(BENCH_ARGS)
 
 .PHONY: openapi-tools
-openapi-tools: ## install the pinned OpenAPI tools the tests use (Redocly, Spectral, openapi-python-client)
+openapi-tools: ## install the pinned tools the tests use (Redocly, Spectral, openapi-python-client, MCP Inspector)
 	scripts/install-openapi-tools.sh
 
 .PHONY: airgap-images

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import structlog
 from dependency_injector import containers, providers
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -41,6 +42,7 @@ from domain.ports import ConcurrencyLimiter, HealthProbe, RateLimiter, RateLimit
 from domain.ports.admission import Admission
 from domain.ports.worker import JobSchedule
 from domain.rate_limits import parse_policy
+from domain.use_cases.idempotency import RunOnce
 from domain.use_cases.identity import (
     AuthenticateBearer,
     GetCurrentUser,
@@ -161,6 +163,10 @@ def _account_rate_limiter(settings: Settings, client: Any) -> RateLimiter:
     return FallbackRateLimiter(
         RedisRateLimiter(client, settings.REDIS_KEY_PREFIX), MemoryRateLimiter()
     )
+
+
+def _idempotency_trouble(what: str, error: str) -> None:
+    structlog.get_logger("taskhub.idempotency").warning(what, error=error)
 
 
 def _idempotency_store(settings: Settings, client: Any) -> Any:
@@ -397,6 +403,9 @@ class Container(containers.DeclarativeContainer):
     )
     worker_jobs = providers.Singleton(_worker_jobs, settings, purge_expired_sessions)
     worker = providers.Singleton(_worker, settings, worker_jobs, job_schedule, clock)
+
+    # the idempotency-key protocol (MCP tools; the HTTP layer runs it around its handlers)
+    run_once = providers.Factory(RunOnce, idempotency_store, _idempotency_trouble)
 
 
 def build_container(settings: Settings) -> Container:

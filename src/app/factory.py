@@ -7,7 +7,7 @@ import contextlib
 import gc
 import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
 from litestar import Litestar
@@ -51,6 +51,9 @@ API_DESCRIPTION = """Taskhub: users, API keys, projects and tasks over HTTP.
 Authenticate with `Authorization: Bearer <token>`: a session token from `POST /v1/auth/sessions`,
 an API key (`thk_...`), or the service token with `X-Acting-User`. Errors are RFC 9457 problem
 details (`application/problem+json`). Every response carries `X-Request-ID`.
+
+AI assistants: `/mcp` is a Model Context Protocol endpoint (Streamable HTTP) with the same
+bearer credentials, scopes and rate limits; it is not a REST resource and is not listed here.
 """
 API_TAGS = {
     "operations": "Liveness, readiness and metrics: no authentication, no rate limit.",
@@ -123,12 +126,22 @@ def create_app(
     configure_logging(settings)
     container = container or build_container(settings)
 
+    extra_routes: list[Any] = []
+    mcp_running: Any = nullcontext
+    if settings.MCP_ENABLED:
+        # Imported only when served: the MCP SDK adds tens of MiB to every worker.
+        from app.mcp import build_mcp, mcp_routes
+
+        mcp = build_mcp(container, settings, MAX_BODY_BYTES)
+        extra_routes, mcp_running = mcp_routes(mcp), mcp.running
+
     @asynccontextmanager
     async def lifespan(_app: Litestar) -> AsyncIterator[None]:
         worker = container.worker() if run_worker else None
         running = asyncio.create_task(worker.run()) if worker is not None else None
         try:
-            yield
+            async with mcp_running():
+                yield
         finally:
             if worker is not None and running is not None:
                 worker.stop()
@@ -175,6 +188,7 @@ def create_app(
             TasksController,
             ProjectsController,
             CommentsController,
+            *extra_routes,
         ],
         exception_handlers=exception_handlers(),
         lifespan=[lifespan],

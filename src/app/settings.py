@@ -107,6 +107,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     WORKER_BATCH_SIZE: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 500
     SESSION_RETENTION_DAYS: NonNegative = 7
     SESSION_PURGE_INTERVAL_SECONDS: Positive = 3600
+    PUBLIC_URL: str | None = None
+    MCP_ENABLED: bool = True
+    MCP_ALLOWED_HOSTS: tuple[str, ...] = ()
 
     @property
     def is_production(self) -> bool:
@@ -121,6 +124,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     @property
     def is_sqlite(self) -> bool:
         return self.DATABASE_URL.startswith("sqlite")
+
+    @property
+    def public_url(self) -> str:
+        """Where clients reach the service, root path included (PUBLIC_URL, else HOST:PORT)."""
+        if self.PUBLIC_URL is not None:
+            base = self.PUBLIC_URL
+        else:
+            host = "localhost" if self.HOST in ("0.0.0.0", "::", "") else self.HOST  # noqa: S104
+            host = f"[{host}]" if ":" in host else host
+            base = f"http://{host}:{self.PORT}"
+        return base + self.ROOT_PATH
 
     def secret(self, name: str) -> str:
         """A secret's value: the configured one, or in development its development default."""
@@ -167,7 +181,7 @@ def _coerce(name: str, raw: str) -> Any:
     """Environment strings to field values: comma lists for tuples, empty string = unset."""
     if raw.strip() == "":
         return None
-    if name == "CORS_ORIGINS":
+    if name in ("CORS_ORIGINS", "MCP_ALLOWED_HOSTS"):
         return [part.strip() for part in raw.split(",") if part.strip()]
     return raw.strip()
 
@@ -263,6 +277,15 @@ def _validate(s: Settings) -> None:
         raise SettingsError(
             f"invalid setting ROOT_PATH={s.ROOT_PATH!r}: a path prefix such as /taskhub "
             "(starts with /, no trailing /, letters, digits and . _ ~ - between slashes)"
+        )
+    if s.PUBLIC_URL is not None and not re.fullmatch(
+        r"https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?",
+        s.PUBLIC_URL,
+    ):
+        raise SettingsError(
+            f"invalid setting PUBLIC_URL={s.PUBLIC_URL!r}: the scheme, host and port clients "
+            "reach the service at, such as https://taskhub.example.com (no path: ROOT_PATH "
+            "is added)"
         )
     for name in (
         "RATE_LIMIT_DEFAULT",

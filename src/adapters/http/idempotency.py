@@ -16,6 +16,8 @@ in the OpenAPI text) and gets this protocol around its handler, which knows noth
 Keys are scoped per user across all idempotent routes: the fingerprint covers the method and
 path as well as the body, so a key reused on another route (or on another task's comments) is a
 422 rather than a replay of an answer to a different request.
+The protocol itself is the domain's
+`RunOnce` (shared with the MCP tools); this module adapts it to requests and responses.
 """
 
 from __future__ import annotations
@@ -37,14 +39,11 @@ from adapters.http.auth import current_principal
 from adapters.http.bodies import decode_body
 from adapters.http.responses import EncodedJson
 from adapters.http.services import services
-from domain.errors import Conflict, FieldError, Invalid, Unavailable
-from domain.ports import IdempotencyRecord, StoredResponse
+from domain.ports import StoredResponse
+from domain.use_cases.idempotency import Replayed, RunOnce
 
 log = structlog.get_logger("taskhub.idempotency")
 
-REPLAY_TTL_SECONDS = 24 * 3600
-# An in-flight claim outlives no crashed request by much: retries get 409 for this long at most.
-IN_FLIGHT_TTL_SECONDS = 60
 KEY_PARAMETER = "idempotency_key"
 IdempotencyKeyHeader = Annotated[
     str | None,
@@ -78,30 +77,21 @@ def idempotent(
         body = await decode_body(request, body_type, media_types, keep=True)
         if not _KEY.match(key):
             raise ClientException(detail="Idempotency-Key must be 1-255 visible ASCII characters")
-        store = services(request).idempotency_store
-        store_key = f"{current_principal(request).user_id}:{key}"
-        fingerprint = _fingerprint(request, body)
-        try:
-            record = await store.begin(store_key, fingerprint, IN_FLIGHT_TTL_SECONDS)
-        except Exception as exc:
-            log.warning("idempotency store unavailable", error=type(exc).__name__)
-            raise Unavailable("Idempotency store unavailable; retry later.") from None
-        if record is not None:
-            return _replay(record, fingerprint)
-        try:
-            response = _as_response(await fn(*args, **kwargs), status_code)
-        except BaseException:
-            try:
-                await store.release(store_key)
-            except Exception as exc:
-                log.warning("idempotency release failed", error=type(exc).__name__)
-            raise
-        stored = _kept(response, status_code, services(request).idempotency_max_response_bytes)
-        try:
-            await store.complete(store_key, fingerprint, stored, REPLAY_TTL_SECONDS)
-        except Exception as exc:
-            log.warning("idempotency store unavailable after create", error=type(exc).__name__)
-        return response
+        found = services(request)
+        max_bytes = found.idempotency_max_response_bytes
+
+        async def first() -> Response[Any]:
+            return _as_response(await fn(*args, **kwargs), status_code)
+
+        result = await RunOnce(found.idempotency_store, _store_trouble).execute(
+            current_principal(request).user_id,
+            key,
+            _fingerprint(request, body),
+            first,
+            lambda response: _kept(response, status_code, max_bytes),
+            "Idempotency-Key",
+        )
+        return _replay(result.response) if isinstance(result, Replayed) else result
 
     def run(*args: Any, idempotency_key: str | None = None, **kwargs: Any) -> Awaitable[Any]:
         if idempotency_key is None:
@@ -129,21 +119,17 @@ def _fingerprint(request: Request[Any, Any, Any], body: Any) -> str:
     return digest.hexdigest()
 
 
-def _replay(record: IdempotencyRecord, fingerprint: str) -> Response[Any]:
-    if record.fingerprint != fingerprint:
-        raise Invalid(
-            "Idempotency-Key was already used with a different request body or route.",
-            [FieldError("Idempotency-Key", "was used with a different body or route")],
-        )
-    if record.response is None:
-        raise Conflict("A request with this Idempotency-Key is still in progress.")
-    stored = record.response
+def _replay(stored: StoredResponse) -> Response[Any]:
     return Response(
         stored.body,
         status_code=stored.status,
         media_type="application/json",
         headers={**dict(stored.headers), "Idempotent-Replayed": "true"},
     )
+
+
+def _store_trouble(what: str, error: str) -> None:
+    log.warning(what, error=error)
 
 
 def _kept(response: Response[Any], status_code: int, max_bytes: int) -> StoredResponse:

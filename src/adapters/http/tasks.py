@@ -25,12 +25,12 @@ from adapters.http.openapi import PROBLEMS, documented_body, documented_headers,
 from adapters.http.responses import EncodedJson
 from adapters.http.routing import delete, get, patch, post
 from adapters.http.schemas import TaskCreate, TaskListQuery, TaskOut, TaskPage, TaskPatch
-from adapters.http.services import Services, services
-from domain.auth import Principal, Scope
-from domain.errors import FieldError, Invalid, RateLimited
+from adapters.http.services import services
+from domain.auth import Scope
+from domain.errors import FieldError, Invalid
 from domain.task_queries import TaskFilter, TaskQuery
 from domain.tasks import Task, TaskDraft
-from domain.use_cases.tasks import TaskPage as Page
+from domain.use_cases.task_search import list_tasks_within_slots
 
 _encoder = msgspec.json.Encoder()
 
@@ -82,23 +82,6 @@ def _parse_int(name: str, value: str | None, errors: list[FieldError]) -> int | 
         return int(value)
     errors.append(FieldError(name, "must be an integer"))
     return None
-
-
-async def _search(found: Services, principal: Principal, query: TaskQuery) -> Page:
-    """A list with `q` (a substring search, the costly kind) in one of the user's search slots;
-    429 when they are all taken."""
-    slots = found.search_slots
-    user_id = principal.user_id
-    ticket = await slots.acquire(user_id)
-    if ticket is None:
-        raise RateLimited(
-            f"At most {slots.limit} searches (q=) of one user run at once; retry shortly.",
-            retry_after=1,
-        )
-    try:
-        return await found.list_tasks().execute(principal, query)
-    finally:
-        await slots.release(user_id, ticket)
 
 
 class TasksController(Controller):
@@ -232,10 +215,9 @@ class TasksController(Controller):
             except Invalid as exc:
                 raise ClientException(detail=exc.detail) from None
         found = services(request)
-        if q is None:
-            page = await found.list_tasks().execute(principal, query)
-        else:
-            page = await _search(found, principal, query)
+        page = await list_tasks_within_slots(
+            found.search_slots, found.list_tasks(), principal, query
+        )
         next_cursor = (
             cursor_codec.encode(cursor_payload(query, page.next_position))
             if page.next_position is not None
