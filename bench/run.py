@@ -44,7 +44,7 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 
-from bench.seed import reset_tasks, seed_tasks
+from bench.seed import create_shared_project, reset_tasks, seed_tasks
 from bench.services import (
     PG_SETTINGS,
     Server,
@@ -61,16 +61,18 @@ from bench.services import (
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 LUA = ROOT / "bench" / "wrk" / "tasks.lua"
-POST_BODY = json.dumps(
-    {
+POST_FIELDS = {
         "title": "  Write the benchmark report  ",
         "description": "Compare Taskhub with the ceiling and note where the time goes.",
         "priority": 2,
         "labels": ["work", "perf", "work"],
         "due_at": "2026-12-01T09:00:00+00:00",
-    },
-    separators=(",", ":"),
-)
+}
+SHARED_MEMBERS = 4  # besides the bench user, who owns the project
+
+
+def post_body(project_id: str) -> str:
+    return json.dumps({**POST_FIELDS, "project_id": project_id}, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -186,7 +188,8 @@ class Measurement:
 
 
 def run_wrk(
-    wrk: str, cfg: Config, port: int, mode: str, prefix: str, token: str, ids: Path, seconds: int
+    wrk: str, cfg: Config, port: int, mode: str, prefix: str, token: str, ids: Path, seconds: int,
+    body: str,
 ) -> Measurement:
     env = {
         **os.environ,
@@ -194,7 +197,7 @@ def run_wrk(
         "BENCH_PREFIX": prefix,
         "BENCH_TOKEN": token,
         "BENCH_IDS_FILE": str(ids),
-        "BENCH_BODY": POST_BODY,
+        "BENCH_BODY": body,
     }
     argv = [wrk, f"-t{cfg.threads}", f"-c{cfg.connections}", f"-d{seconds}s", "--timeout", "5s"]
     argv += ["-s", str(LUA), f"http://127.0.0.1:{port}"]
@@ -283,11 +286,14 @@ def taskhub_env(cfg: Config, home: Path, dsn: str, redis_url: str, port: int) ->
     }
 
 
-def ceiling_env(cfg: Config, home: Path, dsn: str, owner_id: str) -> dict[str, str]:
+def ceiling_env(
+    cfg: Config, home: Path, dsn: str, owner_id: str, project_id: str
+) -> dict[str, str]:
     return {
         **base_env(home),
         "BENCH_CEILING_DSN": dsn,
         "BENCH_OWNER_ID": owner_id,
+        "BENCH_PROJECT_ID": project_id,
         "BENCH_POOL_MIN": str(cfg.pool_size),
         "BENCH_POOL_MAX": str(cfg.pool_size + cfg.pool_overflow),
         "BENCH_CEILING_RESET": ceiling_reset(),
@@ -325,6 +331,8 @@ class Fixture:
     ids_file: Path
     sample_id: str
     cutoff: datetime
+    project_id: str
+    body: str
     notes: list[str] = field(default_factory=list)
     backend_pids: Callable[[], list[int]] = list
     code: str = ""
@@ -371,19 +379,36 @@ def prepare(cfg: Config, stack: ExitStack) -> Fixture:
     )
     if given_db:
         stack.callback(lambda: asyncio.run(_delete_user(dsn, owner_id)))
+    members = []
+    for n in range(SHARED_MEMBERS):
+        member = taskhub_cli(
+            env, home, "create-user", f"member{n}-{email}", "--password-stdin",
+            stdin=secrets.token_urlsafe(18) + "\n",
+        )  # fmt: skip
+        members.append(member)
+        if given_db:
+            stack.callback(lambda m=member: asyncio.run(_delete_user(dsn, m)))
+    project_id = asyncio.run(create_shared_project(dsn, owner_id, members))
+    restricted = os.environ.get("BENCH_RESTRICTED_KEY", "0") == "1"
+    scope = ["--project", project_id] if restricted else []
     token = taskhub_cli(
         env, home, "create-api-key", email, "--name", "bench", "--scope", "tasks:read",
-        "--scope", "tasks:write",
+        "--scope", "tasks:write", *scope,
     )  # fmt: skip
+    notes.append(
+        f"tasks in a project shared with {SHARED_MEMBERS + 1} members; API key "
+        + ("restricted to that project (BENCH_RESTRICTED_KEY=1)" if restricted else "unrestricted")
+    )
     started = time.perf_counter()
-    ids, cutoff = asyncio.run(seed_tasks(dsn, owner_id, cfg.tasks))
+    ids, cutoff = asyncio.run(seed_tasks(dsn, owner_id, cfg.tasks, project_id))
     say(f"seeded {len(ids)} tasks for user {owner_id} in {time.perf_counter() - started:.1f} s")
     sample = random.Random(11).sample(ids, min(cfg.sample_ids, len(ids)))
     ids_file = home / "ids.txt"
     ids_file.write_text("\n".join(sample) + "\n")
     fixture = Fixture(
-        dsn, redis_url, home, env, owner_id, token, ids_file, sample[0], cutoff, notes
-    )
+        dsn, redis_url, home, env, owner_id, token, ids_file, sample[0], cutoff,
+        project_id, post_body(project_id), notes,
+    )  # fmt: skip
     fixture.code = source_fingerprint()
     notes.append(f"Taskhub code: git {git_state()}, source fingerprint {fixture.code}")
     if ceiling_reset() == "none":
@@ -427,7 +452,7 @@ def start_app(app: str, cfg: Config, fx: Fixture, log: Path) -> tuple[Server, in
         argv = [sys.executable, "-m", "uvicorn", "bench.ceiling_app:app", "--host", "127.0.0.1"]
         argv += ["--port", str(port), "--workers", str(cfg.workers), "--no-access-log"]
         argv += ["--log-level", "warning", "--app-dir", str(ROOT)]
-        env = ceiling_env(cfg, fx.home, fx.dsn, fx.owner_id)
+        env = ceiling_env(cfg, fx.home, fx.dsn, fx.owner_id, fx.project_id)
     else:
         argv = [str(Path(sys.executable).parent / "taskhub"), "serve"]
         env = {**fx.taskhub_env, "PORT": str(port)}
@@ -458,7 +483,7 @@ def preflight(port: int, prefix: str, token: str, fx: Fixture) -> dict[str, Any]
     status, page = _request(port, "GET", f"{prefix}?limit=50", token)
     if status != 200 or len(page["items"]) != 50:
         raise RuntimeError(f"GET {prefix}?limit=50 answered {status}: {str(page)[:300]}")
-    status, created = _request(port, "POST", prefix, token, POST_BODY)
+    status, created = _request(port, "POST", prefix, token, fx.body)
     if status != 201:
         raise RuntimeError(f"POST {prefix} answered {status}: {created}")
     return {"get": one, "list_first": page["items"][0]["id"], "post_keys": sorted(created)}
@@ -489,12 +514,14 @@ def measure_app(
         workers = server.workers()
         results: dict[str, Measurement] = {}
         for endpoint in ENDPOINTS:
-            warm = run_wrk(wrk, cfg, port, endpoint.mode, prefix, token, fx.ids_file, cfg.warmup)
+            warm = run_wrk(
+                wrk, cfg, port, endpoint.mode, prefix, token, fx.ids_file, cfg.warmup, fx.body
+            )
             if warm.error_count:
                 say(f"warning: {warm.errors} errors during the warm-up of {endpoint.label}")
             app_before, backend_before = cpu_ticks(workers), cpu_ticks(fx.backend_pids())
             result = run_wrk(
-                wrk, cfg, port, endpoint.mode, prefix, token, fx.ids_file, cfg.duration
+                wrk, cfg, port, endpoint.mode, prefix, token, fx.ids_file, cfg.duration, fx.body
             )
             result.app_cpu_s = round(cpu_seconds_between(app_before, cpu_ticks(workers)), 2)
             backend_after = cpu_ticks(fx.backend_pids())

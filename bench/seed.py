@@ -1,6 +1,8 @@
 """Seed one user's tasks straight into Taskhub's `tasks` table with asyncpg COPY.
 
-The tasks go into the user's inbox (sign-up made it); about a third are assigned to the user
+The tasks go into a project shared with other members (`create_shared_project`, rows as
+Taskhub's project adapter writes them: the owner plus editors), or into the user's inbox (sign-up
+made it) when no project is given; about a third are assigned to the user
 and about a fifth are subtasks of an earlier task (one level, so the tree rules hold).
 
 Rows look like what Taskhub's SQL adapter writes (adapters.sql.tasks.task_to_row): UUIDv7 ids
@@ -12,7 +14,7 @@ over the past ~35 days, so every task created during a run is newer than all see
 per-owner task cap checks) to the number of tasks the owner then holds, as Taskhub's own writes
 keep it.
 
-Usage: python -m bench.seed DSN OWNER_ID [--count 10000]
+Usage: python -m bench.seed DSN OWNER_ID [--count 10000] [--member USER_ID ...]
 """
 
 from __future__ import annotations
@@ -123,17 +125,47 @@ def task_rows(
     return rows
 
 
-async def seed_tasks(dsn: str, owner_id: str, count: int) -> tuple[list[str], datetime]:
-    """Insert `count` tasks for `owner_id`; their ids and the time after which rows are new."""
+async def create_shared_project(
+    dsn: str, owner_id: str, member_ids: list[str], name: str = "Bench project"
+) -> str:
+    """A (non-inbox) project owned by `owner_id` with `member_ids` as editors; its id."""
+    project = uuid.UUID(str(uuid_utils.uuid7()))
+    connection = await asyncpg.connect(dsn)
+    try:
+        async with connection.transaction():
+            await connection.execute(
+                "INSERT INTO projects (id, name, inbox, inbox_owner_id, created_at, updated_at, "
+                "version) VALUES ($1, $2, false, NULL, now(), now(), 1)",
+                project,
+                name,
+            )
+            await connection.executemany(
+                "INSERT INTO project_members (project_id, user_id, role, added_at) "
+                "VALUES ($1, $2, $3, now())",
+                [(project, uuid.UUID(owner_id), "owner")]
+                + [(project, uuid.UUID(member), "editor") for member in member_ids],
+            )
+    finally:
+        await connection.close()
+    return str(project)
+
+
+async def seed_tasks(
+    dsn: str, owner_id: str, count: int, project_id: str | None = None
+) -> tuple[list[str], datetime]:
+    """Insert `count` tasks for `owner_id` into `project_id` (default: the inbox); their ids and
+    the time after which rows are new."""
     now = datetime.now(UTC)
     connection = await asyncpg.connect(dsn)
     try:
-        inbox = await connection.fetchval(
-            "SELECT id FROM projects WHERE inbox_owner_id = $1", uuid.UUID(owner_id)
-        )
-        if inbox is None:
-            raise SystemExit(f"user {owner_id} has no inbox: create users through Taskhub")
-        rows = task_rows(owner_id, str(inbox), count, now=now)
+        if project_id is None:
+            inbox = await connection.fetchval(
+                "SELECT id FROM projects WHERE inbox_owner_id = $1", uuid.UUID(owner_id)
+            )
+            if inbox is None:
+                raise SystemExit(f"user {owner_id} has no inbox: create users through Taskhub")
+            project_id = str(inbox)
+        rows = task_rows(owner_id, project_id, count, now=now)
         async with connection.transaction():
             await connection.copy_records_to_table("tasks", records=rows, columns=COLUMNS)
             await connection.execute(RECOUNT, uuid.UUID(owner_id))
@@ -166,8 +198,14 @@ def main() -> None:
     parser.add_argument("dsn", help="postgresql://user@host:port/db (plain asyncpg DSN)")
     parser.add_argument("owner_id", help="an existing users.id")
     parser.add_argument("--count", type=int, default=10_000)
+    parser.add_argument(
+        "--member", action="append", default=[], help="share a new project with this user"
+    )
     args = parser.parse_args()
-    ids, _ = asyncio.run(seed_tasks(args.dsn, args.owner_id, args.count))
+    project = None
+    if args.member:
+        project = asyncio.run(create_shared_project(args.dsn, args.owner_id, args.member))
+    ids, _ = asyncio.run(seed_tasks(args.dsn, args.owner_id, args.count, project))
     print(f"seeded {len(ids)} tasks for {args.owner_id}")
 
 

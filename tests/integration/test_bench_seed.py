@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 from alembic import command
 from sqlalchemy.engine import make_url
 
-from bench.seed import reset_tasks, seed_tasks
+from bench.seed import create_shared_project, reset_tasks, seed_tasks
 from tests.integration.pgbouncer import alembic_config
 from tests.integration.scale.processes import fresh_database
 
@@ -74,6 +75,61 @@ async def _seed_run_and_reset(dsn: str, owner_id: str) -> None:
     assert await _counts(dsn, owner_id) == (40, 40)
     await seed_tasks(dsn, owner_id, 5)  # seeding again adds to what is there
     assert await _counts(dsn, owner_id) == (45, 45)
+
+
+async def _user(connection: Any, email: str) -> str:
+    user = uuid.uuid4()
+    await connection.execute(
+        "INSERT INTO users (id, email, email_key, password_hash, created_at) "
+        "VALUES ($1, $2, $3, 'h', now())",
+        user,
+        email,
+        email,
+    )
+    return str(user)
+
+
+async def _seed_a_shared_project(dsn: str) -> None:
+    connection = await asyncpg.connect(dsn)
+    try:
+        owner = await _user(connection, "owner@example.com")
+        members = [await _user(connection, f"m{n}@example.com") for n in range(4)]
+    finally:
+        await connection.close()
+    project = await create_shared_project(dsn, owner, members)
+    ids, _ = await seed_tasks(dsn, owner, 30, project)
+    assert len(ids) == 30
+    assert await _counts(dsn, owner) == (30, 30)
+    connection = await asyncpg.connect(dsn)
+    try:
+        row = await connection.fetchrow(
+            "SELECT inbox, inbox_owner_id FROM projects WHERE id = $1", uuid.UUID(project)
+        )
+        roles = await connection.fetch(
+            "SELECT user_id, role FROM project_members WHERE project_id = $1", uuid.UUID(project)
+        )
+        in_project = await connection.fetchval(
+            "SELECT count(*) FROM tasks WHERE project_id = $1 AND owner_id = $2",
+            uuid.UUID(project),
+            uuid.UUID(owner),
+        )
+    finally:
+        await connection.close()
+    assert (row["inbox"], row["inbox_owner_id"]) == (False, None)
+    assert {str(r["user_id"]): r["role"] for r in roles} == {
+        owner: "owner",
+        **{m: "editor" for m in members},
+    }
+    assert in_project == 30
+
+
+def test_seeding_into_a_shared_project_makes_members_and_keeps_the_count(
+    postgres_url: str,
+) -> None:
+    with fresh_database(postgres_url) as url:
+        command.upgrade(alembic_config(url), "head")
+        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        asyncio.run(_seed_a_shared_project(dsn))
 
 
 def test_seeding_and_resetting_keep_the_task_count_exact(postgres_url: str) -> None:
