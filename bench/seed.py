@@ -193,6 +193,94 @@ async def reset_tasks(dsn: str, owner_id: str, cutoff: datetime) -> int:
     return int(status.split()[-1])
 
 
+async def seed_population(
+    dsn: str, users: int, tasks: int, *, tag: str, members: int = 5, batch: int = 100
+) -> list[str]:
+    """`users` more users (each with an inbox, emails tagged `tag`), in shared projects of
+    `members` (the first as owner, the rest editors), holding `tasks` tasks between them, each
+    user's in their shared project; COPY in batches of `batch` users. Their ids."""
+    now = datetime.now(UTC)
+    ids = [uuid.UUID(str(uuid_utils.uuid7())) for _ in range(users)]
+    per_user = [tasks // users + (1 if n < tasks % users else 0) for n in range(users)]
+    connection = await asyncpg.connect(dsn)
+    try:
+        user_rows = [
+            (user, f"{tag}-{n}@example.com", f"{tag}-{n}@example.com", "!", now)
+            for n, user in enumerate(ids)
+        ]
+        projects: list[tuple[Any, ...]] = []
+        memberships: list[tuple[Any, ...]] = []
+        shared_of: dict[uuid.UUID, uuid.UUID] = {}
+        for n, user in enumerate(ids):
+            inbox = uuid.UUID(str(uuid_utils.uuid7()))
+            projects.append((inbox, "Inbox", True, user, now, now, 1))
+            memberships.append((inbox, user, "owner", now))
+            if n % members == 0:
+                shared = uuid.UUID(str(uuid_utils.uuid7()))
+                projects.append((shared, f"Shared {n // members}", False, None, now, now, 1))
+            shared_of[user] = shared
+            memberships.append((shared, user, "owner" if n % members == 0 else "editor", now))
+        async with connection.transaction():
+            await connection.copy_records_to_table(
+                "users",
+                records=user_rows,
+                columns=("id", "email", "email_key", "password_hash", "created_at"),
+            )
+            await connection.copy_records_to_table(
+                "projects",
+                records=projects,
+                columns=(
+                    "id", "name", "inbox", "inbox_owner_id", "created_at", "updated_at", "version"
+                ),
+            )  # fmt: skip
+            await connection.copy_records_to_table(
+                "project_members",
+                records=memberships,
+                columns=("project_id", "user_id", "role", "added_at"),
+            )
+        for start in range(0, users, batch):
+            rows: list[tuple[Any, ...]] = []
+            for n in range(start, min(start + batch, users)):
+                user = ids[n]
+                rows += task_rows(str(user), str(shared_of[user]), per_user[n], now=now, seed=n)
+            async with connection.transaction():
+                await connection.copy_records_to_table("tasks", records=rows, columns=COLUMNS)
+        await connection.execute(
+            "INSERT INTO task_counts (owner_id, n) SELECT owner_id, count(*) FROM tasks "
+            "WHERE owner_id = ANY($1::uuid[]) GROUP BY owner_id "
+            "ON CONFLICT (owner_id) DO UPDATE SET n = excluded.n",
+            ids,
+        )
+        await connection.execute("VACUUM ANALYZE")
+    finally:
+        await connection.close()
+    return [str(user) for user in ids]
+
+
+async def delete_population(dsn: str, user_ids: list[str]) -> None:
+    """Remove what `seed_population` made for `user_ids`."""
+    ids = [uuid.UUID(user) for user in user_ids]
+    connection = await asyncpg.connect(dsn)
+    try:
+        async with connection.transaction():
+            projects = await connection.fetch(
+                "SELECT DISTINCT project_id FROM project_members WHERE user_id = ANY($1::uuid[])",
+                ids,
+            )
+            await connection.execute("DELETE FROM tasks WHERE owner_id = ANY($1::uuid[])", ids)
+            await connection.execute(
+                "DELETE FROM task_counts WHERE owner_id = ANY($1::uuid[])", ids
+            )
+            project_ids = [row[0] for row in projects]
+            await connection.execute(
+                "DELETE FROM project_members WHERE project_id = ANY($1::uuid[])", project_ids
+            )
+            await connection.execute("DELETE FROM projects WHERE id = ANY($1::uuid[])", project_ids)
+            await connection.execute("DELETE FROM users WHERE id = ANY($1::uuid[])", ids)
+    finally:
+        await connection.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dsn", help="postgresql://user@host:port/db (plain asyncpg DSN)")

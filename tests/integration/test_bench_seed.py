@@ -12,7 +12,13 @@ import asyncpg  # type: ignore[import-untyped]
 from alembic import command
 from sqlalchemy.engine import make_url
 
-from bench.seed import create_shared_project, reset_tasks, seed_tasks
+from bench.seed import (
+    create_shared_project,
+    delete_population,
+    reset_tasks,
+    seed_population,
+    seed_tasks,
+)
 from tests.integration.pgbouncer import alembic_config
 from tests.integration.scale.processes import fresh_database
 
@@ -137,3 +143,50 @@ def test_seeding_and_resetting_keep_the_task_count_exact(postgres_url: str) -> N
         command.upgrade(alembic_config(url), "head")
         dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         asyncio.run(_seed_run_and_reset(dsn, str(uuid.uuid4())))
+
+
+async def _populate_and_remove(dsn: str) -> None:
+    users = await seed_population(dsn, 7, 100, tag="pop", members=5)
+    assert len(users) == 7
+    connection = await asyncpg.connect(dsn)
+    try:
+        counts = await connection.fetch(
+            "SELECT c.n, (SELECT count(*) FROM tasks t WHERE t.owner_id = c.owner_id) AS held "
+            "FROM task_counts c"
+        )
+        shared = await connection.fetch(
+            "SELECT p.id, count(*) AS members, "
+            "count(*) FILTER (WHERE m.role = 'owner') AS owners FROM projects p "
+            "JOIN project_members m ON m.project_id = p.id WHERE NOT p.inbox GROUP BY p.id"
+        )
+        inboxes = await connection.fetchval(
+            "SELECT count(*) FROM projects WHERE inbox AND inbox_owner_id IS NOT NULL"
+        )
+        outside = await connection.fetchval(
+            "SELECT count(*) FROM tasks t WHERE NOT EXISTS (SELECT 1 FROM project_members m "
+            "WHERE m.project_id = t.project_id AND m.user_id = t.owner_id)"
+        )
+    finally:
+        await connection.close()
+    assert sorted(r["n"] for r in counts) == [14, 14, 14, 14, 14, 15, 15]
+    assert all(r["n"] == r["held"] for r in counts)
+    assert sorted((r["members"], r["owners"]) for r in shared) == [(2, 1), (5, 1)]
+    assert (inboxes, outside) == (7, 0)
+
+    await delete_population(dsn, users)
+    connection = await asyncpg.connect(dsn)
+    try:
+        left = [
+            await connection.fetchval(f"SELECT count(*) FROM {table}")
+            for table in ("users", "projects", "project_members", "tasks", "task_counts")
+        ]
+    finally:
+        await connection.close()
+    assert left == [0, 0, 0, 0, 0]
+
+
+def test_a_population_in_shared_projects_is_consistent_and_removable(postgres_url: str) -> None:
+    with fresh_database(postgres_url) as url:
+        command.upgrade(alembic_config(url), "head")
+        dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        asyncio.run(_populate_and_remove(dsn))
