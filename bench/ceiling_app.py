@@ -7,6 +7,7 @@ Taskhub/ceiling is the price of everything Taskhub does on top of the query. Con
 environment (bench/run.py sets it):
   BENCH_CEILING_DSN   postgresql://... (plain asyncpg DSN)
   BENCH_OWNER_ID      the user whose tasks are served (there is no authentication)
+  BENCH_PROJECT_ID    the project they are read from and created in (the seed's shared project)
   BENCH_POOL_MIN / BENCH_POOL_MAX   asyncpg pool bounds per worker
   BENCH_CEILING_RESET  "none" (default): connections go back to the pool as they are, one round
                        trip per request (the bare app at its fastest); "pool": asyncpg's
@@ -37,16 +38,12 @@ JSON = "application/json"
 
 _COLUMNS = (
     "id, title, description, status, priority, labels, due_at, completed_at, created_at, "
-    "updated_at, version"
+    "updated_at, version, project_id, parent_id, assignee_id"
 )
-# The user's tasks are those of their inbox (where the seed puts them).
-_INBOX = "(SELECT id FROM projects WHERE inbox_owner_id = {user})"
-SELECT_ONE = (
-    f"SELECT {_COLUMNS} FROM tasks WHERE id = $1 AND project_id = {_INBOX.format(user='$2')}"
-)
+# The user's tasks are those of the project the seed put them in.
+SELECT_ONE = f"SELECT {_COLUMNS} FROM tasks WHERE id = $1 AND project_id = $2"
 SELECT_PAGE = (
-    f"SELECT {_COLUMNS} FROM tasks WHERE project_id = {_INBOX.format(user='$1')} "
-    "ORDER BY created_at DESC, id DESC LIMIT $2"
+    f"SELECT {_COLUMNS} FROM tasks WHERE project_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"
 )
 # The same work as Taskhub's create: the owner's task counter moves (while under the cap, $15)
 # in the statement that inserts the task, so the yardstick pays for the per-user task cap too.
@@ -56,8 +53,7 @@ INSERT = (
     "RETURNING n) "
     "INSERT INTO tasks (id, owner_id, project_id, title, description, status, priority, labels, "
     "due_at, completed_at, created_at, updated_at, version, title_folded, description_folded) "
-    "SELECT $1, $2, inbox.id, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 "
-    "FROM counted, projects AS inbox WHERE inbox.inbox_owner_id = $2"
+    "SELECT $1, $2, $16, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 FROM counted"
 )
 MAX_TASKS = 100_000
 
@@ -76,6 +72,9 @@ class TaskOut(msgspec.Struct):
     created_at: datetime
     updated_at: datetime
     version: int
+    project_id: uuid.UUID
+    parent_id: uuid.UUID | None
+    assignee_id: uuid.UUID | None
 
 
 class TaskPage(msgspec.Struct):
@@ -90,6 +89,7 @@ class TaskCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     priority: Annotated[int, msgspec.Meta(ge=1, le=4)] = 1
     labels: list[str] = msgspec.field(default_factory=list)
     due_at: datetime | None = None
+    project_id: uuid.UUID | None = None
 
 
 _encoder = msgspec.json.Encoder()
@@ -117,6 +117,7 @@ async def _pool(app: Litestar) -> AsyncIterator[None]:
     )
     app.state.pool = pool
     app.state.owner_id = _owner_id()
+    app.state.project_id = uuid.UUID(os.environ["BENCH_PROJECT_ID"])
     try:
         yield
     finally:
@@ -134,7 +135,7 @@ async def get_task(state: State, task_id: str) -> Response[bytes]:
         key = uuid.UUID(task_id)
     except ValueError:
         raise NotFoundException() from None
-    row = await state.pool.fetchrow(SELECT_ONE, key, state.owner_id)
+    row = await state.pool.fetchrow(SELECT_ONE, key, state.project_id)
     if row is None:
         raise NotFoundException()
     task = TaskOut(*row)
@@ -147,7 +148,7 @@ async def get_task(state: State, task_id: str) -> Response[bytes]:
 async def list_tasks(
     state: State, limit: Annotated[int, Parameter(ge=1, le=200)] = 50
 ) -> Response[bytes]:
-    rows = await state.pool.fetch(SELECT_PAGE, state.owner_id, limit + 1)
+    rows = await state.pool.fetch(SELECT_PAGE, state.project_id, limit + 1)
     items = [TaskOut(*row) for row in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
@@ -165,6 +166,8 @@ async def create_task(state: State, data: TaskCreate) -> Response[bytes]:
     labels = list(dict.fromkeys(label.strip() for label in data.labels))
     if len(labels) > 20 or not all(1 <= len(label) <= 50 for label in labels):
         raise ValidationException("labels: at most 20 of 1 to 50 characters")
+    if data.project_id not in (None, state.project_id):
+        raise NotFoundException()
     now = datetime.now(UTC)
     task = TaskOut(
         id=uuid.UUID(str(uuid_utils.uuid7())),
@@ -178,6 +181,9 @@ async def create_task(state: State, data: TaskCreate) -> Response[bytes]:
         created_at=now,
         updated_at=now,
         version=1,
+        project_id=state.project_id,
+        parent_id=None,
+        assignee_id=None,
     )
     description = task.description
     status = await state.pool.execute(
@@ -197,6 +203,7 @@ async def create_task(state: State, data: TaskCreate) -> Response[bytes]:
         title.casefold(),
         None if description is None else description.casefold(),
         MAX_TASKS,
+        state.project_id,
     )
     if status.endswith(" 0"):  # the counter is at the cap: nothing was inserted
         return Response(b"", status_code=409)

@@ -42,9 +42,13 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
-
-from bench.seed import reset_tasks, seed_tasks
+from bench.seed import (
+    create_shared_project,
+    delete_population,
+    reset_tasks,
+    seed_population,
+    seed_tasks,
+)
 from bench.services import (
     PG_SETTINGS,
     Server,
@@ -61,16 +65,18 @@ from bench.services import (
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 LUA = ROOT / "bench" / "wrk" / "tasks.lua"
-POST_BODY = json.dumps(
-    {
-        "title": "  Write the benchmark report  ",
-        "description": "Compare Taskhub with the ceiling and note where the time goes.",
-        "priority": 2,
-        "labels": ["work", "perf", "work"],
-        "due_at": "2026-12-01T09:00:00+00:00",
-    },
-    separators=(",", ":"),
-)
+POST_FIELDS = {
+    "title": "  Write the benchmark report  ",
+    "description": "Compare Taskhub with the ceiling and note where the time goes.",
+    "priority": 2,
+    "labels": ["work", "perf", "work"],
+    "due_at": "2026-12-01T09:00:00+00:00",
+}
+SHARED_MEMBERS = 4  # besides the bench user, who owns the project
+
+
+def post_body(project_id: str) -> str:
+    return json.dumps({**POST_FIELDS, "project_id": project_id}, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -82,9 +88,9 @@ class Endpoint:
 
 
 ENDPOINTS = (
-    Endpoint("get", "GET /v1/tasks/{id}", 0.30, 0.50),
+    Endpoint("get", "GET /v1/tasks/{id}", 0.30, 0.55),
     Endpoint("list", "GET /v1/tasks?limit=50", 0.35, 0.50),
-    Endpoint("post", "POST /v1/tasks", 0.30, 0.45),
+    Endpoint("post", "POST /v1/tasks", 0.30, 0.55),
 )
 APPS = ("ceiling", "taskhub")
 P99_FACTOR_MAX = 2.0
@@ -186,7 +192,15 @@ class Measurement:
 
 
 def run_wrk(
-    wrk: str, cfg: Config, port: int, mode: str, prefix: str, token: str, ids: Path, seconds: int
+    wrk: str,
+    cfg: Config,
+    port: int,
+    mode: str,
+    prefix: str,
+    token: str,
+    ids: Path,
+    seconds: int,
+    body: str,
 ) -> Measurement:
     env = {
         **os.environ,
@@ -194,7 +208,7 @@ def run_wrk(
         "BENCH_PREFIX": prefix,
         "BENCH_TOKEN": token,
         "BENCH_IDS_FILE": str(ids),
-        "BENCH_BODY": POST_BODY,
+        "BENCH_BODY": body,
     }
     argv = [wrk, f"-t{cfg.threads}", f"-c{cfg.connections}", f"-d{seconds}s", "--timeout", "5s"]
     argv += ["-s", str(LUA), f"http://127.0.0.1:{port}"]
@@ -283,11 +297,14 @@ def taskhub_env(cfg: Config, home: Path, dsn: str, redis_url: str, port: int) ->
     }
 
 
-def ceiling_env(cfg: Config, home: Path, dsn: str, owner_id: str) -> dict[str, str]:
+def ceiling_env(
+    cfg: Config, home: Path, dsn: str, owner_id: str, project_id: str
+) -> dict[str, str]:
     return {
         **base_env(home),
         "BENCH_CEILING_DSN": dsn,
         "BENCH_OWNER_ID": owner_id,
+        "BENCH_PROJECT_ID": project_id,
         "BENCH_POOL_MIN": str(cfg.pool_size),
         "BENCH_POOL_MAX": str(cfg.pool_size + cfg.pool_overflow),
         "BENCH_CEILING_RESET": ceiling_reset(),
@@ -325,6 +342,8 @@ class Fixture:
     ids_file: Path
     sample_id: str
     cutoff: datetime
+    project_id: str
+    body: str
     notes: list[str] = field(default_factory=list)
     backend_pids: Callable[[], list[int]] = list
     code: str = ""
@@ -369,21 +388,36 @@ def prepare(cfg: Config, stack: ExitStack) -> Fixture:
     owner_id = taskhub_cli(
         env, home, "create-user", email, "--password-stdin", stdin=secrets.token_urlsafe(18) + "\n"
     )
-    if given_db:
-        stack.callback(lambda: asyncio.run(_delete_user(dsn, owner_id)))
+    members: list[str] = []
+    if given_db:  # the users, their inboxes, the shared project and every task in them
+        stack.callback(lambda: asyncio.run(delete_population(dsn, [owner_id, *members])))
+    for n in range(SHARED_MEMBERS):
+        member = taskhub_cli(
+            env, home, "create-user", f"member{n}-{email}", "--password-stdin",
+            stdin=secrets.token_urlsafe(18) + "\n",
+        )  # fmt: skip
+        members.append(member)
+    project_id = asyncio.run(create_shared_project(dsn, owner_id, members))
+    restricted = os.environ.get("BENCH_RESTRICTED_KEY", "0") == "1"
+    scope = ["--project", project_id] if restricted else []
     token = taskhub_cli(
         env, home, "create-api-key", email, "--name", "bench", "--scope", "tasks:read",
-        "--scope", "tasks:write",
+        "--scope", "tasks:write", *scope,
     )  # fmt: skip
+    notes.append(
+        f"tasks in a project shared with {SHARED_MEMBERS + 1} members; API key "
+        + ("restricted to that project (BENCH_RESTRICTED_KEY=1)" if restricted else "unrestricted")
+    )
     started = time.perf_counter()
-    ids, cutoff = asyncio.run(seed_tasks(dsn, owner_id, cfg.tasks))
+    ids, cutoff = asyncio.run(seed_tasks(dsn, owner_id, cfg.tasks, project_id))
     say(f"seeded {len(ids)} tasks for user {owner_id} in {time.perf_counter() - started:.1f} s")
     sample = random.Random(11).sample(ids, min(cfg.sample_ids, len(ids)))
     ids_file = home / "ids.txt"
     ids_file.write_text("\n".join(sample) + "\n")
     fixture = Fixture(
-        dsn, redis_url, home, env, owner_id, token, ids_file, sample[0], cutoff, notes
-    )
+        dsn, redis_url, home, env, owner_id, token, ids_file, sample[0], cutoff,
+        project_id, post_body(project_id), notes,
+    )  # fmt: skip
     fixture.code = source_fingerprint()
     notes.append(f"Taskhub code: git {git_state()}, source fingerprint {fixture.code}")
     if ceiling_reset() == "none":
@@ -398,14 +432,6 @@ def prepare(cfg: Config, stack: ExitStack) -> Fixture:
         )
     fixture.backend_pids = lambda: [pid for pids in backends for pid in pids()]
     return fixture
-
-
-async def _delete_user(dsn: str, owner_id: str) -> None:
-    connection = await asyncpg.connect(dsn)
-    try:
-        await connection.execute("DELETE FROM users WHERE id = $1", uuid.UUID(owner_id))
-    finally:
-        await connection.close()
 
 
 # --- one app ----------------------------------------------------------------------------------
@@ -427,7 +453,7 @@ def start_app(app: str, cfg: Config, fx: Fixture, log: Path) -> tuple[Server, in
         argv = [sys.executable, "-m", "uvicorn", "bench.ceiling_app:app", "--host", "127.0.0.1"]
         argv += ["--port", str(port), "--workers", str(cfg.workers), "--no-access-log"]
         argv += ["--log-level", "warning", "--app-dir", str(ROOT)]
-        env = ceiling_env(cfg, fx.home, fx.dsn, fx.owner_id)
+        env = ceiling_env(cfg, fx.home, fx.dsn, fx.owner_id, fx.project_id)
     else:
         argv = [str(Path(sys.executable).parent / "taskhub"), "serve"]
         env = {**fx.taskhub_env, "PORT": str(port)}
@@ -458,7 +484,7 @@ def preflight(port: int, prefix: str, token: str, fx: Fixture) -> dict[str, Any]
     status, page = _request(port, "GET", f"{prefix}?limit=50", token)
     if status != 200 or len(page["items"]) != 50:
         raise RuntimeError(f"GET {prefix}?limit=50 answered {status}: {str(page)[:300]}")
-    status, created = _request(port, "POST", prefix, token, POST_BODY)
+    status, created = _request(port, "POST", prefix, token, fx.body)
     if status != 201:
         raise RuntimeError(f"POST {prefix} answered {status}: {created}")
     return {"get": one, "list_first": page["items"][0]["id"], "post_keys": sorted(created)}
@@ -489,12 +515,14 @@ def measure_app(
         workers = server.workers()
         results: dict[str, Measurement] = {}
         for endpoint in ENDPOINTS:
-            warm = run_wrk(wrk, cfg, port, endpoint.mode, prefix, token, fx.ids_file, cfg.warmup)
+            warm = run_wrk(
+                wrk, cfg, port, endpoint.mode, prefix, token, fx.ids_file, cfg.warmup, fx.body
+            )
             if warm.error_count:
                 say(f"warning: {warm.errors} errors during the warm-up of {endpoint.label}")
             app_before, backend_before = cpu_ticks(workers), cpu_ticks(fx.backend_pids())
             result = run_wrk(
-                wrk, cfg, port, endpoint.mode, prefix, token, fx.ids_file, cfg.duration
+                wrk, cfg, port, endpoint.mode, prefix, token, fx.ids_file, cfg.duration, fx.body
             )
             result.app_cpu_s = round(cpu_seconds_between(app_before, cpu_ticks(workers)), 2)
             backend_after = cpu_ticks(fx.backend_pids())
@@ -699,11 +727,78 @@ def serve_forever(app: str, cfg: Config, fx: Fixture) -> None:
         shielded(server.stop)()
 
 
+SCALE_P50_MAX = 1.5  # list p50 at the large size over the p50 at BENCH_TASKS
+
+
+def list_p50(cfg: Config, fx: Fixture, wrk: str, label: str) -> Measurement:
+    """Taskhub's list (limit 50) for the bench user, on a freshly started server."""
+    server, port = start_app("taskhub", cfg, fx, RESULTS / f"scale-{label}.log")
+    try:
+        server.wait_healthy(port)
+        preflight(port, "/v1/tasks", fx.token, fx)
+        asyncio.run(reset_tasks(fx.dsn, fx.owner_id, fx.cutoff))
+        args = (wrk, cfg, port, "list", "/v1/tasks", fx.token, fx.ids_file)
+        run_wrk(*args, cfg.warmup, fx.body)
+        result = run_wrk(*args, cfg.duration, fx.body)
+        say(
+            f"{label}: list {result.rps:.1f} req/s, p50 {result.p50_ms:.2f} ms, "
+            f"p99 {result.p99_ms:.2f} ms, {result.error_count} errors"
+        )
+        return result
+    finally:
+        shielded(server.stop)()
+
+
+def scale(cfg: Config, fx: Fixture, wrk: str, stack: ExitStack) -> int:
+    """The list p50 at BENCH_TASKS, then again once BENCH_SCALE_TASKS tasks across
+    BENCH_SCALE_USERS users in shared projects are in the database."""
+    total = _env_int("BENCH_SCALE_TASKS", 1_000_000)
+    users = _env_int("BENCH_SCALE_USERS", 1_000)
+    small = list_p50(cfg, fx, wrk, f"{cfg.tasks} tasks")
+    started = time.perf_counter()
+    tag = f"scale-{uuid.uuid4().hex[:8]}"
+    others = asyncio.run(seed_population(fx.dsn, users - 1, total - cfg.tasks, tag=tag))
+    if os.environ.get("BENCH_DATABASE_URL"):
+        stack.callback(lambda: asyncio.run(delete_population(fx.dsn, others)))
+    say(
+        f"seeded {total - cfg.tasks} tasks for {len(others)} more users in shared projects in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+    large = list_p50(cfg, fx, wrk, f"{total} tasks")
+    ratio = large.p50_ms / small.p50_ms if small.p50_ms else float("inf")
+    summary = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "config": asdict(cfg),
+        "scale": {"tasks": total, "users": users},
+        "small": {**asdict(small)},
+        "large": {**asdict(large)},
+        "p50_ratio": round(ratio, 3),
+        "target": SCALE_P50_MAX,
+        "notes": fx.notes,
+    }
+    (RESULTS / "scale-latest.json").write_text(json.dumps(summary, indent=2) + "\n")
+    verdict = "met" if ratio <= SCALE_P50_MAX else "MISSED"
+    print(
+        f"\nlist p50: {small.p50_ms:.2f} ms at {cfg.tasks} tasks, {large.p50_ms:.2f} ms at "
+        f"{total} tasks ({users} users): {ratio:.2f}x (target <= {SCALE_P50_MAX}x, {verdict})"
+        "\n(written to bench/results/scale-latest.json)"
+    )
+    if small.error_count or large.error_count:
+        print("!! failed requests during the scale run: the figures are VOID")
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.run", description="Taskhub vs the ceiling")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 round of 3 s")
     parser.add_argument("--strict", action="store_true", help="exit 3 when a target is missed")
     parser.add_argument("--serve", choices=APPS, help="set up, start one app and wait")
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="list p50 at BENCH_TASKS vs at BENCH_SCALE_TASKS tasks (BENCH_SCALE_USERS users)",
+    )
     args = parser.parse_args(argv)
     cfg = load_config(args.quick)
     signal.signal(signal.SIGTERM, _on_sigterm)
@@ -718,6 +813,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.serve:
                 serve_forever(args.serve, cfg, fx)
                 return 0
+            if args.scale:
+                return scale(cfg, fx, wrk, stack)
             seen: dict[str, Any] = {}
             for round_no in range(1, cfg.rounds + 1):
                 for app in APPS:
