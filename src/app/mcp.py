@@ -10,6 +10,7 @@ from litestar import Response, get
 from litestar.exceptions import ClientException
 from litestar.handlers import ASGIRouteHandler, HTTPRouteHandler, asgi
 
+from adapters.http.comments import comment_cursor, comment_position
 from adapters.http.conditional import etag_of, expected_version
 from adapters.http.cursors import CursorCodec, cursor_payload, position_from_payload
 from adapters.http.logcontext import bind_request_log
@@ -17,6 +18,7 @@ from adapters.mcp.server import McpConfig, McpEndpoint
 from adapters.mcp.services import McpServices
 from app.container import Container
 from app.settings import Settings
+from domain.comments import CommentPosition
 from domain.errors import Invalid
 from domain.task_queries import CursorPosition, TaskQuery
 
@@ -42,6 +44,24 @@ class SignedTaskCursors:
         return position_from_payload(payload, query)
 
 
+class SignedCommentCursors:
+    """The HTTP API's comment cursors: each names its task, so it continues only that list."""
+
+    def __init__(self, codec: CursorCodec) -> None:
+        self._codec = codec
+
+    def encode(self, task_id: str, position: CommentPosition) -> str:
+        return comment_cursor(self._codec, task_id, position)
+
+    def position(self, task_id: str, cursor: str) -> CommentPosition:
+        try:
+            return comment_position(self._codec, task_id, cursor)
+        except ClientException as exc:
+            # The HTTP detail reads "cursor: <why>"; the field error carries the why.
+            why = str(exc.detail).removeprefix("cursor: ")
+            raise Invalid.of("cursor", why) from exc
+
+
 def mcp_config(settings: Settings, max_body_bytes: int) -> McpConfig:
     """Where the endpoint is, and which Host and Origin values it answers: the local names, the
     public URL's host, MCP_ALLOWED_HOSTS and the CORS origins."""
@@ -65,6 +85,7 @@ def mcp_services(container: Container) -> McpServices:
         admission=container.admission(),
         search_slots=container.search_slots(),
         cursors=SignedTaskCursors(container.cursor_codec()),
+        comment_cursors=SignedCommentCursors(container.cursor_codec()),
         etag_of=etag_of,
         expected_version=expected_version,
         bind_log=bind_request_log,
@@ -74,6 +95,10 @@ def mcp_services(container: Container) -> McpServices:
         get_task=container.get_task,
         list_tasks=container.list_tasks,
         update_task=container.update_task,
+        list_projects=container.list_projects,
+        create_project=container.create_project,
+        create_comment=container.create_comment,
+        list_comments=container.list_comments,
     )
 
 

@@ -45,13 +45,13 @@ def comment_out(comment: Comment) -> CommentOut:
     )
 
 
-def _cursor(codec: CursorCodec, task_id: str, position: CommentPosition) -> str:
+def comment_cursor(codec: CursorCodec, task_id: str, position: CommentPosition) -> str:
     return codec.encode(
         {"k": _CURSOR_KIND, "t": task_id, "c": position.created_at.isoformat(), "i": position.id}
     )
 
 
-def _position(codec: CursorCodec, task_id: str, cursor: str) -> CommentPosition:
+def comment_position(codec: CursorCodec, task_id: str, cursor: str) -> CommentPosition:
     """The position a comment cursor of this task names; 400 for anything else."""
     payload = codec.decode(cursor)
     bad = ClientException(detail="cursor: is not a cursor of this list")
@@ -128,12 +128,14 @@ class CommentsController(Controller):
         found = services(request)
         if not re.fullmatch(r"[0-9]{1,4}", limit):
             raise Invalid.of("limit", "must be an integer")
-        after = _position(found.cursor_codec, task_id, cursor) if cursor is not None else None
+        after = (
+            comment_position(found.cursor_codec, task_id, cursor) if cursor is not None else None
+        )
         page = await found.list_comments().execute(
             current_principal(request), task_id, after, int(limit)
         )
         next_cursor = (
-            _cursor(found.cursor_codec, task_id, page.next_position)
+            comment_cursor(found.cursor_codec, task_id, page.next_position)
             if page.next_position is not None
             else None
         )

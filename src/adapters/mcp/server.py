@@ -32,7 +32,9 @@ INSTRUCTIONS = (
     "Taskhub keeps the user's tasks. Call whoami first to see the user and what this "
     "credential may do. find-tasks lists and searches; add-tasks, update-tasks and "
     "complete-tasks change tasks in batches of up to 50, and report each item. Pass a task's "
-    "etag as if_match to update-tasks so a change made meanwhile is not overwritten."
+    "etag as if_match to update-tasks so a change made meanwhile is not overwritten. Tasks "
+    "live in projects: find-projects lists them (add-project makes one); find-comments and "
+    "add-comment read and write a task's comments."
 )
 
 

@@ -11,11 +11,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from domain.comments import CommentPosition
 from domain.ports import ConcurrencyLimiter
 from domain.ports.admission import Admission
 from domain.task_queries import CursorPosition, TaskQuery
 from domain.use_cases.idempotency import RunOnce
 from domain.use_cases.identity import GetCurrentUser
+from domain.use_cases.projects import (
+    CreateComment,
+    CreateProject,
+    ListComments,
+    ListProjects,
+)
 from domain.use_cases.tasks import CreateTask, GetTask, ListTasks, UpdateTask
 
 
@@ -29,11 +36,23 @@ class TaskCursors(Protocol):
         ...
 
 
+class CommentCursors(Protocol):
+    def encode(self, task_id: str, position: CommentPosition) -> str:
+        """The opaque cursor of the task's comment page after `position`."""
+        ...
+
+    def position(self, task_id: str, cursor: str) -> CommentPosition:
+        """Where `cursor` continues the task's comment list; `Invalid` on field `cursor`
+        otherwise."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class McpServices:
     admission: Admission
     search_slots: ConcurrencyLimiter
     cursors: TaskCursors
+    comment_cursors: CommentCursors
     etag_of: Callable[[str, int], str]
     # (If-Match value, resource id) -> expected version (None: any; -1: names no version)
     expected_version: Callable[[str | None, str], int | None]
@@ -46,3 +65,7 @@ class McpServices:
     get_task: Callable[[], GetTask]
     list_tasks: Callable[[], ListTasks]
     update_task: Callable[[], UpdateTask]
+    list_projects: Callable[[], ListProjects]
+    create_project: Callable[[], CreateProject]
+    create_comment: Callable[[], CreateComment]
+    list_comments: Callable[[], ListComments]

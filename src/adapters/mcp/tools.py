@@ -23,11 +23,14 @@ from pydantic import ConfigDict, Field, StringConstraints
 from adapters.mcp.gate import current_principal
 from adapters.mcp.services import McpServices
 from domain.auth import Principal, Scope
+from domain.comments import Comment
 from domain.errors import DomainError
 from domain.ports import StoredResponse
+from domain.projects import ProjectDraft, ProjectView
 from domain.task_queries import TaskFilter, TaskQuery
 from domain.tasks import Task, TaskDraft, TaskStatus
 from domain.use_cases.idempotency import Replayed
+from domain.use_cases.projects import DEFAULT_COMMENT_PAGE
 from domain.use_cases.task_search import list_tasks_within_slots
 from domain.users import User
 
@@ -83,6 +86,35 @@ class AddedTasks(TaskBatch):
 
 class TaskPageOut(TypedDict):
     items: list[TaskOut]
+    next_cursor: str | None
+
+
+class ProjectOut(TypedDict):
+    id: str
+    name: str
+    description: str | None
+    inbox: bool
+    role: str
+    created_at: str
+    updated_at: str
+    version: int
+    etag: str
+
+
+class ProjectListOut(TypedDict):
+    items: list[ProjectOut]
+
+
+class CommentOut(TypedDict):
+    id: str
+    task_id: str
+    author_id: str
+    body: str
+    created_at: str
+
+
+class CommentPageOut(TypedDict):
+    items: list[CommentOut]
     next_cursor: str | None
 
 
@@ -254,6 +286,31 @@ def task_out(task: Task, etag_of: Callable[[str, int], str]) -> TaskOut:
         updated_at=_stamp(task.updated_at) or "",
         version=task.version,
         etag=etag_of(task.id, task.version),
+    )
+
+
+def project_out(view: ProjectView, etag_of: Callable[[str, int], str]) -> ProjectOut:
+    project = view.project
+    return ProjectOut(
+        id=project.id,
+        name=project.name,
+        description=project.description,
+        inbox=project.inbox,
+        role=str(view.role),
+        created_at=_stamp(project.created_at) or "",
+        updated_at=_stamp(project.updated_at) or "",
+        version=project.version,
+        etag=etag_of(project.id, project.version),
+    )
+
+
+def comment_out(comment: Comment) -> CommentOut:
+    return CommentOut(
+        id=comment.id,
+        task_id=comment.task_id,
+        author_id=comment.author_id,
+        body=comment.body,
+        created_at=_stamp(comment.created_at) or "",
     )
 
 
@@ -480,6 +537,64 @@ def _complete_tasks(s: McpServices) -> ToolFn:
     return complete_tasks
 
 
+def _find_projects(s: McpServices) -> ToolFn:
+    async def find_projects() -> ProjectListOut:
+        principal = _caller(Scope.PROJECTS_READ)
+        views = await s.list_projects().execute(principal)
+        return ProjectListOut(items=[project_out(v, s.etag_of) for v in views])
+
+    return find_projects
+
+
+def _add_project(s: McpServices) -> ToolFn:
+    async def add_project(
+        name: Annotated[str, Field(description="1 to 200 characters after trimming.")],
+        description: Annotated[str | None, Field(description="Up to 20,000 characters.")] = None,
+    ) -> ProjectOut:
+        principal = _caller(Scope.PROJECTS_WRITE)
+        view = await s.create_project().execute(
+            principal, ProjectDraft(name=name, description=description)
+        )
+        return project_out(view, s.etag_of)
+
+    return add_project
+
+
+def _add_comment(s: McpServices) -> ToolFn:
+    async def add_comment(
+        task_id: Annotated[str, Field(description="The task to comment on.")],
+        body: Annotated[str, Field(description="1 to 10,000 characters.")],
+    ) -> CommentOut:
+        principal = _caller(Scope.TASKS_WRITE)
+        return comment_out(await s.create_comment().execute(principal, task_id, body))
+
+    return add_comment
+
+
+def _find_comments(s: McpServices) -> ToolFn:
+    async def find_comments(
+        task_id: Annotated[str, Field(description="The task whose comments to read.")],
+        limit: Annotated[
+            int, Field(description="1 to 200 comments per page")
+        ] = DEFAULT_COMMENT_PAGE,
+        cursor: Annotated[
+            str | None,
+            Field(description="next_cursor of the previous page (of the same task), to read on."),
+        ] = None,
+    ) -> CommentPageOut:
+        principal = _caller(Scope.TASKS_READ)
+        after = s.comment_cursors.position(task_id, cursor) if cursor is not None else None
+        page = await s.list_comments().execute(principal, task_id, after, limit)
+        next_cursor = (
+            s.comment_cursors.encode(task_id, page.next_position)
+            if page.next_position is not None
+            else None
+        )
+        return CommentPageOut(items=[comment_out(c) for c in page.items], next_cursor=next_cursor)
+
+    return find_comments
+
+
 TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "whoami",
@@ -550,5 +665,50 @@ TOOLS: tuple[ToolSpec, ...] = (
             open_world_hint=False,
         ),
         _complete_tasks,
+    ),
+    ToolSpec(
+        "find-projects",
+        "Find projects",
+        "The projects the user is a member of (those this credential reaches), oldest first, "
+        "each with the user's role. A task's `project_id` names one of them.",
+        Scope.PROJECTS_READ,
+        ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
+        _find_projects,
+    ),
+    ToolSpec(
+        "add-project",
+        "Add a project",
+        "Create a project; the user becomes its only member and owner. Refused for a key "
+        "restricted to projects.",
+        Scope.PROJECTS_WRITE,
+        ToolAnnotations(
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=False,
+            open_world_hint=False,
+        ),
+        _add_project,
+    ),
+    ToolSpec(
+        "add-comment",
+        "Comment on a task",
+        "Add a comment to a task (editors and owners of its project; a viewer is refused).",
+        Scope.TASKS_WRITE,
+        ToolAnnotations(
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=False,
+            open_world_hint=False,
+        ),
+        _add_comment,
+    ),
+    ToolSpec(
+        "find-comments",
+        "Find comments",
+        "A task's comments, oldest first. A page holds up to `limit` comments; pass "
+        "`next_cursor` back as `cursor` (with the same `task_id`) for the next page.",
+        Scope.TASKS_READ,
+        ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
+        _find_comments,
     ),
 )

@@ -186,6 +186,8 @@ async def test_the_task_tools_work_across_two_processes(pair: Pair, mode: str) -
         "add-tasks",
         "update-tasks",
         "complete-tasks",
+        "add-comment",
+        "find-comments",
     }
     assert len(transport.sent) == 2
     assert min(transport.sent.values()) >= 3
@@ -204,7 +206,7 @@ async def test_a_read_only_key_sees_and_may_do_only_reads(pair: Pair, mode: str)
     async with connect(pair, pair.reader_key, mode) as (client, _):
         names = {t.name for t in (await client.list_tools()).tools}
         refused = await client.call_tool("add-tasks", {"tasks": [{"title": "nope"}]})
-    assert names == {"whoami", "find-tasks", "get-task"}
+    assert names == {"whoami", "find-tasks", "get-task", "find-comments"}
     assert refused.is_error
     assert text(refused) == "this credential lacks the tasks:write scope"
 
@@ -279,6 +281,11 @@ def run_inspector(pair: Pair, *args: str) -> dict[str, Any]:
 def test_the_mcp_inspector_lists_the_tools_and_calls_whoami(pair: Pair) -> None:
     listed = run_inspector(pair, "--method", "tools/list")
     called = run_inspector(pair, "--method", "tools/call", "--tool-name", "whoami")
-    assert {t["name"] for t in listed["tools"]} == {"whoami", "find-tasks", "get-task"}
+    assert {t["name"] for t in listed["tools"]} == {
+        "whoami",
+        "find-tasks",
+        "get-task",
+        "find-comments",
+    }
     assert called["isError"] is False
     assert called["structuredContent"]["scopes"] == ["tasks:read"]

@@ -10,7 +10,18 @@ import pytest
 from tests.unit.http.conftest import SERVICE_TOKEN
 from tests.unit.mcp.conftest import ERAS, serving, structured, text
 
-ALL_TOOLS = {"whoami", "find-tasks", "get-task", "add-tasks", "update-tasks", "complete-tasks"}
+ALL_TOOLS = {
+    "whoami",
+    "find-tasks",
+    "get-task",
+    "add-tasks",
+    "update-tasks",
+    "complete-tasks",
+    "find-projects",
+    "add-project",
+    "add-comment",
+    "find-comments",
+}
 
 
 @pytest.mark.parametrize("mode", ERAS)
@@ -53,7 +64,7 @@ async def test_tools_list_follows_the_scopes_and_calls_outside_them_are_refused(
             found = structured(await client.call_tool("find-tasks", {}))
         async with mcp.client(keys_only, mode) as client:
             only = {t.name for t in (await client.list_tools()).tools}
-    assert names == {"whoami", "find-tasks", "get-task"}
+    assert names == {"whoami", "find-tasks", "get-task", "find-comments"}
     assert refused.is_error
     assert text(refused) == "this credential lacks the tasks:write scope"
     assert found["items"] == []
@@ -81,7 +92,12 @@ async def test_without_a_valid_credential_the_answer_is_401_with_www_authenticat
     meta = document.json()
     assert meta["resource"].endswith("/mcp")
     assert meta["bearer_methods_supported"] == ["header"]
-    assert set(meta["scopes_supported"]) == {"tasks:read", "tasks:write"}
+    assert set(meta["scopes_supported"]) == {
+        "tasks:read",
+        "tasks:write",
+        "projects:read",
+        "projects:write",
+    }
 
 
 @pytest.mark.parametrize("mode", ERAS)
