@@ -127,30 +127,6 @@ class KeyListQuery(msgspec.Struct, kw_only=True):
 
     limit: Annotated[int, Meta(ge=1, le=200)] = 50
     cursor: Annotated[str | None, Meta(description="next_cursor of the previous page.")] = None
-    project_id: Annotated[
-        Id | None,
-        Meta(description="Only this project's tasks (one the caller cannot read: none)."),
-    ] = None
-    assignee_id: (
-        Annotated[
-            str,
-            Meta(
-                pattern=f"^(me|none|{_UUID_PATTERN})$",
-                description="A user id, `me` (the caller) or `none` (unassigned).",
-            ),
-        ]
-        | None
-    ) = None
-    parent_id: (
-        Annotated[
-            str,
-            Meta(
-                pattern=f"^(none|{_UUID_PATTERN})$",
-                description="A task id (its direct subtasks) or `none` (top level).",
-            ),
-        ]
-        | None
-    ) = None
 
 
 class ApiKeyList(msgspec.Struct, kw_only=True):
