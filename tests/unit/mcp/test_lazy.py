@@ -17,8 +17,10 @@ import pytest
 
 from adapters.mcp.lazy import LazyMcpEndpoint, McpNotRunning
 from tests.unit.http.conftest import BASE_ENV
+from tests.unit.mcp.conftest import serving
 
 ROOT = Path(__file__).resolve().parents[3]
+MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
 
 PROBE = """
 import asyncio, json, sys
@@ -136,3 +138,21 @@ async def test_a_caller_that_goes_away_does_not_cancel_the_build() -> None:
         waiting.cancel()
         assert isinstance(await lazy.endpoint(), FakeEndpoint)
     assert log == ["build", "enter", "exit"]
+
+
+async def test_a_broken_sdk_answers_mcp_with_500_and_leaves_the_http_api_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import adapters.mcp.server
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise ImportError("the SDK is broken")
+
+    monkeypatch.setattr(adapters.mcp.server, "McpEndpoint", broken)
+    async with serving() as mcp:
+        answer = await mcp.http.post(
+            "/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"}, headers=MCP_HEADERS
+        )
+        assert answer.status_code == 500
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert (await mcp.http.get("/health")).status_code == 200
