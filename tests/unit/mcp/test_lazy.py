@@ -59,8 +59,10 @@ def test_the_sdk_loads_on_the_first_mcp_request_and_litestar_loads_no_pydantic()
     )
     assert done.returncode == 0, done.stderr[-3000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
-    assert seen["built"] == [] and seen["served"] == []
-    assert seen["status"] == 200 and seen["resource"].endswith("/mcp")
+    assert seen["built"] == []
+    assert seen["served"] == []
+    assert seen["status"] == 200
+    assert seen["resource"].endswith("/mcp")
     assert seen["after"] == ["mcp", "mcp_types"]
 
 
@@ -110,7 +112,8 @@ async def test_a_lifespan_without_mcp_requests_builds_nothing() -> None:
     lazy = lazy_over(log)
     async with lazy.running():
         await asyncio.sleep(0)
-    assert log == [] and not lazy.built
+    assert log == []
+    assert not lazy.built
 
 
 async def test_outside_the_lifespan_the_endpoint_refuses() -> None:
