@@ -1,8 +1,8 @@
 """The MCP endpoint, built on its first request, so that a worker loads the SDK only once it
 serves MCP.
 
-The SDK (and pydantic, which it brings) is most of a worker's start-up time and tens of MiB of
-its memory. The first request to the endpoint builds it in a thread, so the event loop keeps
+The SDK (and pydantic, which it brings) is a large part of a worker's start-up time and tens of
+MiB of its memory. The first request to the endpoint builds it in a thread, so the event loop keeps
 serving meanwhile; requests that arrive during the build wait for the same one. The SDK's
 session manager runs in a task that the host app's lifespan owns: it enters the manager once the
 endpoint is built and leaves it when the lifespan ends. This module imports no SDK code.
