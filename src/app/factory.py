@@ -12,8 +12,11 @@ from typing import Any
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
+from litestar.exceptions import MissingDependencyException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, License, SecurityScheme, Server, Tag
+from litestar.plugins import PluginProtocol
+from litestar.plugins.core import MsgspecDIPlugin
 
 from adapters.http.comments import CommentsController
 from adapters.http.cors import ProblemCORSMiddleware
@@ -75,6 +78,23 @@ def settle_garbage_collector() -> None:
     gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
 
 
+class TaskhubLitestar(Litestar):
+    """Litestar without the pydantic support it adds whenever pydantic is installed (here only
+    for the MCP SDK): no handler takes or returns a pydantic model, and loading that support
+    (pydantic.v1 included) costs every worker memory and start-up time. The other defaults
+    stay as Litestar sets them."""
+
+    @staticmethod
+    def _get_default_plugins(plugins: list[PluginProtocol]) -> list[PluginProtocol]:
+        plugins.append(MsgspecDIPlugin())
+        with contextlib.suppress(MissingDependencyException):
+            from litestar.plugins.attrs import AttrsSchemaPlugin
+
+            if not any(isinstance(plugin, AttrsSchemaPlugin) for plugin in plugins):
+                plugins.append(AttrsSchemaPlugin())
+        return plugins
+
+
 def _report_pool(checked_out: int, overflow: int) -> None:
     DB_POOL_CHECKED_OUT_NOW.set(checked_out)
     DB_POOL_OVERFLOW_NOW.set(overflow)
@@ -129,7 +149,7 @@ def create_app(
     extra_routes: list[Any] = []
     mcp_running: Any = nullcontext
     if settings.MCP_ENABLED:
-        # Imported only when served: the MCP SDK adds tens of MiB to every worker.
+        # The endpoint imports the MCP SDK on its first request, not here (LazyMcpEndpoint).
         from app.mcp import build_mcp, mcp_routes
 
         mcp = build_mcp(container, settings, MAX_BODY_BYTES)
@@ -177,7 +197,7 @@ def create_app(
         if settings.CORS_ORIGINS
         else None
     )
-    app = Litestar(
+    app = TaskhubLitestar(
         route_handlers=[
             OperationsController,
             openapi_json,

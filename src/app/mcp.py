@@ -1,9 +1,10 @@
 """The MCP endpoint wired from the container: its services, its settings, and the two routes it
-adds to the app (the mount at `/mcp` and its RFC 9728 protected-resource document)."""
+adds to the app (the mount at `/mcp` and its RFC 9728 protected-resource document). The endpoint
+is built on its first request (`LazyMcpEndpoint`): the SDK is imported only then."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from litestar import Response, get
@@ -14,13 +15,16 @@ from adapters.http.comments import comment_cursor, comment_position
 from adapters.http.conditional import etag_of, expected_version
 from adapters.http.cursors import CursorCodec, cursor_payload, position_from_payload
 from adapters.http.logcontext import bind_request_log
-from adapters.mcp.server import McpConfig, McpEndpoint
+from adapters.mcp.lazy import LazyMcpEndpoint
 from adapters.mcp.services import McpServices
 from app.container import Container
 from app.settings import Settings
 from domain.comments import CommentPosition
 from domain.errors import Invalid
 from domain.task_queries import CursorPosition, TaskQuery
+
+if TYPE_CHECKING:
+    from adapters.mcp.server import McpConfig, McpEndpoint
 
 MCP_PATH = "/mcp"
 LOCAL_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*")
@@ -65,6 +69,8 @@ class SignedCommentCursors:
 def mcp_config(settings: Settings, max_body_bytes: int) -> McpConfig:
     """Where the endpoint is, and which Host and Origin values it answers: the local names, the
     public URL's host, MCP_ALLOWED_HOSTS and the CORS origins."""
+    from adapters.mcp.server import McpConfig  # the SDK: see build_mcp
+
     public = settings.public_url
     parts = urlsplit(public)
     origin = f"{parts.scheme}://{parts.netloc}"
@@ -102,26 +108,36 @@ def mcp_services(container: Container) -> McpServices:
     )
 
 
-def build_mcp(container: Container, settings: Settings, max_body_bytes: int) -> McpEndpoint:
-    return McpEndpoint(mcp_services(container), mcp_config(settings, max_body_bytes))
+def build_mcp(container: Container, settings: Settings, max_body_bytes: int) -> LazyMcpEndpoint:
+    """The endpoint, built on its first request. The services come from the container now (in
+    the event loop's thread); the SDK's import and the server's construction wait for then."""
+    services = mcp_services(container)
+
+    def build() -> McpEndpoint:
+        from adapters.mcp.server import McpEndpoint
+
+        return McpEndpoint(services, mcp_config(settings, max_body_bytes))
+
+    return LazyMcpEndpoint(build)
 
 
-def mcp_routes(endpoint: McpEndpoint) -> list[ASGIRouteHandler | HTTPRouteHandler]:
+def mcp_routes(lazy: LazyMcpEndpoint) -> list[ASGIRouteHandler | HTTPRouteHandler]:
     """The mount, and the protected-resource document at the root (RFC 9728 puts it at
     `/.well-known/oauth-protected-resource` + the endpoint's path, outside the mount)."""
-    document = endpoint.protected_resource()
 
     async def serve(scope: Any, receive: Any, send: Any) -> None:
         # The mount left the path below /mcp in the scope, which the request middleware logs
         # and counts once the answer is out: give it the endpoint's path and template back.
         inner = scope["path"]
         try:
+            endpoint = await lazy.endpoint()
             await endpoint.app(dict(scope), receive, send)
         finally:
             scope["path"] = MCP_PATH if inner in ("", "/") else MCP_PATH + inner
             scope["path_template"] = MCP_PATH
 
     async def metadata() -> Response[dict[str, Any]]:
+        document = (await lazy.endpoint()).protected_resource()
         return Response(document, headers={"Cache-Control": "public, max-age=3600"})
 
     return [
