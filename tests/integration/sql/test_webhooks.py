@@ -157,7 +157,8 @@ async def test_fan_out_delivery_attempts_and_pages(backend: Backend) -> None:
     assert first.next_position is not None
     second = await pages.execute(who, hook.id, None, first.next_position, 2)
     everything = first.items + second.items
-    assert len(everything) == 3 and second.next_position is None
+    assert len(everything) == 3
+    assert second.next_position is None
     assert [d.created_at for d in everything] == sorted(
         (d.created_at for d in everything), reverse=True
     )
@@ -165,13 +166,15 @@ async def test_fan_out_delivery_attempts_and_pages(backend: Backend) -> None:
     succeeded = (await pages.execute(who, hook.id, "succeeded", None)).items
     assert (len(pending), len(succeeded)) == (1, 2)
     delivery, attempts = await uc.GetDelivery(backend.uow).execute(who, hook.id, pending[0].id)
-    assert delivery.attempts == 1 and delivery.next_attempt_at is not None
+    assert delivery.attempts == 1
+    assert delivery.next_attempt_at is not None
     assert [(a.response_status, a.error, a.response_body) for a in attempts] == [
         (503, "answered 503", "busy")
     ]
     async with backend.uow() as uow:
         backlog = await uow.deliveries.backlog()
-    assert backlog.pending == 1 and backlog.oldest_due_at == delivery.next_attempt_at
+    assert backlog.pending == 1
+    assert backlog.oldest_due_at == delivery.next_attempt_at
 
 
 async def test_concurrent_claims_never_share_a_delivery(backend: Backend) -> None:
@@ -212,5 +215,6 @@ async def test_a_disabled_webhook_gets_no_attempts_and_redelivery_is_refused(
         await uc.RedeliverDelivery(backend.uow, backend.clock).execute(who, hook.id, delivery.id)
     async with backend.uow() as uow:
         stored = await uow.deliveries.get(delivery.id)
-    assert stored is not None and stored.status is DeliveryStatus.PENDING
+    assert stored is not None
+    assert stored.status is DeliveryStatus.PENDING
     assert str(uuid.UUID(stored.id)) == stored.id
