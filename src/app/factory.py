@@ -36,6 +36,7 @@ from adapters.http.metrics import (
 from adapters.http.middleware import RequestContextMiddleware
 from adapters.http.problems import exception_handlers
 from adapters.http.projects import ProjectsController
+from adapters.http.webhooks import WebhooksController
 from adapters.http.services import SERVICES, Draining, Services
 from adapters.http.tasks import TasksController
 from adapters.sql.engine import watch_pool
@@ -115,6 +116,16 @@ def services_of(container: Container, settings: Settings) -> Services:
         create_comment=container.create_comment,
         list_comments=container.list_comments,
         delete_comment=container.delete_comment,
+        create_webhook=container.create_webhook,
+        list_webhooks=container.list_webhooks,
+        get_webhook=container.get_webhook,
+        update_webhook=container.update_webhook,
+        delete_webhook=container.delete_webhook,
+        rotate_webhook_secret=container.rotate_webhook_secret,
+        ping_webhook=container.ping_webhook,
+        list_deliveries=container.list_deliveries,
+        get_delivery=container.get_delivery,
+        redeliver=container.redeliver,
     )
 
 
@@ -188,6 +199,7 @@ def create_app(
             TasksController,
             ProjectsController,
             CommentsController,
+            WebhooksController,
             *extra_routes,
         ],
         exception_handlers=exception_handlers(),
