@@ -126,9 +126,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_webhook_attempts_delivery_id"), table_name="webhook_attempts")
     op.drop_table("webhook_attempts")
     op.drop_index("ix_webhook_deliveries_status_next_attempt_at", table_name="webhook_deliveries")
-    op.drop_index(
-        "ix_webhook_deliveries_webhook_id_created_at_id", table_name="webhook_deliveries"
-    )
+    op.drop_index("ix_webhook_deliveries_webhook_id_created_at_id", table_name="webhook_deliveries")
     op.drop_table("webhook_deliveries")
     op.drop_index(op.f("ix_webhooks_owner_id"), table_name="webhooks")
     op.drop_table("webhooks")

@@ -36,9 +36,9 @@ from adapters.http.metrics import (
 from adapters.http.middleware import RequestContextMiddleware
 from adapters.http.problems import exception_handlers
 from adapters.http.projects import ProjectsController
-from adapters.http.webhooks import WebhooksController
 from adapters.http.services import SERVICES, Draining, Services
 from adapters.http.tasks import TasksController
+from adapters.http.webhooks import WebhooksController
 from adapters.sql.engine import watch_pool
 from app.container import Container, build_container, close_container
 from app.logs import configure_logging
