@@ -51,7 +51,7 @@ from domain.webhooks import (
 DEFAULT_DELIVERY_PAGE = 50
 MAX_DELIVERY_PAGE = 200
 MAX_WEBHOOKS_PER_USER = 100
-NO_ACCESS = "the webhook's owner can no longer read the event's project"
+UNREADABLE_SECRET = "the signing secret cannot be decrypted with ENCRYPTION_KEY"
 
 
 def _not_found(webhook_id: str) -> NotFound:
@@ -440,9 +440,12 @@ class DeliverWebhooks:
     async def _attempt(self, delivery: Delivery, hook: Webhook) -> None:
         started = self._clock.now()
         timestamp = int(started.timestamp())
-        secrets = [self._cipher.decrypt(s) for s in hook.signing_secrets(started)]
-        headers = delivery_headers(secrets, delivery.id, timestamp, delivery.payload)
-        result = await self._sender.send(hook.url, headers, delivery.payload.encode())
+        secrets = self._secrets(hook, started)
+        if secrets:
+            headers = delivery_headers(secrets, delivery.id, timestamp, delivery.payload)
+            result = await self._sender.send(hook.url, headers, delivery.payload.encode())
+        else:
+            result = SendResult(None, UNREADABLE_SECRET, None, 0)
         self._monitor.attempted(
             "success"
             if result.succeeded
@@ -451,6 +454,18 @@ class DeliverWebhooks:
             else "failure"
         )
         await self._record(delivery, result, started)
+
+    def _secrets(self, hook: Webhook, now: datetime) -> list[str]:
+        """The plaintext signing secrets; none when the current one cannot be decrypted (a key
+        removed from ENCRYPTION_KEY too early), and without a previous one that cannot."""
+        readable = []
+        for index, sealed in enumerate(hook.signing_secrets(now)):
+            try:
+                readable.append(self._cipher.decrypt(sealed))
+            except ValueError:
+                if index == 0:
+                    return []
+        return readable
 
     async def _record(self, claimed: Delivery, result: SendResult, started: datetime) -> None:
         now = self._clock.now()

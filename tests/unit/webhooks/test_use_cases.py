@@ -235,3 +235,33 @@ async def test_reencrypt_moves_secrets_to_the_first_key(world: HookWorld) -> Non
     assert await uc.ReencryptWebhookSecrets(world.hook_uow, both).execute() == 1
     stored = world.database.tables["webhooks"][hook_id].secret
     assert FernetCipher(new_key).decrypt(stored) == secret
+
+
+async def test_a_secret_under_a_removed_key_fails_the_attempt_without_sending(
+    world: HookWorld,
+) -> None:
+    from adapters.security.crypto import FernetCipher
+
+    hook_id, _ = await _one_delivery(world)
+    world.cipher = FernetCipher(FernetCipher.generate_key())  # the old key is gone
+    await world.deliver().step()
+    assert world.sender.sent == []
+    delivery = next(iter(world.database.tables["deliveries"].values()))
+    owner = Who(world.database.tables["webhooks"][hook_id].owner_id)
+    _, attempts = await uc.GetDelivery(world.hook_uow).execute(owner, hook_id, delivery.id)
+    assert [a.error for a in attempts] == [uc.UNREADABLE_SECRET]
+    assert delivery.status is DeliveryStatus.PENDING
+
+
+async def test_an_owner_who_left_the_project_gets_nothing(world: HookWorld) -> None:
+    alice = world.user("alice")
+    project = world.project()
+    world.join(project, alice, Role.OWNER)
+    await _create(world, Who(alice.id))
+    _event(world, project.id)
+    await world.fan_out().step()
+    del world.database.tables["memberships"][f"{project.id}/{alice.id}"]
+    await world.deliver().step()
+    assert world.sender.sent == []
+    delivery = next(iter(world.database.tables["deliveries"].values()))
+    assert delivery.status is DeliveryStatus.FAILED
