@@ -51,7 +51,7 @@ from domain.webhooks import (
 DEFAULT_DELIVERY_PAGE = 50
 MAX_DELIVERY_PAGE = 200
 MAX_WEBHOOKS_PER_USER = 100
-UNREADABLE_SECRET = "the signing secret cannot be decrypted with ENCRYPTION_KEY"
+UNREADABLE_SECRET = "the signing secret cannot be decrypted with ENCRYPTION_KEY"  # noqa: S105
 
 
 def _not_found(webhook_id: str) -> NotFound:
