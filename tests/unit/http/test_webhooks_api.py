@@ -57,7 +57,7 @@ def test_create_shows_the_secret_once(api: Api, alice: Account) -> None:
 
 
 def test_bad_input_is_422_naming_the_field(api: Api, alice: Account) -> None:
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"url": "http://hooks.example.com/"}, "url"),
         ({"url": "https://u:p@hooks.example.com/"}, "url"),
         ({"url": "https://10.0.0.7/hook"}, "url"),
