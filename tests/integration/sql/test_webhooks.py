@@ -20,7 +20,7 @@ from adapters.memory.webhooks import MemoryWebhookUnitOfWork
 from adapters.security.crypto import FernetCipher
 from adapters.security.ids import UuidV7Generator
 from adapters.security.tokens import RandomSecretGenerator
-from adapters.sql.tables import webhook_fan_out
+from adapters.sql.tables import webhook_deliveries, webhook_fan_out
 from adapters.sql.uow import SqlUnitOfWork
 from domain.errors import Conflict, PreconditionFailed
 from domain.projects import Membership, Project, Role
@@ -97,9 +97,15 @@ async def backend(request: pytest.FixtureRequest, engine: AsyncEngine) -> Backen
             MemoryChangeFeed(),
             RecordingSender(),
         )
-    # The fan-out row is one per database: start every test from the feed's beginning.
+    # The database outlives a test: start every one from the feed's beginning, with no pending
+    # delivery of an earlier test left to claim.
     async with engine.begin() as conn:
         await conn.execute(update(webhook_fan_out).values(position=None))
+        await conn.execute(
+            update(webhook_deliveries)
+            .where(webhook_deliveries.c.status == "pending")
+            .values(status="failed")
+        )
     return Backend(
         "sqlalchemy",
         lambda: SqlUnitOfWork(engine),
@@ -218,3 +224,58 @@ async def test_a_disabled_webhook_gets_no_attempts_and_redelivery_is_refused(
     assert stored is not None
     assert stored.status is DeliveryStatus.PENDING
     assert str(uuid.UUID(stored.id)) == stored.id
+
+
+async def test_real_posts_to_a_local_receiver_verify_and_survive_a_dead_worker(
+    backend: Backend,
+) -> None:
+    """The whole path over HTTP: fan-out, a worker that claims and dies, the lease running out,
+    another worker's POST to a local receiver (private targets allowed), the official verifier."""
+    from standardwebhooks.webhooks import Webhook as Verifier
+
+    from adapters.webhooks.sender import HttpxWebhookSender
+    from tests.unit.webhooks.receiver import Answer, running_receiver
+
+    policy = TargetPolicy(allow_http=True, allow_private=True)
+    owner, project = await backend.user_with_project()
+    async with running_receiver() as receiver:
+        created = await uc.CreateWebhook(
+            backend.uow, backend.clock, backend.ids, RandomSecretGenerator(), backend.cipher, policy
+        ).execute(Who(owner), WebhookDraft(url=receiver.url, events=["task.*"]))
+        backend.clock.advance()
+        backend.feed.append(
+            event_id=new_id(),
+            type="task.created",
+            project_id=project,
+            occurred_at=backend.clock.now(),
+            body={"title": "Ship it"},
+        )
+        fan_out = uc.FanOutEvents(
+            backend.uow, backend.feed, backend.clock, backend.ids, batch_size=10
+        )
+        assert await fan_out.step() == 1
+        now = backend.clock.now()
+        async with backend.uow() as uow:  # a worker claims, then is killed mid-attempt
+            [claimed] = await uow.deliveries.claim(now, "dead", now + timedelta(seconds=45), 10)
+            await uow.commit()
+        sender = HttpxWebhookSender(policy, timeout=5)
+        backend.sender = sender  # type: ignore[assignment]
+        receiver.answers = [Answer(503, b"busy"), Answer(204, b"")]
+        try:
+            assert await backend.deliver("w2").step() == 0  # still leased
+            backend.clock.advance(46)
+            assert await backend.deliver("w2").step() == 1  # 503: retried in 5 s
+            backend.clock.advance(5)
+            assert await backend.deliver("w2").step() == 1
+        finally:
+            await sender.aclose()
+    first, second = receiver.received
+    assert first.headers["webhook-id"] == second.headers["webhook-id"] == claimed.id
+    payload = Verifier(created.secret).verify(second.body, second.headers)
+    assert payload["type"] == "task.created"
+    assert payload["data"] == {"title": "Ship it"}
+    _, attempts = await uc.GetDelivery(backend.uow).execute(
+        Who(owner), created.webhook.id, claimed.id
+    )
+    assert [a.response_status for a in attempts] == [503, 204]
+    assert attempts[0].response_body == "busy"
