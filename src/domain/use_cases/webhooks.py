@@ -434,10 +434,14 @@ class DeliverWebhooks:
             await uow.commit()
             backlog = await uow.deliveries.backlog()
         self._monitor.backlog(backlog, now)
-        await asyncio.gather(*(self._attempt(d, h) for d, h in work))
+        if work:
+            outcomes = await asyncio.gather(*(self._attempt(d, h) for d, h in work))
+            await self._record(outcomes)
         return len(claimed)
 
-    async def _attempt(self, delivery: Delivery, hook: Webhook) -> None:
+    async def _attempt(
+        self, delivery: Delivery, hook: Webhook
+    ) -> tuple[Delivery, SendResult, datetime]:
         started = self._clock.now()
         timestamp = int(started.timestamp())
         secrets = self._secrets(hook, started)
@@ -453,7 +457,7 @@ class DeliverWebhooks:
             if result.error == "blocked address"
             else "failure"
         )
-        await self._record(delivery, result, started)
+        return delivery, result, started
 
     def _secrets(self, hook: Webhook, now: datetime) -> list[str]:
         """The plaintext signing secrets; none when the current one cannot be decrypted (a key
@@ -467,29 +471,39 @@ class DeliverWebhooks:
                     return []
         return readable
 
-    async def _record(self, claimed: Delivery, result: SendResult, started: datetime) -> None:
+    async def _record(self, outcomes: list[tuple[Delivery, SendResult, datetime]]) -> None:
+        """Every attempt of the batch and what it did to its delivery and webhook, in one
+        transaction (webhooks locked in id order, so two workers never deadlock). A delivery
+        whose lease another worker took over meanwhile keeps its state; the attempt is kept."""
         now = self._clock.now()
         async with self._uow_factory() as uow:
-            hook = await uow.webhooks.get(claimed.webhook_id, for_update=True)
-            delivery = await uow.deliveries.get(claimed.id)
-            if hook is None or delivery is None:
-                return  # deleted meanwhile
-            await uow.deliveries.add_attempt(
-                Attempt(
-                    id=self._ids.new_id(),
-                    delivery_id=delivery.id,
-                    attempted_at=started,
-                    duration_ms=result.duration_ms,
-                    response_status=result.status,
-                    error=result.error,
-                    response_body=result.body,
+            hooks: dict[str, Webhook | None] = {}
+            for hook_id in sorted({d.webhook_id for d, _, _ in outcomes}):
+                hooks[hook_id] = await uow.webhooks.get(hook_id, for_update=True)
+            stored = {hook_id: hook for hook_id, hook in hooks.items() if hook is not None}
+            for claimed, result, started in outcomes:
+                hook = hooks.get(claimed.webhook_id)
+                delivery = await uow.deliveries.get(claimed.id)
+                if hook is None or delivery is None:
+                    continue  # deleted meanwhile
+                await uow.deliveries.add_attempt(
+                    Attempt(
+                        id=self._ids.new_id(),
+                        delivery_id=delivery.id,
+                        attempted_at=started,
+                        duration_ms=result.duration_ms,
+                        response_status=result.status,
+                        error=result.error,
+                        response_body=result.body,
+                    )
                 )
-            )
-            if delivery.leased_by == self._holder and delivery.status is DeliveryStatus.PENDING:
-                done, changed = after_attempt(delivery, hook, result, self._rules, now)
-                await uow.deliveries.update(done)
-                if changed != hook:
-                    await uow.webhooks.update(changed, hook.version)
+                if delivery.leased_by == self._holder and delivery.status is DeliveryStatus.PENDING:
+                    done, hooks[hook.id] = after_attempt(delivery, hook, result, self._rules, now)
+                    await uow.deliveries.update(done)
+            for hook_id, before in stored.items():
+                after = hooks[hook_id]
+                if after is not None and after != before:
+                    await uow.webhooks.update(after, before.version)
             await uow.commit()
 
 
