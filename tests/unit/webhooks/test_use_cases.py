@@ -265,3 +265,27 @@ async def test_an_owner_who_left_the_project_gets_nothing(world: HookWorld) -> N
     assert world.sender.sent == []
     delivery = next(iter(world.database.tables["deliveries"].values()))
     assert delivery.status is DeliveryStatus.FAILED
+
+
+def test_the_prometheus_monitor_exports_attempts_and_the_backlog() -> None:
+    from datetime import UTC, datetime
+
+    from prometheus_client import REGISTRY
+
+    from adapters.http.metrics import PrometheusDeliveryMonitor
+    from domain.ports.webhooks import DeliveryBacklog
+
+    def value(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    before = value("taskhub_webhook_attempts_total", outcome="blocked")
+    monitor = PrometheusDeliveryMonitor()
+    monitor.attempted("blocked")
+    now = datetime(2026, 1, 1, 12, 0, 30, tzinfo=UTC)
+    monitor.backlog(DeliveryBacklog(7, datetime(2026, 1, 1, 12, 0, tzinfo=UTC), 2), now)
+    assert value("taskhub_webhook_attempts_total", outcome="blocked") == before + 1
+    assert value("taskhub_webhook_deliveries_pending") == 7
+    assert value("taskhub_webhook_delivery_lag_seconds") == 30
+    assert value("taskhub_webhooks_disabled") == 2
+    monitor.backlog(DeliveryBacklog(0, None, 0), now)
+    assert value("taskhub_webhook_delivery_lag_seconds") == 0
