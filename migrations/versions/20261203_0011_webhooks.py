@@ -92,6 +92,9 @@ def upgrade() -> None:
         ["status", "next_attempt_at"],
         unique=False,
     )
+    op.create_index(
+        "ix_webhook_deliveries_updated_at", "webhook_deliveries", ["updated_at"], unique=False
+    )
     op.create_table(
         "webhook_attempts",
         sa.Column("id", UUID_TEXT, nullable=False),
@@ -125,6 +128,7 @@ def downgrade() -> None:
     op.drop_table("webhook_fan_out")
     op.drop_index(op.f("ix_webhook_attempts_delivery_id"), table_name="webhook_attempts")
     op.drop_table("webhook_attempts")
+    op.drop_index("ix_webhook_deliveries_updated_at", table_name="webhook_deliveries")
     op.drop_index("ix_webhook_deliveries_status_next_attempt_at", table_name="webhook_deliveries")
     op.drop_index("ix_webhook_deliveries_webhook_id_created_at_id", table_name="webhook_deliveries")
     op.drop_table("webhook_deliveries")

@@ -86,6 +86,7 @@ from domain.use_cases.webhooks import (
     ListDeliveries,
     ListWebhooks,
     PingWebhook,
+    PurgeFinishedDeliveries,
     RedeliverDelivery,
     ReencryptWebhookSecrets,
     RotateWebhookSecret,
@@ -263,6 +264,7 @@ def _worker_jobs(
     purge_sessions: PurgeExpiredSessions,
     fan_out: FanOutEvents,
     deliver: DeliverWebhooks,
+    purge_deliveries: PurgeFinishedDeliveries,
 ) -> list[Job]:
     """Every periodic job, by name (the name keys its schedule row and its metrics)."""
     poll = timedelta(seconds=settings.WORKER_POLL_SECONDS)
@@ -275,6 +277,7 @@ def _worker_jobs(
         # One runner at a time walks the change feed; every worker delivers (each claims its own).
         Job("webhook_fan_out", poll, fan_out.step),
         Job("webhook_deliveries", poll, deliver.step, exclusive=False),
+        Job("purge_webhook_deliveries", timedelta(hours=1), purge_deliveries.step),
     ]
 
 
@@ -509,8 +512,22 @@ class Container(containers.DeclarativeContainer):
         lease=providers.Callable(_delivery_lease, settings),
         batch_size=settings.provided.WEBHOOK_CONCURRENCY,
     )
+    purge_webhook_deliveries = providers.Factory(
+        PurgeFinishedDeliveries,
+        webhook_uow_factory,
+        clock,
+        retention=providers.Callable(
+            lambda s: timedelta(days=s.WEBHOOK_DELIVERY_RETENTION_DAYS), settings
+        ),
+        batch_size=settings.provided.WORKER_BATCH_SIZE,
+    )
     worker_jobs = providers.Singleton(
-        _worker_jobs, settings, purge_expired_sessions, fan_out_events, deliver_webhooks
+        _worker_jobs,
+        settings,
+        purge_expired_sessions,
+        fan_out_events,
+        deliver_webhooks,
+        purge_webhook_deliveries,
     )
     worker = providers.Singleton(_worker, settings, worker_jobs, job_schedule, clock, worker_holder)
 

@@ -114,6 +114,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     WEBHOOK_RETRY_SCHEDULE: str = "5s,5m,30m,2h,5h,10h,10h"
     WEBHOOK_DISABLE_AFTER: str = "5d"
     WEBHOOK_CONCURRENCY: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 10
+    WEBHOOK_DELIVERY_RETENTION_DAYS: Positive = 30
     PUBLIC_URL: str | None = None
     MCP_ENABLED: bool = True
     MCP_ALLOWED_HOSTS: tuple[str, ...] = ()

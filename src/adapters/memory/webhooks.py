@@ -129,6 +129,23 @@ class MemoryDeliveryRepository:
         disabled = sum(1 for w in self._webhooks.values() if not w.enabled)
         return DeliveryBacklog(len(pending), min(due) if due else None, disabled)
 
+    async def purge_finished(self, before: datetime, limit: int) -> int:
+        gone = sorted(
+            (
+                d
+                for d in self._rows.values()
+                if d.status is not DeliveryStatus.PENDING and d.updated_at < before
+            ),
+            key=lambda d: (d.updated_at, d.id),
+        )[:limit]
+        ids = {d.id for d in gone}
+        for delivery_id in ids:
+            del self._rows[delivery_id]
+        for attempt_id, attempt in list(self._attempts.items()):
+            if attempt.delivery_id in ids:
+                del self._attempts[attempt_id]
+        return len(ids)
+
 
 class MemoryFeedPosition:
     def __init__(self, tables: dict[str, dict[str, Any]]) -> None:

@@ -288,6 +288,8 @@ webhook_deliveries = Table(
     Index("ix_webhook_deliveries_webhook_id_created_at_id", "webhook_id", "created_at", "id"),
     # What the delivery job claims: the pending ones by due time.
     Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    # What the retention purge deletes: finished ones by their last change.
+    Index("ix_webhook_deliveries_updated_at", "updated_at"),
 )
 
 webhook_attempts = Table(

@@ -322,6 +322,26 @@ class SqlDeliveryRepository:
             oldest = datetime.fromisoformat(oldest)
         return DeliveryBacklog(int(pending[0] or 0), oldest, int(disabled or 0))
 
+    async def purge_finished(self, before: datetime, limit: int) -> int:
+        batch = (
+            select(_deliveries.id)
+            .where(
+                _deliveries.status != DeliveryStatus.PENDING.value,
+                _deliveries.updated_at < before,
+            )
+            .order_by(_deliveries.updated_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        ids = [row.id for row in await self._conn.execute(batch)]
+        if not ids:
+            return 0
+        await self._conn.execute(delete(webhook_attempts).where(_attempts.delivery_id.in_(ids)))
+        result: Any = await self._conn.execute(
+            delete(webhook_deliveries).where(_deliveries.id.in_(ids))
+        )
+        return int(result.rowcount)
+
 
 class SqlFeedPosition:
     def __init__(self, connection: AsyncConnection) -> None:

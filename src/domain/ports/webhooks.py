@@ -106,6 +106,11 @@ class DeliveryRepository(Protocol):
 
     async def backlog(self) -> DeliveryBacklog: ...
 
+    async def purge_finished(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` deliveries that succeeded or failed and last changed before
+        `before`, with their attempts; how many deliveries went."""
+        ...
+
 
 class FeedPosition(Protocol):
     """The fan-out's place in the change feed (one stored row)."""

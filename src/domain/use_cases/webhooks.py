@@ -518,6 +518,31 @@ def _no_access(delivery: Delivery, now: datetime) -> Delivery:
     )
 
 
+class PurgeFinishedDeliveries:
+    """Deliveries that succeeded or failed more than `retention` ago leave the delivery log
+    with their attempts, `batch_size` at a time (a worker job step)."""
+
+    def __init__(
+        self,
+        uow_factory: WebhookUnitOfWorkFactory,
+        clock: Clock,
+        *,
+        retention: timedelta,
+        batch_size: int,
+    ) -> None:
+        if batch_size < 1 or retention <= timedelta(0):
+            raise ValueError("a purge needs batch_size >= 1 and a positive retention")
+        self._uow_factory, self._clock = uow_factory, clock
+        self._retention, self._batch = retention, batch_size
+
+    async def step(self) -> int:
+        before = self._clock.now() - self._retention
+        async with self._uow_factory() as uow:
+            purged = await uow.deliveries.purge_finished(before, self._batch)
+            await uow.commit()
+        return purged
+
+
 class ReencryptWebhookSecrets:
     """Re-encrypts every stored webhook secret under the cipher's first key (after a key
     rotation); the number of webhooks rewritten."""

@@ -279,3 +279,33 @@ async def test_real_posts_to_a_local_receiver_verify_and_survive_a_dead_worker(
     )
     assert [a.response_status for a in attempts] == [503, 204]
     assert attempts[0].response_body == "busy"
+
+
+async def test_finished_deliveries_past_retention_are_purged_with_their_attempts(
+    backend: Backend,
+) -> None:
+    owner, _ = await backend.user_with_project()
+    who = Who(owner)
+    hook = (await backend.create().execute(who, WebhookDraft(url=URL, events=["task.*"]))).webhook
+    ping = uc.PingWebhook(backend.uow, backend.clock, backend.ids)
+    done, waiting = await ping.execute(who, hook.id), await ping.execute(who, hook.id)
+    backend.sender.answers = [SendResult(200, None, "", 1), SendResult(500, "answered 500", "", 1)]
+    assert await backend.deliver("w1").step() == 2
+    purge = uc.PurgeFinishedDeliveries(
+        backend.uow, backend.clock, retention=timedelta(days=30), batch_size=10
+    )
+    backend.clock.advance(29 * 86400)
+    assert await purge.step() == 0
+    backend.clock.advance(2 * 86400)
+    async with backend.uow() as uow:  # the failed one is still pending a retry: kept
+        before = await uow.deliveries.get(waiting.id)
+    assert before is not None
+    assert before.status is DeliveryStatus.PENDING
+    purged = 0
+    while handled := await purge.step():  # earlier tests' finished deliveries go too
+        purged += handled
+    assert purged >= 1
+    async with backend.uow() as uow:
+        assert await uow.deliveries.get(done.id) is None
+        assert await uow.deliveries.attempts(done.id) == []
+        assert await uow.deliveries.get(waiting.id) is not None

@@ -289,3 +289,18 @@ def test_the_prometheus_monitor_exports_attempts_and_the_backlog() -> None:
     assert value("taskhub_webhooks_disabled") == 2
     monitor.backlog(DeliveryBacklog(0, None, 0), now)
     assert value("taskhub_webhook_delivery_lag_seconds") == 0
+
+
+async def test_the_delivery_purge_keeps_pending_and_recent_ones(world: HookWorld) -> None:
+    await _one_delivery(world)
+    purge = uc.PurgeFinishedDeliveries(
+        world.hook_uow, world.clock, retention=timedelta(days=30), batch_size=10
+    )
+    world.clock.advance(31 * 86400)
+    assert await purge.step() == 0  # still pending
+    await world.deliver().step()
+    assert await purge.step() == 0  # finished just now
+    world.clock.advance(31 * 86400)
+    assert await purge.step() == 1
+    assert world.database.tables["deliveries"] == {}
+    assert world.database.tables["webhook_attempts"] == {}

@@ -70,6 +70,7 @@ def test_the_worker_settings_and_their_defaults() -> None:
         ("purge_expired_sessions", timedelta(hours=1), True),
         ("webhook_fan_out", timedelta(seconds=5), True),
         ("webhook_deliveries", timedelta(seconds=5), False),
+        ("purge_webhook_deliveries", timedelta(hours=1), True),
     ]
 
 
