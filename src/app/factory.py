@@ -64,6 +64,7 @@ API_TAGS = {
     "tasks": "The task resource: create, list, read, change, delete.",
     "projects": "Shared projects and their members; roles owner, editor, viewer.",
     "comments": "Comments on tasks.",
+    "webhooks": "Signed event deliveries to your URLs: subscriptions, secrets, the delivery log.",
 }
 
 
