@@ -4,6 +4,8 @@ conditional requests, ping, the deliveries list and detail, and redelivery."""
 from __future__ import annotations
 
 import asyncio
+import json
+import uuid
 from typing import Any
 
 import httpx
@@ -173,3 +175,32 @@ def test_rotate_secret_answers_the_new_one(api: Api, alice: Account) -> None:
     assert rotated.status_code == 200, rotated.text
     assert set(rotated.json()) == {"secret"}
     assert rotated.json()["secret"] != hook["secret"]
+
+
+def test_the_worker_fans_out_the_change_feed_and_delivers(api: Api, alice: Account) -> None:
+    from datetime import UTC, datetime
+
+    project = create_project(api, alice.token)
+    hook = _create(api, alice, events=["comment.*"]).json()
+    feed = api.container.change_feed()
+    for kind in ("task.created", "comment.created"):
+        feed.append(
+            event_id=str(uuid.uuid4()),
+            type=kind,
+            project_id=project["id"],
+            occurred_at=datetime.now(UTC),
+            body={"type": kind},
+        )
+    sender = RecordingSender()
+    api.container.webhook_sender.override(sender)
+    try:
+        asyncio.run(api.container.worker().tick())
+    finally:
+        api.container.webhook_sender.reset_override()
+    [sent] = sender.sent
+    assert sent.url == URL
+    assert json.loads(sent.body)["type"] == "comment.created"
+    listed = api.client.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=alice.auth).json()
+    assert [(d["event_type"], d["status"]) for d in listed["items"]] == [
+        ("comment.created", "succeeded")
+    ]
