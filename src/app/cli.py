@@ -213,6 +213,16 @@ async def _create_api_key(
     return issued.key.id, issued.secret
 
 
+async def _rotate_encryption_key(settings: Settings) -> int:
+    from app.container import build_container, close_container
+
+    container = build_container(settings)
+    try:
+        return await container.reencrypt_webhook_secrets().execute()
+    finally:
+        await close_container(container)
+
+
 def _run_use_case[T](coroutine: Coroutine[Any, Any, T]) -> T:
     from domain.errors import DomainError, Invalid
 
@@ -351,6 +361,14 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument(
         "--expires-at", default=None, type=rfc3339_time, help="RFC 3339 time with offset"
     )
+    sub.add_parser(
+        "rotate-encryption-key",
+        help="re-encrypt stored secrets under the first ENCRYPTION_KEY key",
+        description="After putting a new key first in ENCRYPTION_KEY (old ones after it, "
+        "comma-separated), re-encrypt every stored secret (webhook signing secrets) under the "
+        "new key; then the old keys can be removed. Safe to run again, and while the service "
+        "runs. Prints how many webhooks were rewritten.",
+    )
     return parser
 
 
@@ -377,6 +395,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         print(f"id: {key_id}", file=sys.stderr)
         print(secret)
+    elif args.command == "rotate-encryption-key":
+        count = _run_use_case(_rotate_encryption_key(settings))
+        print(f"re-encrypted the secrets of {count} webhooks under the first ENCRYPTION_KEY key")
 
 
 if __name__ == "__main__":

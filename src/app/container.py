@@ -20,19 +20,24 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.events.log import LoggingEventPublisher
 from adapters.http.cursors import CursorCodec
+from adapters.http.metrics import PrometheusDeliveryMonitor
 from adapters.memory.admission import MemoryAdmission
 from adapters.memory.concurrency import MemoryConcurrencyLimiter
+from adapters.memory.feed import MemoryChangeFeed
 from adapters.memory.idempotency import MemoryIdempotencyStore
 from adapters.memory.jobs import MemoryJobSchedule
 from adapters.memory.principals import MemoryPrincipalCache
 from adapters.memory.projects import MemoryProjectUnitOfWork
 from adapters.memory.rate_limit import MemoryRateLimiter
 from adapters.memory.uow import MemoryDatabase
+from adapters.memory.webhooks import MemoryWebhookUnitOfWork
 from adapters.security.common_passwords import common_passwords
+from adapters.security.crypto import FernetCipher
 from adapters.security.ids import SystemClock, UuidV7Generator
 from adapters.security.passwords import Argon2idPasswordHasher
 from adapters.security.tokens import HmacTokenHasher, RandomSecretGenerator
 from adapters.sql.engine import SqlHealthProbe, create_engine
+from adapters.webhooks.sender import HttpxWebhookSender
 from app.rate_limit_fallback import FallbackRateLimiter
 from app.resilience import FailOpenRateLimiter, FailSafePrincipalCache, decision_counter
 from app.settings import Settings
@@ -71,6 +76,23 @@ from domain.use_cases.projects import (
     UpdateProject,
 )
 from domain.use_cases.tasks import CreateTask, DeleteTask, GetTask, ListTasks, UpdateTask
+from domain.use_cases.webhooks import (
+    CreateWebhook,
+    DeleteWebhook,
+    DeliverWebhooks,
+    FanOutEvents,
+    GetDelivery,
+    GetWebhook,
+    ListDeliveries,
+    ListWebhooks,
+    PingWebhook,
+    PurgeFinishedDeliveries,
+    RedeliverDelivery,
+    ReencryptWebhookSecrets,
+    RotateWebhookSecret,
+    UpdateWebhook,
+)
+from domain.webhooks import DeliveryRules, TargetPolicy, parse_duration, parse_schedule
 
 MEMORY_URL = "memory://"
 
@@ -107,6 +129,15 @@ def _uow_factory(
     from adapters.sql.uow import SqlUnitOfWork
 
     return lambda: SqlUnitOfWork(engine, read_only=read_only, slots=slots)
+
+
+def _webhook_uow_factory(
+    engine: AsyncEngine | None, memory: MemoryDatabase, slots: Any
+) -> Callable[[], Any]:
+    """Webhooks, deliveries and the fan-out position, with memberships (SQLAlchemy mode)."""
+    if engine is None:
+        return lambda: MemoryWebhookUnitOfWork(memory)
+    return _uow_factory(engine, memory, slots)
 
 
 def _task_uow_factory(
@@ -228,23 +259,48 @@ def _job_schedule(engine: AsyncEngine | None) -> JobSchedule:
     return SqlJobSchedule(engine)
 
 
-def _worker_jobs(settings: Settings, purge_sessions: PurgeExpiredSessions) -> list[Job]:
+def _worker_jobs(
+    settings: Settings,
+    purge_sessions: PurgeExpiredSessions,
+    fan_out: FanOutEvents,
+    deliver: DeliverWebhooks,
+    purge_deliveries: PurgeFinishedDeliveries,
+) -> list[Job]:
     """Every periodic job, by name (the name keys its schedule row and its metrics)."""
+    poll = timedelta(seconds=settings.WORKER_POLL_SECONDS)
     return [
         Job(
             "purge_expired_sessions",
             timedelta(seconds=settings.SESSION_PURGE_INTERVAL_SECONDS),
             purge_sessions.step,
         ),
+        # One runner at a time walks the change feed; every worker delivers (each claims its own).
+        Job("webhook_fan_out", poll, fan_out.step),
+        Job("webhook_deliveries", poll, deliver.step, exclusive=False),
+        Job("purge_webhook_deliveries", timedelta(hours=1), purge_deliveries.step),
     ]
 
 
-def _worker(settings: Settings, jobs: list[Job], schedule: JobSchedule, clock: Any) -> Worker:
+def _delivery_rules(settings: Settings) -> DeliveryRules:
+    return DeliveryRules(
+        parse_schedule(settings.WEBHOOK_RETRY_SCHEDULE),
+        parse_duration(settings.WEBHOOK_DISABLE_AFTER),
+    )
+
+
+def _delivery_lease(settings: Settings) -> timedelta:
+    """Long enough for one attempt (its time limit) and the transactions around it."""
+    return timedelta(seconds=settings.WEBHOOK_TIMEOUT + 30)
+
+
+def _worker(
+    settings: Settings, jobs: list[Job], schedule: JobSchedule, clock: Any, holder: str
+) -> Worker:
     return Worker(
         jobs,
         schedule,
         clock,
-        holder=worker_identity(),
+        holder=holder,
         poll_seconds=settings.WORKER_POLL_SECONDS,
         lease=timedelta(seconds=settings.WORKER_LEASE_SECONDS),
     )
@@ -392,7 +448,41 @@ class Container(containers.DeclarativeContainer):
     delete_comment = providers.Factory(DeleteComment, project_uow_factory)
     create_inbox = providers.Factory(CreateInbox, project_uow_factory, clock, ids)
 
+    # webhooks
+    webhook_uow_factory = providers.Singleton(
+        _webhook_uow_factory, engine, memory_database, connection_slots
+    )
+    cipher = providers.Singleton(lambda s: FernetCipher(s.encryption_keys), settings)
+    target_policy = providers.Singleton(
+        lambda s: TargetPolicy(s.WEBHOOK_ALLOW_HTTP, s.WEBHOOK_ALLOW_PRIVATE_TARGETS), settings
+    )
+    # The feed the fan-out walks: a placeholder twin until the event store provides it.
+    change_feed = providers.Singleton(MemoryChangeFeed)
+    webhook_sender = providers.Singleton(
+        lambda s, policy: HttpxWebhookSender(policy, timeout=s.WEBHOOK_TIMEOUT),
+        settings,
+        target_policy,
+    )
+    create_webhook = providers.Factory(
+        CreateWebhook, webhook_uow_factory, clock, ids, secrets, cipher, target_policy
+    )
+    list_webhooks = providers.Factory(ListWebhooks, webhook_uow_factory)
+    get_webhook = providers.Factory(GetWebhook, webhook_uow_factory)
+    update_webhook = providers.Factory(UpdateWebhook, webhook_uow_factory, clock, target_policy)
+    delete_webhook = providers.Factory(DeleteWebhook, webhook_uow_factory)
+    rotate_webhook_secret = providers.Factory(
+        RotateWebhookSecret, webhook_uow_factory, clock, secrets, cipher
+    )
+    ping_webhook = providers.Factory(PingWebhook, webhook_uow_factory, clock, ids)
+    list_deliveries = providers.Factory(ListDeliveries, webhook_uow_factory)
+    get_delivery = providers.Factory(GetDelivery, webhook_uow_factory)
+    redeliver = providers.Factory(RedeliverDelivery, webhook_uow_factory, clock)
+    reencrypt_webhook_secrets = providers.Factory(
+        ReencryptWebhookSecrets, webhook_uow_factory, cipher
+    )
+
     # worker
+    worker_holder = providers.Singleton(worker_identity)
     job_schedule = providers.Singleton(_job_schedule, engine)
     purge_expired_sessions = providers.Factory(
         PurgeExpiredSessions,
@@ -401,8 +491,45 @@ class Container(containers.DeclarativeContainer):
         retention=providers.Callable(lambda s: timedelta(days=s.SESSION_RETENTION_DAYS), settings),
         batch_size=settings.provided.WORKER_BATCH_SIZE,
     )
-    worker_jobs = providers.Singleton(_worker_jobs, settings, purge_expired_sessions)
-    worker = providers.Singleton(_worker, settings, worker_jobs, job_schedule, clock)
+    fan_out_events = providers.Factory(
+        FanOutEvents,
+        webhook_uow_factory,
+        change_feed,
+        clock,
+        ids,
+        batch_size=settings.provided.WORKER_BATCH_SIZE,
+    )
+    deliver_webhooks = providers.Factory(
+        DeliverWebhooks,
+        webhook_uow_factory,
+        webhook_sender,
+        cipher,
+        clock,
+        ids,
+        providers.Singleton(PrometheusDeliveryMonitor),
+        providers.Callable(_delivery_rules, settings),
+        holder=worker_holder,
+        lease=providers.Callable(_delivery_lease, settings),
+        batch_size=settings.provided.WEBHOOK_CONCURRENCY,
+    )
+    purge_webhook_deliveries = providers.Factory(
+        PurgeFinishedDeliveries,
+        webhook_uow_factory,
+        clock,
+        retention=providers.Callable(
+            lambda s: timedelta(days=s.WEBHOOK_DELIVERY_RETENTION_DAYS), settings
+        ),
+        batch_size=settings.provided.WORKER_BATCH_SIZE,
+    )
+    worker_jobs = providers.Singleton(
+        _worker_jobs,
+        settings,
+        purge_expired_sessions,
+        fan_out_events,
+        deliver_webhooks,
+        purge_webhook_deliveries,
+    )
+    worker = providers.Singleton(_worker, settings, worker_jobs, job_schedule, clock, worker_holder)
 
     # the idempotency-key protocol (MCP tools; the HTTP layer runs it around its handlers)
     run_once = providers.Factory(RunOnce, idempotency_store, _idempotency_trouble)
@@ -420,3 +547,4 @@ async def close_container(container: Container) -> None:
     client = container.redis_client()
     if client is not None:
         await client.aclose()
+    await container.webhook_sender().aclose()

@@ -41,6 +41,7 @@ from adapters.http.problems import exception_handlers
 from adapters.http.projects import ProjectsController
 from adapters.http.services import SERVICES, Draining, Services
 from adapters.http.tasks import TasksController
+from adapters.http.webhooks import WebhooksController
 from adapters.sql.engine import watch_pool
 from app.container import Container, build_container, close_container
 from app.logs import configure_logging
@@ -66,6 +67,7 @@ API_TAGS = {
     "tasks": "The task resource: create, list, read, change, delete.",
     "projects": "Shared projects and their members; roles owner, editor, viewer.",
     "comments": "Comments on tasks.",
+    "webhooks": "Signed event deliveries to your URLs: subscriptions, secrets, the delivery log.",
 }
 
 
@@ -135,6 +137,16 @@ def services_of(container: Container, settings: Settings) -> Services:
         create_comment=container.create_comment,
         list_comments=container.list_comments,
         delete_comment=container.delete_comment,
+        create_webhook=container.create_webhook,
+        list_webhooks=container.list_webhooks,
+        get_webhook=container.get_webhook,
+        update_webhook=container.update_webhook,
+        delete_webhook=container.delete_webhook,
+        rotate_webhook_secret=container.rotate_webhook_secret,
+        ping_webhook=container.ping_webhook,
+        list_deliveries=container.list_deliveries,
+        get_delivery=container.get_delivery,
+        redeliver=container.redeliver,
     )
 
 
@@ -208,6 +220,7 @@ def create_app(
             TasksController,
             ProjectsController,
             CommentsController,
+            WebhooksController,
             *extra_routes,
         ],
         exception_handlers=exception_handlers(),

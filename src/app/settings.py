@@ -20,6 +20,7 @@ import msgspec
 
 from domain.rate_limits import parse_policy
 from domain.tasks import DEFAULT_MAX_TASKS_PER_OWNER
+from domain.webhooks import parse_duration, parse_schedule
 
 Environment = Literal["development", "production"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -107,6 +108,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     WORKER_BATCH_SIZE: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 500
     SESSION_RETENTION_DAYS: NonNegative = 7
     SESSION_PURGE_INTERVAL_SECONDS: Positive = 3600
+    WEBHOOK_ALLOW_HTTP: bool = False
+    WEBHOOK_ALLOW_PRIVATE_TARGETS: bool = False
+    WEBHOOK_TIMEOUT: PositiveFloat = 15.0
+    WEBHOOK_RETRY_SCHEDULE: str = "5s,5m,30m,2h,5h,10h,10h"
+    WEBHOOK_DISABLE_AFTER: str = "5d"
+    WEBHOOK_CONCURRENCY: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 10
+    WEBHOOK_DELIVERY_RETENTION_DAYS: Positive = 30
     PUBLIC_URL: str | None = None
     MCP_ENABLED: bool = True
     MCP_ALLOWED_HOSTS: tuple[str, ...] = ()
@@ -135,6 +143,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             host = f"[{host}]" if ":" in host else host
             base = f"http://{host}:{self.PORT}"
         return base + self.ROOT_PATH
+
+    @property
+    def encryption_keys(self) -> list[str]:
+        """The Fernet keys of ENCRYPTION_KEY (comma-separated): the first encrypts, all decrypt."""
+        return _split_keys(self.secret("ENCRYPTION_KEY"))
 
     def secret(self, name: str) -> str:
         """A secret's value: the configured one, or in development its development default."""
@@ -303,19 +316,33 @@ def _validate(s: Settings) -> None:
             f"invalid setting WORKER_LEASE_SECONDS={s.WORKER_LEASE_SECONDS:g}: must be at least "
             "twice DATABASE_STATEMENT_TIMEOUT_MS, so that one job step cannot outlast the lease"
         )
-    if s.ENCRYPTION_KEY is not None and not _is_fernet_key(s.ENCRYPTION_KEY):
+    if s.ENCRYPTION_KEY is not None and not (
+        _split_keys(s.ENCRYPTION_KEY)
+        and all(_is_fernet_key(k) for k in _split_keys(s.ENCRYPTION_KEY))
+    ):
         raise SettingsError(
-            "invalid setting ENCRYPTION_KEY: must be 32 url-safe base64-encoded bytes "
+            "invalid setting ENCRYPTION_KEY: must be 32 url-safe base64-encoded bytes, or "
+            "several such keys separated by commas, newest first "
             "(generate one: python -c 'import base64, os; "
             "print(base64.urlsafe_b64encode(os.urandom(32)).decode())')"
         )
+    for name, parse in (
+        ("WEBHOOK_RETRY_SCHEDULE", parse_schedule),
+        ("WEBHOOK_DISABLE_AFTER", parse_duration),
+    ):
+        try:
+            parse(getattr(s, name))
+        except ValueError as exc:
+            raise SettingsError(f"invalid setting {name}={getattr(s, name)!r}: {exc}") from None
     if s.SESSION_HASH_SECRET is not None and len(s.SESSION_HASH_SECRET.encode()) < 16:
         raise SettingsError("invalid setting SESSION_HASH_SECRET=***: needs at least 16 bytes")
     if s.is_production:
         bad = [
             name
             for name in SECRET_NAMES
-            if getattr(s, name) is None or getattr(s, name) == _DEV_DEFAULTS[name]
+            if getattr(s, name) is None
+            or getattr(s, name) == _DEV_DEFAULTS[name]
+            or (name == "ENCRYPTION_KEY" and DEV_ENCRYPTION_KEY in _split_keys(getattr(s, name)))
         ]
         if bad:
             raise SettingsError(
@@ -354,8 +381,9 @@ def _refuse_weak_production_settings(s: Settings) -> None:
         for name in ("SESSION_HASH_SECRET", "SERVICE_AUTH_TOKEN")
         if _lacks_variety(getattr(s, name) or "")
     ]
-    if s.ENCRYPTION_KEY is not None and _lacks_variety(
-        base64.urlsafe_b64decode(s.ENCRYPTION_KEY.encode())
+    if s.ENCRYPTION_KEY is not None and any(
+        _lacks_variety(base64.urlsafe_b64decode(key.encode()))
+        for key in _split_keys(s.ENCRYPTION_KEY)
     ):
         weak.append("ENCRYPTION_KEY")
     if weak:
@@ -378,6 +406,10 @@ def _refuse_weak_production_settings(s: Settings) -> None:
             "ENVIRONMENT=production refuses CORS_ORIGINS=* (any web page could call the API "
             "from its visitors' browsers); list the allowed origins"
         )
+
+
+def _split_keys(value: str) -> list[str]:
+    return [key.strip() for key in value.split(",") if key.strip()]
 
 
 def _is_fernet_key(value: str) -> bool:

@@ -348,3 +348,24 @@ async def test_a_user_has_at_most_one_inbox(database_url: str) -> None:
     )
     await _execute(database_url, shared)
     await asyncio.to_thread(command.downgrade, config, "base")
+
+
+WEBHOOK_TABLES = {"webhooks", "webhook_deliveries", "webhook_attempts", "webhook_fan_out"}
+
+
+async def test_webhooks_revision_adds_the_tables_and_seeds_the_fan_out_row(
+    database_url: str,
+) -> None:
+    config = _config(database_url)
+    await asyncio.to_thread(command.downgrade, config, "base")
+    await asyncio.to_thread(command.upgrade, config, "0008")
+    assert not WEBHOOK_TABLES & await _table_names(database_url)
+    await asyncio.to_thread(command.upgrade, config, "0011")
+    assert await _table_names(database_url) >= WEBHOOK_TABLES
+    for table in WEBHOOK_TABLES:
+        assert await _columns(database_url, table) == set(metadata.tables[table].c.keys())
+    rows = await _execute(database_url, "SELECT name, position FROM webhook_fan_out")
+    assert rows == [("fan_out", None)]
+    await asyncio.to_thread(command.downgrade, config, "0008")
+    assert not WEBHOOK_TABLES & await _table_names(database_url)
+    await asyncio.to_thread(command.downgrade, config, "base")

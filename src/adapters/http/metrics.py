@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from datetime import datetime
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -20,6 +21,8 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import multiprocess as _multiprocess
+
+from domain.ports.webhooks import DeliveryBacklog
 
 HTTP_REQUESTS = Counter(
     "taskhub_http_requests_total",
@@ -86,6 +89,27 @@ WORKER_JOB_INTERVAL = Gauge(
     "How often the job is meant to run, in seconds (for staleness alerts).",
     ["worker_job"],
     multiprocess_mode="max",
+)
+
+WEBHOOK_ATTEMPTS = Counter(
+    "taskhub_webhook_attempts_total",
+    "Webhook delivery attempts by outcome (success, failure, blocked).",
+    ["outcome"],
+)
+WEBHOOK_PENDING = Gauge(
+    "taskhub_webhook_deliveries_pending",
+    "Webhook deliveries waiting for an attempt (due now or retrying later).",
+    multiprocess_mode="mostrecent",
+)
+WEBHOOK_LAG = Gauge(
+    "taskhub_webhook_delivery_lag_seconds",
+    "How long the oldest due webhook delivery has been waiting (0 when none is due).",
+    multiprocess_mode="mostrecent",
+)
+WEBHOOK_DISABLED = Gauge(
+    "taskhub_webhooks_disabled",
+    "Webhooks disabled (by their owner, after a 410, or after failing too long).",
+    multiprocess_mode="mostrecent",
 )
 
 
@@ -157,3 +181,16 @@ def mark_worker_dead(pid: int) -> None:
     """Drop a finished worker's live gauges from the multiprocess files."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         _multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+class PrometheusDeliveryMonitor:
+    """The webhook delivery job's `DeliveryMonitor`: attempts by outcome, and the backlog."""
+
+    def attempted(self, outcome: str) -> None:
+        WEBHOOK_ATTEMPTS.labels(outcome).inc()
+
+    def backlog(self, backlog: DeliveryBacklog, now: datetime) -> None:
+        WEBHOOK_PENDING.set(backlog.pending)
+        WEBHOOK_DISABLED.set(backlog.disabled_webhooks)
+        due = backlog.oldest_due_at
+        WEBHOOK_LAG.set(max(0.0, (now - due).total_seconds()) if due is not None else 0.0)

@@ -19,6 +19,9 @@ from domain.comments import BODY_MAX_LENGTH
 from domain.projects import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH, Role
 from domain.task_queries import MAX_PAGE_SIZE, Q_MAX_LENGTH, TaskSort
 from domain.use_cases.projects import DEFAULT_COMMENT_PAGE, MAX_COMMENT_PAGE
+from domain.use_cases.webhooks import DEFAULT_DELIVERY_PAGE, MAX_DELIVERY_PAGE
+from domain.webhooks import DESCRIPTION_MAX_LENGTH as WEBHOOK_DESCRIPTION_MAX_LENGTH
+from domain.webhooks import MAX_PATTERNS, RESPONSE_BODY_KEPT, URL_MAX_LENGTH, DeliveryStatus
 
 StatusText = Literal["todo", "in_progress", "done"]
 Priority = Annotated[int, Meta(ge=1, le=4, description="1 (normal) to 4 (urgent)")]
@@ -314,6 +317,128 @@ class CommentListQuery(msgspec.Struct, kw_only=True):
 
 class CommentPage(msgspec.Struct, kw_only=True):
     items: list[CommentOut]
+    next_cursor: Annotated[
+        str | None, Meta(description="Pass as `cursor` for the next page; null on the last.")
+    ]
+
+
+# --- webhooks ------------------------------------------------------------------------------------
+
+WebhookUrl = Annotated[
+    str,
+    Meta(
+        max_length=URL_MAX_LENGTH,
+        description="https:// (http:// only when the server allows it), no user-info, and not a "
+        "loopback, private, link-local or otherwise non-global address.",
+    ),
+]
+EventPatterns = Annotated[
+    list[str],
+    Meta(
+        min_length=1,
+        max_length=MAX_PATTERNS,
+        description="Event types (`task.created`) or prefixes ending in `.*` (`task.*`).",
+    ),
+]
+WebhookDescription = Annotated[
+    str | None, Meta(description=f"Up to {WEBHOOK_DESCRIPTION_MAX_LENGTH} characters.")
+]
+WebhookProject = Annotated[
+    Id | None,
+    Meta(description="Only this project's events (one you can read); null: every project."),
+]
+DeliveryStatusText = DeliveryStatus
+
+
+class WebhookCreate(Request):
+    url: WebhookUrl
+    events: EventPatterns
+    project_id: WebhookProject = None
+    description: WebhookDescription = None
+    enabled: bool = True
+
+
+class WebhookPatch(Request):
+    """JSON merge patch (RFC 7396): absent fields stay; `null` clears `project_id` (every
+    project) and `description`."""
+
+    url: WebhookUrl | UnsetType = UNSET
+    events: EventPatterns | UnsetType = UNSET
+    project_id: WebhookProject | UnsetType = UNSET
+    description: WebhookDescription | UnsetType = UNSET
+    enabled: bool | UnsetType = UNSET
+
+
+class WebhookOut(msgspec.Struct, kw_only=True):
+    id: str
+    url: str
+    events: list[str]
+    project_id: str | None
+    description: str | None
+    enabled: bool
+    disabled_reason: Annotated[
+        str | None, Meta(description="Why the server disabled it (a 410, failing too long).")
+    ]
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class WebhookCreated(WebhookOut, kw_only=True):
+    secret: Annotated[
+        str, Meta(description="`whsec_` + base64 of 32 random bytes; shown only in this answer.")
+    ]
+
+
+class WebhookList(msgspec.Struct, kw_only=True):
+    items: list[WebhookOut]
+
+
+class WebhookSecretOut(msgspec.Struct, kw_only=True):
+    secret: Annotated[
+        str, Meta(description="The new secret, shown only here; the old one signs for 24 h more.")
+    ]
+
+
+class DeliveryOut(msgspec.Struct, kw_only=True):
+    id: Annotated[str, Meta(description="Sent as `webhook-id` on every attempt.")]
+    webhook_id: str
+    event_id: str
+    event_type: str
+    status: DeliveryStatusText
+    attempt_count: Annotated[int, Meta(description="Attempts made in its retry series so far.")]
+    next_attempt_at: Annotated[
+        datetime | None, Meta(description="When the next attempt is due (null unless pending).")
+    ]
+    created_at: datetime
+    updated_at: datetime
+
+
+class AttemptOut(msgspec.Struct, kw_only=True):
+    attempted_at: datetime
+    duration_ms: int
+    response_status: Annotated[int | None, Meta(description="Null when no answer came.")]
+    error: Annotated[str | None, Meta(description="What went wrong; null on success.")]
+    response_body: Annotated[
+        str | None, Meta(description=f"The answer's first {RESPONSE_BODY_KEPT} bytes.")
+    ]
+
+
+class DeliveryDetail(DeliveryOut, kw_only=True):
+    attempts: Annotated[list[AttemptOut], Meta(description="Every attempt, oldest first.")]
+
+
+class DeliveryListQuery(msgspec.Struct, kw_only=True):
+    """The query parameters of `GET /v1/webhooks/{id}/deliveries`, as the OpenAPI text describes
+    them (the handler parses them itself, to name the offending one in a 422)."""
+
+    status: DeliveryStatusText | None = None
+    limit: Annotated[int, Meta(ge=1, le=MAX_DELIVERY_PAGE)] = DEFAULT_DELIVERY_PAGE
+    cursor: Annotated[str | None, Meta(description="next_cursor of the previous page.")] = None
+
+
+class DeliveryPage(msgspec.Struct, kw_only=True):
+    items: list[DeliveryOut]
     next_cursor: Annotated[
         str | None, Meta(description="Pass as `cursor` for the next page; null on the last.")
     ]

@@ -41,6 +41,18 @@ from domain.use_cases.projects import (
     UpdateProject,
 )
 from domain.use_cases.tasks import CreateTask, DeleteTask, GetTask, ListTasks, UpdateTask
+from domain.use_cases.webhooks import (
+    CreateWebhook,
+    DeleteWebhook,
+    GetDelivery,
+    GetWebhook,
+    ListDeliveries,
+    ListWebhooks,
+    PingWebhook,
+    RedeliverDelivery,
+    RotateWebhookSecret,
+    UpdateWebhook,
+)
 
 SERVICES = "services"
 
@@ -94,6 +106,17 @@ class Services:
     create_comment: Callable[[], CreateComment]
     list_comments: Callable[[], ListComments]
     delete_comment: Callable[[], DeleteComment]
+
+    create_webhook: Callable[[], CreateWebhook]
+    list_webhooks: Callable[[], ListWebhooks]
+    get_webhook: Callable[[], GetWebhook]
+    update_webhook: Callable[[], UpdateWebhook]
+    delete_webhook: Callable[[], DeleteWebhook]
+    rotate_webhook_secret: Callable[[], RotateWebhookSecret]
+    ping_webhook: Callable[[], PingWebhook]
+    list_deliveries: Callable[[], ListDeliveries]
+    get_delivery: Callable[[], GetDelivery]
+    redeliver: Callable[[], RedeliverDelivery]
 
 
 def services(connection: ASGIConnection[Any, Any, Any, Any]) -> Services:

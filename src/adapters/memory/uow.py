@@ -16,7 +16,19 @@ from adapters.memory.identity import (
 )
 from adapters.memory.tasks import MemoryTaskRepository
 
-TABLES = ("users", "sessions", "api_keys", "tasks", "projects", "memberships", "comments")
+TABLES = (
+    "users",
+    "sessions",
+    "api_keys",
+    "tasks",
+    "projects",
+    "memberships",
+    "comments",
+    "webhooks",
+    "deliveries",
+    "webhook_attempts",
+    "webhook_feed",
+)
 
 
 class MemoryDatabase:

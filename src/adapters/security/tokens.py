@@ -7,6 +7,7 @@ import hmac
 import secrets
 
 from domain.api_keys import API_KEY_PREFIX
+from domain.webhooks import SECRET_BYTES, secret_from_bytes
 
 SESSION_TOKEN_PREFIX = "ths_"  # noqa: S105 (a prefix, not a secret)
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -48,6 +49,10 @@ class RandomSecretGenerator:
 
     def api_key(self) -> str:
         return API_KEY_PREFIX + _random_base62()
+
+    def webhook_secret(self) -> str:
+        """The `WebhookSecrets` port: `whsec_` and the base64 of 32 random bytes."""
+        return secret_from_bytes(secrets.token_bytes(SECRET_BYTES))
 
 
 def _random_base62() -> str:

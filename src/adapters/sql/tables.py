@@ -233,3 +233,88 @@ worker_jobs = Table(
     Column("leased_until", UTC_DATETIME, nullable=True),
     Column("last_success_at", UTC_DATETIME, nullable=True),
 )
+
+# --- webhooks ------------------------------------------------------------------------------------
+
+# A user's subscriptions. Secrets are Fernet ciphertext (ENCRYPTION_KEY). `project_id` has no
+# foreign key: a deleted project leaves its webhooks in place, receiving nothing.
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", UUID_TEXT, primary_key=True),
+    Column(
+        "owner_id",
+        UUID_TEXT,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("url", String(2000), nullable=False),
+    Column("events", TEXT_LIST, nullable=False),
+    Column("project_id", UUID_TEXT, nullable=True),
+    Column("description", Text, nullable=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("disabled_reason", Text, nullable=True),
+    Column("secret", Text, nullable=False),
+    Column("previous_secret", Text, nullable=True),
+    Column("previous_secret_expires_at", UTC_DATETIME, nullable=True),
+    Column("failing_since", UTC_DATETIME, nullable=True),
+    Column("created_at", UTC_DATETIME, nullable=False),
+    Column("updated_at", UTC_DATETIME, nullable=False),
+    Column("version", Integer, nullable=False),
+    CheckConstraint("version >= 1", name="version"),
+)
+
+# One event for one webhook; its id is the `webhook-id` of every attempt. A claim leases it
+# (`leased_by` until `leased_until`) for the length of one attempt.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", UUID_TEXT, primary_key=True),
+    Column("webhook_id", UUID_TEXT, ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    Column("event_id", UUID_TEXT, nullable=False),
+    Column("event_type", String(100), nullable=False),
+    Column("project_id", UUID_TEXT, nullable=True),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTC_DATETIME, nullable=True),
+    Column("created_at", UTC_DATETIME, nullable=False),
+    Column("updated_at", UTC_DATETIME, nullable=False),
+    Column("leased_by", String(200), nullable=True),
+    Column("leased_until", UTC_DATETIME, nullable=True),
+    CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status"),
+    # A webhook's deliveries, newest first, with a keyset before (created_at, id).
+    Index("ix_webhook_deliveries_webhook_id_created_at_id", "webhook_id", "created_at", "id"),
+    # What the delivery job claims: the pending ones by due time.
+    Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    # What the retention purge deletes: finished ones by their last change.
+    Index("ix_webhook_deliveries_updated_at", "updated_at"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", UUID_TEXT, primary_key=True),
+    Column(
+        "delivery_id",
+        UUID_TEXT,
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("attempted_at", UTC_DATETIME, nullable=False),
+    Column("duration_ms", Integer, nullable=False),
+    Column("response_status", SmallInteger, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("response_body", Text, nullable=True),
+)
+
+# The fan-out's place in the change feed: one row, moved in the same transaction as the
+# deliveries it created.
+webhook_fan_out = Table(
+    "webhook_fan_out",
+    metadata,
+    Column("name", String(50), primary_key=True),
+    Column("position", Text, nullable=True),
+)

@@ -27,6 +27,7 @@ from adapters.sql.projects import (
 )
 from adapters.sql.raw import DriverLink
 from adapters.sql.tasks import SqlTaskRepository
+from adapters.sql.webhooks import SqlDeliveryRepository, SqlFeedPosition, SqlWebhookRepository
 from domain.errors import Unavailable
 
 log = structlog.get_logger("taskhub.sql")
@@ -160,7 +161,8 @@ class SqlUnitOfWork:
     placement) on the raw asyncpg connection (`adapters.sql.raw` gives its round trips), not
     users, sessions or keys.
 
-    It serves every unit-of-work port: identity, tasks, and projects (`SqlProjectUnitOfWork`).
+    It serves every unit-of-work port: identity, tasks, projects (`SqlProjectUnitOfWork`) and
+    webhooks (not in the raw mode).
 
     The repositories exist only inside the block. One instance serves one block at a time.
     """
@@ -173,6 +175,9 @@ class SqlUnitOfWork:
     memberships: SqlMembershipRepository
     comments: SqlCommentRepository
     project_tasks: SqlProjectTasks
+    webhooks: SqlWebhookRepository
+    deliveries: SqlDeliveryRepository
+    feed_position: SqlFeedPosition
 
     def __init__(
         self,
@@ -208,6 +213,9 @@ class SqlUnitOfWork:
             self.users = SqlUserRepository(conn)
             self.sessions = SqlSessionRepository(conn)
             self.api_keys = SqlApiKeyRepository(conn)
+            self.webhooks = SqlWebhookRepository(conn)
+            self.deliveries = SqlDeliveryRepository(conn)
+            self.feed_position = SqlFeedPosition(conn)
         return self
 
     async def _open(self) -> ConnectionLink | DriverLink:

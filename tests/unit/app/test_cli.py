@@ -257,3 +257,37 @@ def test_create_api_key_restricted_to_a_project(
         keys = client.get("/v1/users/me", headers={"Authorization": f"Bearer {secret}"})
     assert [p["id"] for p in listed.json()["items"]] == [inbox]
     assert keys.status_code == 200
+
+
+def test_rotate_encryption_key_moves_webhook_secrets_to_the_first_key(
+    database: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from adapters.security.crypto import FernetCipher
+
+    old, new = FernetCipher.generate_key(), FernetCipher.generate_key()
+    monkeypatch.setenv("ENCRYPTION_KEY", old)
+    monkeypatch.setattr("sys.stdin", io.StringIO("correct horse battery\n"))
+    main(["create-user", "hooks@example.com", "--password-stdin"])
+    main(["create-api-key", "hooks@example.com", "--name", "h", "--scope", "webhooks:manage"])
+    key = capsys.readouterr().out.split()[-1]
+    env = {"DATABASE_URL": database, "ENCRYPTION_KEY": old}
+    with TestClient(create_app(load_settings(environ=env, dotenv_path=None))) as client:
+        made = client.post(
+            "/v1/webhooks",
+            json={"url": "https://hooks.example.com/h", "events": ["task.*"]},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+    assert made.status_code == 201, made.text
+    secret = made.json()["secret"]
+
+    monkeypatch.setenv("ENCRYPTION_KEY", f"{new},{old}")
+    main(["rotate-encryption-key"])
+    assert "1 webhooks" in capsys.readouterr().out
+
+    import sqlite3
+
+    path = database.removeprefix("sqlite+aiosqlite:///")
+    [(stored,)] = sqlite3.connect(path).execute("SELECT secret FROM webhooks").fetchall()
+    assert FernetCipher(new).decrypt(stored) == secret
+    with pytest.raises(ValueError, match="another key"):
+        FernetCipher(old).decrypt(stored)

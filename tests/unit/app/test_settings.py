@@ -269,3 +269,46 @@ def test_migration_url_is_checked_and_masked() -> None:
     assert s.masked()["MIGRATION_DATABASE_URL"] == "postgresql+asyncpg://app:***@db:5432/taskhub"
     with pytest.raises(SettingsError, match="MIGRATION_DATABASE_URL"):
         load_settings(environ={"MIGRATION_DATABASE_URL": "postgres://db/x"}, dotenv_path=None)
+
+
+def test_webhook_settings_and_several_encryption_keys() -> None:
+    import base64
+    import os
+
+    from domain.webhooks import parse_duration, parse_schedule
+
+    defaults = load_settings(environ={}, dotenv_path=None)
+    assert (defaults.WEBHOOK_ALLOW_HTTP, defaults.WEBHOOK_ALLOW_PRIVATE_TARGETS) == (False, False)
+    assert defaults.WEBHOOK_TIMEOUT == 15.0
+    assert len(parse_schedule(defaults.WEBHOOK_RETRY_SCHEDULE)) == 7
+    assert parse_duration(defaults.WEBHOOK_DISABLE_AFTER).days == 5
+    keys = [base64.urlsafe_b64encode(os.urandom(32)).decode() for _ in range(2)]
+    both = load_settings(environ={"ENCRYPTION_KEY": f" {keys[0]} , {keys[1]}"}, dotenv_path=None)
+    assert both.encryption_keys == keys
+    for name, value in [
+        ("WEBHOOK_RETRY_SCHEDULE", "5s,soon"),
+        ("WEBHOOK_DISABLE_AFTER", "0d"),
+        ("ENCRYPTION_KEY", f"{keys[0]},not-a-key"),
+        ("ENCRYPTION_KEY", ","),
+    ]:
+        with pytest.raises(SettingsError, match=name):
+            load_settings(environ={name: value}, dotenv_path=None)
+
+
+def test_production_refuses_the_development_key_among_several() -> None:
+    import base64
+    import os
+
+    from app.settings import DEV_ENCRYPTION_KEY
+
+    real = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    env = {
+        "ENVIRONMENT": "production",
+        "DATABASE_URL": "sqlite+aiosqlite:///./x.db",
+        "SESSION_HASH_SECRET": base64.urlsafe_b64encode(os.urandom(40)).decode(),
+        "SERVICE_AUTH_TOKEN": base64.urlsafe_b64encode(os.urandom(40)).decode(),
+        "ENCRYPTION_KEY": f"{real},{DEV_ENCRYPTION_KEY}",
+    }
+    with pytest.raises(SettingsError, match="ENCRYPTION_KEY"):
+        load_settings(environ=env, dotenv_path=None)
+    assert load_settings(environ={**env, "ENCRYPTION_KEY": real}, dotenv_path=None)

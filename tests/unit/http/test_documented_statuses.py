@@ -26,6 +26,7 @@ from tests.unit.http.conftest import (
 from tests.unit.http.projects_world import ALL_SCOPES, add_member, make_inbox, place_task
 
 DEAD_DATABASE = "postgresql+asyncpg://x@127.0.0.1:1/x"
+WEBHOOK_BODY = {"url": "https://hooks.example.com/h", "events": ["task.*"]}
 JSON = {"Content-Type": "application/json"}
 
 
@@ -64,6 +65,22 @@ class World:
         if "project" in self.fixed:
             return self.fixed["project"]
         made = self.client.post("/v1/projects", json={"name": "p"}, headers=self.owner.auth)
+        return str(made.json()["id"])
+
+    def webhook(self) -> str:
+        if self.dead:
+            return str(uuid.uuid4())
+        if "webhook" in self.fixed:
+            return self.fixed["webhook"]
+        made = self.client.post("/v1/webhooks", json=WEBHOOK_BODY, headers=self.owner.auth)
+        return str(made.json()["id"])
+
+    def delivery(self, webhook_id: str) -> str:
+        if self.dead:
+            return str(uuid.uuid4())
+        if "delivery" in self.fixed:
+            return self.fixed["delivery"]
+        made = self.client.post(f"/v1/webhooks/{webhook_id}/ping", headers=self.owner.auth)
         return str(made.json()["id"])
 
     def placed_task(self) -> str:
@@ -127,12 +144,33 @@ PROJECT_SCOPES = {
     "createComment": "tasks:write",
     "listComments": "tasks:read",
     "deleteComment": "tasks:write",
+    **dict.fromkeys(
+        (
+            "createWebhook",
+            "listWebhooks",
+            "getWebhook",
+            "updateWebhook",
+            "deleteWebhook",
+            "rotateWebhookSecret",
+            "pingWebhook",
+            "listWebhookDeliveries",
+            "getWebhookDelivery",
+            "redeliverWebhookDelivery",
+        ),
+        "webhooks:manage",
+    ),
 }
 
 
 def _remove_member(w: World, h: dict[str, str]) -> httpx.Response:
     project_id = w.project()
     return w.client.delete(f"/v1/projects/{project_id}/members/{w.member(project_id)}", headers=h)
+
+
+def _webhook_delivery(w: World, h: dict[str, str], action: str = "") -> httpx.Response:
+    hook = w.webhook()
+    path = f"/v1/webhooks/{hook}/deliveries/{w.delivery(hook)}{action}"
+    return w.client.request("POST" if action else "GET", path, headers=h)
 
 
 def _delete_comment(w: World, h: dict[str, str]) -> httpx.Response:
@@ -197,6 +235,22 @@ REQUESTS: dict[str, Request] = {
     ),
     "listComments": lambda w, h: w.client.get(f"/v1/tasks/{w.placed_task()}/comments", headers=h),
     "deleteComment": _delete_comment,
+    "createWebhook": lambda w, h: w.client.post("/v1/webhooks", json=WEBHOOK_BODY, headers=h),
+    "listWebhooks": lambda w, h: w.client.get("/v1/webhooks", headers=h),
+    "getWebhook": lambda w, h: w.client.get(f"/v1/webhooks/{w.webhook()}", headers=h),
+    "updateWebhook": lambda w, h: w.client.patch(
+        f"/v1/webhooks/{w.webhook()}", json={"description": "u"}, headers=h
+    ),
+    "deleteWebhook": lambda w, h: w.client.delete(f"/v1/webhooks/{w.webhook()}", headers=h),
+    "rotateWebhookSecret": lambda w, h: w.client.post(
+        f"/v1/webhooks/{w.webhook()}/rotate-secret", headers=h
+    ),
+    "pingWebhook": lambda w, h: w.client.post(f"/v1/webhooks/{w.webhook()}/ping", headers=h),
+    "listWebhookDeliveries": lambda w, h: w.client.get(
+        f"/v1/webhooks/{w.webhook()}/deliveries", headers=h
+    ),
+    "getWebhookDelivery": _webhook_delivery,
+    "redeliverWebhookDelivery": lambda w, h: _webhook_delivery(w, h, "/redeliver"),
 }
 SUCCESS = {
     "getHealth": 200,
@@ -226,6 +280,16 @@ SUCCESS = {
     "createComment": 201,
     "listComments": 200,
     "deleteComment": 204,
+    "createWebhook": 201,
+    "listWebhooks": 200,
+    "getWebhook": 200,
+    "updateWebhook": 200,
+    "deleteWebhook": 204,
+    "rotateWebhookSecret": 200,
+    "pingWebhook": 202,
+    "listWebhookDeliveries": 200,
+    "getWebhookDelivery": 200,
+    "redeliverWebhookDelivery": 202,
 }
 PUBLIC = {"getHealth", "getReadiness", "getMetrics", "createUser", "createSession"}
 WITH_SCOPE = {
@@ -251,6 +315,8 @@ BODIES: dict[str, Callable[[World], tuple[str, str]]] = {
     "addMember": lambda w: ("POST", f"/v1/projects/{w.project()}/members"),
     "updateMember": lambda w: ("PATCH", f"/v1/projects/{w.project()}/members/{w.owner.id}"),
     "createComment": lambda w: ("POST", f"/v1/tasks/{w.placed_task()}/comments"),
+    "createWebhook": lambda _w: ("POST", "/v1/webhooks"),
+    "updateWebhook": lambda w: ("PATCH", f"/v1/webhooks/{w.webhook()}"),
 }
 
 Recipe = Callable[[ApiFactory], httpx.Response]
@@ -284,17 +350,25 @@ def _without_scope(op: str) -> Recipe:
 def _rate_limited(op: str) -> Recipe:
     def make(make_api: ApiFactory) -> httpx.Response:
         w = world(make_api, RATE_LIMIT_DEFAULT="6/minute", RATE_LIMIT_LOGIN="6/minute")
+        if "Webhook" in op:
+            w.fixed = {"webhook": w.webhook()}
+            w.fixed["delivery"] = w.delivery(w.fixed["webhook"])
+            return _until_limited(w, op)
         w.fixed = {"task": w.task(), "key": w.key_id(), "project": w.project()}
         w.fixed["placed"] = w.placed_task()
         w.fixed["other"] = w.api.account().email
         w.fixed["member"] = w.member(w.fixed["project"])
-        for _ in range(10):
-            response = REQUESTS[op](w, w.owner.auth)
-            if response.status_code == 429:
-                break
-        return response
+        return _until_limited(w, op)
 
     return make
+
+
+def _until_limited(w: World, op: str) -> httpx.Response:
+    for _ in range(10):
+        response = REQUESTS[op](w, w.owner.auth)
+        if response.status_code == 429:
+            break
+    return response
 
 
 def _unavailable(op: str) -> Recipe:
@@ -616,6 +690,118 @@ def _comment_limit_out_of_range(make_api: ApiFactory) -> httpx.Response:
     )
 
 
+# --- webhooks ------------------------------------------------------------------------------------
+
+
+@recipe("createWebhook", 409)
+def _webhook_cap_reached(make_api: ApiFactory) -> httpx.Response:
+    from domain.use_cases.webhooks import MAX_WEBHOOKS_PER_USER
+
+    w = world(make_api)
+    for _ in range(MAX_WEBHOOKS_PER_USER):
+        REQUESTS["createWebhook"](w, w.owner.auth)
+    return REQUESTS["createWebhook"](w, w.owner.auth)
+
+
+@recipe("getWebhook", 304)
+def _webhook_not_modified(make_api: ApiFactory) -> httpx.Response:
+    w = world(make_api)
+    made = REQUESTS["createWebhook"](w, w.owner.auth)
+    etag = made.headers["etag"]
+    return w.client.get(made.headers["location"], headers={**w.owner.auth, "If-None-Match": etag})
+
+
+def _unknown_webhook(op: str, what: str) -> Recipe:
+    def make(make_api: ApiFactory) -> httpx.Response:
+        w = world(make_api)
+        w.fixed = {what: str(uuid.uuid4())}
+        return REQUESTS[op](w, {**w.owner.auth, **JSON})
+
+    return make
+
+
+for _op in (
+    "getWebhook",
+    "updateWebhook",
+    "deleteWebhook",
+    "rotateWebhookSecret",
+    "pingWebhook",
+    "listWebhookDeliveries",
+):
+    recipe(_op, 404)(_unknown_webhook(_op, "webhook"))
+for _op in ("getWebhookDelivery", "redeliverWebhookDelivery"):
+    recipe(_op, 404)(_unknown_webhook(_op, "delivery"))
+
+
+def _stale_webhook(method: str) -> Recipe:
+    def make(make_api: ApiFactory) -> httpx.Response:
+        w = world(make_api)
+        hook = w.webhook()
+        headers = {**w.owner.auth, **JSON, "If-Match": f'"{hook}.0"'}
+        body = b'{"description": "u"}' if method == "PATCH" else None
+        return w.client.request(method, f"/v1/webhooks/{hook}", content=body, headers=headers)
+
+    return make
+
+
+recipe("updateWebhook", 412)(_stale_webhook("PATCH"))
+recipe("deleteWebhook", 412)(_stale_webhook("DELETE"))
+
+
+def _webhook_lost_race(op: str) -> Recipe:
+    def make(make_api: ApiFactory) -> httpx.Response:
+        from adapters.memory.webhooks import MemoryWebhookRepository
+
+        w = world(make_api)
+        w.fixed = {"webhook": w.webhook()}
+        real = MemoryWebhookRepository.update
+
+        async def beaten(self: MemoryWebhookRepository, *args: Any) -> bool:
+            return False  # the stored version moved on meanwhile
+
+        setattr(MemoryWebhookRepository, "update", beaten)  # noqa: B010
+        try:
+            return REQUESTS[op](w, w.owner.auth)
+        finally:
+            setattr(MemoryWebhookRepository, "update", real)  # noqa: B010
+
+    return make
+
+
+recipe("updateWebhook", 409)(_webhook_lost_race("updateWebhook"))
+recipe("rotateWebhookSecret", 409)(_webhook_lost_race("rotateWebhookSecret"))
+
+
+def _disabled_webhook(op: str) -> Recipe:
+    def make(make_api: ApiFactory) -> httpx.Response:
+        w = world(make_api)
+        hook = w.webhook()
+        w.fixed = {"webhook": hook, "delivery": w.delivery(hook)}
+        off = w.client.patch(f"/v1/webhooks/{hook}", json={"enabled": False}, headers=w.owner.auth)
+        assert off.status_code == 200
+        return REQUESTS[op](w, w.owner.auth)
+
+    return make
+
+
+recipe("pingWebhook", 409)(_disabled_webhook("pingWebhook"))
+recipe("redeliverWebhookDelivery", 409)(_disabled_webhook("redeliverWebhookDelivery"))
+
+
+@recipe("listWebhookDeliveries", 400)
+def _tampered_delivery_cursor(make_api: ApiFactory) -> httpx.Response:
+    w = world(make_api)
+    path = f"/v1/webhooks/{w.webhook()}/deliveries"
+    return w.client.get(path, params={"cursor": "x"}, headers=w.owner.auth)
+
+
+@recipe("listWebhookDeliveries", 422)
+def _delivery_limit_out_of_range(make_api: ApiFactory) -> httpx.Response:
+    w = world(make_api)
+    path = f"/v1/webhooks/{w.webhook()}/deliveries"
+    return w.client.get(path, params={"limit": "0"}, headers=w.owner.auth)
+
+
 @pytest.fixture(scope="module")
 def documented(documented_statuses: dict[tuple[str, str], set[int]]) -> set[tuple[str, int]]:
     ids = {(method, path): op for op, (method, path) in OPERATIONS.items()}
@@ -652,6 +838,19 @@ OPERATIONS = {
     "createComment": ("POST", "/v1/tasks/{task_id}/comments"),
     "listComments": ("GET", "/v1/tasks/{task_id}/comments"),
     "deleteComment": ("DELETE", "/v1/tasks/{task_id}/comments/{comment_id}"),
+    "createWebhook": ("POST", "/v1/webhooks"),
+    "listWebhooks": ("GET", "/v1/webhooks"),
+    "getWebhook": ("GET", "/v1/webhooks/{webhook_id}"),
+    "updateWebhook": ("PATCH", "/v1/webhooks/{webhook_id}"),
+    "deleteWebhook": ("DELETE", "/v1/webhooks/{webhook_id}"),
+    "rotateWebhookSecret": ("POST", "/v1/webhooks/{webhook_id}/rotate-secret"),
+    "pingWebhook": ("POST", "/v1/webhooks/{webhook_id}/ping"),
+    "listWebhookDeliveries": ("GET", "/v1/webhooks/{webhook_id}/deliveries"),
+    "getWebhookDelivery": ("GET", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}"),
+    "redeliverWebhookDelivery": (
+        "POST",
+        "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
+    ),
 }
 
 

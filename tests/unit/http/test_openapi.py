@@ -38,6 +38,18 @@ OPERATION_IDS = {
     ("post", "/v1/tasks/{task_id}/comments"): "createComment",
     ("get", "/v1/tasks/{task_id}/comments"): "listComments",
     ("delete", "/v1/tasks/{task_id}/comments/{comment_id}"): "deleteComment",
+    ("post", "/v1/webhooks"): "createWebhook",
+    ("get", "/v1/webhooks"): "listWebhooks",
+    ("get", "/v1/webhooks/{webhook_id}"): "getWebhook",
+    ("patch", "/v1/webhooks/{webhook_id}"): "updateWebhook",
+    ("delete", "/v1/webhooks/{webhook_id}"): "deleteWebhook",
+    ("post", "/v1/webhooks/{webhook_id}/rotate-secret"): "rotateWebhookSecret",
+    ("post", "/v1/webhooks/{webhook_id}/ping"): "pingWebhook",
+    ("get", "/v1/webhooks/{webhook_id}/deliveries"): "listWebhookDeliveries",
+    ("get", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}"): "getWebhookDelivery",
+    ("post", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): (
+        "redeliverWebhookDelivery"
+    ),
 }
 PUBLIC = {"getHealth", "getReadiness", "getMetrics", "createUser", "createSession"}
 

@@ -56,12 +56,19 @@ def test_no_secret_in_database_logs_or_other_answers(
         "/v1/api-keys", json={"name": "ci", "scopes": ["tasks:read"]}, headers=bearer(token)
     )
     key = issued.json()["key"]
+    hook_body = {"url": "https://hooks.example.com/h", "events": ["task.*"]}
+    hook = api.client.post("/v1/webhooks", json=hook_body, headers=bearer(token)).json()
+    rotated = api.client.post(f"/v1/webhooks/{hook['id']}/rotate-secret", headers=bearer(token))
+    webhook_secrets = [hook["secret"], rotated.json()["secret"]]
     # Use every credential, successfully and not.
     call("GET", "/v1/users/me", headers=bearer(token))
     call("POST", "/v1/tasks", json={"title": "t"}, headers=bearer(token))
     call("GET", "/v1/tasks", headers=bearer(key))
     call("POST", "/v1/tasks", json={"title": "t"}, headers=bearer(key))  # 403
     call("GET", "/v1/api-keys", headers=bearer(token))
+    call("GET", "/v1/webhooks", headers=bearer(token))
+    call("GET", f"/v1/webhooks/{hook['id']}", headers=bearer(token))
+    call("PATCH", f"/v1/webhooks/{hook['id']}", json={"secret": "x"}, headers=bearer(token))
     call("GET", "/v1/tasks", headers={**bearer(SERVICE_TOKEN), "X-Acting-User": user["id"]})
     call("GET", "/v1/tasks", headers=bearer(SERVICE_TOKEN))  # 401: no acting user
     call("GET", "/v1/tasks", headers=bearer(key + "x"))  # 401: a near miss
@@ -99,6 +106,9 @@ def test_no_secret_in_database_logs_or_other_answers(
         "password": PASSWORD,
         "wrong password": WRONG_PASSWORD,
         "service token": SERVICE_TOKEN,
+        "webhook secret": webhook_secrets[0],
+        "rotated webhook secret": webhook_secrets[1],
+        "webhook secret without prefix": webhook_secrets[0].removeprefix("whsec_"),
     }
     for place, text in places.items():
         for name, secret in secrets.items():
@@ -107,6 +117,7 @@ def test_no_secret_in_database_logs_or_other_answers(
     assert api.rows("sessions")
     assert api.rows("api_keys")
     assert api.rows("users")
+    assert api.rows("webhooks")
 
 
 def test_the_key_prefix_shown_in_lists_is_not_enough_to_authenticate(

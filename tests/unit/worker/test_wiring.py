@@ -65,12 +65,13 @@ def test_the_worker_settings_and_their_defaults() -> None:
     off = load_settings(environ={"SERVE_WORKER": "false"}, dotenv_path=None)
     assert off.SERVE_WORKER is False
     container = build_container(settings)
-    [job] = container.worker_jobs()
-    assert (job.name, job.interval, job.exclusive) == (
-        "purge_expired_sessions",
-        timedelta(hours=1),
-        True,
-    )
+    jobs = container.worker_jobs()
+    assert [(job.name, job.interval, job.exclusive) for job in jobs] == [
+        ("purge_expired_sessions", timedelta(hours=1), True),
+        ("webhook_fan_out", timedelta(seconds=5), True),
+        ("webhook_deliveries", timedelta(seconds=5), False),
+        ("purge_webhook_deliveries", timedelta(hours=1), True),
+    ]
 
 
 def test_a_lease_shorter_than_two_statement_timeouts_is_refused() -> None:

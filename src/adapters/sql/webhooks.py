@@ -1,0 +1,377 @@
+"""The webhook repositories over one SQLAlchemy connection (PostgreSQL or SQLite), inside the
+unit of work's transaction. A claim selects due deliveries (PostgreSQL: `FOR UPDATE SKIP
+LOCKED`, so concurrent claimers pass over each other's rows) and leases them with a conditional
+UPDATE that re-checks the lease, so two claimers never get one delivery on either database."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from adapters.sql.tables import webhook_attempts, webhook_deliveries, webhook_fan_out, webhooks
+from adapters.sql.types import is_canonical_uuid
+from domain.ports.webhooks import DeliveryBacklog, DeliveryPosition
+from domain.webhooks import Attempt, Delivery, DeliveryStatus, Webhook
+
+_FAN_OUT = "fan_out"
+_hooks = webhooks.c
+_deliveries = webhook_deliveries.c
+_attempts = webhook_attempts.c
+_WEBHOOK_COLUMNS = [
+    _hooks.id,
+    _hooks.owner_id,
+    _hooks.url,
+    _hooks.events,
+    _hooks.project_id,
+    _hooks.description,
+    _hooks.enabled,
+    _hooks.disabled_reason,
+    _hooks.secret,
+    _hooks.previous_secret,
+    _hooks.previous_secret_expires_at,
+    _hooks.failing_since,
+    _hooks.created_at,
+    _hooks.updated_at,
+    _hooks.version,
+]
+_SELECT_WEBHOOK = select(*_WEBHOOK_COLUMNS)
+_DELIVERY_COLUMNS = [
+    _deliveries.id,
+    _deliveries.webhook_id,
+    _deliveries.event_id,
+    _deliveries.event_type,
+    _deliveries.project_id,
+    _deliveries.payload,
+    _deliveries.status,
+    _deliveries.attempts,
+    _deliveries.next_attempt_at,
+    _deliveries.created_at,
+    _deliveries.updated_at,
+    _deliveries.leased_by,
+    _deliveries.leased_until,
+]
+_SELECT_DELIVERY = select(*_DELIVERY_COLUMNS)
+
+
+def _webhook(row: Any) -> Webhook:
+    return Webhook(
+        id=str(row.id),
+        owner_id=str(row.owner_id),
+        url=row.url,
+        events=tuple(row.events),
+        project_id=str(row.project_id) if row.project_id is not None else None,
+        description=row.description,
+        enabled=bool(row.enabled),
+        disabled_reason=row.disabled_reason,
+        secret=row.secret,
+        previous_secret=row.previous_secret,
+        previous_secret_expires_at=row.previous_secret_expires_at,
+        failing_since=row.failing_since,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        version=row.version,
+    )
+
+
+def _webhook_values(webhook: Webhook) -> dict[str, Any]:
+    return {
+        "id": webhook.id,
+        "owner_id": webhook.owner_id,
+        "url": webhook.url,
+        "events": list(webhook.events),
+        "project_id": webhook.project_id,
+        "description": webhook.description,
+        "enabled": webhook.enabled,
+        "disabled_reason": webhook.disabled_reason,
+        "secret": webhook.secret,
+        "previous_secret": webhook.previous_secret,
+        "previous_secret_expires_at": webhook.previous_secret_expires_at,
+        "failing_since": webhook.failing_since,
+        "created_at": webhook.created_at,
+        "updated_at": webhook.updated_at,
+        "version": webhook.version,
+    }
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(
+        id=str(row.id),
+        webhook_id=str(row.webhook_id),
+        event_id=str(row.event_id),
+        event_type=row.event_type,
+        project_id=str(row.project_id) if row.project_id is not None else None,
+        payload=row.payload,
+        status=DeliveryStatus(row.status),
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        leased_by=row.leased_by,
+        leased_until=row.leased_until,
+    )
+
+
+def _delivery_values(delivery: Delivery) -> dict[str, Any]:
+    return {
+        "id": delivery.id,
+        "webhook_id": delivery.webhook_id,
+        "event_id": delivery.event_id,
+        "event_type": delivery.event_type,
+        "project_id": delivery.project_id,
+        "payload": delivery.payload,
+        "status": delivery.status.value,
+        "attempts": delivery.attempts,
+        "next_attempt_at": delivery.next_attempt_at,
+        "created_at": delivery.created_at,
+        "updated_at": delivery.updated_at,
+        "leased_by": delivery.leased_by,
+        "leased_until": delivery.leased_until,
+    }
+
+
+class SqlWebhookRepository:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._conn = connection
+
+    async def add(self, webhook: Webhook) -> None:
+        await self._conn.execute(insert(webhooks).values(**_webhook_values(webhook)))
+
+    async def get(self, webhook_id: str, *, for_update: bool = False) -> Webhook | None:
+        if not is_canonical_uuid(webhook_id):
+            return None
+        statement = _SELECT_WEBHOOK.where(_hooks.id == webhook_id)
+        if for_update:
+            statement = statement.with_for_update()
+        row = (await self._conn.execute(statement)).first()
+        return _webhook(row) if row is not None else None
+
+    async def update(self, webhook: Webhook, expected_version: int) -> bool:
+        values = _webhook_values(webhook)
+        del values["id"], values["owner_id"], values["created_at"]
+        result: Any = await self._conn.execute(
+            update(webhooks)
+            .where(_hooks.id == webhook.id, _hooks.version == expected_version)
+            .values(**values)
+        )
+        return bool(result.rowcount == 1)
+
+    async def delete(self, webhook_id: str) -> bool:
+        # Explicit children first: SQLite enforces ON DELETE CASCADE only with foreign keys on.
+        ids = select(_deliveries.id).where(_deliveries.webhook_id == webhook_id)
+        await self._conn.execute(delete(webhook_attempts).where(_attempts.delivery_id.in_(ids)))
+        await self._conn.execute(
+            delete(webhook_deliveries).where(_deliveries.webhook_id == webhook_id)
+        )
+        result: Any = await self._conn.execute(delete(webhooks).where(_hooks.id == webhook_id))
+        return bool(result.rowcount == 1)
+
+    async def list_for_owner(self, owner_id: str) -> list[Webhook]:
+        rows = await self._conn.execute(
+            _SELECT_WEBHOOK.where(_hooks.owner_id == owner_id).order_by(
+                _hooks.created_at, _hooks.id
+            )
+        )
+        return [_webhook(row) for row in rows]
+
+    async def count_for_owner(self, owner_id: str) -> int:
+        count = await self._conn.scalar(
+            select(func.count()).select_from(webhooks).where(_hooks.owner_id == owner_id)
+        )
+        return int(count or 0)
+
+    async def enabled(self) -> list[Webhook]:
+        rows = await self._conn.execute(
+            _SELECT_WEBHOOK.where(_hooks.enabled.is_(True)).order_by(_hooks.id)
+        )
+        return [_webhook(row) for row in rows]
+
+    async def all_ids(self) -> list[str]:
+        rows = await self._conn.execute(select(_hooks.id).order_by(_hooks.id))
+        return [str(row.id) for row in rows]
+
+
+class SqlDeliveryRepository:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._conn = connection
+
+    async def add(self, delivery: Delivery) -> None:
+        await self._conn.execute(insert(webhook_deliveries).values(**_delivery_values(delivery)))
+
+    async def get(self, delivery_id: str) -> Delivery | None:
+        if not is_canonical_uuid(delivery_id):
+            return None
+        row = (
+            await self._conn.execute(_SELECT_DELIVERY.where(_deliveries.id == delivery_id))
+        ).first()
+        return _delivery(row) if row is not None else None
+
+    async def update(self, delivery: Delivery) -> None:
+        values = _delivery_values(delivery)
+        for fixed in ("id", "webhook_id", "event_id", "event_type", "project_id", "payload"):
+            del values[fixed]
+        await self._conn.execute(
+            update(webhook_deliveries).where(_deliveries.id == delivery.id).values(**values)
+        )
+
+    async def page(
+        self,
+        webhook_id: str,
+        status: DeliveryStatus | None,
+        before: DeliveryPosition | None,
+        *,
+        limit: int,
+    ) -> list[Delivery]:
+        statement = _SELECT_DELIVERY.where(_deliveries.webhook_id == webhook_id)
+        if status is not None:
+            statement = statement.where(_deliveries.status == status.value)
+        if before is not None:
+            statement = statement.where(
+                or_(
+                    _deliveries.created_at < before.created_at,
+                    and_(_deliveries.created_at == before.created_at, _deliveries.id < before.id),
+                )
+            )
+        statement = statement.order_by(_deliveries.created_at.desc(), _deliveries.id.desc())
+        rows = await self._conn.execute(statement.limit(limit))
+        return [_delivery(row) for row in rows]
+
+    async def claim(
+        self, now: datetime, holder: str, until: datetime, limit: int
+    ) -> list[Delivery]:
+        free = or_(_deliveries.leased_until.is_(None), _deliveries.leased_until <= now)
+        due = and_(
+            _deliveries.status == DeliveryStatus.PENDING.value,
+            _deliveries.next_attempt_at <= now,
+            free,
+        )
+        candidates = (
+            select(_deliveries.id)
+            .where(
+                due,
+                _deliveries.webhook_id.in_(select(_hooks.id).where(_hooks.enabled.is_(True))),
+            )
+            .order_by(_deliveries.next_attempt_at, _deliveries.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True, of=webhook_deliveries)
+        )
+        ids = [row.id for row in await self._conn.execute(candidates)]
+        if not ids:
+            return []
+        await self._conn.execute(
+            update(webhook_deliveries)
+            .where(_deliveries.id.in_(ids), due)
+            .values(leased_by=holder, leased_until=until)
+        )
+        rows = await self._conn.execute(
+            _SELECT_DELIVERY.where(
+                _deliveries.id.in_(ids),
+                _deliveries.leased_by == holder,
+                _deliveries.leased_until == until,
+            ).order_by(_deliveries.next_attempt_at, _deliveries.id)
+        )
+        return [_delivery(row) for row in rows]
+
+    async def add_attempt(self, attempt: Attempt) -> None:
+        await self._conn.execute(
+            insert(webhook_attempts).values(
+                id=attempt.id,
+                delivery_id=attempt.delivery_id,
+                attempted_at=attempt.attempted_at,
+                duration_ms=attempt.duration_ms,
+                response_status=attempt.response_status,
+                error=attempt.error,
+                response_body=attempt.response_body,
+            )
+        )
+
+    async def attempts(self, delivery_id: str) -> list[Attempt]:
+        rows = await self._conn.execute(
+            select(webhook_attempts)
+            .where(_attempts.delivery_id == delivery_id)
+            .order_by(_attempts.attempted_at, _attempts.id)
+        )
+        return [
+            Attempt(
+                id=str(row.id),
+                delivery_id=str(row.delivery_id),
+                attempted_at=row.attempted_at,
+                duration_ms=row.duration_ms,
+                response_status=row.response_status,
+                error=row.error,
+                response_body=row.response_body,
+            )
+            for row in rows
+        ]
+
+    async def backlog(self) -> DeliveryBacklog:
+        pending = (
+            await self._conn.execute(
+                select(func.count(), func.min(_deliveries.next_attempt_at)).where(
+                    _deliveries.status == DeliveryStatus.PENDING.value
+                )
+            )
+        ).one()
+        disabled = await self._conn.scalar(
+            select(func.count()).select_from(webhooks).where(_hooks.enabled.is_(False))
+        )
+        oldest = pending[1]
+        if isinstance(oldest, str):  # SQLite's MIN() over the text column bypasses the type
+            oldest = datetime.fromisoformat(oldest)
+        return DeliveryBacklog(int(pending[0] or 0), oldest, int(disabled or 0))
+
+    async def purge_finished(self, before: datetime, limit: int) -> int:
+        batch = (
+            select(_deliveries.id)
+            .where(
+                _deliveries.status != DeliveryStatus.PENDING.value,
+                _deliveries.updated_at < before,
+            )
+            .order_by(_deliveries.updated_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        ids = [row.id for row in await self._conn.execute(batch)]
+        if not ids:
+            return 0
+        await self._conn.execute(delete(webhook_attempts).where(_attempts.delivery_id.in_(ids)))
+        result: Any = await self._conn.execute(
+            delete(webhook_deliveries).where(_deliveries.id.in_(ids))
+        )
+        return int(result.rowcount)
+
+
+class SqlFeedPosition:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._conn = connection
+
+    async def get(self) -> str | None:
+        position = await self._conn.scalar(
+            select(webhook_fan_out.c.position).where(webhook_fan_out.c.name == _FAN_OUT)
+        )
+        return str(position) if position is not None else None
+
+    async def advance(self, expected: str | None, position: str) -> bool:
+        column = webhook_fan_out.c.position
+        same = column.is_(None) if expected is None else column == expected
+        result: Any = await self._conn.execute(
+            update(webhook_fan_out)
+            .where(webhook_fan_out.c.name == _FAN_OUT, same)
+            .values(position=position)
+        )
+        if result.rowcount == 1:
+            return True
+        if expected is not None or await self._exists():
+            return False
+        # The migration seeds the row; a schema made otherwise gets it here (a racing insert
+        # fails on the primary key and rolls its transaction back).
+        await self._conn.execute(insert(webhook_fan_out).values(name=_FAN_OUT, position=position))
+        return True
+
+    async def _exists(self) -> bool:
+        found = await self._conn.scalar(
+            select(webhook_fan_out.c.name).where(webhook_fan_out.c.name == _FAN_OUT)
+        )
+        return found is not None
