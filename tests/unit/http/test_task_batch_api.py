@@ -49,7 +49,8 @@ def test_every_operation_answers_in_order_with_the_single_status(api: Api, alice
     assert results[0]["task"]["labels"] == ["x"]
     assert results[1]["task"]["status"] == "done"
     assert results[1]["task"]["version"] == 2
-    assert "task" not in results[2] and "problem" not in results[2]
+    assert "task" not in results[2]
+    assert "problem" not in results[2]
     assert titles(api) == {"new", "to update"}
     assert api.client.get(f"/v1/tasks/{gone['id']}", headers=alice.auth).status_code == 404
 
@@ -252,4 +253,5 @@ def test_the_openapi_text_documents_the_batch(api: Api) -> None:
     schemas = spec["components"]["schemas"]
     assert schemas["BatchCreate"]["properties"]["data"]["$ref"].endswith("/TaskCreate")
     assert schemas["BatchUpdate"]["properties"]["data"]["$ref"].endswith("/TaskPatch")
-    assert "TaskCreate" in schemas and "TaskPatch" in schemas
+    assert "TaskCreate" in schemas
+    assert "TaskPatch" in schemas
