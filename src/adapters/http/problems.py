@@ -7,13 +7,14 @@ a clean 500 with the request id and no trace (the trace goes to the log, not the
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
+from msgspec import UNSET, Meta, UnsetType
 
 from domain import errors
 from domain.use_cases.task_batch import BatchFailed
@@ -44,9 +45,10 @@ class Problem(msgspec.Struct, omit_defaults=True):
 
 
 class OperationProblem(Problem, kw_only=True):
-    """The problem of a batch that stopped at one operation: `operation` is its index."""
+    """The problem of a batch: `operation` is the index of the operation it stopped at (absent
+    when the request as a whole was refused)."""
 
-    operation: int
+    operation: Annotated[int, Meta(ge=0)] | UnsetType = UNSET
 
 
 _DOMAIN_STATUS: dict[type[errors.DomainError], tuple[int, str]] = {

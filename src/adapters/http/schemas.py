@@ -250,11 +250,12 @@ class BatchResult(msgspec.Struct, kw_only=True, omit_defaults=True):
         int, Meta(description="What the single request would have answered: 201, 200, 204, ...")
     ]
     task: Annotated[
-        TaskOut | None, Meta(description="The created or updated task (absent otherwise).")
-    ] = None
+        TaskOut | UnsetType, Meta(description="The created or updated task (absent otherwise).")
+    ] = UNSET
     problem: Annotated[
-        Problem | None, Meta(description="Why the operation failed (absent when it succeeded).")
-    ] = None
+        Problem | UnsetType,
+        Meta(description="Why the operation failed (absent when it succeeded)."),
+    ] = UNSET
 
 
 class TaskBatchResults(msgspec.Struct, kw_only=True):

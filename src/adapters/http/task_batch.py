@@ -10,17 +10,19 @@ paths in the batch body (`operations[2].data.title`).
 from __future__ import annotations
 
 from dataclasses import replace
+from http import HTTPStatus
 from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_200_OK
 
 from adapters.http.auth import SCOPE_OPT, charge, current_principal, principal_guard
 from adapters.http.bodies import decode_body, decode_part, under
 from adapters.http.conditional import expected_version
-from adapters.http.openapi import PROBLEMS, documented_body
-from adapters.http.problems import domain_problem
+from adapters.http.openapi import documented_body, documented_headers
+from adapters.http.problems import PROBLEM_JSON, OperationProblem, domain_problem
 from adapters.http.responses import EncodedJson
 from adapters.http.routing import post
 from adapters.http.schemas import (
@@ -82,8 +84,10 @@ def _result(result: OperationResult, operation: Operation) -> BatchResult:
     if result.error is not None:
         problem = domain_problem(_named_in_batch(result.index, operation, result.error))[0]
         return BatchResult(index=result.index, status=problem.status, problem=problem)
-    task = task_out(result.task) if result.task is not None else None
-    return BatchResult(index=result.index, status=_SUCCESS_STATUS[result.outcome], task=task)
+    status = _SUCCESS_STATUS[result.outcome]
+    if result.task is None:
+        return BatchResult(index=result.index, status=status)
+    return BatchResult(index=result.index, status=status, task=task_out(result.task))
 
 
 class TaskBatchController(Controller):
@@ -115,9 +119,22 @@ class TaskBatchController(Controller):
         "rate limit (its RateLimit-* headers show the budget after all of them); a batch the "
         "budget cannot take is 429 and runs nothing (counted as one request). "
         "`Idempotency-Key` works as on POST /v1/tasks: a repeat with the same body returns the "
-        "first answer (`Idempotent-Replayed: true`) without running anything again.",
-        opt={SCOPE_OPT: Scope.TASKS_WRITE, **documented_body(TaskBatch)},
-        responses=PROBLEMS(403, 404, 409, 412),
+        "first answer (`Idempotent-Replayed: true`) without running anything again (and counts "
+        "as one request); an atomic batch that failed keeps nothing, so its retry runs again.",
+        opt={
+            SCOPE_OPT: Scope.TASKS_WRITE,
+            **documented_body(TaskBatch),
+            **documented_headers({200: ("Idempotent-Replayed",)}),
+        },
+        responses={
+            status: ResponseSpec(
+                data_container=OperationProblem,
+                generate_examples=False,
+                description=HTTPStatus(status).phrase,
+                media_type=PROBLEM_JSON,
+            )
+            for status in (403, 404, 409, 412, 422)
+        },
     )
     async def run(self, request: Request[Any, Any, Any]) -> Response[TaskBatchResults]:
         body = await decode_body(request, TaskBatch)

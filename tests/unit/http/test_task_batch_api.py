@@ -255,3 +255,18 @@ def test_the_openapi_text_documents_the_batch(api: Api) -> None:
     assert schemas["BatchUpdate"]["properties"]["data"]["$ref"].endswith("/TaskPatch")
     assert "TaskCreate" in schemas
     assert "TaskPatch" in schemas
+
+
+def test_the_batch_problems_document_the_operation_member(api: Api) -> None:
+    spec = api.client.get("/openapi.json").json()
+    responses = spec["paths"]["/v1/tasks/batch"]["post"]["responses"]
+    for status in ("403", "404", "409", "412", "422"):
+        schema = responses[status]["content"]["application/problem+json"]["schema"]
+        assert schema["$ref"].endswith("/OperationProblem"), status
+    problem = spec["components"]["schemas"]["OperationProblem"]
+    assert "operation" in problem["properties"]
+    assert "operation" not in problem.get("required", [])
+    result = spec["components"]["schemas"]["BatchResult"]["properties"]
+    assert "#/components/schemas/TaskOut" in str(result["task"])
+    assert "null" not in str(result["task"])  # absent, never null
+    assert "#/components/schemas/Problem'" in str(result["problem"])
