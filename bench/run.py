@@ -79,6 +79,18 @@ def post_body(project_id: str) -> str:
     return json.dumps({**POST_FIELDS, "project_id": project_id}, separators=(",", ":"))
 
 
+# Taskhub only: a batch of BATCH_SIZE creates (each POST_FIELDS) against as many single POSTs,
+# compared in tasks created per second (the single POST figures are the `post` endpoint's).
+BATCH_SIZE = 100
+BATCH_GOAL = 10.0
+BATCH_LABEL = f"POST /v1/tasks/batch ({BATCH_SIZE} creates) vs {BATCH_SIZE} POST /v1/tasks"
+
+
+def batch_body(project_id: str) -> str:
+    create = {"op": "create", "data": {**POST_FIELDS, "project_id": project_id}}
+    return json.dumps({"operations": [create] * BATCH_SIZE}, separators=(",", ":"))
+
+
 @dataclass(frozen=True)
 class Endpoint:
     mode: str  # the Lua script's BENCH_MODE
@@ -92,6 +104,8 @@ ENDPOINTS = (
     Endpoint("list", "GET /v1/tasks?limit=50", 0.35, 0.50),
     Endpoint("post", "POST /v1/tasks", 0.30, 0.55),
 )
+# Measured on Taskhub only, after ENDPOINTS; its row is `batch_row`'s, not a ceiling ratio.
+BATCH_ENDPOINT = Endpoint("batch", f"POST /v1/tasks/batch ({BATCH_SIZE})", 0.0, BATCH_GOAL)
 APPS = ("ceiling", "taskhub")
 P99_FACTOR_MAX = 2.0
 RSS_MAX_MB = 120.0
@@ -294,6 +308,8 @@ def taskhub_env(cfg: Config, home: Path, dsn: str, redis_url: str, port: int) ->
         "SHUTDOWN_TIMEOUT_SECONDS": "5",
         "PROMETHEUS_MULTIPROC_DIR": str(home / "metrics"),
         "ALEMBIC_CONFIG": str(ROOT / "alembic.ini"),
+        # The batch row creates far more than the default cap allows in one run.
+        "MAX_TASKS_PER_USER": "2000000000",
     }
 
 
@@ -345,6 +361,7 @@ class Fixture:
     project_id: str
     body: str
     notes: list[str] = field(default_factory=list)
+    batch_body: str = ""
     backend_pids: Callable[[], list[int]] = list
     code: str = ""
 
@@ -418,6 +435,7 @@ def prepare(cfg: Config, stack: ExitStack) -> Fixture:
         dsn, redis_url, home, env, owner_id, token, ids_file, sample[0], cutoff,
         project_id, post_body(project_id), notes,
     )  # fmt: skip
+    fixture.batch_body = batch_body(project_id)
     fixture.code = source_fingerprint()
     notes.append(f"Taskhub code: git {git_state()}, source fingerprint {fixture.code}")
     if ceiling_reset() == "none":
@@ -490,6 +508,14 @@ def preflight(port: int, prefix: str, token: str, fx: Fixture) -> dict[str, Any]
     return {"get": one, "list_first": page["items"][0]["id"], "post_keys": sorted(created)}
 
 
+def preflight_batch(port: int, token: str, fx: Fixture) -> None:
+    """Taskhub's batch answers 200 with a 201 for each of its creates."""
+    status, answer = _request(port, "POST", "/v1/tasks/batch", token, fx.batch_body)
+    statuses = [r.get("status") for r in answer.get("results", [])] if status == 200 else []
+    if statuses != [201] * BATCH_SIZE:
+        raise RuntimeError(f"POST /v1/tasks/batch answered {status}: {str(answer)[:300]}")
+
+
 def measure_app(
     app: str, round_no: int, cfg: Config, fx: Fixture, wrk: str, seen: dict[str, Any]
 ) -> AppRun:
@@ -510,19 +536,23 @@ def measure_app(
         startup = server.wait_healthy(port)
         say(f"round {round_no} {app}: healthy {startup:.2f} s after start (port {port})")
         answers = preflight(port, prefix, token, fx)
+        if app == "taskhub":
+            preflight_batch(port, token, fx)
         asyncio.run(reset_tasks(fx.dsn, fx.owner_id, fx.cutoff))
         _compare(app, answers, seen)
         workers = server.workers()
         results: dict[str, Measurement] = {}
-        for endpoint in ENDPOINTS:
+        endpoints = ENDPOINTS + ((BATCH_ENDPOINT,) if app == "taskhub" else ())
+        for endpoint in endpoints:
+            body = fx.batch_body if endpoint is BATCH_ENDPOINT else fx.body
             warm = run_wrk(
-                wrk, cfg, port, endpoint.mode, prefix, token, fx.ids_file, cfg.warmup, fx.body
+                wrk, cfg, port, endpoint.mode, prefix, token, fx.ids_file, cfg.warmup, body
             )
             if warm.error_count:
                 say(f"warning: {warm.errors} errors during the warm-up of {endpoint.label}")
             app_before, backend_before = cpu_ticks(workers), cpu_ticks(fx.backend_pids())
             result = run_wrk(
-                wrk, cfg, port, endpoint.mode, prefix, token, fx.ids_file, cfg.duration, fx.body
+                wrk, cfg, port, endpoint.mode, prefix, token, fx.ids_file, cfg.duration, body
             )
             result.app_cpu_s = round(cpu_seconds_between(app_before, cpu_ticks(workers)), 2)
             backend_after = cpu_ticks(fx.backend_pids())
@@ -534,7 +564,7 @@ def measure_app(
                 f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  "
                 f"{result.requests_per_cpu_s:7.1f} req/CPU-s{flag}"
             )
-            if endpoint.mode == "post":
+            if endpoint.mode in ("post", "batch"):
                 asyncio.run(reset_tasks(fx.dsn, fx.owner_id, fx.cutoff))
         rss = [peak_rss_mb(pid) for pid in workers]
         if any(r.error_count for r in results.values()):
@@ -607,6 +637,7 @@ def summarise(cfg: Config, runs: list[AppRun], fx: Fixture) -> dict[str, Any]:
         for app in APPS
     }
     return {
+        "batch": batch_row(runs),
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "background_busy": [r.background_busy for r in runs],
         "host": {"cpus": os.cpu_count(), "kernel": os.uname().release},
@@ -625,6 +656,51 @@ def summarise(cfg: Config, runs: list[AppRun], fx: Fixture) -> dict[str, Any]:
             for r in runs
         ],
     }
+
+
+def batch_row(runs: list[AppRun]) -> dict[str, Any] | None:
+    """Tasks created per second by batches of BATCH_SIZE against single POSTs, per Taskhub
+    round (the same server, one after the other), and the median of those ratios."""
+    rounds = [r.results for r in runs if r.app == "taskhub" and "batch" in r.results]
+    if not rounds:
+        return None
+    batch_tasks = [m["batch"].rps * BATCH_SIZE for m in rounds]
+    single_tasks = [m["post"].rps for m in rounds]
+    pairs = zip(batch_tasks, single_tasks, strict=True)
+    ratios = [round(b / s, 2) if s else None for b, s in pairs]
+    known = [r for r in ratios if r is not None]
+    return {
+        "endpoint": BATCH_LABEL,
+        "goal": BATCH_GOAL,
+        "batch_tasks_per_s": _median(batch_tasks),
+        "single_tasks_per_s": _median(single_tasks),
+        "batch_p50_ms": _median([m["batch"].p50_ms for m in rounds]),
+        "batch_p99_ms": _median([m["batch"].p99_ms for m in rounds]),
+        "round_ratios": ratios,
+        "ratio": _median(known) if known else None,
+        "errors": sum(m["batch"].error_count for m in rounds),
+    }
+
+
+def render_batch(row: dict[str, Any] | None) -> tuple[list[str], list[str]]:
+    """The batch row's lines and its missed target, if any."""
+    if row is None:
+        return [], []
+    per_round = " ".join(f"{r:.2f}" for r in row["round_ratios"] if r is not None)
+    verdict = "goal met" if (row["ratio"] or 0) >= row["goal"] else "BELOW GOAL"
+    if row["errors"]:
+        verdict = f"VOID: {row['errors']} errors"
+    lines = [
+        "",
+        "| Taskhub only | batch tasks/s | batch p50 ms | p99 ms | single POST tasks/s "
+        "| ratio (median of rounds) | per round | goal | verdict |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |",
+        f"| {row['endpoint']} | {row['batch_tasks_per_s']:.0f} | {row['batch_p50_ms']:.2f} "
+        f"| {row['batch_p99_ms']:.2f} | {row['single_tasks_per_s']:.0f} "
+        f"| **{row['ratio'] or 0:.2f}** | {per_round} | >= {row['goal']:.0f}x | {verdict} |",
+    ]
+    missed = [] if verdict != "BELOW GOAL" else [f"{row['endpoint']}: {row['ratio']}x < 10x"]
+    return lines, missed
 
 
 def _verdict(ratio: float | None, floor: float, goal: float) -> str:
@@ -668,6 +744,9 @@ def render(summary: dict[str, Any]) -> tuple[str, list[str]]:
             f"| {c['requests_per_cpu_s']:.0f}, {t['requests_per_cpu_s']:.0f}, "
             f"{row['cpu_ratio'] or 0:.2f} |"
         )
+    batch_lines, batch_missed = render_batch(summary.get("batch"))
+    lines += batch_lines
+    missed += batch_missed
     lines += ["", "| app | start to /health 200 (median; runs) | peak RSS per worker |"]
     lines.append("| --- | --- | --- |")
     for app, info in summary["apps"].items():

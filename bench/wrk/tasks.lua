@@ -1,10 +1,10 @@
 -- wrk script for the task endpoints, configured through the environment (bench/run.py sets it):
---   BENCH_MODE      get | list | post
+--   BENCH_MODE      get | list | post | batch (Taskhub only: POST BENCH_PREFIX/batch)
 --   BENCH_PREFIX    "/tasks" (ceiling) or "/v1/tasks" (Taskhub)
 --   BENCH_TOKEN     bearer token; empty for the ceiling
 --   BENCH_IDS_FILE  one task id per line (mode get); each thread starts at its own offset and
 --                   cycles over every id
---   BENCH_BODY      the JSON body (mode post)
+--   BENCH_BODY      the JSON body (modes post and batch)
 -- done() prints one line "BENCH_RESULT {json}" that bench/run.py parses (latencies in us).
 -- wrk counts a response with status > 399 in errors.status; run.py treats any error as a failed
 -- measurement.
@@ -44,6 +44,9 @@ function init(args)
   elseif mode == "post" then
     headers["Content-Type"] = "application/json"
     table.insert(requests, wrk.format("POST", prefix, headers, body))
+  elseif mode == "batch" then
+    headers["Content-Type"] = "application/json"
+    table.insert(requests, wrk.format("POST", prefix .. "/batch", headers, body))
   else
     error("unknown BENCH_MODE " .. mode)
   end

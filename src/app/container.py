@@ -75,6 +75,7 @@ from domain.use_cases.projects import (
     UpdateMember,
     UpdateProject,
 )
+from domain.use_cases.task_batch import RunTaskBatch
 from domain.use_cases.tasks import CreateTask, DeleteTask, GetTask, ListTasks, UpdateTask
 from domain.use_cases.webhooks import (
     CreateWebhook,
@@ -432,6 +433,14 @@ class Container(containers.DeclarativeContainer):
     list_tasks = providers.Factory(ListTasks, task_read_uow_factory)
     update_task = providers.Factory(UpdateTask, task_uow_factory, clock, events)
     delete_task = providers.Factory(DeleteTask, task_uow_factory, clock, events)
+    run_task_batch = providers.Factory(
+        RunTaskBatch,
+        task_uow_factory,
+        clock,
+        ids,
+        events,
+        max_tasks=settings.provided.MAX_TASKS_PER_USER,
+    )
 
     # projects, members, comments
     create_project = providers.Factory(CreateProject, project_uow_factory, clock, ids)

@@ -40,6 +40,7 @@ from adapters.http.middleware import RequestContextMiddleware
 from adapters.http.problems import exception_handlers
 from adapters.http.projects import ProjectsController
 from adapters.http.services import SERVICES, Draining, Services
+from adapters.http.task_batch import TaskBatchController
 from adapters.http.tasks import TasksController
 from adapters.http.webhooks import WebhooksController
 from adapters.sql.engine import watch_pool
@@ -125,6 +126,7 @@ def services_of(container: Container, settings: Settings) -> Services:
         list_tasks=container.list_tasks,
         update_task=container.update_task,
         delete_task=container.delete_task,
+        run_task_batch=container.run_task_batch,
         create_project=container.create_project,
         list_projects=container.list_projects,
         get_project=container.get_project,
@@ -218,6 +220,7 @@ def create_app(
             SessionsController,
             ApiKeysController,
             TasksController,
+            TaskBatchController,
             ProjectsController,
             CommentsController,
             WebhooksController,

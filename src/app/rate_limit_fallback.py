@@ -38,10 +38,10 @@ class FallbackRateLimiter:
         self._now = monotonic
         self._primary_down_until = float("-inf")
 
-    async def hit(self, policy: RateLimitPolicy, key: str) -> RateLimitDecision:
+    async def hit(self, policy: RateLimitPolicy, key: str, cost: int = 1) -> RateLimitDecision:
         if self._now() >= self._primary_down_until:
             try:
-                decision = await self._primary.hit(policy, key)
+                decision = await self._primary.hit(policy, key, cost)
             except Exception as exc:
                 self._primary_down_until = self._now() + self._retry_after
                 log.warning(
@@ -52,7 +52,7 @@ class FallbackRateLimiter:
             else:
                 RATE_LIMIT_DECISIONS.labels(policy.name, _label(decision)).inc()
                 return decision
-        decision = await self._fallback.hit(policy, key)
+        decision = await self._fallback.hit(policy, key, cost)
         RATE_LIMIT_DECISIONS.labels(policy.name, "fallback_" + _label(decision)).inc()
         return decision
 

@@ -22,9 +22,9 @@ class FailOpenRateLimiter:
     def __init__(self, inner: RateLimiter) -> None:
         self._inner = inner
 
-    async def hit(self, policy: RateLimitPolicy, key: str) -> RateLimitDecision:
+    async def hit(self, policy: RateLimitPolicy, key: str, cost: int = 1) -> RateLimitDecision:
         try:
-            decision = await self._inner.hit(policy, key)
+            decision = await self._inner.hit(policy, key, cost)
         except Exception as exc:
             RATE_LIMIT_DECISIONS.labels(policy.name, "failed_open").inc()
             log.warning("rate limiter unavailable; failing open", error=type(exc).__name__)

@@ -9,6 +9,8 @@ the Redis Lua script compute identical answers:
   be empty again. A missing or past TAT counts as `now`;
 - a request is admitted when `max(tat, now) + interval - now <= capacity`, and then the TAT moves
   to `max(tat, now) + interval`; a refused request changes nothing.
+- a request that counts as `cost` requests (a batch) is the same step with `cost * interval`:
+  admitted only when all of it fits, and then it moves the TAT by all of it.
 
 So a fresh subject may send `limit` requests at once, then one per `interval`: over any span of
 `t` microseconds at most `limit + floor(t / interval)` requests pass.
@@ -72,10 +74,14 @@ class GcraOutcome:
         )
 
 
-def gcra_hit(params: GcraParameters, stored_tat_us: int | None, now_us: int) -> GcraOutcome:
-    """Count one request arriving at `now_us` against the stored TAT (None: none stored)."""
+def gcra_hit(
+    params: GcraParameters, stored_tat_us: int | None, now_us: int, cost: int = 1
+) -> GcraOutcome:
+    """Count a request arriving at `now_us` as `cost` requests against the stored TAT (None:
+    none stored)."""
+    step = params.interval_us * cost
     tat = now_us if stored_tat_us is None else max(stored_tat_us, now_us)
-    ahead = tat + params.interval_us - now_us
+    ahead = tat + step - now_us
     if ahead > params.capacity_us:
         return GcraOutcome(
             allowed=False,
@@ -86,7 +92,7 @@ def gcra_hit(params: GcraParameters, stored_tat_us: int | None, now_us: int) -> 
         )
     return GcraOutcome(
         allowed=True,
-        tat_us=tat + params.interval_us,
+        tat_us=tat + step,
         remaining=(params.capacity_us - ahead) // params.interval_us,
         reset_after_us=ahead,
         retry_after_us=0,

@@ -117,6 +117,17 @@ def _bind(connection: ASGIConnection[Any, Any, Any, Any], principal: Principal) 
     connection.scope["state"][STATE_PRINCIPAL] = principal
 
 
+async def charge(connection: ASGIConnection[Any, Any, Any, Any], cost: int) -> None:
+    """Count `cost` more requests for the admitted caller (a request that weighs more than one,
+    known once its body is read): the RateLimit-* headers then show the decision after it;
+    429 when the budget cannot take all of it (the one request the guard counted stays)."""
+    if cost <= 0:
+        return
+    admission = services(connection).admission
+    decision = await admission.charge(current_principal(connection), cost)
+    apply_decision(connection, admission.policy, decision)
+
+
 def current_principal(request: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     """The principal the guard admitted."""
     principal: Principal = request.scope["state"][STATE_PRINCIPAL]

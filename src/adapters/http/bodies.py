@@ -28,6 +28,25 @@ class UnsupportedMediaType(HTTPException):
     status_code = 415
 
 
+def under(path: str, field: str) -> str:
+    """`field` of a part of the body at `path`: ("operations[2].data", "title") ->
+    "operations[2].data.title"; the part itself ("body") is `path`."""
+    if field == "body":
+        return path
+    return f"{path}{field}" if field.startswith("[") else f"{path}.{field}"
+
+
+def decode_part[T](raw: bytes, type_: type[T], path: str) -> T:
+    """A part of a request body (valid JSON, kept raw by the outer decode) as `type_`: the
+    same 422 as a whole body of that type, its fields named under `path`."""
+    try:
+        return msgspec.json.decode(raw, type=type_)
+    except msgspec.ValidationError as exc:
+        field, message = _field_of(str(exc))
+        field = under(path, field)
+        raise Invalid(f"{field}: {message}", [FieldError(field, message)]) from None
+
+
 def _field_of(message: str) -> tuple[str, str]:
     """msgspec's "Expected `int`, got `str` - at `$.priority`" -> ("priority", "Expected ...")."""
     path, text = "", message

@@ -7,15 +7,17 @@ a clean 500 with the request id and no trace (the trace goes to the log, not the
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
+from msgspec import UNSET, Meta, UnsetType
 
 from domain import errors
+from domain.use_cases.task_batch import BatchFailed
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://taskhub.dev/problems/"
@@ -42,6 +44,13 @@ class Problem(msgspec.Struct, omit_defaults=True):
     errors: list[FieldProblem] | None = None
 
 
+class OperationProblem(Problem, kw_only=True):
+    """The problem of a batch: `operation` is the index of the operation it stopped at (absent
+    when the request as a whole was refused)."""
+
+    operation: Annotated[int, Meta(ge=0)] | UnsetType = UNSET
+
+
 _DOMAIN_STATUS: dict[type[errors.DomainError], tuple[int, str]] = {
     errors.Invalid: (422, "validation-failed"),
     errors.NotFound: (404, "not-found"),
@@ -65,18 +74,9 @@ def problem_response(
     field_errors: list[FieldProblem] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response[bytes]:
-    phrase = HTTPStatus(status).phrase
     request_id = request.scope.get("state", {}).get("request_id") if request is not None else None
-    if status == 422 and field_errors is None:
-        field_errors = []
-    body = Problem(
-        type=TYPE_BASE + (slug or phrase.lower().replace(" ", "-").replace("'", "")),
-        title=title or phrase,
-        status=status,
-        detail=detail,
-        request_id=request_id,
-        errors=field_errors,
-    )
+    body = problem_body(status, detail, slug=slug, title=title, field_errors=field_errors)
+    body.request_id = request_id
     return Response(
         content=msgspec.json.encode(body),
         status_code=status,
@@ -85,9 +85,29 @@ def problem_response(
     )
 
 
-def domain_error_response(
-    request: Request[Any, Any, Any], exc: errors.DomainError
-) -> Response[bytes]:
+def problem_body(
+    status: int,
+    detail: str,
+    *,
+    slug: str | None = None,
+    title: str | None = None,
+    field_errors: list[FieldProblem] | None = None,
+) -> Problem:
+    """The problem's body (without a request id)."""
+    phrase = HTTPStatus(status).phrase
+    if status == 422 and field_errors is None:
+        field_errors = []
+    return Problem(
+        type=TYPE_BASE + (slug or phrase.lower().replace(" ", "-").replace("'", "")),
+        title=title or phrase,
+        status=status,
+        detail=detail,
+        errors=field_errors,
+    )
+
+
+def domain_problem(exc: errors.DomainError) -> tuple[Problem, dict[str, str]]:
+    """What a domain error answers: its problem body (without a request id) and headers."""
     status, slug = 400, "bad-request"
     for cls in type(exc).__mro__:
         if cls in _DOMAIN_STATUS:
@@ -103,8 +123,41 @@ def domain_error_response(
         headers["Retry-After"] = "1"
     elif isinstance(exc, errors.Invalid):
         field_errors = [FieldProblem(e.field, e.message) for e in exc.errors]
+    return problem_body(status, exc.detail, slug=slug, field_errors=field_errors), headers
+
+
+def domain_error_response(
+    request: Request[Any, Any, Any], exc: errors.DomainError
+) -> Response[bytes]:
+    body, headers = domain_problem(exc)
     return problem_response(
-        request, status, exc.detail, slug=slug, field_errors=field_errors, headers=headers or None
+        request,
+        body.status,
+        body.detail,
+        slug=body.type.removeprefix(TYPE_BASE),
+        field_errors=body.errors,
+        headers=headers or None,
+    )
+
+
+def batch_failed_response(request: Request[Any, Any, Any], exc: BatchFailed) -> Response[bytes]:
+    """An atomic batch that stopped at one operation: that operation's problem, with its status,
+    and the operation's index."""
+    problem, headers = domain_problem(exc.error)
+    body = OperationProblem(
+        type=problem.type,
+        title=problem.title,
+        status=problem.status,
+        detail=f"operation {exc.index}: {problem.detail} (nothing was changed)",
+        request_id=request.scope.get("state", {}).get("request_id"),
+        errors=problem.errors,
+        operation=exc.index,
+    )
+    return Response(
+        content=msgspec.json.encode(body),
+        status_code=problem.status,
+        media_type=PROBLEM_JSON,
+        headers=headers or None,
     )
 
 
@@ -147,6 +200,7 @@ def unexpected_error_response(request: Request[Any, Any, Any], exc: Exception) -
 def exception_handlers() -> ExceptionHandlersMap:
     return {
         errors.DomainError: domain_error_response,
+        BatchFailed: batch_failed_response,
         HTTPException: http_exception_response,
         Exception: unexpected_error_response,
     }

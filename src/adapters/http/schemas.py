@@ -13,12 +13,14 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from adapters.http.problems import Problem
 from domain.access import MAX_KEY_PROJECTS
 from domain.auth import Scope
 from domain.comments import BODY_MAX_LENGTH
 from domain.projects import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH, Role
 from domain.task_queries import MAX_PAGE_SIZE, Q_MAX_LENGTH, TaskSort
 from domain.use_cases.projects import DEFAULT_COMMENT_PAGE, MAX_COMMENT_PAGE
+from domain.use_cases.task_batch import MAX_OPERATIONS
 from domain.use_cases.webhooks import DEFAULT_DELIVERY_PAGE, MAX_DELIVERY_PAGE
 from domain.webhooks import DESCRIPTION_MAX_LENGTH as WEBHOOK_DESCRIPTION_MAX_LENGTH
 from domain.webhooks import MAX_PATTERNS, RESPONSE_BODY_KEPT, URL_MAX_LENGTH, DeliveryStatus
@@ -191,6 +193,76 @@ class TaskOut(msgspec.Struct, kw_only=True):
 class TaskPage(msgspec.Struct, kw_only=True):
     items: list[TaskOut]
     next_cursor: str | None
+
+
+# --- task batches ----------------------------------------------------------------------------
+# An operation's `data` is kept raw by the batch's decode and decoded as TaskCreate / TaskPatch
+# per operation, so that a misfit there is that operation's 422; the schema names the type.
+
+
+def _raw_as(name: str, description: str) -> object:
+    return Annotated[
+        msgspec.Raw,
+        Meta(
+            description=description,
+            extra_json_schema={"$ref": f"#/components/schemas/{name}"},
+        ),
+    ]
+
+
+CreateData = _raw_as("TaskCreate", "A task create body, as for POST /v1/tasks.")
+PatchData = _raw_as("TaskPatch", "A merge patch, as for PATCH /v1/tasks/{id}.")
+IfMatch = Annotated[
+    str,
+    Meta(description='The task\'s ETag ("<id>.<version>", quotes included), as `If-Match`.'),
+]
+
+
+class BatchCreate(Request, tag_field="op", tag="create"):
+    data: CreateData  # type: ignore[valid-type]
+
+
+class BatchUpdate(Request, tag_field="op", tag="update"):
+    id: Id
+    data: PatchData  # type: ignore[valid-type]
+    if_match: IfMatch | None = None
+
+
+class BatchDelete(Request, tag_field="op", tag="delete"):
+    id: Id
+    if_match: IfMatch | None = None
+
+
+class TaskBatch(Request, kw_only=True):
+    atomic: Annotated[
+        bool,
+        Meta(
+            description="true (default): all or nothing, in one transaction; false: each "
+            "operation on its own."
+        ),
+    ] = True
+    operations: Annotated[
+        list[BatchCreate | BatchUpdate | BatchDelete],
+        Meta(min_length=1, max_length=MAX_OPERATIONS),
+    ]
+
+
+class BatchResult(msgspec.Struct, kw_only=True, omit_defaults=True):
+    index: int
+    status: Annotated[
+        int, Meta(description="What the single request would have answered: 201, 200, 204, ...")
+    ]
+    task: Annotated[
+        TaskOut | UnsetType, Meta(description="The created or updated task (absent otherwise).")
+    ] = UNSET
+    problem: Annotated[
+        Problem | UnsetType,
+        Meta(description="Why the operation failed (absent when it succeeded)."),
+    ] = UNSET
+
+
+class TaskBatchResults(msgspec.Struct, kw_only=True):
+    results: Annotated[list[BatchResult], Meta(description="One per operation, in order.")]
 
 
 class TaskListQuery(msgspec.Struct, kw_only=True):

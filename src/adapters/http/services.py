@@ -40,6 +40,7 @@ from domain.use_cases.projects import (
     UpdateMember,
     UpdateProject,
 )
+from domain.use_cases.task_batch import RunTaskBatch
 from domain.use_cases.tasks import CreateTask, DeleteTask, GetTask, ListTasks, UpdateTask
 from domain.use_cases.webhooks import (
     CreateWebhook,
@@ -92,6 +93,7 @@ class Services:
     list_tasks: Callable[[], ListTasks]
     update_task: Callable[[], UpdateTask]
     delete_task: Callable[[], DeleteTask]
+    run_task_batch: Callable[[], RunTaskBatch]
 
     create_project: Callable[[], CreateProject]
     list_projects: Callable[[], ListProjects]

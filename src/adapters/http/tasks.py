@@ -65,6 +65,30 @@ def task_response(
     return EncodedJson(_encoder.encode(task_out(task)), status_code=status, headers=headers)
 
 
+def draft_of(body: TaskCreate) -> TaskDraft:
+    """What a create body asks for (POST /v1/tasks, and a batch's create operation)."""
+    return TaskDraft(
+        title=body.title,
+        description=body.description,
+        status=body.status,
+        priority=body.priority,
+        labels=body.labels,
+        due_at=body.due_at,
+        project_id=body.project_id,
+        parent_id=body.parent_id,
+        assignee_id=body.assignee_id,
+    )
+
+
+def changes_of(body: TaskPatch) -> dict[str, object]:
+    """The fields a merge patch names (PATCH /v1/tasks/{id}, and a batch's update operation)."""
+    return {
+        name: getattr(body, name)
+        for name in body.__struct_fields__
+        if getattr(body, name) is not msgspec.UNSET
+    }
+
+
 def _parse_time(name: str, value: str | None, errors: list[FieldError]) -> datetime | None:
     if value is None:
         return None
@@ -118,17 +142,7 @@ class TasksController(Controller):
     )
     async def create(self, request: Request[Any, Any, Any]) -> Response[TaskOut]:
         body = await decode_body(request, TaskCreate)
-        draft = TaskDraft(
-            title=body.title,
-            description=body.description,
-            status=body.status,
-            priority=body.priority,
-            labels=body.labels,
-            due_at=body.due_at,
-            project_id=body.project_id,
-            parent_id=body.parent_id,
-            assignee_id=body.assignee_id,
-        )
+        draft = draft_of(body)
         task = await services(request).create_task().execute(current_principal(request), draft)
         root = str(request.scope.get("root_path", ""))
         return task_response(task, HTTP_201_CREATED, {"Location": f"{root}/v1/tasks/{task.id}"})
@@ -280,11 +294,7 @@ class TasksController(Controller):
         if_match: Annotated[str | None, HeaderParameter(name="If-Match")] = None,
     ) -> Response[TaskOut]:
         body = await decode_body(request, TaskPatch, MERGE_PATCH_TYPES)
-        changes = {
-            name: getattr(body, name)
-            for name in body.__struct_fields__
-            if getattr(body, name) is not msgspec.UNSET
-        }
+        changes = changes_of(body)
         task = (
             await services(request)
             .update_task()

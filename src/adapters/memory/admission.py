@@ -28,3 +28,6 @@ class MemoryAdmission:
 
     async def admit_anonymous(self, address: str) -> RateLimitDecision:
         return await self._limiter.hit(self.policy, address_subject(address))
+
+    async def charge(self, principal: Principal, cost: int) -> RateLimitDecision:
+        return await self._limiter.hit(self.policy, principal.rate_limit_subject, cost)

@@ -31,10 +31,10 @@ class MemoryRateLimiter:
         """How many subjects are tracked (expired ones included until the next sweep)."""
         return len(self._tats)
 
-    async def hit(self, policy: RateLimitPolicy, key: str) -> RateLimitDecision:
+    async def hit(self, policy: RateLimitPolicy, key: str, cost: int = 1) -> RateLimitDecision:
         now = self._clock_us()
         slot = (policy.name, key)
-        outcome = gcra_hit(gcra_parameters(policy), self._tats.get(slot), now)
+        outcome = gcra_hit(gcra_parameters(policy), self._tats.get(slot), now, cost)
         if outcome.allowed:
             self._tats[slot] = outcome.tat_us
             if len(self._tats) >= self._sweep_at:

@@ -86,3 +86,6 @@ class MemoryUnitOfWork:
 
     async def rollback(self) -> None:
         self._begin()
+
+    async def flush(self) -> None:
+        """Nothing to do: every write is in the unit's working copy at once."""

@@ -34,7 +34,7 @@ GATE_SCRIPT = (
     + """
 local entry = redis.call('HMGET', KEYS[1], 'principal', 'bucket')
 if not entry[1] then return {} end
-local reply = gcra(entry[2], tonumber(ARGV[1]), tonumber(ARGV[2]))
+local reply = gcra(entry[2], tonumber(ARGV[1]), tonumber(ARGV[2]), 1)
 reply[6] = entry[1]
 return reply
 """
@@ -80,6 +80,11 @@ class RedisAdmission:
 
     async def admit_anonymous(self, address: str) -> RateLimitDecision:
         return await self._limiter.hit(self.policy, address_subject(address))
+
+    async def charge(self, principal: Principal, cost: int) -> RateLimitDecision:
+        """Through the limiter, on the bucket the gate counts in (the cache entry names the
+        limiter's own key for the principal's subject)."""
+        return await self._limiter.hit(self.policy, principal.rate_limit_subject, cost)
 
 
 class RedisRequestGate:

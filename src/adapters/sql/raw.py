@@ -159,6 +159,16 @@ class DriverRunner:
         if refusal is not None:
             raise refusal
 
+    async def flush(self) -> None:
+        """Open the transaction (if not yet open) and write the held inserts inside it; raise a
+        held insert's refusal (the transaction stays open, for the unit of work to roll back).
+        From then on no statement of this unit goes alone."""
+        try:
+            await self._write_pending()
+        except BaseException as exc:
+            self._failed(exc)
+            raise
+
     async def rollback(self) -> None:
         """Forget the held inserts and roll back the open transaction, if any."""
         self._pending.clear()
@@ -263,6 +273,9 @@ class DriverLink:
 
     async def rollback(self) -> None:
         await self.runner.rollback()
+
+    async def flush(self) -> None:
+        await self.runner.flush()
 
     async def close(self, exc: BaseException | None) -> None:
         """Roll back what is uncommitted; return the connection, or discard it when its state

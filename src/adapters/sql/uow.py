@@ -137,6 +137,9 @@ class ConnectionLink:
     async def rollback(self) -> None:
         await self.connection.rollback()
 
+    async def flush(self) -> None:
+        """Nothing to do: the transaction is open and every statement has run."""
+
     async def close(self, exc: BaseException | None) -> None:
         conn = self.connection
         try:
@@ -251,6 +254,12 @@ class SqlUnitOfWork:
 
     async def rollback(self) -> None:
         await self._current().rollback()
+
+    async def flush(self) -> None:
+        """Open the transaction now and write held inserts inside it (see the port)."""
+        if self._read_only:
+            raise RuntimeError("a read-only unit of work cannot write")
+        await self._current().flush()
 
     def _current(self) -> ConnectionLink | DriverLink:
         if self._link is None:

@@ -78,8 +78,9 @@ class RateLimitDecision:
 
 
 class RateLimiter(Protocol):
-    async def hit(self, policy: RateLimitPolicy, key: str) -> RateLimitDecision:
-        """Count one request for `key` under `policy`, atomically, and decide."""
+    async def hit(self, policy: RateLimitPolicy, key: str, cost: int = 1) -> RateLimitDecision:
+        """Count a request for `key` under `policy` as `cost` requests (all or nothing),
+        atomically, and decide."""
         ...
 
 

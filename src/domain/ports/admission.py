@@ -26,3 +26,8 @@ class Admission(Protocol):
     async def admit_anonymous(self, address: str) -> RateLimitDecision:
         """Count a request that carries no valid credential, per client address."""
         ...
+
+    async def charge(self, principal: Principal, cost: int) -> RateLimitDecision:
+        """Count `cost` more requests (all or none) in the budget of an admitted `principal`,
+        for a request that turns out to weigh more than one (a batch); the decision after it."""
+        ...

@@ -94,6 +94,13 @@ class TaskUnitOfWork(UnitOfWorkBase, Protocol):
     @property
     def project_tasks(self) -> ProjectTasks: ...
 
+    async def flush(self) -> None:
+        """Open the transaction if it is not open yet, and write what the unit holds back
+        (inserts a store keeps until `commit()`), raising a held insert's refusal as
+        `commit()` would; commits nothing. After it, no statement of the unit commits by
+        itself: several use cases can then share the one transaction (a batch)."""
+        ...
+
 
 type TaskUnitOfWorkFactory = Callable[[], TaskUnitOfWork]
 

@@ -50,6 +50,35 @@ async def test_the_gate_counts_in_the_bucket_the_limiter_uses(
     assert refused[1].retry_after >= 1
 
 
+async def test_a_charge_counts_more_in_the_bucket_the_gate_counts_in(
+    make_client: ClientFactory, key_prefix: str
+) -> None:
+    client = await make_client()
+    principal = Principal(USER, PrincipalKind.API_KEY, ALL_SCOPES, CRED, "actor")
+    policy = RateLimitPolicy("charge-test", 10, 60)
+    cache = RedisPrincipalCache(client, key_prefix, policy)
+    await cache.put("token-hash", principal, 60)
+    admission = RedisAdmission(
+        RedisRequestGate(client, cache),
+        cache_key=lambda token, _acting: token,
+        authenticate=_never,
+        limiter=RedisRateLimiter(client, key_prefix),
+        counted=lambda _allowed: None,
+    )
+    _, admitted = await admission.admit("token-hash", None)
+    assert admitted.remaining == 9
+    charged = await admission.charge(principal, 3)
+    assert (charged.allowed, charged.remaining) == (True, 6)
+    refused = await admission.charge(principal, 7)  # all or nothing
+    assert (refused.allowed, refused.remaining) == (False, 0)
+    _, after = await admission.admit("token-hash", None)
+    assert after.remaining == 5
+
+
+async def _never(token: str, acting_user: str | None) -> Principal:
+    raise AssertionError("the gate should have answered from the cache")
+
+
 async def test_an_evicted_principal_is_a_miss(make_client: ClientFactory, key_prefix: str) -> None:
     client = await make_client()
     principal = Principal(USER, PrincipalKind.SESSION, ALL_SCOPES, CRED, "actor")

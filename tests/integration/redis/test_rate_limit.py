@@ -35,6 +35,26 @@ async def test_same_decisions_as_the_memory_limiter_within_one_window(
     assert from_redis[-2] == RateLimitDecision(False, 2, 0, 60, 30)  # login/alice, 8th try
 
 
+async def test_a_weighted_hit_counts_as_its_cost_as_in_the_memory_limiter(
+    client: Redis, key_prefix: str
+) -> None:
+    redis_limiter = RedisRateLimiter(client, key_prefix)
+    frozen = 1_700_000_000_000_000
+    memory_limiter = MemoryRateLimiter(clock_us=lambda: frozen)
+    policy = parse_policy("default", "10/minute")
+    costs = [3, 1, 5, 2, 1]  # the fourth does not fit (9 used, 2 asked): refused, nothing taken
+    from_redis = [await redis_limiter.hit(policy, "carol", cost) for cost in costs]
+    from_memory = [await memory_limiter.hit(policy, "carol", cost) for cost in costs]
+    assert from_redis == from_memory
+    assert [(d.allowed, d.remaining) for d in from_redis] == [
+        (True, 7),
+        (True, 6),
+        (True, 1),
+        (False, 0),
+        (True, 0),
+    ]
+
+
 async def test_the_key_holds_the_tat_and_expires_when_the_bucket_is_full_again(
     client: Redis, key_prefix: str
 ) -> None:

@@ -16,7 +16,7 @@ class Switchable:
         self.down = False
         self.calls = 0
 
-    async def hit(self, policy: RateLimitPolicy, key: str) -> RateLimitDecision:
+    async def hit(self, policy: RateLimitPolicy, key: str, cost: int = 1) -> RateLimitDecision:
         self.calls += 1
         if self.down:
             raise ConnectionError("redis is down")

@@ -8,12 +8,12 @@ POLICY = RateLimitPolicy("default", 5, 60)
 
 
 class BrokenLimiter:
-    async def hit(self, policy: RateLimitPolicy, key: str) -> RateLimitDecision:
+    async def hit(self, policy: RateLimitPolicy, key: str, cost: int = 1) -> RateLimitDecision:
         raise ConnectionError("redis is down")
 
 
 class Refusing:
-    async def hit(self, policy: RateLimitPolicy, key: str) -> RateLimitDecision:
+    async def hit(self, policy: RateLimitPolicy, key: str, cost: int = 1) -> RateLimitDecision:
         return RateLimitDecision(False, policy.limit, 0, 30, 30)
 
 

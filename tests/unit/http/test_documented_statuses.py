@@ -213,6 +213,11 @@ REQUESTS: dict[str, Request] = {
         f"/v1/tasks/{w.task()}", json={"title": "u"}, headers=h
     ),
     "deleteTask": lambda w, h: w.client.delete(f"/v1/tasks/{w.task()}", headers=h),
+    "runTaskBatch": lambda w, h: w.client.post(
+        "/v1/tasks/batch",
+        json={"operations": [{"op": "create", "data": {"title": "t"}}]},
+        headers=h,
+    ),
     "createProject": lambda w, h: w.client.post("/v1/projects", json={"name": "p"}, headers=h),
     "listProjects": lambda w, h: w.client.get("/v1/projects", headers=h),
     "getProject": lambda w, h: w.client.get(f"/v1/projects/{w.project()}", headers=h),
@@ -268,6 +273,7 @@ SUCCESS = {
     "getTask": 200,
     "updateTask": 200,
     "deleteTask": 204,
+    "runTaskBatch": 200,
     "createProject": 201,
     "listProjects": 200,
     "getProject": 200,
@@ -301,6 +307,7 @@ WITH_SCOPE = {
     "getTask",
     "updateTask",
     "deleteTask",
+    "runTaskBatch",
     *PROJECT_SCOPES,
 }
 # (method, path of a fresh resource) of the operations that read a JSON body.
@@ -310,6 +317,7 @@ BODIES: dict[str, Callable[[World], tuple[str, str]]] = {
     "createApiKey": lambda _w: ("POST", "/v1/api-keys"),
     "createTask": lambda _w: ("POST", "/v1/tasks"),
     "updateTask": lambda w: ("PATCH", f"/v1/tasks/{w.task()}"),
+    "runTaskBatch": lambda _w: ("POST", "/v1/tasks/batch"),
     "createProject": lambda _w: ("POST", "/v1/projects"),
     "updateProject": lambda w: ("PATCH", f"/v1/projects/{w.project()}"),
     "addMember": lambda w: ("POST", f"/v1/projects/{w.project()}/members"),
@@ -459,8 +467,25 @@ def _idempotency_key_in_flight(op: str) -> Recipe:
     return make
 
 
-for _op in ("createTask", "createProject", "createComment"):
+for _op in ("createTask", "createProject", "createComment", "runTaskBatch"):
     recipe(_op, 409)(_idempotency_key_in_flight(_op))
+
+
+def _batch_stops_at(update: dict[str, Any]) -> Recipe:
+    """An atomic batch whose second operation (an update of `update`) fails."""
+
+    def make(make_api: ApiFactory) -> httpx.Response:
+        w = world(make_api)
+        task_id = w.task()
+        operation = {"op": "update", "data": {"title": "u"}, "id": task_id, **update}
+        body = {"operations": [{"op": "create", "data": {"title": "t"}}, operation]}
+        return w.client.post("/v1/tasks/batch", json=body, headers=w.owner.auth)
+
+    return make
+
+
+recipe("runTaskBatch", 404)(_batch_stops_at({"id": str(uuid.uuid4())}))
+recipe("runTaskBatch", 412)(_batch_stops_at({"if_match": '"stale.0"'}))
 
 
 @recipe("createTask", 303)
@@ -826,6 +851,7 @@ OPERATIONS = {
     "getTask": ("GET", "/v1/tasks/{task_id}"),
     "updateTask": ("PATCH", "/v1/tasks/{task_id}"),
     "deleteTask": ("DELETE", "/v1/tasks/{task_id}"),
+    "runTaskBatch": ("POST", "/v1/tasks/batch"),
     "createProject": ("POST", "/v1/projects"),
     "listProjects": ("GET", "/v1/projects"),
     "getProject": ("GET", "/v1/projects/{project_id}"),

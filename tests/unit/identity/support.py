@@ -45,8 +45,8 @@ class CountingRateLimiter:
     def __init__(self) -> None:
         self.counts: Counter[tuple[str, str]] = Counter()
 
-    async def hit(self, policy: RateLimitPolicy, key: str) -> RateLimitDecision:
-        self.counts[policy.name, key] += 1
+    async def hit(self, policy: RateLimitPolicy, key: str, cost: int = 1) -> RateLimitDecision:
+        self.counts[policy.name, key] += cost
         used = self.counts[policy.name, key]
         allowed = used <= policy.limit
         return RateLimitDecision(

@@ -153,3 +153,24 @@ async def test_no_span_admits_more_than_the_burst_plus_the_refill(
         for last in range(first, len(admitted)):
             span = admitted[last] - admitted[first]
             assert last - first + 1 <= limit + span // interval
+
+
+async def test_a_weighted_hit_is_the_same_as_that_many_single_hits_or_refused_whole() -> None:
+    weighted, clock = make_limiter()
+    single, _ = make_limiter()
+    decision = await weighted.hit(FIVE_PER_MINUTE, "alice", 3)
+    for _ in range(3):
+        last = await single.hit(FIVE_PER_MINUTE, "alice")
+    assert decision == last
+    assert decision.remaining == 2
+    refused = await weighted.hit(FIVE_PER_MINUTE, "alice", 3)  # 2 left: all or nothing
+    assert (refused.allowed, refused.retry_after) == (False, 12)
+    assert (await weighted.hit(FIVE_PER_MINUTE, "alice", 2)).remaining == 0
+    clock.advance(24)
+    assert (await weighted.hit(FIVE_PER_MINUTE, "alice", 2)).allowed
+
+
+def test_batch_cost_is_one_plus_a_tenth_of_its_operations_rounded_up() -> None:
+    from domain.use_cases.task_batch import requests_counted
+
+    assert [requests_counted(n) for n in (1, 9, 10, 11, 20, 99, 100)] == [2, 2, 2, 3, 3, 11, 11]

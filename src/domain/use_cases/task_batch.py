@@ -1,0 +1,236 @@
+"""Several task changes in one call: create, update and delete, through the single use cases.
+
+Every operation runs the same `CreateTask` / `UpdateTask` / `DeleteTask` as the single requests
+(fields, access policy, cap, versions are theirs). What the batch adds is only how they share
+transactions:
+- atomic: one unit of work for the whole batch. Each use case runs over `_Joined`, a view of it
+  whose `commit()` only writes what the unit holds (so a refused insert fails its own operation)
+  and commits nothing; the batch commits once at the end, and the events held meanwhile go out
+  after that commit. The first operation that fails rolls everything back (`BatchFailed`).
+- not atomic: each operation is its own use-case call, with its own transaction; a failure is
+  that operation's result and the others go on.
+An operation whose input was already refused by the transport (`Rejected`) fails with its error
+when its turn comes, as if its use case had refused it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from types import TracebackType
+from typing import Self
+
+from domain.access import Caller, require_scope
+from domain.auth import Scope
+from domain.errors import DomainError
+from domain.events import TaskEvent
+from domain.ports import Clock, IdGenerator
+from domain.ports.projects import MembershipRepository, ProjectRepository, ProjectTasks
+from domain.ports.tasks import (
+    EventPublisher,
+    TaskRepository,
+    TaskUnitOfWork,
+    TaskUnitOfWorkFactory,
+)
+from domain.tasks import DEFAULT_MAX_TASKS_PER_OWNER, Task, TaskDraft
+from domain.use_cases.tasks import CreateTask, DeleteTask, UpdateTask
+
+MAX_OPERATIONS = 100
+# A batch counts as 1 + ceil(n / OPERATIONS_PER_REQUEST) requests for the rate limit.
+OPERATIONS_PER_REQUEST = 10
+
+
+def requests_counted(operations: int) -> int:
+    """How many requests a batch of `operations` counts as for the rate limit."""
+    return 1 + -(-operations // OPERATIONS_PER_REQUEST)
+
+
+@dataclass(frozen=True, slots=True)
+class CreateOp:
+    draft: TaskDraft
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateOp:
+    task_id: str
+    changes: Mapping[str, object]
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteOp:
+    task_id: str
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """An operation whose input the transport already refused (e.g. a field of the wrong type)."""
+
+    error: DomainError
+
+
+type Operation = CreateOp | UpdateOp | DeleteOp | Rejected
+
+
+class Outcome(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class OperationResult:
+    """One operation's result: the task (created or updated), nothing (deleted), or the error."""
+
+    index: int
+    outcome: Outcome
+    task: Task | None = None
+    error: DomainError | None = None
+
+
+class BatchFailed(Exception):
+    """An atomic batch stopped at operation `index` with `error`; nothing was changed."""
+
+    def __init__(self, index: int, error: DomainError) -> None:
+        super().__init__(f"operation {index}: {error.detail}")
+        self.index = index
+        self.error = error
+
+
+class _Joined:
+    """One use case's unit of work inside the batch's: the same transaction and repositories.
+    Entering opens nothing; `commit()` writes what the unit holds back (inserts a store keeps
+    until commit, whose refusal, e.g. the cap, then fails this operation) but commits nothing;
+    leaving does nothing (a failure rolls the whole batch back)."""
+
+    def __init__(self, outer: TaskUnitOfWork) -> None:
+        self._outer = outer
+
+    @property
+    def tasks(self) -> TaskRepository:
+        return self._outer.tasks
+
+    @property
+    def projects(self) -> ProjectRepository:
+        return self._outer.projects
+
+    @property
+    def memberships(self) -> MembershipRepository:
+        return self._outer.memberships
+
+    @property
+    def project_tasks(self) -> ProjectTasks:
+        return self._outer.project_tasks
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    async def commit(self) -> None:
+        await self._outer.flush()
+
+    async def rollback(self) -> None:
+        raise RuntimeError("an operation of an atomic batch cannot roll back on its own")
+
+    async def flush(self) -> None:
+        await self._outer.flush()
+
+
+class _HeldEvents:
+    """Events of an atomic batch, held until its commit (none go out when it rolls back)."""
+
+    def __init__(self) -> None:
+        self.events: list[TaskEvent] = []
+
+    async def publish(self, event: TaskEvent) -> None:
+        self.events.append(event)
+
+
+@dataclass(frozen=True, slots=True)
+class _Writers:
+    create: CreateTask
+    update: UpdateTask
+    delete: DeleteTask
+
+
+class RunTaskBatch:
+    def __init__(
+        self,
+        uow_factory: TaskUnitOfWorkFactory,
+        clock: Clock,
+        ids: IdGenerator,
+        events: EventPublisher,
+        *,
+        max_tasks: int = DEFAULT_MAX_TASKS_PER_OWNER,
+    ) -> None:
+        self._uow_factory, self._clock, self._ids, self._events = uow_factory, clock, ids, events
+        self._max_tasks = max_tasks
+
+    def _writers(self, uow_factory: TaskUnitOfWorkFactory, events: EventPublisher) -> _Writers:
+        """The single use cases, over `uow_factory` and publishing to `events`."""
+        return _Writers(
+            CreateTask(uow_factory, self._clock, self._ids, events, max_tasks=self._max_tasks),
+            UpdateTask(uow_factory, self._clock, events),
+            DeleteTask(uow_factory, self._clock, events),
+        )
+
+    async def execute(
+        self, caller: Caller, operations: Sequence[Operation], *, atomic: bool = True
+    ) -> list[OperationResult]:
+        """One result per operation, in order. Atomic: all succeed and commit together, or
+        `BatchFailed` names the first that failed and nothing is changed. Not atomic: each
+        operation succeeds or fails on its own (its result says which)."""
+        require_scope(caller, Scope.TASKS_WRITE)
+        if not 1 <= len(operations) <= MAX_OPERATIONS:
+            raise ValueError(f"a batch has 1 to {MAX_OPERATIONS} operations")
+        if not atomic:
+            writers = self._writers(self._uow_factory, self._events)
+            results = []
+            for index, operation in enumerate(operations):
+                try:
+                    results.append(await _run(writers, caller, index, operation))
+                except DomainError as exc:
+                    results.append(OperationResult(index, Outcome.FAILED, error=exc))
+            return results
+        held = _HeldEvents()
+        async with self._uow_factory() as uow:
+            await uow.flush()  # the transaction is open from here on: nothing commits alone
+            joined = _Joined(uow)
+            writers = self._writers(lambda: joined, held)
+            results = []
+            for index, operation in enumerate(operations):
+                try:
+                    results.append(await _run(writers, caller, index, operation))
+                except DomainError as exc:
+                    raise BatchFailed(index, exc) from exc
+            await uow.commit()
+        for event in held.events:
+            await self._events.publish(event)
+        return results
+
+
+async def _run(
+    writers: _Writers, caller: Caller, index: int, operation: Operation
+) -> OperationResult:
+    match operation:
+        case CreateOp(draft):
+            task = await writers.create.execute(caller, draft)
+            return OperationResult(index, Outcome.CREATED, task)
+        case UpdateOp(task_id, changes, expected_version):
+            task = await writers.update.execute(caller, task_id, changes, expected_version)
+            return OperationResult(index, Outcome.UPDATED, task)
+        case DeleteOp(task_id, expected_version):
+            await writers.delete.execute(caller, task_id, expected_version)
+            return OperationResult(index, Outcome.DELETED)
+        case Rejected(error):
+            raise error
