@@ -53,7 +53,7 @@ from domain.use_cases.identity import (
     RegisterUser,
     RevokeApiKey,
 )
-from domain.use_cases.maintenance import PurgeExpiredSessions
+from domain.use_cases.maintenance import PurgeExpiredSessions, PurgeExpiredTrash
 from domain.use_cases.projects import (
     AddMember,
     CreateComment,
@@ -70,7 +70,16 @@ from domain.use_cases.projects import (
     UpdateMember,
     UpdateProject,
 )
-from domain.use_cases.tasks import CreateTask, DeleteTask, GetTask, ListTasks, UpdateTask
+from domain.use_cases.tasks import (
+    CreateTask,
+    DeleteTask,
+    DeleteTrashedTask,
+    GetTask,
+    ListTasks,
+    ListTrash,
+    RestoreTask,
+    UpdateTask,
+)
 
 MEMORY_URL = "memory://"
 
@@ -228,13 +237,20 @@ def _job_schedule(engine: AsyncEngine | None) -> JobSchedule:
     return SqlJobSchedule(engine)
 
 
-def _worker_jobs(settings: Settings, purge_sessions: PurgeExpiredSessions) -> list[Job]:
+def _worker_jobs(
+    settings: Settings, purge_sessions: PurgeExpiredSessions, purge_trash: PurgeExpiredTrash
+) -> list[Job]:
     """Every periodic job, by name (the name keys its schedule row and its metrics)."""
     return [
         Job(
             "purge_expired_sessions",
             timedelta(seconds=settings.SESSION_PURGE_INTERVAL_SECONDS),
             purge_sessions.step,
+        ),
+        Job(
+            "purge_trash",
+            timedelta(seconds=settings.TRASH_PURGE_INTERVAL_SECONDS),
+            purge_trash.step,
         ),
     ]
 
@@ -376,6 +392,9 @@ class Container(containers.DeclarativeContainer):
     list_tasks = providers.Factory(ListTasks, task_read_uow_factory)
     update_task = providers.Factory(UpdateTask, task_uow_factory, clock, events)
     delete_task = providers.Factory(DeleteTask, task_uow_factory, clock, events)
+    list_trash = providers.Factory(ListTrash, task_read_uow_factory)
+    restore_task = providers.Factory(RestoreTask, task_uow_factory, clock, events)
+    delete_trashed_task = providers.Factory(DeleteTrashedTask, task_uow_factory, clock, events)
 
     # projects, members, comments
     create_project = providers.Factory(CreateProject, project_uow_factory, clock, ids)
@@ -401,7 +420,14 @@ class Container(containers.DeclarativeContainer):
         retention=providers.Callable(lambda s: timedelta(days=s.SESSION_RETENTION_DAYS), settings),
         batch_size=settings.provided.WORKER_BATCH_SIZE,
     )
-    worker_jobs = providers.Singleton(_worker_jobs, settings, purge_expired_sessions)
+    purge_trash = providers.Factory(
+        PurgeExpiredTrash,
+        task_uow_factory,
+        clock,
+        retention=providers.Callable(lambda s: timedelta(days=s.TRASH_RETENTION_DAYS), settings),
+        batch_size=settings.provided.WORKER_BATCH_SIZE,
+    )
+    worker_jobs = providers.Singleton(_worker_jobs, settings, purge_expired_sessions, purge_trash)
     worker = providers.Singleton(_worker, settings, worker_jobs, job_schedule, clock)
 
     # the idempotency-key protocol (MCP tools; the HTTP layer runs it around its handlers)

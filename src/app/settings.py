@@ -20,6 +20,7 @@ import msgspec
 
 from domain.rate_limits import parse_policy
 from domain.tasks import DEFAULT_MAX_TASKS_PER_OWNER
+from domain.trash import DEFAULT_TRASH_RETENTION_DAYS
 
 Environment = Literal["development", "production"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -107,6 +108,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     WORKER_BATCH_SIZE: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 500
     SESSION_RETENTION_DAYS: NonNegative = 7
     SESSION_PURGE_INTERVAL_SECONDS: Positive = 3600
+    TRASH_RETENTION_DAYS: NonNegative = DEFAULT_TRASH_RETENTION_DAYS
+    TRASH_PURGE_INTERVAL_SECONDS: Positive = 3600
     PUBLIC_URL: str | None = None
     MCP_ENABLED: bool = True
     MCP_ALLOWED_HOSTS: tuple[str, ...] = ()

@@ -40,7 +40,16 @@ from domain.use_cases.projects import (
     UpdateMember,
     UpdateProject,
 )
-from domain.use_cases.tasks import CreateTask, DeleteTask, GetTask, ListTasks, UpdateTask
+from domain.use_cases.tasks import (
+    CreateTask,
+    DeleteTask,
+    DeleteTrashedTask,
+    GetTask,
+    ListTasks,
+    ListTrash,
+    RestoreTask,
+    UpdateTask,
+)
 
 SERVICES = "services"
 
@@ -80,6 +89,9 @@ class Services:
     list_tasks: Callable[[], ListTasks]
     update_task: Callable[[], UpdateTask]
     delete_task: Callable[[], DeleteTask]
+    list_trash: Callable[[], ListTrash]
+    restore_task: Callable[[], RestoreTask]
+    delete_trashed_task: Callable[[], DeleteTrashedTask]
 
     create_project: Callable[[], CreateProject]
     list_projects: Callable[[], ListProjects]

@@ -16,7 +16,17 @@ from adapters.memory.identity import (
 )
 from adapters.memory.tasks import MemoryTaskRepository
 
-TABLES = ("users", "sessions", "api_keys", "tasks", "projects", "memberships", "comments")
+# "trash": task id -> `TrashMark` of each task in the trash (its row stays in "tasks").
+TABLES = (
+    "users",
+    "sessions",
+    "api_keys",
+    "tasks",
+    "trash",
+    "projects",
+    "memberships",
+    "comments",
+)
 
 
 class MemoryDatabase:

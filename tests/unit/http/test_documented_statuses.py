@@ -467,7 +467,7 @@ def _lost_race(method: str) -> Recipe:
 
         w = world(make_api)
         task_id = w.task()
-        name = "update" if method == "PATCH" else "delete"
+        name = "update" if method == "PATCH" else "trash"
         real = getattr(MemoryTaskRepository, name)
 
         async def beaten(self: MemoryTaskRepository, *args: Any) -> bool:

@@ -9,7 +9,7 @@ from adapters.memory.uow import MemoryDatabase
 from domain.errors import Invalid, LimitReached
 from domain.projects import Role
 from domain.tasks import DEFAULT_MAX_TASKS_PER_OWNER, TaskDraft, TaskLimitReached
-from domain.use_cases.tasks import CreateTask, DeleteTask
+from domain.use_cases.tasks import CreateTask, DeleteTask, DeleteTrashedTask
 from tests.unit.projects.support import Who, World
 from tests.unit.tasks.cap_contract import check_the_cap
 
@@ -31,6 +31,7 @@ class Tasks:
         world = self.world
         self.create = CreateTask(world.uow, world.clock, world.ids, world.events, **cap)
         self.delete = DeleteTask(world.uow, world.clock, world.events)
+        self.delete_for_good = DeleteTrashedTask(world.uow, world.clock, world.events)
         self.callers = {name: self._with_inbox(name) for name in (ALICE, BOB)}
 
     def _with_inbox(self, name: str) -> Who:
@@ -51,7 +52,11 @@ async def test_create_past_the_cap_is_limit_reached_and_writes_and_announces_not
     assert set(tasks.database.tables["tasks"]) == {task.id for task in made}
     assert len(tasks.events.events) == 2
 
+    # In the trash it still takes its place; deleted for good it frees it.
     await tasks.delete.execute(tasks.callers[ALICE], made[0].id)
+    with pytest.raises(TaskLimitReached):
+        await tasks.create.execute(tasks.callers[ALICE], TaskDraft(title="still no room"))
+    await tasks.delete_for_good.execute(tasks.callers[ALICE], made[0].id)
     again = await tasks.create.execute(tasks.callers[ALICE], TaskDraft(title="room again"))
     assert set(tasks.database.tables["tasks"]) == {made[1].id, again.id}
 

@@ -62,15 +62,16 @@ def test_the_worker_settings_and_their_defaults() -> None:
     assert settings.WORKER_PORT == 8001
     assert settings.SESSION_RETENTION_DAYS == 7
     assert settings.SESSION_PURGE_INTERVAL_SECONDS == 3600
+    assert settings.TRASH_RETENTION_DAYS == 30
+    assert settings.TRASH_PURGE_INTERVAL_SECONDS == 3600
     off = load_settings(environ={"SERVE_WORKER": "false"}, dotenv_path=None)
     assert off.SERVE_WORKER is False
     container = build_container(settings)
-    [job] = container.worker_jobs()
-    assert (job.name, job.interval, job.exclusive) == (
-        "purge_expired_sessions",
-        timedelta(hours=1),
-        True,
-    )
+    jobs = container.worker_jobs()
+    assert [(job.name, job.interval, job.exclusive) for job in jobs] == [
+        ("purge_expired_sessions", timedelta(hours=1), True),
+        ("purge_trash", timedelta(hours=1), True),
+    ]
 
 
 def test_a_lease_shorter_than_two_statement_timeouts_is_refused() -> None:
