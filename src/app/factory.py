@@ -38,6 +38,7 @@ from adapters.http.problems import exception_handlers
 from adapters.http.projects import ProjectsController
 from adapters.http.services import SERVICES, Draining, Services
 from adapters.http.tasks import TasksController
+from adapters.http.trash import TrashController
 from adapters.sql.engine import watch_pool
 from app.container import Container, build_container, close_container
 from app.logs import configure_logging
@@ -189,6 +190,7 @@ def create_app(
             SessionsController,
             ApiKeysController,
             TasksController,
+            TrashController,
             ProjectsController,
             CommentsController,
             *extra_routes,

@@ -167,12 +167,7 @@ class MemoryTaskRepository:
 
     async def delete(self, owner_id: str, task_id: str, expected_version: int) -> bool:
         stored = self._rows.get(task_id)
-        if (
-            stored is None
-            or task_id not in self._trash
-            or stored.owner_id != owner_id
-            or stored.version != expected_version
-        ):
+        if stored is None or stored.owner_id != owner_id or stored.version != expected_version:
             return False
         self._remove({task_id, *(t.id for t in descendants(self._rows, task_id))})
         return True

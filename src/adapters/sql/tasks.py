@@ -207,7 +207,6 @@ DELETE_TASK: Delete = delete(tasks).where(
     tasks.c.id == bindparam("where_id"),
     tasks.c.owner_id == bindparam("where_owner_id"),
     tasks.c.version == bindparam("expected_version"),
-    _TRASHED,
 )
 
 # --- the per-owner count -------------------------------------------------------------------------
@@ -237,17 +236,15 @@ INSERT_COUNTED_TASK: Insert = insert(tasks).from_select(
 
 
 def _subtree(*, nesting: bool = False) -> Any:
-    """The trashed task to delete (`where_id`, created by `where_owner_id`, at
-    `expected_version`) and all its descendants (all trashed), with each one's creator: what the
-    delete removes (subtasks go by the parent's foreign key), so each creator's counter can go
-    down by their share."""
+    """The task to delete (`where_id`, created by `where_owner_id`, at `expected_version`) and
+    all its descendants, with each one's creator: what the delete removes (subtasks go by the
+    parent's foreign key), so each creator's counter can go down by their share."""
     root = (
         select(tasks.c.id, tasks.c.owner_id)
         .where(
             tasks.c.id == bindparam("where_id"),
             tasks.c.owner_id == bindparam("where_owner_id"),
             tasks.c.version == bindparam("expected_version"),
-            _TRASHED,
         )
         .cte("subtree", recursive=True, nesting=nesting)
     )

@@ -94,10 +94,11 @@ class TaskRepository(Protocol):
         ...
 
     async def delete(self, owner_id: str, task_id: str, expected_version: int) -> bool:
-        """Delete the trashed task for good (its subtasks go with it) if its stored version is
-        `expected_version`; False when it is not, or the task is not in the trash. `owner_id`
-        is the task's creator, as stored. Each removed task frees a place under its creator's
-        cap."""
+        """Delete the task for good (its subtasks go with it) if its stored version is
+        `expected_version`; False when it is not, or the task is gone. `owner_id` is the task's
+        creator, as stored. Each removed task frees a place under its creator's cap. The use
+        cases call it only on a task read from the trash: its version proves it is still there
+        (a restore gives it a new one)."""
         ...
 
     async def list_trash(

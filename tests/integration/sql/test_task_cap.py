@@ -150,7 +150,11 @@ async def test_over_http_the_cap_is_409_limit_reached_and_a_delete_frees_a_place
     listed = await client.get("/v1/tasks", headers=auth)
     assert {task["id"] for task in listed.json()["items"]} == set(made)
 
+    # In the trash a task still takes its place; deleted for good it frees it.
     assert (await client.delete(f"/v1/tasks/{made[0]}", headers=auth)).status_code == 204
+    still = await client.post("/v1/tasks", json={"title": "still full"}, headers=auth)
+    assert still.status_code == 409, still.text
+    assert (await client.delete(f"/v1/trash/{made[0]}", headers=auth)).status_code == 204
     again = await client.post("/v1/tasks", json={"title": "room again"}, headers=auth)
     assert again.status_code == 201, again.text
     full = await client.post("/v1/tasks", json={"title": "full again"}, headers=auth)
