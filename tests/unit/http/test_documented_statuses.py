@@ -684,11 +684,11 @@ def _trash_lost_race(make_api: ApiFactory) -> httpx.Response:
     async def beaten(self: MemoryTaskRepository, *args: Any) -> bool:
         return False
 
-    MemoryTaskRepository.delete = beaten  # type: ignore[method-assign]
+    setattr(MemoryTaskRepository, "delete", beaten)  # noqa: B010
     try:
         return w.client.delete(f"/v1/trash/{task_id}", headers=w.owner.auth)
     finally:
-        MemoryTaskRepository.delete = real  # type: ignore[method-assign]
+        setattr(MemoryTaskRepository, "delete", real)  # noqa: B010
 
 
 @pytest.fixture(scope="module")
