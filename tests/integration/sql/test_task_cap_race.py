@@ -11,13 +11,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory.events import RecordingEventPublisher
+from adapters.sql.tables import tasks
 from adapters.sql.uow import SqlUnitOfWork
 from domain.ports.tasks import TaskUnitOfWork
 from domain.tasks import TaskDraft, TaskLimitReached
-from domain.use_cases.tasks import CreateTask, DeleteTask
+from domain.use_cases.tasks import CreateTask, DeleteTrashedTask
 from tests.integration.sql.conftest import EngineMaker, UowFactory, add_user, inbox_id
 from tests.integration.sql.test_task_cap import counts
 from tests.unit.projects.support import Who
@@ -105,7 +107,12 @@ async def test_concurrent_creates_and_deletes_keep_the_count_exact(
     owner = await add_user(new_uow)
     cap = 6
     existing = await _fill(new_uow, owner.id, cap)
-    delete = DeleteTask(_units(racing, raw=True), FakeClock(), RecordingEventPublisher())
+    # In the trash they still count; deleted for good (racing the creates) they free places.
+    for task_id in existing[:4]:
+        async with new_uow() as uow:
+            assert await uow.tasks.trash(task_id, 1, T0)
+            await uow.commit()
+    delete = DeleteTrashedTask(_units(racing, raw=True), FakeClock(), RecordingEventPublisher())
     creates = [_create(racing, cap, raw=n % 2 == 0) for n in range(12)]
     work: list[Coroutine[Any, Any, object]] = [
         delete.execute(Who(owner.id), task_id) for task_id in existing[:4]
@@ -147,6 +154,12 @@ async def test_concurrent_purges_take_each_trashed_task_once_and_keep_the_count_
             assert await uow.tasks.trash(root.id, 1, T0)
             await uow.commit()
     assert await counts(engine, owner.id) == (120, 120)
+    async with engine.connect() as conn:  # what other tests left expired in the trash goes too
+        others = await conn.scalar(
+            select(func.count())
+            .select_from(tasks)
+            .where(tasks.c.deleted_at < T0 + timedelta(seconds=1), tasks.c.owner_id != owner.id)
+        )
 
     async def purge_until_empty() -> int:
         done = 0
@@ -159,5 +172,5 @@ async def test_concurrent_purges_take_each_trashed_task_once_and_keep_the_count_
             done += went
 
     shares = await asyncio.gather(*(purge_until_empty() for _ in range(4)))
-    assert sum(shares) == 120
+    assert sum(shares) == 120 + int(others or 0)
     assert await counts(engine, owner.id) == (0, 0)
