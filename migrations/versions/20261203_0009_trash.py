@@ -8,7 +8,8 @@ Create Date: 2026-12-03
 Both columns are nullable (NULL: a live task), so adding them rewrites nothing. The four list
 indexes (project_id, key, id) are rebuilt as partial indexes `WHERE deleted_at IS NULL` under
 their old names: lists never show trashed tasks, and the indexes stay the size of the live
-tasks. SQLite supports partial indexes as well.
+tasks. SQLite supports partial indexes as well. Like the earlier index revisions it builds them
+in the migration's transaction (no CONCURRENTLY): writes to `tasks` wait while they build.
 
 Downgrade deletes the trashed tasks for good (lowering their creators' counts), then restores
 the full indexes and drops the columns.

@@ -741,8 +741,8 @@ TOOLS: tuple[ToolSpec, ...] = (
         "Delete tasks",
         "Move 1 to 50 tasks to the trash, each with its subtasks (editors and owners of its "
         "project). Optionally give the `if_match` etag each was read at, so a task changed "
-        "meanwhile is not deleted. restore-tasks brings them back; the trash is emptied after "
-        "30 days. The result tells, per item, whether it went or why it was refused.",
+        "meanwhile is not deleted. restore-tasks brings them back until the trash is purged "
+        "(30 days by default). The result tells, per item, whether it went or why it was refused.",
         Scope.TASKS_WRITE,
         ToolAnnotations(
             read_only_hint=False,
