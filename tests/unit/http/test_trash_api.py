@@ -127,3 +127,19 @@ def test_deleting_the_project_removes_its_trash(make_api: ApiFactory) -> None:
     assert client.delete(f"/v1/projects/{s.project_id}", headers=owner).status_code == 204
     assert _trash(s, s.owner.token) == []
     assert client.post(f"/v1/trash/{task['id']}/restore", headers=owner).status_code == 404
+
+
+def test_a_move_carries_trashed_subtasks_along(make_api: ApiFactory) -> None:
+    s = shared(make_api())
+    client, owner = s.api.client, bearer(s.owner.token)
+    root = _task(s, s.owner.token)
+    child = _task(s, s.owner.token, parent_id=root["id"])
+    assert client.delete(f"/v1/tasks/{child['id']}", headers=owner).status_code == 204
+    target = str(s.other_project["id"])
+    moved = client.patch(f"/v1/tasks/{root['id']}", json={"project_id": target}, headers=owner)
+    assert moved.status_code == 200, moved.text
+    assert _trash(s, s.owner.token, project_id=target) == [child["id"]]
+    back = client.post(f"/v1/trash/{child['id']}/restore", headers=owner)
+    assert back.status_code == 200, back.text
+    assert back.json()["project_id"] == target
+    assert back.json()["parent_id"] == root["id"]
