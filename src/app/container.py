@@ -58,7 +58,7 @@ from domain.use_cases.identity import (
     RegisterUser,
     RevokeApiKey,
 )
-from domain.use_cases.maintenance import PurgeExpiredSessions
+from domain.use_cases.maintenance import PurgeExpiredSessions, PurgeExpiredTrash
 from domain.use_cases.projects import (
     AddMember,
     CreateComment,
@@ -76,7 +76,16 @@ from domain.use_cases.projects import (
     UpdateProject,
 )
 from domain.use_cases.task_batch import RunTaskBatch
-from domain.use_cases.tasks import CreateTask, DeleteTask, GetTask, ListTasks, UpdateTask
+from domain.use_cases.tasks import (
+    CreateTask,
+    DeleteTask,
+    DeleteTrashedTask,
+    GetTask,
+    ListTasks,
+    ListTrash,
+    RestoreTask,
+    UpdateTask,
+)
 from domain.use_cases.webhooks import (
     CreateWebhook,
     DeleteWebhook,
@@ -266,6 +275,7 @@ def _worker_jobs(
     fan_out: FanOutEvents,
     deliver: DeliverWebhooks,
     purge_deliveries: PurgeFinishedDeliveries,
+    purge_trash: PurgeExpiredTrash,
 ) -> list[Job]:
     """Every periodic job, by name (the name keys its schedule row and its metrics)."""
     poll = timedelta(seconds=settings.WORKER_POLL_SECONDS)
@@ -279,6 +289,11 @@ def _worker_jobs(
         Job("webhook_fan_out", poll, fan_out.step),
         Job("webhook_deliveries", poll, deliver.step, exclusive=False),
         Job("purge_webhook_deliveries", timedelta(hours=1), purge_deliveries.step),
+        Job(
+            "purge_trash",
+            timedelta(seconds=settings.TRASH_PURGE_INTERVAL_SECONDS),
+            purge_trash.step,
+        ),
     ]
 
 
@@ -441,6 +456,9 @@ class Container(containers.DeclarativeContainer):
         events,
         max_tasks=settings.provided.MAX_TASKS_PER_USER,
     )
+    list_trash = providers.Factory(ListTrash, task_read_uow_factory)
+    restore_task = providers.Factory(RestoreTask, task_uow_factory, clock, events)
+    delete_trashed_task = providers.Factory(DeleteTrashedTask, task_uow_factory, clock, events)
 
     # projects, members, comments
     create_project = providers.Factory(CreateProject, project_uow_factory, clock, ids)
@@ -530,6 +548,13 @@ class Container(containers.DeclarativeContainer):
         ),
         batch_size=settings.provided.WORKER_BATCH_SIZE,
     )
+    purge_trash = providers.Factory(
+        PurgeExpiredTrash,
+        task_uow_factory,
+        clock,
+        retention=providers.Callable(lambda s: timedelta(days=s.TRASH_RETENTION_DAYS), settings),
+        batch_size=settings.provided.WORKER_BATCH_SIZE,
+    )
     worker_jobs = providers.Singleton(
         _worker_jobs,
         settings,
@@ -537,6 +562,7 @@ class Container(containers.DeclarativeContainer):
         fan_out_events,
         deliver_webhooks,
         purge_webhook_deliveries,
+        purge_trash,
     )
     worker = providers.Singleton(_worker, settings, worker_jobs, job_schedule, clock, worker_holder)
 

@@ -42,6 +42,7 @@ from adapters.http.projects import ProjectsController
 from adapters.http.services import SERVICES, Draining, Services
 from adapters.http.task_batch import TaskBatchController
 from adapters.http.tasks import TasksController
+from adapters.http.trash import TrashController
 from adapters.http.webhooks import WebhooksController
 from adapters.sql.engine import watch_pool
 from app.container import Container, build_container, close_container
@@ -127,6 +128,9 @@ def services_of(container: Container, settings: Settings) -> Services:
         update_task=container.update_task,
         delete_task=container.delete_task,
         run_task_batch=container.run_task_batch,
+        list_trash=container.list_trash,
+        restore_task=container.restore_task,
+        delete_trashed_task=container.delete_trashed_task,
         create_project=container.create_project,
         list_projects=container.list_projects,
         get_project=container.get_project,
@@ -221,6 +225,7 @@ def create_app(
             ApiKeysController,
             TasksController,
             TaskBatchController,
+            TrashController,
             ProjectsController,
             CommentsController,
             WebhooksController,

@@ -101,6 +101,8 @@ def mcp_services(container: Container) -> McpServices:
         get_task=container.get_task,
         list_tasks=container.list_tasks,
         update_task=container.update_task,
+        delete_task=container.delete_task,
+        restore_task=container.restore_task,
         list_projects=container.list_projects,
         create_project=container.create_project,
         create_comment=container.create_comment,

@@ -20,6 +20,7 @@ import msgspec
 
 from domain.rate_limits import parse_policy
 from domain.tasks import DEFAULT_MAX_TASKS_PER_OWNER
+from domain.trash import DEFAULT_TRASH_RETENTION_DAYS
 from domain.webhooks import parse_duration, parse_schedule
 
 Environment = Literal["development", "production"]
@@ -115,6 +116,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     WEBHOOK_DISABLE_AFTER: str = "5d"
     WEBHOOK_CONCURRENCY: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 10
     WEBHOOK_DELIVERY_RETENTION_DAYS: Positive = 30
+    TRASH_RETENTION_DAYS: NonNegative = DEFAULT_TRASH_RETENTION_DAYS
+    TRASH_PURGE_INTERVAL_SECONDS: Positive = 3600
     PUBLIC_URL: str | None = None
     MCP_ENABLED: bool = True
     MCP_ALLOWED_HOSTS: tuple[str, ...] = ()

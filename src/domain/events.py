@@ -10,7 +10,9 @@ from enum import StrEnum
 class TaskEventName(StrEnum):
     CREATED = "task.created"
     UPDATED = "task.updated"
-    DELETED = "task.deleted"
+    DELETED = "task.deleted"  # to the trash
+    RESTORED = "task.restored"
+    PURGED = "task.purged"  # gone for good
 
 
 @dataclass(frozen=True, slots=True)

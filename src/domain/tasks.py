@@ -72,8 +72,8 @@ class TaskLimitReached(LimitReached):
 
     def __init__(self, limit: int) -> None:
         super().__init__(
-            f"this account already holds {limit} tasks, the most allowed; "
-            "delete one (DELETE /v1/tasks/{id}) before creating another"
+            f"this account already holds {limit} tasks (those in the trash included), the most "
+            "allowed; delete one for good (DELETE /v1/trash/{id}) before creating another"
         )
         self.limit = limit
 

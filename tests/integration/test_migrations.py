@@ -64,6 +64,12 @@ OWNER_TASK_INDEXES = {
     "ix_tasks_owner_id_due_at_id",
     "ix_tasks_owner_id_priority_id",
 }
+# The trash's (0009).
+TRASH_INDEXES = {
+    "ix_tasks_project_id_deleted_at_id",
+    "ix_tasks_deleted_at",
+    "ix_tasks_trashed_with",
+}
 TASK_INDEXES = {
     "ix_tasks_project_id_created_at_id",
     "ix_tasks_project_id_updated_at_id",
@@ -72,6 +78,7 @@ TASK_INDEXES = {
     "ix_tasks_owner_id",
     "ix_tasks_parent_id",
     "ix_tasks_assignee_id",
+    *TRASH_INDEXES,
 }
 POSTGRESQL_TASK_INDEXES = {
     "ix_tasks_labels",
@@ -369,3 +376,19 @@ async def test_webhooks_revision_adds_the_tables_and_seeds_the_fan_out_row(
     await asyncio.to_thread(command.downgrade, config, "0008")
     assert not WEBHOOK_TABLES & await _table_names(database_url)
     await asyncio.to_thread(command.downgrade, config, "base")
+
+
+async def test_trash_revision_adds_the_columns_and_makes_the_list_indexes_partial(
+    database_url: str,
+) -> None:
+    config = _config(database_url)
+    await asyncio.to_thread(command.upgrade, config, "0009")
+    assert {"deleted_at", "trashed_with"} <= await _columns(database_url, "tasks")
+    assert await _task_index_names(database_url) >= TRASH_INDEXES
+    await asyncio.to_thread(command.downgrade, config, "0008")
+    columns = await _columns(database_url, "tasks")
+    assert not {"deleted_at", "trashed_with"} & columns
+    names = await _task_index_names(database_url)
+    assert "ix_tasks_project_id_created_at_id" in names
+    assert not TRASH_INDEXES & names
+    await asyncio.to_thread(command.upgrade, config, "head")

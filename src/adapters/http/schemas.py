@@ -19,6 +19,7 @@ from domain.auth import Scope
 from domain.comments import BODY_MAX_LENGTH
 from domain.projects import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH, Role
 from domain.task_queries import MAX_PAGE_SIZE, Q_MAX_LENGTH, TaskSort
+from domain.trash import DEFAULT_TRASH_PAGE, MAX_TRASH_PAGE
 from domain.use_cases.projects import DEFAULT_COMMENT_PAGE, MAX_COMMENT_PAGE
 from domain.use_cases.task_batch import MAX_OPERATIONS
 from domain.use_cases.webhooks import DEFAULT_DELIVERY_PAGE, MAX_DELIVERY_PAGE
@@ -263,6 +264,31 @@ class BatchResult(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 class TaskBatchResults(msgspec.Struct, kw_only=True):
     results: Annotated[list[BatchResult], Meta(description="One per operation, in order.")]
+
+
+class TrashedTaskOut(TaskOut, kw_only=True):
+    """A task in the trash: the task as it was deleted, and when."""
+
+    deleted_at: datetime
+
+
+class TrashPage(msgspec.Struct, kw_only=True):
+    items: list[TrashedTaskOut]
+    next_cursor: Annotated[
+        str | None, Meta(description="Pass as `cursor` for the next page; null on the last.")
+    ]
+
+
+class TrashListQuery(msgspec.Struct, kw_only=True):
+    """The query parameters of `GET /v1/trash`, as the OpenAPI text describes them (the handler
+    parses them itself, to name the offending one in a 422)."""
+
+    project_id: Annotated[
+        Id | None,
+        Meta(description="Only this project's trash (one the caller cannot read: none)."),
+    ] = None
+    limit: Annotated[int, Meta(ge=1, le=MAX_TRASH_PAGE)] = DEFAULT_TRASH_PAGE
+    cursor: Annotated[str | None, Meta(description="next_cursor of the previous page.")] = None
 
 
 class TaskListQuery(msgspec.Struct, kw_only=True):

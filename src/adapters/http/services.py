@@ -41,7 +41,16 @@ from domain.use_cases.projects import (
     UpdateProject,
 )
 from domain.use_cases.task_batch import RunTaskBatch
-from domain.use_cases.tasks import CreateTask, DeleteTask, GetTask, ListTasks, UpdateTask
+from domain.use_cases.tasks import (
+    CreateTask,
+    DeleteTask,
+    DeleteTrashedTask,
+    GetTask,
+    ListTasks,
+    ListTrash,
+    RestoreTask,
+    UpdateTask,
+)
 from domain.use_cases.webhooks import (
     CreateWebhook,
     DeleteWebhook,
@@ -94,6 +103,9 @@ class Services:
     update_task: Callable[[], UpdateTask]
     delete_task: Callable[[], DeleteTask]
     run_task_batch: Callable[[], RunTaskBatch]
+    list_trash: Callable[[], ListTrash]
+    restore_task: Callable[[], RestoreTask]
+    delete_trashed_task: Callable[[], DeleteTrashedTask]
 
     create_project: Callable[[], CreateProject]
     list_projects: Callable[[], ListProjects]

@@ -125,8 +125,9 @@ class TasksController(Controller):
         "of it (or the key does not reach it), 403 for a viewer. `parent_id` must be a task of "
         "the same project at most 5 levels deep, `assignee_id` a member of the project; else "
         "422 naming the field. "
-        "An account holds at most MAX_TASKS_PER_USER tasks (default 100000): one more "
-        "is 409 `limit-reached` and creates nothing; deleting a task frees its place. "
+        "An account holds at most MAX_TASKS_PER_USER tasks (default 100000, those in the trash "
+        "included): one more is 409 `limit-reached` and creates nothing; deleting a task for "
+        "good (`DELETE /v1/trash/{id}`) frees its place. "
         "With `Idempotency-Key`, a repeat with the same body returns the first answer "
         "(same id, `Idempotent-Replayed: true`) for 24 h; the same key with another body is 422; "
         "a repeat while the first is still running is 409 `conflict`. A first answer larger than "
@@ -311,10 +312,12 @@ class TasksController(Controller):
         "/{task_id:str}",
         status_code=HTTP_204_NO_CONTENT,
         operation_id="deleteTask",
-        summary="Delete a task",
-        description="Deletes the task and all its subtasks (editor or owner of its project; a "
-        "viewer gets 403). `If-Match` with a stale ETag is 412; 409 when another writer changed "
-        "the task meanwhile and no `If-Match` was sent. Afterwards the task is 404.",
+        summary="Delete a task (to the trash)",
+        description="Moves the task and all its subtasks to the trash (editor or owner of its "
+        "project; a viewer gets 403): each gets a new version, and afterwards answers 404 and "
+        "shows in no list, until restored (`POST /v1/trash/{id}/restore`). `If-Match` with a "
+        "stale ETag is 412; 409 when another writer changed the task meanwhile and no "
+        "`If-Match` was sent.",
         opt={SCOPE_OPT: Scope.TASKS_WRITE},
         responses=PROBLEMS(404, 409, 412),
     )

@@ -23,7 +23,14 @@ from domain.use_cases.projects import (
     ListComments,
     ListProjects,
 )
-from domain.use_cases.tasks import CreateTask, GetTask, ListTasks, UpdateTask
+from domain.use_cases.tasks import (
+    CreateTask,
+    DeleteTask,
+    GetTask,
+    ListTasks,
+    RestoreTask,
+    UpdateTask,
+)
 
 
 class TaskCursors(Protocol):
@@ -65,6 +72,8 @@ class McpServices:
     get_task: Callable[[], GetTask]
     list_tasks: Callable[[], ListTasks]
     update_task: Callable[[], UpdateTask]
+    delete_task: Callable[[], DeleteTask]
+    restore_task: Callable[[], RestoreTask]
     list_projects: Callable[[], ListProjects]
     create_project: Callable[[], CreateProject]
     create_comment: Callable[[], CreateComment]

@@ -84,6 +84,19 @@ class AddedTasks(TaskBatch):
     replayed: bool
 
 
+class DeletedItem(TypedDict):
+    index: int
+    id: str
+    ok: bool
+    error: NotRequired[ToolProblem]
+
+
+class DeletedTasks(TypedDict):
+    results: list[DeletedItem]
+    succeeded: int
+    failed: int
+
+
 class TaskPageOut(TypedDict):
     items: list[TaskOut]
     next_cursor: str | None
@@ -190,6 +203,21 @@ class TaskPatch(TypedDict):
             str,
             Field(
                 description="The task's etag as last read: the change is refused if the task "
+                "changed since."
+            ),
+        ]
+    ]
+
+
+class TaskToDelete(TypedDict):
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+
+    id: Annotated[str, Field(description="The task's id.")]
+    if_match: NotRequired[
+        Annotated[
+            str,
+            Field(
+                description="The task's etag as last read: the delete is refused if the task "
                 "changed since."
             ),
         ]
@@ -314,7 +342,7 @@ def comment_out(comment: Comment) -> CommentOut:
     )
 
 
-def _batch_answer(batch: TaskBatch, verb: str) -> TaskBatch:
+def _batch_answer[B: (TaskBatch, DeletedTasks)](batch: B, verb: str) -> B:
     """The batch as the tool's result: an error result (with the structured results) when any
     item failed, so the model notices; each failure is spelled out in the text."""
     if not batch["failed"]:
@@ -329,7 +357,7 @@ def _batch_answer(batch: TaskBatch, verb: str) -> TaskBatch:
             )
     text = "\n".join(lines)
     return cast(
-        TaskBatch,
+        B,
         CallToolResult(
             content=[TextContent(type="text", text=text)],
             structured_content=dict(batch),
@@ -537,6 +565,48 @@ def _complete_tasks(s: McpServices) -> ToolFn:
     return complete_tasks
 
 
+def _delete_tasks(s: McpServices) -> ToolFn:
+    async def delete_tasks(
+        tasks: Annotated[
+            list[TaskToDelete], Field(description="1 to 50 tasks to move to the trash.")
+        ],
+    ) -> DeletedTasks:
+        principal = _caller(Scope.TASKS_WRITE)
+        _batch_size(tasks, "tasks")
+        delete = s.delete_task()
+        results: list[DeletedItem] = []
+        for index, item in enumerate(tasks):
+            task_id = item["id"]
+            try:
+                expected = s.expected_version(item.get("if_match"), task_id)
+                await delete.execute(principal, task_id, expected)
+            except DomainError as exc:
+                results.append(DeletedItem(index=index, id=task_id, ok=False, error=problem(exc)))
+            else:
+                results.append(DeletedItem(index=index, id=task_id, ok=True))
+        failed = sum(1 for r in results if not r["ok"])
+        batch = DeletedTasks(results=results, succeeded=len(results) - failed, failed=failed)
+        return _batch_answer(batch, "moved to the trash")
+
+    return delete_tasks
+
+
+def _restore_tasks(s: McpServices) -> ToolFn:
+    async def restore_tasks(
+        ids: Annotated[list[str], Field(description="1 to 50 ids of tasks in the trash.")],
+    ) -> TaskBatch:
+        principal = _caller(Scope.TASKS_WRITE)
+        _batch_size(ids, "ids")
+        restore = s.restore_task()
+
+        async def one(index: int) -> Task:
+            return await restore.execute(principal, ids[index])
+
+        return _batch_answer(await _each(len(ids), one, s.etag_of), "restored")
+
+    return restore_tasks
+
+
 def _find_projects(s: McpServices) -> ToolFn:
     async def find_projects() -> ProjectListOut:
         principal = _caller(Scope.PROJECTS_READ)
@@ -665,6 +735,37 @@ TOOLS: tuple[ToolSpec, ...] = (
             open_world_hint=False,
         ),
         _complete_tasks,
+    ),
+    ToolSpec(
+        "delete-tasks",
+        "Delete tasks",
+        "Move 1 to 50 tasks to the trash, each with its subtasks (editors and owners of its "
+        "project). Optionally give the `if_match` etag each was read at, so a task changed "
+        "meanwhile is not deleted. restore-tasks brings them back until the trash is purged "
+        "(30 days by default). The result tells, per item, whether it went or why it was refused.",
+        Scope.TASKS_WRITE,
+        ToolAnnotations(
+            read_only_hint=False,
+            destructive_hint=True,
+            idempotent_hint=True,
+            open_world_hint=False,
+        ),
+        _delete_tasks,
+    ),
+    ToolSpec(
+        "restore-tasks",
+        "Restore tasks",
+        "Bring 1 to 50 tasks back from the trash, each with the subtasks deleted with it (each "
+        "gets a new version). A task whose parent is still in the trash is refused: restore the "
+        "parent. The result tells, per item, the restored task or why it was refused.",
+        Scope.TASKS_WRITE,
+        ToolAnnotations(
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=False,
+        ),
+        _restore_tasks,
     ),
     ToolSpec(
         "find-projects",

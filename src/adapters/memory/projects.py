@@ -34,6 +34,7 @@ class MemoryProjectRepository:
         self._memberships: dict[str, Membership] = tables["memberships"]
         self._comments: dict[str, Comment] = tables["comments"]
         self._tasks: dict[str, Task] = tables["tasks"]
+        self._trash: dict[str, object] = tables["trash"]
 
     async def add(self, project: Project, *, inbox_of: str | None = None) -> None:
         if project.id in self._rows:
@@ -62,6 +63,7 @@ class MemoryProjectRepository:
         task_ids = {t.id for t in self._tasks.values() if t.project_id == project_id}
         for task_id in task_ids:
             del self._tasks[task_id]
+            self._trash.pop(task_id, None)
         for comment_id, comment in list(self._comments.items()):
             if comment.task_id in task_ids:
                 del self._comments[comment_id]
@@ -174,14 +176,16 @@ def _node(task: Task) -> TaskNode:
 
 
 class MemoryProjectTasks:
-    """Where each task sits, read from the tasks table (deleting a task removes it)."""
+    """Where each task sits, read from the tasks table (deleting a task removes it; a trashed
+    one is no node, but still part of its ancestors' subtrees)."""
 
     def __init__(self, tables: dict[str, dict[str, Any]]) -> None:
         self._tasks: dict[str, Task] = tables["tasks"]
+        self._trash: dict[str, object] = tables["trash"]
 
     async def node(self, task_id: str) -> TaskNode | None:
         task = self._tasks.get(task_id)
-        return None if task is None else _node(task)
+        return None if task is None or task_id in self._trash else _node(task)
 
     async def ancestors(self, task_id: str) -> list[str]:
         chain: list[str] = []

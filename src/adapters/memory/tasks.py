@@ -3,20 +3,22 @@ memberships decide which tasks a user's reads reach).
 
 Filtering, order and keyset follow `domain.task_queries` exactly; this twin is the reference the
 SQL repository is tested against. The per-owner cap is checked by counting the owner's tasks in
-the table (the SQL store keeps a counter instead; both answer alike).
+the table, trashed ones too (the SQL store keeps a counter instead; both answer alike). A trashed
+task keeps its row in "tasks" and has a `TrashMark` in "trash"; reads of live tasks skip it.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from domain.comments import Comment
-from domain.ports.tasks import Readable, TaskInProject
+from domain.ports.tasks import Readable, TaskInProject, TrashedInProject
 from domain.projects import Membership, Project, Role
 from domain.task_queries import NONE, CursorPosition, TaskFilter, TaskQuery, TaskSort
 from domain.tasks import Task, TaskLimitReached, fold_for_search
+from domain.trash import TrashedTask, TrashPosition
 
 # Stands in for a NULL due_at inside a sort key; only ever compared with itself.
 _NO_TIME = datetime.min.replace(tzinfo=UTC)
@@ -72,9 +74,20 @@ def descendants(rows: dict[str, Task], task_id: str) -> list[Task]:
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class TrashMark:
+    deleted_at: datetime
+    trashed_with: str
+
+
+def _bumped(task: Task, at: datetime) -> Task:
+    return replace(task, version=task.version + 1, updated_at=at)
+
+
 class MemoryTaskRepository:
     def __init__(self, tables: dict[str, dict[str, Any]]) -> None:
         self._rows: dict[str, Task] = tables["tasks"]
+        self._trash: dict[str, TrashMark] = tables["trash"]
         self._memberships: dict[str, Membership] = tables["memberships"]
         self._comments: dict[str, Comment] = tables["comments"]
         self._projects: dict[str, Project] = tables["projects"]
@@ -109,7 +122,7 @@ class MemoryTaskRepository:
 
     async def get(self, task_id: str, user_id: str) -> TaskInProject | None:
         task = self._rows.get(task_id)
-        if task is None:
+        if task is None or task_id in self._trash:
             return None
         return TaskInProject(task, self._memberships.get(f"{task.project_id}/{user_id}"))
 
@@ -120,17 +133,77 @@ class MemoryTaskRepository:
         self._rows[task.id] = task
         return True
 
+    async def trash(self, task_id: str, expected_version: int, at: datetime) -> bool:
+        stored = self._rows.get(task_id)
+        if stored is None or task_id in self._trash or stored.version != expected_version:
+            return False
+        live = [t for t in descendants(self._rows, task_id) if t.id not in self._trash]
+        for each in (stored, *live):
+            self._rows[each.id] = _bumped(each, at)
+            self._trash[each.id] = TrashMark(at, task_id)
+        return True
+
+    async def get_trashed(self, task_id: str, user_id: str) -> TrashedInProject | None:
+        task, mark = self._rows.get(task_id), self._trash.get(task_id)
+        if task is None or mark is None:
+            return None
+        trashed = TrashedTask(task, mark.deleted_at, mark.trashed_with)
+        return TrashedInProject(trashed, self._memberships.get(f"{task.project_id}/{user_id}"))
+
+    async def restore(self, task_id: str, expected_version: int, at: datetime) -> list[Task]:
+        stored, mark = self._rows.get(task_id), self._trash.get(task_id)
+        if stored is None or mark is None or stored.version != expected_version:
+            return []
+        back = [stored] + [
+            t
+            for t in descendants(self._rows, task_id)
+            if (m := self._trash.get(t.id)) is not None and m.trashed_with == task_id
+        ]
+        restored = [_bumped(t, at) for t in back]
+        for each in restored:
+            self._rows[each.id] = each
+            del self._trash[each.id]
+        return restored
+
     async def delete(self, owner_id: str, task_id: str, expected_version: int) -> bool:
         stored = self._rows.get(task_id)
         if stored is None or stored.owner_id != owner_id or stored.version != expected_version:
             return False
-        gone = {task_id, *(t.id for t in descendants(self._rows, task_id))}
+        self._remove({task_id, *(t.id for t in descendants(self._rows, task_id))})
+        return True
+
+    def _remove(self, gone: set[str]) -> None:
         for each in gone:
             del self._rows[each]
+            self._trash.pop(each, None)
         for comment_id, comment in list(self._comments.items()):
             if comment.task_id in gone:
                 del self._comments[comment_id]
-        return True
+
+    async def list_trash(
+        self, readable: Readable, project_id: str | None, after: TrashPosition | None, *, limit: int
+    ) -> list[TrashedTask]:
+        projects = self._readable(readable)
+        found = [
+            TrashedTask(task, mark.deleted_at, mark.trashed_with)
+            for task_id, mark in self._trash.items()
+            if (task := self._rows[task_id]).project_id in projects
+            and (project_id is None or task.project_id == project_id)
+        ]
+        if after is not None:
+            found = [t for t in found if (t.deleted_at, t.task.id) < (after.deleted_at, after.id)]
+        found.sort(key=lambda t: (t.deleted_at, t.task.id), reverse=True)
+        return found[:limit]
+
+    async def purge_trash(self, before: datetime, limit: int) -> int:
+        parents = {t.parent_id for t in self._rows.values()}
+        expired = sorted(
+            (mark.deleted_at, task_id)
+            for task_id, mark in self._trash.items()
+            if mark.deleted_at < before and task_id not in parents
+        )
+        self._remove({task_id for _, task_id in expired[:limit]})
+        return len(expired[:limit])
 
     def _readable(self, readable: Readable) -> set[str]:
         return {
@@ -152,7 +225,9 @@ class MemoryTaskRepository:
         candidates = [
             task
             for task in self._rows.values()
-            if task.project_id in projects and _matches(task, query.filter)
+            if task.project_id in projects
+            and task.id not in self._trash
+            and _matches(task, query.filter)
         ]
         if query.after is not None:
             bound = _key(query.after.value, query.after.id)

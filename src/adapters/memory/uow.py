@@ -16,6 +16,7 @@ from adapters.memory.identity import (
 )
 from adapters.memory.tasks import MemoryTaskRepository
 
+# "trash": task id -> `TrashMark` of each task in the trash (its row stays in "tasks").
 TABLES = (
     "users",
     "sessions",
@@ -28,6 +29,7 @@ TABLES = (
     "deliveries",
     "webhook_attempts",
     "webhook_feed",
+    "trash",
 )
 
 

@@ -373,7 +373,10 @@ _NODE_COLUMNS = (
     cast(tasks.c.parent_id, Text).label("parent_id_text"),
     cast(tasks.c.assignee_id, Text).label("assignee_id_text"),
 )
-_SELECT_NODE = select(*_NODE_COLUMNS).where(tasks.c.id == bindparam("task_id"))
+# A trashed task is no node (nothing may sit under it), but stays in its ancestors' subtrees.
+_SELECT_NODE = select(*_NODE_COLUMNS).where(
+    tasks.c.id == bindparam("task_id"), tasks.c.deleted_at.is_(None)
+)
 
 _up = (
     select(tasks.c.parent_id.label("id"), literal_column("1").label("depth"))

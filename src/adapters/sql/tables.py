@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 from adapters.sql.types import TEXT_LIST, UTC_DATETIME, UUID_TEXT
@@ -133,6 +134,9 @@ project_members = Table(
 
 # --- tasks ---------------------------------------------------------------------------------------
 
+LIVE = text("deleted_at IS NULL")
+TRASHED = text("deleted_at IS NOT NULL")
+
 tasks = Table(
     "tasks",
     metadata,
@@ -174,16 +178,39 @@ tasks = Table(
     # domain.tasks.fold_for_search of title / description, what `q` is matched against.
     Column("title_folded", Text, nullable=False),
     Column("description_folded", Text, nullable=True),
+    # Set while the task is in the trash (domain.trash): when it went there, and the id of the
+    # task the user deleted with it (restoring that one brings back the tasks that name it).
+    Column("deleted_at", UTC_DATETIME, nullable=True),
+    Column("trashed_with", UUID_TEXT, nullable=True),
     CheckConstraint("status IN ('todo', 'in_progress', 'done')", name="status"),
     CheckConstraint("priority BETWEEN 1 AND 4", name="priority"),
     CheckConstraint("version >= 1", name="version"),
-    # One btree per sort key within a project; a backward scan serves the descending variant
-    # (the default list, -created_at, walks the first one backwards). A list reads each
-    # readable project's slice of one of them.
-    Index("ix_tasks_project_id_created_at_id", "project_id", "created_at", "id"),
-    Index("ix_tasks_project_id_updated_at_id", "project_id", "updated_at", "id"),
-    Index("ix_tasks_project_id_due_at_id", "project_id", "due_at", "id"),
-    Index("ix_tasks_project_id_priority_id", "project_id", "priority", "id"),
+    # One btree per sort key within a project, over live tasks only (lists never show the
+    # trash); a backward scan serves the descending variant (the default list, -created_at,
+    # walks the first one backwards). A list reads each readable project's slice of one of them.
+    *(
+        Index(
+            f"ix_tasks_project_id_{key}_id",
+            "project_id",
+            key,
+            "id",
+            postgresql_where=LIVE,
+            sqlite_where=LIVE,
+        )
+        for key in ("created_at", "updated_at", "due_at", "priority")
+    ),
+    # The trash: its list (per project, newest first), the purge (oldest first) and a restore
+    # (the tasks trashed with one).
+    Index(
+        "ix_tasks_project_id_deleted_at_id",
+        "project_id",
+        "deleted_at",
+        "id",
+        postgresql_where=TRASHED,
+        sqlite_where=TRASHED,
+    ),
+    Index("ix_tasks_deleted_at", "deleted_at", postgresql_where=TRASHED, sqlite_where=TRASHED),
+    Index("ix_tasks_trashed_with", "trashed_with", postgresql_where=TRASHED, sqlite_where=TRASHED),
     # "Has all these labels" (`labels @> ARRAY[...]`); SQLite scans json_each instead.
     Index("ix_tasks_labels", "labels", postgresql_using="gin").ddl_if(dialect="postgresql"),
     # `q` (an unanchored LIKE on the folded texts) through pg_trgm; SQLite scans instead.

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import (
@@ -50,6 +51,7 @@ from sqlalchemy import (
     func,
     insert,
     literal_column,
+    null,
     or_,
     select,
     true,
@@ -61,10 +63,11 @@ from sqlalchemy.dialects import sqlite
 
 from adapters.sql.tables import project_members, projects, task_counts, tasks
 from adapters.sql.types import is_canonical_uuid
-from domain.ports.tasks import Readable, TaskInProject
+from domain.ports.tasks import Readable, TaskInProject, TrashedInProject
 from domain.projects import Membership, Role
 from domain.task_queries import NONE, TaskQuery, TaskSort
 from domain.tasks import Task, TaskLimitReached, TaskStatus, fold_for_search
+from domain.trash import TrashedTask, TrashPosition
 
 # Ids come back as canonical lower-case text under names of their own, so that `id` in WHERE
 # and ORDER BY is still the uuid column and its index.
@@ -88,8 +91,16 @@ _TASK_COLUMNS = (
 _SELECT_TASKS = select(*_TASK_COLUMNS)
 TASK_COLUMNS = _TASK_COLUMNS  # what `task_from_row` reads, for other statements of whole tasks
 _TASK_COUNT = len(_TASK_COLUMNS)
+# Every column a task's own data fills (`task_to_row`); the trash columns are only ever set by
+# the trash statements below (a new task is live, an update keeps them as they are).
+_TRASH_KEYS = frozenset({"deleted_at", "trashed_with"})
+_DATA_COLUMNS = tuple(column for column in tasks.c if column.key not in _TRASH_KEYS)
+_LIVE = tasks.c.deleted_at.is_(None)
+_TRASHED = tasks.c.deleted_at.is_not(None)
 
-INSERT_TASK: Insert = insert(tasks)
+INSERT_TASK: Insert = insert(tasks).values(
+    {column: bindparam(column.key) for column in _DATA_COLUMNS}
+)
 # The task with the asking user's membership in its project (NULL role: not a member), so the
 # access policy decides on one row.
 SELECT_TASK: Select[Any] = (
@@ -103,7 +114,7 @@ SELECT_TASK: Select[Any] = (
             ),
         )
     )
-    .where(tasks.c.id == bindparam("task_id"))
+    .where(tasks.c.id == bindparam("task_id"), _LIVE)
 )
 
 
@@ -139,11 +150,12 @@ def _insert_as_member(*, inbox: bool) -> Insert:
     cast to their column's type."""
     target = _member_project(inbox=inbox, postgresql=False).subquery("target")
     values = [
-        target.c.project_id if column.key == "project_id" else _values(column) for column in tasks.c
+        target.c.project_id if column.key == "project_id" else _values(column)
+        for column in _DATA_COLUMNS
     ]
     return (
         insert(tasks)
-        .from_select([column.key for column in tasks.c], select(*values).select_from(target))
+        .from_select([column.key for column in _DATA_COLUMNS], select(*values).select_from(target))
         .returning(cast(tasks.c.project_id, Text))
     )
 
@@ -167,21 +179,23 @@ def _insert_counted_as_member(*, inbox: bool) -> Insert:
         .cte("counted")
     )
     values = [
-        target.c.project_id if column.key == "project_id" else _values(column) for column in tasks.c
+        target.c.project_id if column.key == "project_id" else _values(column)
+        for column in _DATA_COLUMNS
     ]
     rows = select(*values).select_from(target.join(counted, true()))
     return (
         insert(tasks)
-        .from_select([column.key for column in tasks.c], rows)
+        .from_select([column.key for column in _DATA_COLUMNS], rows)
         .returning(cast(tasks.c.project_id, Text))
     )
 
 
 # The row locates itself by its own id; every other column but the creator is set.
 _KEY_COLUMNS = frozenset({"id", "owner_id"})
+_SET_COLUMNS = tuple(column for column in _DATA_COLUMNS if column.key not in _KEY_COLUMNS)
 UPDATE_TASK: Update = (
     update(tasks)
-    .values({column: bindparam(column.key) for column in tasks.c if column.key not in _KEY_COLUMNS})
+    .values({column: bindparam(column.key) for column in _SET_COLUMNS})
     .where(
         tasks.c.id == bindparam("where_id"),
         tasks.c.version == bindparam("expected_version"),
@@ -214,8 +228,10 @@ def _count_one_more(insert_into: Any) -> Any:
 # `max_tasks`.
 _COUNTED = _count_one_more(pg.insert).returning(task_counts.c.n).cte("counted")
 INSERT_COUNTED_TASK: Insert = insert(tasks).from_select(
-    [column.key for column in tasks.c],
-    select(*(bindparam(column.key, type_=column.type) for column in tasks.c)).select_from(_COUNTED),
+    [column.key for column in _DATA_COLUMNS],
+    select(*(bindparam(column.key, type_=column.type) for column in _DATA_COLUMNS)).select_from(
+        _COUNTED
+    ),
 )
 
 
@@ -485,8 +501,9 @@ def _readable_projects(names: tuple[str, ...], *, postgresql: bool) -> Select[An
 def _task_conditions(
     sort: TaskSort, names: tuple[str, ...], *, postgresql: bool
 ) -> list[ColumnElement[bool]]:
-    """The filter and keyset conditions on the tasks of one page."""
-    conditions: list[ColumnElement[bool]] = []
+    """The filter and keyset conditions on the tasks of one page (live tasks only: the
+    condition of the partial list indexes)."""
+    conditions: list[ColumnElement[bool]] = [_LIVE]
     if "no_assignee" in names:
         conditions.append(tasks.c.assignee_id.is_(None))
     if "assignee_id" in names:
@@ -574,6 +591,177 @@ PAGES_POSTGRESQL = PageStatements(postgresql=True)
 PAGES_SQLITE = PageStatements(postgresql=False)
 
 
+# --- the trash -----------------------------------------------------------------------------------
+
+_TRASH_AT = bindparam("trash_at", type_=tasks.c.deleted_at.type)
+_TRASH_ROOT = bindparam("trash_root", type_=tasks.c.id.type)
+_TRASH_VERSION = bindparam("trash_version", type_=Integer())
+_NEXT_VERSION = tasks.c.version + _ONE
+
+# The live task at its version and its live descendants (a descendant trashed earlier stays
+# with the task it was trashed with). Nested, so the statement starts with UPDATE.
+_live = (
+    select(tasks.c.id)
+    .where(tasks.c.id == _TRASH_ROOT, tasks.c.version == _TRASH_VERSION, _LIVE)
+    .cte("live_subtree", recursive=True, nesting=True)
+)
+_live_child = tasks.alias("live_child")
+_live = _live.union_all(
+    select(_live_child.c.id).where(
+        _live_child.c.parent_id == _live.c.id, _live_child.c.deleted_at.is_(None)
+    )
+)
+TRASH_SUBTREE: Update = (
+    update(tasks)
+    .where(tasks.c.id.in_(select(_live.c.id)))
+    .values(
+        deleted_at=_TRASH_AT, trashed_with=_TRASH_ROOT, version=_NEXT_VERSION, updated_at=_TRASH_AT
+    )
+)
+_TRASH_COLUMNS = (
+    *_TASK_COLUMNS,
+    tasks.c.deleted_at,
+    cast(tasks.c.trashed_with, Text).label("trashed_with_text"),
+)
+SELECT_TRASHED: Select[Any] = (
+    select(*_TRASH_COLUMNS, project_members.c.role, project_members.c.added_at)
+    .select_from(
+        tasks.outerjoin(
+            project_members,
+            and_(
+                project_members.c.project_id == tasks.c.project_id,
+                project_members.c.user_id == bindparam("user_id"),
+            ),
+        )
+    )
+    .where(tasks.c.id == bindparam("task_id"), _TRASHED)
+)
+# The tasks trashed with the root, when the root is still in the trash at its version.
+_root = tasks.alias("trash_root")
+RESTORE_TRASHED: Update = (
+    update(tasks)
+    .where(
+        tasks.c.trashed_with == _TRASH_ROOT,
+        _TRASHED,
+        select(_root.c.id)
+        .where(
+            _root.c.id == _TRASH_ROOT,
+            _root.c.version == _TRASH_VERSION,
+            _root.c.trashed_with == _TRASH_ROOT,
+            _root.c.deleted_at.is_not(None),
+        )
+        .exists(),
+    )
+    .values(deleted_at=null(), trashed_with=null(), version=_NEXT_VERSION, updated_at=_TRASH_AT)
+    .returning(*_TASK_COLUMNS)
+)
+
+
+def trash_page_statement(names: tuple[str, ...], *, postgresql: bool) -> Select[Any]:
+    """Trashed tasks of the readable projects (see `_readable_projects` for `only` and
+    `project_id`), newest `deleted_at` first, strictly after (`after_deleted_at`, `after_id`)
+    when those are named; through the partial (project_id, deleted_at, id) index."""
+    conditions: list[ColumnElement[bool]] = [
+        tasks.c.project_id.in_(_readable_projects(names, postgresql=postgresql)),
+        _TRASHED,
+    ]
+    if "after_id" in names:
+        position = tuple_(
+            bindparam("after_deleted_at", type_=tasks.c.deleted_at.type),
+            bindparam("after_id", type_=tasks.c.id.type),
+        )
+        conditions.append(tuple_(tasks.c.deleted_at, tasks.c.id) < position)
+    return (
+        select(*_TRASH_COLUMNS)
+        .where(*conditions)
+        .order_by(tasks.c.deleted_at.desc(), tasks.c.id.desc())
+        .limit(bindparam("limit", type_=Integer()))
+    )
+
+
+def _purge_victims(*, postgresql: bool) -> Select[Any]:
+    """Up to `limit` tasks trashed before `before` with no subtask left, oldest first.
+    PostgreSQL locks them here, skipping rows another purge holds: concurrent purges never take
+    one task twice nor wait on each other. A parent waits until its subtasks are gone (they
+    are trashed with it or before it, so they expire first)."""
+    child = tasks.alias("purge_child")
+    victims = (
+        select(tasks.c.id, tasks.c.owner_id)
+        .where(
+            _TRASHED,
+            tasks.c.deleted_at < bindparam("before", type_=tasks.c.deleted_at.type),
+            ~select(child.c.id).where(child.c.parent_id == tasks.c.id).exists(),
+        )
+        .order_by(tasks.c.deleted_at, tasks.c.id)
+        .limit(bindparam("limit", type_=Integer()))
+    )
+    return victims.with_for_update(skip_locked=True) if postgresql else victims
+
+
+# PostgreSQL: one statement picks, deletes and uncounts a batch; the row back is how many went.
+_VICTIMS = _purge_victims(postgresql=True).cte("victims")
+_PURGED = (
+    delete(tasks)
+    .where(tasks.c.id.in_(select(_VICTIMS.c.id)))
+    .returning(tasks.c.owner_id)
+    .cte("purged")
+)
+_PURGED_PER_OWNER = (
+    select(_PURGED.c.owner_id, func.count().label("k"))
+    .group_by(_PURGED.c.owner_id)
+    .cte("purged_per_owner")
+)
+_PURGE_UNCOUNTED = (
+    update(task_counts)
+    .where(task_counts.c.owner_id == _PURGED_PER_OWNER.c.owner_id)
+    .values(n=task_counts.c.n - _PURGED_PER_OWNER.c.k)
+    .cte("purge_uncounted")
+)
+PURGE_TRASH_POSTGRESQL: Select[Any] = (
+    select(func.count().label("purged")).select_from(_PURGED).add_cte(_PURGE_UNCOUNTED)
+)
+# SQLite (writers serialised): the counters, then the DELETE, over the same chosen batch.
+_BATCH = _purge_victims(postgresql=False).subquery("batch")
+UNCOUNT_PURGE_SQLITE: Update = (
+    update(task_counts)
+    .where(task_counts.c.owner_id.in_(select(_BATCH.c.owner_id)))
+    .values(
+        n=task_counts.c.n
+        - select(func.count())
+        .select_from(_BATCH)
+        .where(_BATCH.c.owner_id == task_counts.c.owner_id)
+        .scalar_subquery()
+    )
+)
+PURGE_TRASH_SQLITE: Delete = delete(tasks).where(
+    tasks.c.id.in_(select(_purge_victims(postgresql=False).subquery("batch").c.id))
+)
+
+
+class TrashPageStatements:
+    """The trash page statements of one dialect, each shape built on first use and then kept."""
+
+    def __init__(self, *, postgresql: bool) -> None:
+        self._postgresql = postgresql
+        self._made: dict[tuple[str, ...], Select[Any]] = {}
+
+    def get(self, params: dict[str, Any]) -> Select[Any]:
+        names = tuple(params)
+        statement = self._made.get(names)
+        if statement is None:
+            statement = self._made[names] = trash_page_statement(names, postgresql=self._postgresql)
+        return statement
+
+
+TRASH_PAGES_POSTGRESQL = TrashPageStatements(postgresql=True)
+TRASH_PAGES_SQLITE = TrashPageStatements(postgresql=False)
+
+
+def trashed_from_row(row: Sequence[Any]) -> TrashedTask:
+    deleted_at, trashed_with = row[_TASK_COUNT], row[_TASK_COUNT + 1]
+    return TrashedTask(task_from_row(row), deleted_at, trashed_with)
+
+
 # --- the repository ------------------------------------------------------------------------------
 
 
@@ -613,6 +801,7 @@ class SqlTaskRepository:
         self._postgresql = postgresql
         self._pages = PAGES_POSTGRESQL if postgresql else PAGES_SQLITE
         self._as_member = INSERT_AS_MEMBER_POSTGRESQL if postgresql else INSERT_AS_MEMBER_SQLITE
+        self._trash_pages = TRASH_PAGES_POSTGRESQL if postgresql else TRASH_PAGES_SQLITE
 
     async def add(self, task: Task, *, limit: int) -> None:
         row = task_to_row(task)
@@ -702,3 +891,62 @@ class SqlTaskRepository:
         params = page_parameters(readable, query, limit)
         rows = await self._run.fetch(self._pages.get(query.sort, params), params)
         return [task_from_row(row) for row in rows]
+
+    async def trash(self, task_id: str, expected_version: int, at: datetime) -> bool:
+        if not is_canonical_uuid(task_id):
+            return False
+        params = {"trash_root": task_id, "trash_version": expected_version, "trash_at": at}
+        return await self._run.write(TRASH_SUBTREE, params) > 0
+
+    async def get_trashed(self, task_id: str, user_id: str) -> TrashedInProject | None:
+        if not is_canonical_uuid(task_id) or not is_canonical_uuid(user_id):
+            return None
+        row = await self._run.fetch_one(SELECT_TRASHED, {"task_id": task_id, "user_id": user_id})
+        if row is None:
+            return None
+        trashed = trashed_from_row(row)
+        role, added_at = row[_TASK_COUNT + 2], row[_TASK_COUNT + 3]
+        membership = (
+            None
+            if role is None
+            else Membership(trashed.task.project_id, user_id, Role(role), added_at)
+        )
+        return TrashedInProject(trashed, membership)
+
+    async def restore(self, task_id: str, expected_version: int, at: datetime) -> list[Task]:
+        if not is_canonical_uuid(task_id):
+            return []
+        params = {"trash_root": task_id, "trash_version": expected_version, "trash_at": at}
+        restored = [task_from_row(row) for row in await self._run.fetch(RESTORE_TRASHED, params)]
+        restored.sort(key=lambda task: task.id != task_id)  # the task itself first
+        return restored
+
+    async def list_trash(
+        self, readable: Readable, project_id: str | None, after: TrashPosition | None, *, limit: int
+    ) -> list[TrashedTask]:
+        ids = [readable.user_id, *(readable.only or ())]
+        ids += [i for i in (project_id, after.id if after else None) if i is not None]
+        if not all(is_canonical_uuid(i) for i in ids):
+            return []  # an id naming nothing matches nothing
+        params: dict[str, Any] = {
+            "user_id": readable.user_id,
+            "roles": sorted(role.value for role in readable.roles),
+            "limit": limit,
+        }
+        if readable.only is not None:
+            params["only"] = sorted(readable.only)
+        if project_id is not None:
+            params["project_id"] = project_id
+        if after is not None:
+            params["after_deleted_at"] = after.deleted_at
+            params["after_id"] = after.id
+        rows = await self._run.fetch(self._trash_pages.get(params), params)
+        return [trashed_from_row(row) for row in rows]
+
+    async def purge_trash(self, before: datetime, limit: int) -> int:
+        params = {"before": before, "limit": limit}
+        if self._postgresql:
+            row = await self._run.fetch_one(PURGE_TRASH_POSTGRESQL, params)
+            return 0 if row is None else int(row[0])
+        await self._run.write(UNCOUNT_PURGE_SQLITE, params)
+        return await self._run.write(PURGE_TRASH_SQLITE, params)

@@ -114,16 +114,18 @@ class ProjectTasks(Protocol):
         ...
 
     async def subtree(self, task_id: str) -> list[TaskNode]:
-        """The task and all its live descendants."""
+        """The task and all its descendants, trashed ones too: a move carries them along and
+        the depth rule counts them, so a restored task always fits where it was."""
         ...
 
     async def subtree_tasks(self, task_id: str) -> list[Task]:
-        """The live descendants of a task (not the task itself), whole, for moving them."""
+        """The descendants of a task (not the task itself), whole and trashed ones too, for
+        moving them."""
         ...
 
     async def clear_assignee(self, project_id: str, user_id: str, at: datetime) -> int:
-        """Unassign `user_id` from every task of the project (each changed task gets a new
-        version and `updated_at`); the number of tasks changed."""
+        """Unassign `user_id` from every task of the project, trashed ones too (each changed
+        task gets a new version and `updated_at`); the number of tasks changed."""
         ...
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Set
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from domain.events import TaskEvent
@@ -12,6 +13,7 @@ from domain.ports.projects import MembershipRepository, ProjectRepository, Proje
 from domain.projects import Membership, Role
 from domain.task_queries import TaskQuery
 from domain.tasks import Task
+from domain.trash import TrashedTask, TrashPosition
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +22,14 @@ class TaskInProject:
     read together so that the access policy can decide without another query."""
 
     task: Task
+    membership: Membership | None
+
+
+@dataclass(frozen=True, slots=True)
+class TrashedInProject:
+    """A trashed task with the membership of the asking user in its project."""
+
+    trashed: TrashedTask
     membership: Membership | None
 
 
@@ -55,8 +65,8 @@ class TaskRepository(Protocol):
         ...
 
     async def get(self, task_id: str, user_id: str) -> TaskInProject | None:
-        """The task with this id and `user_id`'s membership in its project, or None when no
-        such task exists."""
+        """The live task with this id and `user_id`'s membership in its project, or None when
+        no such task exists or it is in the trash."""
         ...
 
     async def update(self, task: Task, expected_version: int) -> bool:
@@ -64,10 +74,45 @@ class TaskRepository(Protocol):
         still `expected_version`; False (nothing written) when it is not or the task is gone."""
         ...
 
+    async def trash(self, task_id: str, expected_version: int, at: datetime) -> bool:
+        """Move the live task, if its stored version is `expected_version`, and its live
+        descendants to the trash: each gets `deleted_at = at`, `trashed_with = task_id`, a new
+        version and `updated_at = at`. False (nothing written) when the version is not current
+        or the task is not live. Trashed tasks keep their places under the cap."""
+        ...
+
+    async def get_trashed(self, task_id: str, user_id: str) -> TrashedInProject | None:
+        """The trashed task with this id and `user_id`'s membership in its project, or None
+        when no task with this id is in the trash."""
+        ...
+
+    async def restore(self, task_id: str, expected_version: int, at: datetime) -> list[Task]:
+        """Bring back the trashed task, if its stored version is `expected_version`, with the
+        tasks trashed with it (`trashed_with = task_id`), each with a new version and
+        `updated_at = at`: the restored tasks, the task itself first. Empty (nothing written)
+        when the version is not current or it is not in the trash."""
+        ...
+
     async def delete(self, owner_id: str, task_id: str, expected_version: int) -> bool:
-        """Delete the task (its subtasks go with it) if its stored version is
-        `expected_version`; False when it is not, or the task is gone. `owner_id` is the
-        task's creator, as stored. Each removed task frees a place under its creator's cap."""
+        """Delete the task for good (its subtasks go with it) if its stored version is
+        `expected_version`; False when it is not, or the task is gone. `owner_id` is the task's
+        creator, as stored. Each removed task frees a place under its creator's cap. The use
+        cases call it only on a task read from the trash: its version proves it is still there
+        (a restore gives it a new one)."""
+        ...
+
+    async def list_trash(
+        self, readable: Readable, project_id: str | None, after: TrashPosition | None, *, limit: int
+    ) -> list[TrashedTask]:
+        """At most `limit` trashed tasks of the `readable` projects (only `project_id`'s when
+        given), newest `deleted_at` first (then id descending), strictly after `after`."""
+        ...
+
+    async def purge_trash(self, before: datetime, limit: int) -> int:
+        """Delete for good at most `limit` tasks trashed before `before` that have no subtask
+        left (a tree goes leaves first, over several calls), each freeing its place under its
+        creator's cap; how many went. Concurrent calls (other workers) never take the same task
+        twice nor wait on each other's choice (PostgreSQL: `FOR UPDATE SKIP LOCKED`)."""
         ...
 
     async def list_page(self, readable: Readable, query: TaskQuery, *, limit: int) -> list[Task]:

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from domain.ports import Clock
 from domain.ports.identity import IdentityUnitOfWork
+from domain.ports.tasks import TaskUnitOfWorkFactory
 
 
 class PurgeExpiredSessions:
@@ -33,5 +34,33 @@ class PurgeExpiredSessions:
         before = self._clock.now() - self._retention
         async with self._uow_factory() as uow:
             purged = await uow.sessions.purge_expired(before, self._batch_size)
+            await uow.commit()
+        return purged
+
+
+class PurgeExpiredTrash:
+    """Tasks in the trash for more than `retention` go for good, `batch_size` at a time (a tree
+    leaves first), each freeing its place under its creator's cap. Several workers may run it at
+    once: each batch takes only tasks no other batch holds."""
+
+    def __init__(
+        self,
+        uow_factory: TaskUnitOfWorkFactory,
+        clock: Clock,
+        *,
+        retention: timedelta,
+        batch_size: int,
+    ) -> None:
+        if batch_size < 1 or retention < timedelta(0):
+            raise ValueError("a purge needs batch_size >= 1 and a retention >= 0")
+        self._uow_factory = uow_factory
+        self._clock = clock
+        self._retention = retention
+        self._batch_size = batch_size
+
+    async def step(self) -> int:
+        before = self._clock.now() - self._retention
+        async with self._uow_factory() as uow:
+            purged = await uow.tasks.purge_trash(before, self._batch_size)
             await uow.commit()
         return purged

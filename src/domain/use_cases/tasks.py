@@ -1,4 +1,5 @@
-"""Task use cases: create, get, list, update, delete. One transaction per call.
+"""Task use cases: create, get, list, update, delete (to the trash), and the trash: list, restore,
+delete for good. One transaction per call.
 
 The caller (`domain.access.Caller`, e.g. a `Principal`) reaches a task through its project: the
 access policy (`POLICY`) decides from the caller's membership, read in the same transaction as
@@ -23,6 +24,7 @@ from domain.ports.tasks import (
     TaskInProject,
     TaskUnitOfWork,
     TaskUnitOfWorkFactory,
+    TrashedInProject,
 )
 from domain.task_queries import CursorPosition, TaskQuery
 from domain.task_tree import (
@@ -41,6 +43,7 @@ from domain.tasks import (
     is_task_id,
     new_task,
 )
+from domain.trash import MAX_TRASH_PAGE, TrashedTask, TrashPosition
 
 _HEADING = "invalid task fields"
 
@@ -357,18 +360,122 @@ class DeleteTask:
     async def execute(
         self, caller: Caller, task_id: str, expected_version: int | None = None
     ) -> None:
-        """Delete the task and its descendants (write access to its project). Raises
-        `NotFound` / `Forbidden`, then `PreconditionFailed` when `expected_version` is given and
-        stale (or a concurrent writer wins), else `Conflict` when a concurrent writer changed
-        it meanwhile."""
+        """Move the task and its live descendants to the trash (write access to its project).
+        Raises `NotFound` / `Forbidden`, then `PreconditionFailed` when `expected_version` is
+        given and stale (or a concurrent writer wins), else `Conflict` when a concurrent writer
+        changed it meanwhile."""
+        now = self._clock.now()
         async with self._uow_factory() as uow:
             task = (await _reached(uow, caller, task_id, Action.WRITE_TASKS)).task
             _check_version(task, expected_version)
-            if not await uow.tasks.delete(task.owner_id, task_id, task.version):
+            if not await uow.tasks.trash(task_id, task.version, now):
                 raise _lost_race(expected_version)
             await uow.commit()
         await self._events.publish(
+            TaskEvent(TaskEventName.DELETED, task_id, caller.user_id, now, task.version)
+        )
+
+
+def _not_in_trash(task_id: str) -> NotFound:
+    return NotFound(f"task {task_id!r} not found in the trash")
+
+
+async def _reached_in_trash(
+    uow: TaskUnitOfWork, caller: Caller, task_id: str, action: Action
+) -> TrashedInProject:
+    """The trashed task and the caller's membership, once the policy allows `action` on it."""
+    found = await uow.tasks.get_trashed(task_id, caller.user_id) if is_task_id(task_id) else None
+    if found is None:
+        raise _not_in_trash(task_id)
+    project_id = found.trashed.task.project_id
+    POLICY.require(caller, project_id, found.membership, action, not_found=_not_in_trash(task_id))
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class TrashPage:
+    """One page of the trash; `next_position` is None on the last page."""
+
+    items: tuple[TrashedTask, ...]
+    next_position: TrashPosition | None
+
+
+class ListTrash:
+    def __init__(self, uow_factory: TaskUnitOfWorkFactory) -> None:
+        self._uow_factory = uow_factory
+
+    async def execute(
+        self,
+        caller: Caller,
+        *,
+        project_id: str | None,
+        after: TrashPosition | None,
+        limit: int,
+    ) -> TrashPage:
+        """Up to `limit` (1-200, else `Invalid` on `limit`) trashed tasks of the projects the
+        caller (and its key) may read, newest `deleted_at` first, after `after`; only
+        `project_id`'s when given (one the caller cannot read: none)."""
+        require_scope(caller, Scope.TASKS_READ)
+        if not 1 <= limit <= MAX_TRASH_PAGE:
+            _raise_if_any([FieldError("limit", f"must be between 1 and {MAX_TRASH_PAGE}")])
+        readable = Readable(
+            caller.user_id, POLICY.roles_allowing(Action.READ_TASKS), caller.project_ids
+        )
+        async with self._uow_factory() as uow:
+            rows = await uow.tasks.list_trash(readable, project_id, after, limit=limit + 1)
+        items = tuple(rows[:limit])
+        more = len(rows) > limit
+        return TrashPage(items, TrashPosition.of(items[-1]) if more else None)
+
+
+class RestoreTask:
+    def __init__(
+        self, uow_factory: TaskUnitOfWorkFactory, clock: Clock, events: EventPublisher
+    ) -> None:
+        self._uow_factory, self._clock, self._events = uow_factory, clock, events
+
+    async def execute(self, caller: Caller, task_id: str) -> Task:
+        """The task back from the trash, with the descendants trashed with it, each with a new
+        version (write access to its project). Raises `NotFound` (not in the trash, or not
+        reachable) / `Forbidden`, then `Conflict` when its parent is still in the trash or a
+        concurrent writer restored or deleted it meanwhile."""
+        now = self._clock.now()
+        async with self._uow_factory() as uow:
+            task = (await _reached_in_trash(uow, caller, task_id, Action.WRITE_TASKS)).trashed.task
+            if task.parent_id is not None and await uow.project_tasks.node(task.parent_id) is None:
+                raise Conflict(
+                    f"the parent task {task.parent_id!r} is still in the trash; restore it first"
+                )
+            restored = await uow.tasks.restore(task_id, task.version, now)
+            if not restored:
+                raise _lost_race(None)
+            await uow.commit()
+        for each in restored:
+            await self._events.publish(
+                TaskEvent(TaskEventName.RESTORED, each.id, caller.user_id, now, each.version)
+            )
+        return restored[0]
+
+
+class DeleteTrashedTask:
+    def __init__(
+        self, uow_factory: TaskUnitOfWorkFactory, clock: Clock, events: EventPublisher
+    ) -> None:
+        self._uow_factory, self._clock, self._events = uow_factory, clock, events
+
+    async def execute(self, caller: Caller, task_id: str) -> None:
+        """Delete the trashed task and its descendants for good (write access to its project),
+        freeing their places under their creators' caps. Raises `NotFound` (not in the trash,
+        or not reachable) / `Forbidden`, then `Conflict` when a concurrent writer restored or
+        deleted it meanwhile."""
+        async with self._uow_factory() as uow:
+            found = await _reached_in_trash(uow, caller, task_id, Action.WRITE_TASKS)
+            task = found.trashed.task
+            if not await uow.tasks.delete(task.owner_id, task_id, task.version):
+                raise _lost_race(None)
+            await uow.commit()
+        await self._events.publish(
             TaskEvent(
-                TaskEventName.DELETED, task_id, caller.user_id, self._clock.now(), task.version
+                TaskEventName.PURGED, task_id, caller.user_id, self._clock.now(), task.version
             )
         )

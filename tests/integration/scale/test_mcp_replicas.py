@@ -186,6 +186,8 @@ async def test_the_task_tools_work_across_two_processes(pair: Pair, mode: str) -
         "add-tasks",
         "update-tasks",
         "complete-tasks",
+        "delete-tasks",
+        "restore-tasks",
         "add-comment",
         "find-comments",
     }

@@ -268,4 +268,4 @@ def memory_tables(tasks: dict[str, Task], *user_ids: str) -> dict[str, dict[str,
         )
         for u in user_ids
     }
-    return {"tasks": tasks, "memberships": memberships, "comments": {}, "projects": {}}
+    return {"tasks": tasks, "trash": {}, "memberships": memberships, "comments": {}, "projects": {}}

@@ -3,8 +3,9 @@
 The budget: a create is one INSERT (the membership check is inside it); a get or a list is one
 SELECT (autocommit: no BEGIN, no ROLLBACK); an update or a delete is BEGIN, the read, the
 version-checked write and COMMIT. A change that adds a statement to any of them fails here. The
-create and the delete move the owner's task count in the same statement (a WITH around the
-INSERT or the DELETE).
+create moves the owner's task count in the same statement (a WITH around the INSERT); the delete
+moves the task and its subtree to the trash in one UPDATE (the count stays: trashed tasks keep
+their places).
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ async def test_each_task_use_case_stays_within_its_statements(
         "get": ["SELECT"],
         "list": ["SELECT"],
         "update": ["BEGIN", "SELECT", "UPDATE", "COMMIT"],
-        "delete": ["BEGIN", "SELECT", "WITH", "COMMIT"],  # the task's DELETE, counted
+        "delete": ["BEGIN", "SELECT", "UPDATE", "COMMIT"],  # the subtree to the trash
     }
     assert first == expected
     assert again == expected

@@ -29,6 +29,7 @@ from tests.integration.sql.conftest import (
 )
 from tests.unit.tasks.cap_contract import check_the_cap
 from tests.unit.tasks.fakes import T0, make_task
+from tests.unit.tasks.trash_contract import check_the_trash
 
 
 async def counts(engine: AsyncEngine, owner_id: str) -> tuple[int | None, int]:
@@ -87,6 +88,39 @@ async def test_a_subtree_delete_and_a_project_delete_free_every_creators_places(
         assert await uow.projects.delete(shared.id)
         await uow.commit()
     assert await counts(engine, bob.id) == (1, 1)  # the inbox task stays counted
+
+
+async def test_the_sql_store_keeps_the_trash_contract_and_an_exact_count(
+    engine: AsyncEngine, new_uow: UowFactory, tasks_uow: TaskUowFactory
+) -> None:
+    owner = await add_user(new_uow)
+    await check_the_trash(tasks_uow, owner.id, inbox_id(owner.id))
+    assert await counts(engine, owner.id) == (2, 2)  # the contract ends holding two
+
+
+async def test_a_project_delete_frees_the_places_of_its_trashed_tasks(
+    engine: AsyncEngine, new_uow: UowFactory, tasks_uow: TaskUowFactory
+) -> None:
+    alice = await add_user(new_uow)
+    doomed = Project(new_id(), "Doomed", None, False, T0, T0, 1)
+    async with new_uow() as uow:
+        await uow.projects.add(doomed)
+        await uow.memberships.add(Membership(doomed.id, alice.id, Role.OWNER, T0))
+        await uow.commit()
+    root = make_task(new_id(), owner_id=alice.id, project_id=doomed.id)
+    child = make_task(new_id(), owner_id=alice.id, project_id=doomed.id, parent_id=root.id)
+    for task in (root, child):
+        async with tasks_uow() as uow:
+            await uow.tasks.add(task, limit=DEFAULT_MAX_TASKS_PER_OWNER)
+            await uow.commit()
+    async with tasks_uow() as uow:
+        assert await uow.tasks.trash(root.id, 1, T0)
+        await uow.commit()
+    assert await counts(engine, alice.id) == (2, 2)  # trashed tasks keep their places
+    async with new_uow() as uow:
+        assert await uow.projects.delete(doomed.id)
+        await uow.commit()
+    assert await counts(engine, alice.id) == (0, 0)
 
 
 # --- over HTTP, through the real app on this database ---------------------------------------------
@@ -150,7 +184,11 @@ async def test_over_http_the_cap_is_409_limit_reached_and_a_delete_frees_a_place
     listed = await client.get("/v1/tasks", headers=auth)
     assert {task["id"] for task in listed.json()["items"]} == set(made)
 
+    # In the trash a task still takes its place; deleted for good it frees it.
     assert (await client.delete(f"/v1/tasks/{made[0]}", headers=auth)).status_code == 204
+    still = await client.post("/v1/tasks", json={"title": "still full"}, headers=auth)
+    assert still.status_code == 409, still.text
+    assert (await client.delete(f"/v1/trash/{made[0]}", headers=auth)).status_code == 204
     again = await client.post("/v1/tasks", json={"title": "room again"}, headers=auth)
     assert again.status_code == 201, again.text
     full = await client.post("/v1/tasks", json={"title": "full again"}, headers=auth)

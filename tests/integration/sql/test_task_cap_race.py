@@ -6,21 +6,25 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory.events import RecordingEventPublisher
+from adapters.sql.tables import tasks
 from adapters.sql.uow import SqlUnitOfWork
 from domain.ports.tasks import TaskUnitOfWork
 from domain.tasks import TaskDraft, TaskLimitReached
-from domain.use_cases.tasks import CreateTask, DeleteTask
+from domain.use_cases.tasks import CreateTask, DeleteTrashedTask
 from tests.integration.sql.conftest import EngineMaker, UowFactory, add_user, inbox_id
 from tests.integration.sql.test_task_cap import counts
 from tests.unit.projects.support import Who
 from tests.unit.tasks.cap_contract import fresh_task
-from tests.unit.tasks.fakes import FakeClock
+from tests.unit.tasks.fakes import T0, FakeClock
 
 POSTGRESQL_ONLY = True
 
@@ -103,7 +107,12 @@ async def test_concurrent_creates_and_deletes_keep_the_count_exact(
     owner = await add_user(new_uow)
     cap = 6
     existing = await _fill(new_uow, owner.id, cap)
-    delete = DeleteTask(_units(racing, raw=True), FakeClock(), RecordingEventPublisher())
+    # In the trash they still count; deleted for good (racing the creates) they free places.
+    for task_id in existing[:4]:
+        async with new_uow() as uow:
+            assert await uow.tasks.trash(task_id, 1, T0)
+            await uow.commit()
+    delete = DeleteTrashedTask(_units(racing, raw=True), FakeClock(), RecordingEventPublisher())
     creates = [_create(racing, cap, raw=n % 2 == 0) for n in range(12)]
     work: list[Coroutine[Any, Any, object]] = [
         delete.execute(Who(owner.id), task_id) for task_id in existing[:4]
@@ -120,3 +129,48 @@ async def test_concurrent_creates_and_deletes_keep_the_count_exact(
     n, held = await counts(engine, owner.id)
     assert n == held == cap - 4 + stored
     assert held <= cap
+
+
+async def test_concurrent_purges_take_each_trashed_task_once_and_keep_the_count_exact(
+    make_engine: EngineMaker, engine: AsyncEngine, new_uow: UowFactory
+) -> None:
+    """Four purges at once (no lease between them), small batches over trees: SKIP LOCKED
+    hands each task to one batch only, parents wait for their subtasks, nothing errors."""
+    racing = make_engine(pool_size=4, max_overflow=0)
+    owner = await add_user(new_uow)
+    project = inbox_id(owner.id)
+    roots = [fresh_task(owner.id, project) for _ in range(30)]
+    children = [
+        replace(fresh_task(owner.id, project), parent_id=root.id)
+        for root in roots
+        for _ in range(3)
+    ]
+    for task in (*roots, *children):
+        async with new_uow() as uow:
+            await uow.tasks.add(task, limit=1000)
+            await uow.commit()
+    for root in roots:
+        async with new_uow() as uow:
+            assert await uow.tasks.trash(root.id, 1, T0)
+            await uow.commit()
+    assert await counts(engine, owner.id) == (120, 120)
+    async with engine.connect() as conn:  # what other tests left expired in the trash goes too
+        others = await conn.scalar(
+            select(func.count())
+            .select_from(tasks)
+            .where(tasks.c.deleted_at < T0 + timedelta(seconds=1), tasks.c.owner_id != owner.id)
+        )
+
+    async def purge_until_empty() -> int:
+        done = 0
+        while True:
+            async with SqlUnitOfWork(racing, raw=True) as uow:
+                went = await uow.tasks.purge_trash(T0 + timedelta(seconds=1), 5)
+                await uow.commit()
+            if went == 0:
+                return done
+            done += went
+
+    shares = await asyncio.gather(*(purge_until_empty() for _ in range(4)))
+    assert sum(shares) == 120 + int(others or 0)
+    assert await counts(engine, owner.id) == (0, 0)

@@ -51,6 +51,16 @@ class World:
             return self.fixed["task"]
         return str(self.api.create_task(self.owner.token)["id"])
 
+    def trashed(self) -> str:
+        """A task of the owner's, in the trash."""
+        if self.dead:
+            return str(uuid.uuid4())
+        if "trashed" in self.fixed:
+            return self.fixed["trashed"]
+        task_id = str(self.api.create_task(self.owner.token)["id"])
+        self.client.delete(f"/v1/tasks/{task_id}", headers=self.owner.auth)
+        return task_id
+
     def key_id(self) -> str:
         if self.dead:
             return str(uuid.uuid4())
@@ -125,7 +135,7 @@ class World:
             return bearer(self.api.key(self.owner.token, [s for s in ALL_SCOPES if s != lacking]))
         scopes = {"task": ["keys:manage"], "key": ["tasks:read", "tasks:write"]}
         kind = "key" if "ApiKey" in op or op == "deleteCurrentSession" else "task"
-        if op in {"getTask", "listTasks"}:
+        if op in {"getTask", "listTasks", "listTrash"}:
             scopes["task"] = ["tasks:write"]
         return bearer(self.api.key(self.owner.token, scopes[kind]))
 
@@ -218,6 +228,9 @@ REQUESTS: dict[str, Request] = {
         json={"operations": [{"op": "create", "data": {"title": "t"}}]},
         headers=h,
     ),
+    "listTrash": lambda w, h: w.client.get("/v1/trash", headers=h),
+    "restoreTask": lambda w, h: w.client.post(f"/v1/trash/{w.trashed()}/restore", headers=h),
+    "deleteTrashedTask": lambda w, h: w.client.delete(f"/v1/trash/{w.trashed()}", headers=h),
     "createProject": lambda w, h: w.client.post("/v1/projects", json={"name": "p"}, headers=h),
     "listProjects": lambda w, h: w.client.get("/v1/projects", headers=h),
     "getProject": lambda w, h: w.client.get(f"/v1/projects/{w.project()}", headers=h),
@@ -274,6 +287,9 @@ SUCCESS = {
     "updateTask": 200,
     "deleteTask": 204,
     "runTaskBatch": 200,
+    "listTrash": 200,
+    "restoreTask": 200,
+    "deleteTrashedTask": 204,
     "createProject": 201,
     "listProjects": 200,
     "getProject": 200,
@@ -308,6 +324,9 @@ WITH_SCOPE = {
     "updateTask",
     "deleteTask",
     "runTaskBatch",
+    "listTrash",
+    "restoreTask",
+    "deleteTrashedTask",
     *PROJECT_SCOPES,
 }
 # (method, path of a fresh resource) of the operations that read a JSON body.
@@ -363,6 +382,7 @@ def _rate_limited(op: str) -> Recipe:
             w.fixed["delivery"] = w.delivery(w.fixed["webhook"])
             return _until_limited(w, op)
         w.fixed = {"task": w.task(), "key": w.key_id(), "project": w.project()}
+        w.fixed["trashed"] = w.trashed()
         w.fixed["placed"] = w.placed_task()
         w.fixed["other"] = w.api.account().email
         w.fixed["member"] = w.member(w.fixed["project"])
@@ -566,7 +586,7 @@ def _lost_race(method: str) -> Recipe:
 
         w = world(make_api)
         task_id = w.task()
-        name = "update" if method == "PATCH" else "delete"
+        name = "update" if method == "PATCH" else "trash"
         real = getattr(MemoryTaskRepository, name)
 
         async def beaten(self: MemoryTaskRepository, *args: Any) -> bool:
@@ -827,6 +847,61 @@ def _delivery_limit_out_of_range(make_api: ApiFactory) -> httpx.Response:
     return w.client.get(path, params={"limit": "0"}, headers=w.owner.auth)
 
 
+@recipe("listTrash", 400)
+def _tampered_trash_cursor(make_api: ApiFactory) -> httpx.Response:
+    w = world(make_api)
+    return w.client.get("/v1/trash", params={"cursor": "x"}, headers=w.owner.auth)
+
+
+@recipe("listTrash", 422)
+def _trash_limit_out_of_range(make_api: ApiFactory) -> httpx.Response:
+    w = world(make_api)
+    return w.client.get("/v1/trash", params={"limit": "201"}, headers=w.owner.auth)
+
+
+for _op, _method, _suffix in (
+    ("restoreTask", "POST", "/restore"),
+    ("deleteTrashedTask", "DELETE", ""),
+):
+
+    def _not_in_trash(make_api: ApiFactory, method: str = _method, suffix: str = _suffix) -> Any:
+        w = world(make_api)
+        live = w.task()  # a live task is not in the trash
+        return w.client.request(method, f"/v1/trash/{live}{suffix}", headers=w.owner.auth)
+
+    recipe(_op, 404)(_not_in_trash)
+
+
+@recipe("restoreTask", 409)
+def _parent_still_in_the_trash(make_api: ApiFactory) -> httpx.Response:
+    w = world(make_api)
+    parent = w.task()
+    child = w.client.post(
+        "/v1/tasks", json={"title": "c", "parent_id": parent}, headers=w.owner.auth
+    ).json()["id"]
+    w.client.delete(f"/v1/tasks/{parent}", headers=w.owner.auth)
+    return w.client.post(f"/v1/trash/{child}/restore", headers=w.owner.auth)
+
+
+@recipe("deleteTrashedTask", 409)
+def _trash_lost_race(make_api: ApiFactory) -> httpx.Response:
+    """Another request restores the task between this request's read and its delete."""
+    from adapters.memory.tasks import MemoryTaskRepository
+
+    w = world(make_api)
+    task_id = w.trashed()
+    real = MemoryTaskRepository.delete
+
+    async def beaten(self: MemoryTaskRepository, *args: Any) -> bool:
+        return False
+
+    setattr(MemoryTaskRepository, "delete", beaten)  # noqa: B010
+    try:
+        return w.client.delete(f"/v1/trash/{task_id}", headers=w.owner.auth)
+    finally:
+        setattr(MemoryTaskRepository, "delete", real)  # noqa: B010
+
+
 @pytest.fixture(scope="module")
 def documented(documented_statuses: dict[tuple[str, str], set[int]]) -> set[tuple[str, int]]:
     ids = {(method, path): op for op, (method, path) in OPERATIONS.items()}
@@ -852,6 +927,9 @@ OPERATIONS = {
     "updateTask": ("PATCH", "/v1/tasks/{task_id}"),
     "deleteTask": ("DELETE", "/v1/tasks/{task_id}"),
     "runTaskBatch": ("POST", "/v1/tasks/batch"),
+    "listTrash": ("GET", "/v1/trash"),
+    "restoreTask": ("POST", "/v1/trash/{task_id}/restore"),
+    "deleteTrashedTask": ("DELETE", "/v1/trash/{task_id}"),
     "createProject": ("POST", "/v1/projects"),
     "listProjects": ("GET", "/v1/projects"),
     "getProject": ("GET", "/v1/projects/{project_id}"),

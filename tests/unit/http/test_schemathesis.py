@@ -75,6 +75,9 @@ OPERATIONS = [
     ("GET", "/v1/tasks/{task_id}", True),
     ("PATCH", "/v1/tasks/{task_id}", True),
     ("DELETE", "/v1/tasks/{task_id}", True),
+    ("GET", "/v1/trash", True),
+    ("POST", "/v1/trash/{task_id}/restore", True),
+    ("DELETE", "/v1/trash/{task_id}", True),
     # DELETE /v1/auth/sessions/current is left out: it would end the session every other
     # operation here runs with (test_identity_api.py covers it).
 ]

@@ -64,6 +64,8 @@ def test_deleting_a_task_frees_its_place(make_api: ApiFactory) -> None:
     first, second = (api.create_task(alice.token)["id"] for _ in range(2))
     problem(post(api, alice.auth, {"title": "full"}), 409)
     assert api.client.delete(f"/v1/tasks/{first}", headers=alice.auth).status_code == 204
+    problem(post(api, alice.auth, {"title": "in the trash it still counts"}), 409)
+    assert api.client.delete(f"/v1/trash/{first}", headers=alice.auth).status_code == 204
     third = api.create_task(alice.token, title="room again")["id"]
     assert held(api, alice) == {second, third}
     problem(post(api, alice.auth, {"title": "full again"}), 409)
@@ -77,6 +79,7 @@ def test_a_refused_create_with_an_idempotency_key_is_not_replayed(make_api: ApiF
     body = {"title": "retried"}
     problem(post(api, alice.auth, body, **{"Idempotency-Key": "k1"}), 409)
     assert api.client.delete(f"/v1/tasks/{only}", headers=alice.auth).status_code == 204
+    assert api.client.delete(f"/v1/trash/{only}", headers=alice.auth).status_code == 204
     created = post(api, alice.auth, body, **{"Idempotency-Key": "k1"})
     assert created.status_code == 201, created.text
     replayed = post(api, alice.auth, body, **{"Idempotency-Key": "k1"})

@@ -17,6 +17,8 @@ ALL_TOOLS = {
     "add-tasks",
     "update-tasks",
     "complete-tasks",
+    "delete-tasks",
+    "restore-tasks",
     "find-projects",
     "add-project",
     "add-comment",
@@ -38,6 +40,13 @@ async def test_a_session_sees_every_tool_with_its_annotations(mode: str) -> None
     update = tools["update-tasks"].annotations
     assert update is not None
     assert (update.read_only_hint, update.destructive_hint, update.idempotent_hint) == (
+        False,
+        True,
+        True,
+    )
+    deleting = tools["delete-tasks"].annotations
+    assert deleting is not None
+    assert (deleting.read_only_hint, deleting.destructive_hint, deleting.idempotent_hint) == (
         False,
         True,
         True,
@@ -361,3 +370,41 @@ async def test_the_service_token_acts_for_a_user_and_the_audit_line_says_mcp(
     assert '"via":"mcp"' in lines[0]
     assert '"actor":"service"' in lines[0]
     assert '"route":"/mcp"' in lines[0]
+
+
+async def test_delete_and_restore_go_through_the_trash_and_report_each_item() -> None:
+    async with serving() as mcp:
+        _, session = await mcp.account()
+        auth = {"Authorization": f"Bearer {session}"}
+        async with mcp.client(session) as client:
+            added = structured(
+                await client.call_tool("add-tasks", {"tasks": [{"title": "a"}, {"title": "b"}]})
+            )
+            a, b = (r["task"] for r in added["results"])
+            missing = "01900000-0000-7000-8000-000000000000"
+            stale = f'"{b["id"]}.0"'
+            deleted = await client.call_tool(
+                "delete-tasks",
+                {
+                    "tasks": [
+                        {"id": a["id"], "if_match": a["etag"]},
+                        {"id": b["id"], "if_match": stale},
+                    ]
+                },
+            )
+            gone = await mcp.http.get(f"/v1/tasks/{a['id']}", headers=auth)
+            restored = await client.call_tool("restore-tasks", {"ids": [a["id"], missing]})
+            back = await mcp.http.get(f"/v1/tasks/{a['id']}", headers=auth)
+            empty = await client.call_tool("delete-tasks", {"tasks": []})
+        http = await mcp.http.post(f"/v1/trash/{missing}/restore", headers=auth)
+    result = structured(deleted)
+    assert deleted.is_error  # one item failed
+    assert (result["succeeded"], result["failed"]) == (1, 1)
+    assert result["results"][0] == {"index": 0, "id": a["id"], "ok": True}
+    assert "is stale" in result["results"][1]["error"]["message"]
+    assert gone.status_code == 404
+    again = structured(restored)
+    assert again["results"][0]["task"]["version"] == 3
+    assert again["results"][1]["error"]["message"] == http.json()["detail"]
+    assert back.status_code == 200
+    assert empty.is_error

@@ -274,7 +274,7 @@ async def test_moving_needs_write_access_to_the_target(
     assert w.snapshot() == before
 
 
-async def test_deleting_a_task_deletes_its_subtree() -> None:
+async def test_deleting_a_task_moves_its_subtree_to_the_trash() -> None:
     t = team()
     w = t.world
     root = w.task(t.project)
@@ -282,7 +282,12 @@ async def test_deleting_a_task_deletes_its_subtree() -> None:
     grandchild = w.task(t.project, parent=child.id)
     kept = w.task(t.project)
     await w.delete_task.execute(t.caller("editor"), root.id)
-    assert set(w.database.tables["tasks"]) == {kept.id}
+    assert set(w.database.tables["tasks"]) == {kept.id, root.id, child.id, grandchild.id}
+    marks = w.database.tables["trash"]
+    assert set(marks) == {root.id, child.id, grandchild.id}
+    assert {(m.deleted_at, m.trashed_with) for m in marks.values()} == {
+        (marks[root.id].deleted_at, root.id)
+    }
     for gone in (root, child, grandchild):
         with pytest.raises(NotFound):
             await w.get_task.execute(t.caller("owner"), gone.id)

@@ -47,7 +47,9 @@ async def test_an_atomic_batch_commits_everything_and_then_announces_it(world: W
     assert [r.index for r in results] == [0, 1, 2]
     assert results[1].task is not None
     assert results[1].task.version == 2
-    assert [t.title for t in world.stored().values()] == ["new"]
+    trash = world.database.tables["trash"]
+    assert [t.title for t in world.stored().values() if t.id not in trash] == ["new"]
+    assert list(trash) == [old.id]  # a delete in a batch goes to the trash, as a single one
     names = [e.name for e in world.events.events[published:]]
     assert names == [TaskEventName.CREATED, TaskEventName.UPDATED, TaskEventName.DELETED]
 

@@ -7,11 +7,13 @@ import pytest
 from adapters.memory.projects import MemoryProjectUnitOfWork
 from adapters.memory.uow import MemoryDatabase
 from domain.errors import Invalid, LimitReached
-from domain.projects import Role
+from domain.projects import Membership, Role
 from domain.tasks import DEFAULT_MAX_TASKS_PER_OWNER, TaskDraft, TaskLimitReached
-from domain.use_cases.tasks import CreateTask, DeleteTask
+from domain.use_cases.tasks import CreateTask, DeleteTask, DeleteTrashedTask
 from tests.unit.projects.support import Who, World
 from tests.unit.tasks.cap_contract import check_the_cap
+from tests.unit.tasks.fakes import T0
+from tests.unit.tasks.trash_contract import check_the_trash
 
 ALICE, BOB = "alice", "bob"
 
@@ -31,6 +33,7 @@ class Tasks:
         world = self.world
         self.create = CreateTask(world.uow, world.clock, world.ids, world.events, **cap)
         self.delete = DeleteTask(world.uow, world.clock, world.events)
+        self.delete_for_good = DeleteTrashedTask(world.uow, world.clock, world.events)
         self.callers = {name: self._with_inbox(name) for name in (ALICE, BOB)}
 
     def _with_inbox(self, name: str) -> Who:
@@ -51,7 +54,11 @@ async def test_create_past_the_cap_is_limit_reached_and_writes_and_announces_not
     assert set(tasks.database.tables["tasks"]) == {task.id for task in made}
     assert len(tasks.events.events) == 2
 
+    # In the trash it still takes its place; deleted for good it frees it.
     await tasks.delete.execute(tasks.callers[ALICE], made[0].id)
+    with pytest.raises(TaskLimitReached):
+        await tasks.create.execute(tasks.callers[ALICE], TaskDraft(title="still no room"))
+    await tasks.delete_for_good.execute(tasks.callers[ALICE], made[0].id)
     again = await tasks.create.execute(tasks.callers[ALICE], TaskDraft(title="room again"))
     assert set(tasks.database.tables["tasks"]) == {made[1].id, again.id}
 
@@ -72,3 +79,11 @@ async def test_without_a_setting_the_cap_is_100000() -> None:
     with pytest.raises(TaskLimitReached, match="100000 tasks"):
         await tasks.create.execute(tasks.callers[ALICE], TaskDraft(title="the 100001st"))
     await tasks.create.execute(tasks.callers[BOB], TaskDraft(title="someone else's first"))
+
+
+async def test_the_memory_twin_keeps_the_trash_contract() -> None:
+    database = MemoryDatabase()
+    database.tables["memberships"]["project-1/alice"] = Membership(
+        "project-1", ALICE, Role.OWNER, T0
+    )
+    await check_the_trash(lambda: MemoryProjectUnitOfWork(database), ALICE, "project-1")

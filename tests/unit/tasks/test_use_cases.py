@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, override
 
@@ -330,7 +330,7 @@ class RacingRepository(MemoryTaskRepository):
         return False
 
     @override
-    async def delete(self, owner_id: str, task_id: str, expected_version: int) -> bool:
+    async def trash(self, task_id: str, expected_version: int, at: datetime) -> bool:
         return False
 
 
@@ -340,6 +340,7 @@ class RacingUnitOfWork:
         self.tasks = RacingRepository(
             {
                 "tasks": {task.id: task},
+                "trash": {},
                 "memberships": {f"{task.project_id}/{task.owner_id}": member},
                 "comments": {},
                 "projects": {},

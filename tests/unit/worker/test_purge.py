@@ -1,15 +1,19 @@
-"""The purge of sessions past use, on the in-memory unit of work: what goes, what stays, and
-that one step deletes at most one batch."""
+"""The purge of sessions past use and of the trash, on the in-memory unit of work: what goes,
+what stays, and that one step deletes at most one batch."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from adapters.memory.projects import MemoryProjectUnitOfWork
+from adapters.memory.tasks import TrashMark
 from adapters.memory.uow import MemoryDatabase, MemoryUnitOfWork
 from domain.auth import Session
-from domain.use_cases.maintenance import PurgeExpiredSessions
+from domain.use_cases.maintenance import PurgeExpiredSessions, PurgeExpiredTrash
+from tests.unit.tasks.fakes import make_task
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 RETENTION = timedelta(days=7)
@@ -72,3 +76,43 @@ async def test_one_step_deletes_at_most_one_batch() -> None:
 def test_a_purge_needs_a_batch_and_a_retention() -> None:
     with pytest.raises(ValueError, match="batch_size"):
         purge(MemoryDatabase(), batch_size=0)
+
+
+# --- the trash ------------------------------------------------------------------------------------
+
+
+def trash_purge(database: MemoryDatabase, batch_size: int = 100) -> PurgeExpiredTrash:
+    return PurgeExpiredTrash(
+        lambda: MemoryProjectUnitOfWork(database),
+        FixedClock(),
+        retention=timedelta(days=30),
+        batch_size=batch_size,
+    )
+
+
+async def test_the_trash_purge_takes_what_expired_leaves_first_a_batch_at_a_time() -> None:
+    database = MemoryDatabase()
+    owner = "00000000-0000-7000-8000-000000000000"
+    root = make_task("00000000-0000-7000-8000-000000000001", owner_id=owner)
+    child = replace(
+        make_task("00000000-0000-7000-8000-000000000002", owner_id=owner), parent_id=root.id
+    )
+    recent = make_task("00000000-0000-7000-8000-000000000003", owner_id=owner)
+    live = make_task("00000000-0000-7000-8000-000000000004", owner_id=owner)
+    database.tables["tasks"] = {t.id: t for t in (root, child, recent, live)}
+    long_ago, lately = NOW - timedelta(days=31), NOW - timedelta(days=29)
+    database.tables["trash"] = {
+        root.id: TrashMark(long_ago, root.id),
+        child.id: TrashMark(long_ago, root.id),
+        recent.id: TrashMark(lately, recent.id),
+    }
+    job = trash_purge(database, batch_size=1)
+
+    assert [await job.step() for _ in range(3)] == [1, 1, 0]  # the child, then its parent
+    assert set(database.tables["tasks"]) == {recent.id, live.id}
+    assert set(database.tables["trash"]) == {recent.id}
+
+
+def test_a_trash_purge_needs_a_batch_and_a_retention() -> None:
+    with pytest.raises(ValueError, match="batch_size"):
+        trash_purge(MemoryDatabase(), batch_size=0)

@@ -62,6 +62,8 @@ def test_the_worker_settings_and_their_defaults() -> None:
     assert settings.WORKER_PORT == 8001
     assert settings.SESSION_RETENTION_DAYS == 7
     assert settings.SESSION_PURGE_INTERVAL_SECONDS == 3600
+    assert settings.TRASH_RETENTION_DAYS == 30
+    assert settings.TRASH_PURGE_INTERVAL_SECONDS == 3600
     off = load_settings(environ={"SERVE_WORKER": "false"}, dotenv_path=None)
     assert off.SERVE_WORKER is False
     container = build_container(settings)
@@ -71,6 +73,7 @@ def test_the_worker_settings_and_their_defaults() -> None:
         ("webhook_fan_out", timedelta(seconds=5), True),
         ("webhook_deliveries", timedelta(seconds=5), False),
         ("purge_webhook_deliveries", timedelta(hours=1), True),
+        ("purge_trash", timedelta(hours=1), True),
     ]
 
 
