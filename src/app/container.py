@@ -22,6 +22,7 @@ from adapters.events.log import LoggingEventPublisher
 from adapters.http.cursors import CursorCodec
 from adapters.memory.admission import MemoryAdmission
 from adapters.memory.concurrency import MemoryConcurrencyLimiter
+from adapters.memory.events import MemoryEventFeed
 from adapters.memory.idempotency import MemoryIdempotencyStore
 from adapters.memory.jobs import MemoryJobSchedule
 from adapters.memory.principals import MemoryPrincipalCache
@@ -42,6 +43,7 @@ from domain.ports import ConcurrencyLimiter, HealthProbe, RateLimiter, RateLimit
 from domain.ports.admission import Admission
 from domain.ports.worker import JobSchedule
 from domain.rate_limits import parse_policy
+from domain.use_cases.events import ListProjectActivity, ListTaskActivity, ReadChanges
 from domain.use_cases.idempotency import RunOnce
 from domain.use_cases.identity import (
     AuthenticateBearer,
@@ -220,6 +222,15 @@ def _admission(
     )
 
 
+def _change_feed(engine: AsyncEngine | None, memory: MemoryDatabase) -> Any:
+    """The change feed over the event log (`EventFeed`, and the `ChangeFeed` port)."""
+    if engine is None:
+        return MemoryEventFeed(memory.event_rows, memory.tables)
+    from adapters.sql.events import SqlEventFeed
+
+    return SqlEventFeed(engine)
+
+
 def _job_schedule(engine: AsyncEngine | None) -> JobSchedule:
     if engine is None:
         return MemoryJobSchedule()
@@ -374,22 +385,28 @@ class Container(containers.DeclarativeContainer):
     )
     get_task = providers.Factory(GetTask, task_read_uow_factory)
     list_tasks = providers.Factory(ListTasks, task_read_uow_factory)
-    update_task = providers.Factory(UpdateTask, task_uow_factory, clock, events)
-    delete_task = providers.Factory(DeleteTask, task_uow_factory, clock, events)
+    update_task = providers.Factory(UpdateTask, task_uow_factory, clock, events, ids=ids)
+    delete_task = providers.Factory(DeleteTask, task_uow_factory, clock, events, ids=ids)
 
     # projects, members, comments
     create_project = providers.Factory(CreateProject, project_uow_factory, clock, ids)
     list_projects = providers.Factory(ListProjects, project_uow_factory)
     get_project = providers.Factory(GetProject, project_uow_factory)
-    update_project = providers.Factory(UpdateProject, project_uow_factory, clock)
-    delete_project = providers.Factory(DeleteProject, project_uow_factory)
+    update_project = providers.Factory(UpdateProject, project_uow_factory, clock, ids=ids)
+    delete_project = providers.Factory(DeleteProject, project_uow_factory, clock=clock, ids=ids)
     list_members = providers.Factory(ListMembers, project_uow_factory)
-    add_member = providers.Factory(AddMember, project_uow_factory, clock)
-    update_member = providers.Factory(UpdateMember, project_uow_factory)
-    remove_member = providers.Factory(RemoveMember, project_uow_factory, clock)
+    add_member = providers.Factory(AddMember, project_uow_factory, clock, ids=ids)
+    update_member = providers.Factory(UpdateMember, project_uow_factory, clock=clock, ids=ids)
+    remove_member = providers.Factory(RemoveMember, project_uow_factory, clock, ids=ids)
     create_comment = providers.Factory(CreateComment, project_uow_factory, clock, ids)
     list_comments = providers.Factory(ListComments, project_uow_factory)
-    delete_comment = providers.Factory(DeleteComment, project_uow_factory)
+    delete_comment = providers.Factory(DeleteComment, project_uow_factory, clock=clock, ids=ids)
+
+    # events: activity, the change feed (the webhook fan-out reads `change_feed` too)
+    change_feed = providers.Singleton(_change_feed, engine, memory_database)
+    list_task_activity = providers.Factory(ListTaskActivity, read_uow_factory)
+    list_project_activity = providers.Factory(ListProjectActivity, read_uow_factory)
+    read_changes = providers.Factory(ReadChanges, change_feed)
     create_inbox = providers.Factory(CreateInbox, project_uow_factory, clock, ids)
 
     # worker

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from domain.comments import Comment
+from domain.events import Event
+from domain.ports.events import EventLog
 from domain.ports.tasks import Readable, TaskInProject
 from domain.projects import Membership, Project, Role
 from domain.task_queries import NONE, CursorPosition, TaskFilter, TaskQuery, TaskSort
@@ -73,7 +75,8 @@ def descendants(rows: dict[str, Task], task_id: str) -> list[Task]:
 
 
 class MemoryTaskRepository:
-    def __init__(self, tables: dict[str, dict[str, Any]]) -> None:
+    def __init__(self, tables: dict[str, dict[str, Any]], events: EventLog | None = None) -> None:
+        self._events = events
         self._rows: dict[str, Task] = tables["tasks"]
         self._memberships: dict[str, Membership] = tables["memberships"]
         self._comments: dict[str, Comment] = tables["comments"]
@@ -88,7 +91,14 @@ class MemoryTaskRepository:
         self._rows[task.id] = task
 
     async def add_as_member(
-        self, task: Task, *, user_id: str, roles: frozenset[Role], inbox: bool, limit: int
+        self,
+        task: Task,
+        *,
+        user_id: str,
+        roles: frozenset[Role],
+        inbox: bool,
+        limit: int,
+        event: Event | None = None,
     ) -> Task | None:
         project_id: str | None = task.project_id
         if inbox:
@@ -105,6 +115,8 @@ class MemoryTaskRepository:
             return None
         placed = replace(task, project_id=project_id)
         await self.add(placed, limit=limit)
+        if event is not None and self._events is not None:
+            await self._events.append(event.placed_in(project_id))
         return placed
 
     async def get(self, task_id: str, user_id: str) -> TaskInProject | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any, Self
 
+from adapters.memory.events import MemoryEventLog, MemoryEventRows
 from adapters.memory.identity import (
     MemoryApiKeyRepository,
     MemorySessionRepository,
@@ -24,6 +25,7 @@ class MemoryDatabase:
 
     def __init__(self) -> None:
         self.tables: dict[str, dict[str, Any]] = {name: {} for name in TABLES}
+        self.event_rows = MemoryEventRows()
 
 
 class MemoryUnitOfWork:
@@ -31,6 +33,7 @@ class MemoryUnitOfWork:
     sessions: MemorySessionRepository
     api_keys: MemoryApiKeyRepository
     tasks: MemoryTaskRepository
+    events: MemoryEventLog
 
     def __init__(self, database: MemoryDatabase) -> None:
         self._database = database
@@ -45,7 +48,8 @@ class MemoryUnitOfWork:
         self.users = MemoryUserRepository(self._work["users"])
         self.sessions = MemorySessionRepository(self._work["sessions"])
         self.api_keys = MemoryApiKeyRepository(self._work["api_keys"])
-        self.tasks = MemoryTaskRepository(self._work)
+        self.events = MemoryEventLog(self._database.event_rows)
+        self.tasks = MemoryTaskRepository(self._work, self.events)
 
     async def __aexit__(
         self,
@@ -70,6 +74,7 @@ class MemoryUnitOfWork:
                     table[row_id] = row
             for row_id in before.keys() - rows.keys():
                 table.pop(row_id, None)
+        self._database.event_rows.extend(self.events.pending)
         self._begin()
 
     async def rollback(self) -> None:

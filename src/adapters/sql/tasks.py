@@ -59,8 +59,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects import sqlite
 
+from adapters.sql.events import SqlEventLog, created_event_cte, created_event_params
 from adapters.sql.tables import project_members, projects, task_counts, tasks
 from adapters.sql.types import is_canonical_uuid
+from domain.events import Event
 from domain.ports.tasks import Readable, TaskInProject
 from domain.projects import Membership, Role
 from domain.task_queries import NONE, TaskQuery, TaskSort
@@ -148,11 +150,12 @@ def _insert_as_member(*, inbox: bool) -> Insert:
     )
 
 
-def _insert_counted_as_member(*, inbox: bool) -> Insert:
+def _insert_counted_as_member(*, inbox: bool, recorded: bool = False) -> Insert:
     """PostgreSQL: the same insert as one statement with the owner's counter: the counter moves
     only when the membership check found the project and the owner is below `max_tasks`, and
     the task is inserted only when the counter moved. RETURNING the project's id; no row back
-    means the membership check or the cap refused it."""
+    means the membership check or the cap refused it. With `recorded`, the task's created event
+    is inserted by the same statement (`adapters.sql.events.created_event_cte`)."""
     target = _member_project(inbox=inbox, postgresql=True).cte("target")
     owner = _values(tasks.c.owner_id)
     counted = (
@@ -170,11 +173,14 @@ def _insert_counted_as_member(*, inbox: bool) -> Insert:
         target.c.project_id if column.key == "project_id" else _values(column) for column in tasks.c
     ]
     rows = select(*values).select_from(target.join(counted, true()))
-    return (
+    statement = (
         insert(tasks)
         .from_select([column.key for column in tasks.c], rows)
         .returning(cast(tasks.c.project_id, Text))
     )
+    if recorded:
+        statement = statement.add_cte(created_event_cte(target, counted))
+    return statement
 
 
 # The row locates itself by its own id; every other column but the creator is set.
@@ -280,6 +286,10 @@ UNCOUNT_SUBTREE_SQLITE: Update = (
 
 INSERT_AS_MEMBER_POSTGRESQL = {
     inbox: _insert_counted_as_member(inbox=inbox) for inbox in (False, True)
+}
+# The same, recording the task's created event in the same statement.
+INSERT_RECORDED_AS_MEMBER_POSTGRESQL = {
+    inbox: _insert_counted_as_member(inbox=inbox, recorded=True) for inbox in (False, True)
 }
 # PostgreSQL, read only when a checked insert wrote nothing: the owner's count, when the
 # membership check passes (the same parameters as the insert).
@@ -608,8 +618,11 @@ class StatementRunner(Protocol):
 
 
 class SqlTaskRepository:
-    def __init__(self, runner: StatementRunner, *, postgresql: bool) -> None:
+    def __init__(
+        self, runner: StatementRunner, *, postgresql: bool, events: SqlEventLog | None = None
+    ) -> None:
         self._run = runner
+        self._events = events
         self._postgresql = postgresql
         self._pages = PAGES_POSTGRESQL if postgresql else PAGES_SQLITE
         self._as_member = INSERT_AS_MEMBER_POSTGRESQL if postgresql else INSERT_AS_MEMBER_SQLITE
@@ -626,10 +639,17 @@ class SqlTaskRepository:
         await self._run.insert(INSERT_TASK, row)
 
     async def add_as_member(
-        self, task: Task, *, user_id: str, roles: frozenset[Role], inbox: bool, limit: int
+        self,
+        task: Task,
+        *,
+        user_id: str,
+        roles: frozenset[Role],
+        inbox: bool,
+        limit: int,
+        event: Event | None = None,
     ) -> Task | None:
         """One INSERT ... SELECT ... RETURNING: the membership check, the owner's counter (on
-        PostgreSQL in the same statement) and the write together."""
+        PostgreSQL in the same statement, with the created event) and the write together."""
         if not is_canonical_uuid(user_id) or not (inbox or is_canonical_uuid(task.project_id)):
             return None
         params = {f"v_{k}": v for k, v in task_to_row(task).items() if k != "project_id"}
@@ -637,9 +657,13 @@ class SqlTaskRepository:
         params["roles"] = sorted(role.value for role in roles)
         if not inbox:
             params["in_project"] = task.project_id
+        statement = self._as_member[inbox]
         if self._postgresql:
             params["max_tasks"] = limit
-        row = await self._run.write_returning(self._as_member[inbox], params)
+            if event is not None:
+                params.update(created_event_params(event))
+                statement = INSERT_RECORDED_AS_MEMBER_POSTGRESQL[inbox]
+        row = await self._run.write_returning(statement, params)
         retries = 2
         while row is None:
             if not self._postgresql:
@@ -651,11 +675,13 @@ class SqlTaskRepository:
             if count[0] >= limit or retries == 0:
                 raise TaskLimitReached(limit)
             retries -= 1  # a concurrent delete freed a place since: try again
-            row = await self._run.write_returning(self._as_member[inbox], params)
+            row = await self._run.write_returning(statement, params)
         if not self._postgresql:
             counted = {"owner_id": task.owner_id, "max_tasks": limit}
             if await self._run.write(COUNT_ONE_MORE_SQLITE, counted) == 0:
                 raise TaskLimitReached(limit)  # the unit of work is left uncommitted
+            if event is not None and self._events is not None:
+                await self._events.append(event.placed_in(row[0]))
         return replace(task, project_id=row[0])
 
     async def get(self, task_id: str, user_id: str) -> TaskInProject | None:

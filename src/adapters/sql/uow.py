@@ -17,6 +17,7 @@ import structlog
 from sqlalchemy import Executable
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from adapters.sql.events import SqlEventLog
 from adapters.sql.identity import SqlApiKeyRepository, SqlSessionRepository, SqlUserRepository
 from adapters.sql.outages import is_outage, unavailable
 from adapters.sql.projects import (
@@ -173,6 +174,7 @@ class SqlUnitOfWork:
     memberships: SqlMembershipRepository
     comments: SqlCommentRepository
     project_tasks: SqlProjectTasks
+    events: SqlEventLog
 
     def __init__(
         self,
@@ -198,7 +200,8 @@ class SqlUnitOfWork:
         link = await checkout_in_turn(self._slots, self._open)
         self._link = link
         runner = link.runner
-        self.tasks = SqlTaskRepository(runner, postgresql=self._postgresql)
+        self.events = SqlEventLog(runner, postgresql=self._postgresql)
+        self.tasks = SqlTaskRepository(runner, postgresql=self._postgresql, events=self.events)
         self.projects = SqlProjectRepository(runner)
         self.memberships = SqlMembershipRepository(runner)
         self.comments = SqlCommentRepository(runner)

@@ -6,8 +6,9 @@ from collections.abc import Callable, Set
 from dataclasses import dataclass
 from typing import Protocol
 
-from domain.events import TaskEvent
+from domain.events import Event, TaskEvent
 from domain.ports import UnitOfWorkBase
+from domain.ports.events import EventLog
 from domain.ports.projects import MembershipRepository, ProjectRepository, ProjectTasks
 from domain.projects import Membership, Role
 from domain.task_queries import TaskQuery
@@ -45,13 +46,22 @@ class TaskRepository(Protocol):
         ...
 
     async def add_as_member(
-        self, task: Task, *, user_id: str, roles: frozenset[Role], inbox: bool, limit: int
+        self,
+        task: Task,
+        *,
+        user_id: str,
+        roles: frozenset[Role],
+        inbox: bool,
+        limit: int,
+        event: Event | None = None,
     ) -> Task | None:
         """Insert `task` in one step with the check that `user_id` holds one of `roles` in its
         project (with `inbox`, in the user's inbox instead of `task.project_id`); the stored
         task, or None (nothing written) when the user does not. Under the cap of `add`: at
         `limit`, `TaskLimitReached` and nothing written. It runs at once and, as the
-        first statement of a unit of work, may commit by itself: call it last."""
+        first statement of a unit of work, may commit by itself: call it last. `event` (the
+        task's created event) is recorded with the task, in the project it went to
+        (`Event.placed_in`), in the same step."""
         ...
 
     async def get(self, task_id: str, user_id: str) -> TaskInProject | None:
@@ -93,6 +103,9 @@ class TaskUnitOfWork(UnitOfWorkBase, Protocol):
 
     @property
     def project_tasks(self) -> ProjectTasks: ...
+
+    @property
+    def events(self) -> EventLog: ...
 
 
 type TaskUnitOfWorkFactory = Callable[[], TaskUnitOfWork]

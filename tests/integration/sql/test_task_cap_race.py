@@ -103,7 +103,9 @@ async def test_concurrent_creates_and_deletes_keep_the_count_exact(
     owner = await add_user(new_uow)
     cap = 6
     existing = await _fill(new_uow, owner.id, cap)
-    delete = DeleteTask(_units(racing, raw=True), FakeClock(), RecordingEventPublisher())
+    delete = DeleteTask(
+        _units(racing, raw=True), FakeClock(), RecordingEventPublisher(), ids=UuidIds()
+    )
     creates = [_create(racing, cap, raw=n % 2 == 0) for n in range(12)]
     work: list[Coroutine[Any, Any, object]] = [
         delete.execute(Who(owner.id), task_id) for task_id in existing[:4]
