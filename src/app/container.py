@@ -20,9 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.events.log import LoggingEventPublisher
 from adapters.http.cursors import CursorCodec
+from adapters.http.metrics import EVENTS_WRITTEN
 from adapters.memory.admission import MemoryAdmission
 from adapters.memory.concurrency import MemoryConcurrencyLimiter
-from adapters.memory.events import MemoryEventFeed
+from adapters.memory.events import MemoryEventFeed, MemoryFeedSignal
 from adapters.memory.idempotency import MemoryIdempotencyStore
 from adapters.memory.jobs import MemoryJobSchedule
 from adapters.memory.principals import MemoryPrincipalCache
@@ -41,6 +42,7 @@ from app.worker import Worker, worker_identity
 from domain.jobs import Job
 from domain.ports import ConcurrencyLimiter, HealthProbe, RateLimiter, RateLimitPolicy
 from domain.ports.admission import Admission
+from domain.ports.events import FeedSignal
 from domain.ports.worker import JobSchedule
 from domain.rate_limits import parse_policy
 from domain.use_cases.events import ListProjectActivity, ListTaskActivity, ReadChanges
@@ -102,25 +104,47 @@ def _connection_slots(settings: Settings) -> Any:
 
 
 def _uow_factory(
-    engine: AsyncEngine | None, memory: MemoryDatabase, slots: Any, *, read_only: bool = False
+    engine: AsyncEngine | None,
+    memory: MemoryDatabase,
+    slots: Any,
+    on_events: Callable[[int], None] | None = None,
+    *,
+    read_only: bool = False,
 ) -> Callable[[], Any]:
     if engine is None:
-        return lambda: MemoryProjectUnitOfWork(memory)
+        return lambda: MemoryProjectUnitOfWork(memory, on_events)
     from adapters.sql.uow import SqlUnitOfWork
 
-    return lambda: SqlUnitOfWork(engine, read_only=read_only, slots=slots)
+    return lambda: SqlUnitOfWork(engine, read_only=read_only, slots=slots, on_events=on_events)
 
 
 def _task_uow_factory(
-    engine: AsyncEngine | None, memory: MemoryDatabase, slots: Any, *, read_only: bool = False
+    engine: AsyncEngine | None,
+    memory: MemoryDatabase,
+    slots: Any,
+    on_events: Callable[[int], None] | None = None,
+    *,
+    read_only: bool = False,
 ) -> Callable[[], Any]:
     """PostgreSQL: the SQL unit of work in its raw-connection mode (reads in autocommit, writes
     in as few round trips as the contract allows); else the general one."""
     if engine is None or engine.dialect.name != "postgresql":
-        return _uow_factory(engine, memory, slots, read_only=read_only)
+        return _uow_factory(engine, memory, slots, on_events, read_only=read_only)
     from adapters.sql.uow import SqlUnitOfWork
 
-    return lambda: SqlUnitOfWork(engine, read_only=read_only, slots=slots, raw=True)
+    return lambda: SqlUnitOfWork(
+        engine, read_only=read_only, slots=slots, raw=True, on_events=on_events
+    )
+
+
+def _events_committed(signal: FeedSignal) -> Callable[[int], None]:
+    """What a commit that wrote events does next: count them, wake the change streams."""
+
+    def committed(count: int) -> None:
+        EVENTS_WRITTEN.inc(count)
+        signal.notify()
+
+    return committed
 
 
 def _redis_client(settings: Settings) -> Any:
@@ -231,6 +255,17 @@ def _change_feed(engine: AsyncEngine | None, memory: MemoryDatabase) -> Any:
     return SqlEventFeed(engine)
 
 
+def _feed_signal(settings: Settings, client: Any) -> FeedSignal:
+    """Change-stream wake-ups: this process's own, fanned out over Redis pub/sub when Redis is
+    configured (every replica's streams wake at a commit anywhere)."""
+    local = MemoryFeedSignal()
+    if client is None or settings.REDIS_URL is None:
+        return local
+    from adapters.redis.feed import RedisFeedSignal
+
+    return RedisFeedSignal(client, settings.REDIS_URL, settings.REDIS_KEY_PREFIX, local)
+
+
 def _job_schedule(engine: AsyncEngine | None) -> JobSchedule:
     if engine is None:
         return MemoryJobSchedule()
@@ -267,21 +302,25 @@ class Container(containers.DeclarativeContainer):
     engine = providers.Singleton(_engine, settings)
     memory_database = providers.Singleton(MemoryDatabase)
     connection_slots = providers.Singleton(_connection_slots, settings)
-    uow_factory = providers.Singleton(_uow_factory, engine, memory_database, connection_slots)
+    redis_client = providers.Singleton(_redis_client, settings)
+    feed_signal = providers.Singleton(_feed_signal, settings, redis_client)
+    events_committed = providers.Singleton(_events_committed, feed_signal)
+    uow_factory = providers.Singleton(
+        _uow_factory, engine, memory_database, connection_slots, events_committed
+    )
     # Queries (one SELECT each) run without a transaction around them: fewer round trips.
     read_uow_factory = providers.Singleton(
         _uow_factory, engine, memory_database, connection_slots, read_only=True
     )
     uow = providers.Factory(lambda make: make(), uow_factory)
     task_uow_factory = providers.Singleton(
-        _task_uow_factory, engine, memory_database, connection_slots
+        _task_uow_factory, engine, memory_database, connection_slots, events_committed
     )
     task_read_uow_factory = providers.Singleton(
         _task_uow_factory, engine, memory_database, connection_slots, read_only=True
     )
     # Projects, members and comments: the general unit of work serves their ports too.
     project_uow_factory = uow_factory
-    redis_client = providers.Singleton(_redis_client, settings)
     rate_limiter = providers.Singleton(_rate_limiter, settings, redis_client)
     account_rate_limiter = providers.Singleton(_account_rate_limiter, settings, redis_client)
     idempotency_store = providers.Singleton(_idempotency_store, settings, redis_client)
@@ -430,7 +469,9 @@ def build_container(settings: Settings) -> Container:
 
 
 async def close_container(container: Container) -> None:
-    """Graceful shutdown: dispose the engine's pool and close the Redis pool."""
+    """Graceful shutdown: wake and end the change streams, dispose the engine's pool and close
+    the Redis pool."""
+    await container.feed_signal().close()
     engine = container.engine()
     if engine is not None:
         await engine.dispose()

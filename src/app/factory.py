@@ -25,6 +25,7 @@ from adapters.http.docs import (
     openapi_json,
 )
 from adapters.http.edges import HeadAsGet, UnderRootPath
+from adapters.http.events import EVENT_CONTROLLERS
 from adapters.http.health import OperationsController
 from adapters.http.identity import ApiKeysController, SessionsController, UsersController
 from adapters.http.metrics import (
@@ -36,7 +37,7 @@ from adapters.http.metrics import (
 from adapters.http.middleware import RequestContextMiddleware
 from adapters.http.problems import exception_handlers
 from adapters.http.projects import ProjectsController
-from adapters.http.services import SERVICES, Draining, Services
+from adapters.http.services import SERVICES, ChangeStreams, Draining, Services
 from adapters.http.tasks import TasksController
 from adapters.sql.engine import watch_pool
 from app.container import Container, build_container, close_container
@@ -63,6 +64,7 @@ API_TAGS = {
     "tasks": "The task resource: create, list, read, change, delete.",
     "projects": "Shared projects and their members; roles owner, editor, viewer.",
     "comments": "Comments on tasks.",
+    "events": "Activity of tasks and projects, and the change feed (pages and a stream).",
 }
 
 
@@ -115,6 +117,14 @@ def services_of(container: Container, settings: Settings) -> Services:
         create_comment=container.create_comment,
         list_comments=container.list_comments,
         delete_comment=container.delete_comment,
+        list_task_activity=container.list_task_activity,
+        list_project_activity=container.list_project_activity,
+        read_changes=container.read_changes,
+        change_streams=ChangeStreams(
+            container.feed_signal(),
+            settings.EVENT_STREAM_POLL_SECONDS,
+            settings.EVENT_STREAM_KEEPALIVE_SECONDS,
+        ),
     )
 
 
@@ -188,6 +198,7 @@ def create_app(
             TasksController,
             ProjectsController,
             CommentsController,
+            *EVENT_CONTROLLERS,
             *extra_routes,
         ],
         exception_handlers=exception_handlers(),

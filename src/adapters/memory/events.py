@@ -3,6 +3,7 @@ event log and change feed of the embedded default (one process)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -160,3 +161,37 @@ class MemoryEventFeed:
             rows.dropped += 1
             gone += 1
         return gone
+
+
+class MemoryFeedSignal:
+    """The `FeedSignal` of one process: a generation counter and an asyncio event per
+    generation (every waiter of a generation wakes at its end)."""
+
+    def __init__(self) -> None:
+        self._generation = 0
+        self._woken: asyncio.Event | None = None
+
+    def notify(self) -> None:
+        self._generation += 1
+        woken, self._woken = self._woken, None
+        if woken is not None:
+            woken.set()
+
+    def ticket(self) -> object:
+        return self._generation
+
+    async def wait(self, ticket: object, within: float) -> bool:
+        if ticket != self._generation:
+            return True
+        if self._woken is None:
+            self._woken = asyncio.Event()
+        woken = self._woken
+        try:
+            async with asyncio.timeout(within):
+                await woken.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def close(self) -> None:
+        self.notify()  # wake every waiter, so streams see the shutdown at once

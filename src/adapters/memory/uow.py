@@ -6,6 +6,7 @@ copy of each table is a full snapshot; nothing is visible to other units until c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
@@ -35,8 +36,11 @@ class MemoryUnitOfWork:
     tasks: MemoryTaskRepository
     events: MemoryEventLog
 
-    def __init__(self, database: MemoryDatabase) -> None:
+    def __init__(
+        self, database: MemoryDatabase, on_events: Callable[[int], None] | None = None
+    ) -> None:
         self._database = database
+        self._on_events = on_events
         self._snapshot: dict[str, dict[str, Any]] = {}
         self._work: dict[str, dict[str, Any]] = {}
 
@@ -74,8 +78,11 @@ class MemoryUnitOfWork:
                     table[row_id] = row
             for row_id in before.keys() - rows.keys():
                 table.pop(row_id, None)
-        self._database.event_rows.extend(self.events.pending)
+        written = self.events.pending
+        self._database.event_rows.extend(written)
         self._begin()
+        if written and self._on_events is not None:
+            self._on_events(len(written))
 
     async def rollback(self) -> None:
         self._begin()

@@ -682,6 +682,8 @@ class SqlTaskRepository:
                 raise TaskLimitReached(limit)  # the unit of work is left uncommitted
             if event is not None and self._events is not None:
                 await self._events.append(event.placed_in(row[0]))
+        elif event is not None and self._events is not None:
+            self._events.written += 1  # recorded by the task's own statement
         return replace(task, project_id=row[0])
 
     async def get(self, task_id: str, user_id: str) -> TaskInProject | None:

@@ -162,6 +162,7 @@ class SqlUnitOfWork:
     users, sessions or keys.
 
     It serves every unit-of-work port: identity, tasks, and projects (`SqlProjectUnitOfWork`).
+    `on_events` hears, after each commit that wrote events, how many.
 
     The repositories exist only inside the block. One instance serves one block at a time.
     """
@@ -183,6 +184,7 @@ class SqlUnitOfWork:
         read_only: bool = False,
         slots: ConnectionSlots | None = None,
         raw: bool = False,
+        on_events: Callable[[int], None] | None = None,
     ) -> None:
         postgresql = engine.dialect.name == "postgresql"
         if raw and not postgresql:
@@ -192,6 +194,7 @@ class SqlUnitOfWork:
         self._slots = slots
         self._raw = raw
         self._postgresql = postgresql
+        self._on_events = on_events
         self._link: ConnectionLink | DriverLink | None = None
 
     async def __aenter__(self) -> Self:
@@ -243,8 +246,12 @@ class SqlUnitOfWork:
         if self._read_only:
             raise RuntimeError("a read-only unit of work cannot commit")
         await self._current().commit()
+        written, self.events.written = self.events.written, 0
+        if written and self._on_events is not None:
+            self._on_events(written)
 
     async def rollback(self) -> None:
+        self.events.written = 0
         await self._current().rollback()
 
     def _current(self) -> ConnectionLink | DriverLink:

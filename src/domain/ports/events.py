@@ -81,3 +81,19 @@ class EventFeed(Protocol):
     async def purge_before(self, cutoff: datetime, limit: int) -> int:
         """Delete up to `limit` events that occurred before `cutoff`, oldest first; how many."""
         ...
+
+
+class FeedSignal(Protocol):
+    """Wake-ups for change streams: `notify` after a commit that wrote events (on any replica
+    where the signal reaches); a stream takes a `ticket` before it reads the feed and `wait`s
+    on it when the read found nothing, so a notification in between is never lost."""
+
+    def notify(self) -> None: ...
+
+    def ticket(self) -> object: ...
+
+    async def wait(self, ticket: object, within: float) -> bool:
+        """True when notified since `ticket` (at once if already), False after `within` seconds."""
+        ...
+
+    async def close(self) -> None: ...
