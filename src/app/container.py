@@ -57,7 +57,7 @@ from domain.use_cases.identity import (
     RegisterUser,
     RevokeApiKey,
 )
-from domain.use_cases.maintenance import PurgeExpiredSessions
+from domain.use_cases.maintenance import PurgeExpiredSessions, PurgeOldEvents
 from domain.use_cases.projects import (
     AddMember,
     CreateComment,
@@ -274,13 +274,20 @@ def _job_schedule(engine: AsyncEngine | None) -> JobSchedule:
     return SqlJobSchedule(engine)
 
 
-def _worker_jobs(settings: Settings, purge_sessions: PurgeExpiredSessions) -> list[Job]:
+def _worker_jobs(
+    settings: Settings, purge_sessions: PurgeExpiredSessions, purge_events: PurgeOldEvents
+) -> list[Job]:
     """Every periodic job, by name (the name keys its schedule row and its metrics)."""
     return [
         Job(
             "purge_expired_sessions",
             timedelta(seconds=settings.SESSION_PURGE_INTERVAL_SECONDS),
             purge_sessions.step,
+        ),
+        Job(
+            "purge_old_events",
+            timedelta(seconds=settings.EVENT_PURGE_INTERVAL_SECONDS),
+            purge_events.step,
         ),
     ]
 
@@ -457,7 +464,16 @@ class Container(containers.DeclarativeContainer):
         retention=providers.Callable(lambda s: timedelta(days=s.SESSION_RETENTION_DAYS), settings),
         batch_size=settings.provided.WORKER_BATCH_SIZE,
     )
-    worker_jobs = providers.Singleton(_worker_jobs, settings, purge_expired_sessions)
+    purge_old_events = providers.Factory(
+        PurgeOldEvents,
+        change_feed,
+        clock,
+        retention=providers.Callable(lambda s: timedelta(days=s.EVENT_RETENTION_DAYS), settings),
+        batch_size=settings.provided.WORKER_BATCH_SIZE,
+    )
+    worker_jobs = providers.Singleton(
+        _worker_jobs, settings, purge_expired_sessions, purge_old_events
+    )
     worker = providers.Singleton(_worker, settings, worker_jobs, job_schedule, clock)
 
     # the idempotency-key protocol (MCP tools; the HTTP layer runs it around its handlers)

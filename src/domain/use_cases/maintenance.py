@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from domain.ports import Clock
+from domain.ports.events import EventFeed
 from domain.ports.identity import IdentityUnitOfWork
 
 
@@ -35,3 +36,21 @@ class PurgeExpiredSessions:
             purged = await uow.sessions.purge_expired(before, self._batch_size)
             await uow.commit()
         return purged
+
+
+class PurgeOldEvents:
+    """Events older than `retention` leave the activity lists and the change feed (a cursor
+    from before them is then expired): delete them, oldest first, `batch_size` at a time."""
+
+    def __init__(
+        self, feed: EventFeed, clock: Clock, *, retention: timedelta, batch_size: int
+    ) -> None:
+        if batch_size < 1 or retention <= timedelta(0):
+            raise ValueError("a purge needs batch_size >= 1 and a retention > 0")
+        self._feed = feed
+        self._clock = clock
+        self._retention = retention
+        self._batch_size = batch_size
+
+    async def step(self) -> int:
+        return await self._feed.purge_before(self._clock.now() - self._retention, self._batch_size)

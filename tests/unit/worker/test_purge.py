@@ -72,3 +72,31 @@ async def test_one_step_deletes_at_most_one_batch() -> None:
 def test_a_purge_needs_a_batch_and_a_retention() -> None:
     with pytest.raises(ValueError, match="batch_size"):
         purge(MemoryDatabase(), batch_size=0)
+
+
+async def test_old_events_are_purged_in_batches_and_their_cursors_expire() -> None:
+    from adapters.memory.events import MemoryEventFeed, MemoryEventRows
+    from domain.errors import CursorExpired
+    from domain.events import Actor, Event, EventType, ResourceType
+    from domain.use_cases.maintenance import PurgeOldEvents
+
+    now = datetime(2026, 12, 3, tzinfo=UTC)
+    rows = MemoryEventRows()
+    actor = Actor("user", "u", "u", "http")
+
+    def event(n: int, days_ago: int) -> Event:
+        at = now - timedelta(days=days_ago)
+        return Event(
+            f"e{n}", EventType.TASK_CREATED, at, "p", ResourceType.TASK, "t", actor, None, {}
+        )
+
+    rows.extend([event(1, 40), event(2, 35), event(3, 31), event(4, 5)])
+    feed = MemoryEventFeed(rows, {"memberships": {}})
+    clock = type("Clock", (), {"now": lambda _self: now})()
+    purge = PurgeOldEvents(feed, clock, retention=timedelta(days=30), batch_size=2)
+    assert [await purge.step() for _ in range(3)] == [2, 1, 0]
+    items, _ = await feed.read_after(None, 10)
+    assert [i.event_id for i in items] == ["e4"]
+    with pytest.raises(CursorExpired):
+        await feed.read_after("1", 10)
+    assert [i.event_id for i in (await feed.read_after("3", 10))[0]] == ["e4"]

@@ -64,13 +64,14 @@ def test_the_worker_settings_and_their_defaults() -> None:
     assert settings.SESSION_PURGE_INTERVAL_SECONDS == 3600
     off = load_settings(environ={"SERVE_WORKER": "false"}, dotenv_path=None)
     assert off.SERVE_WORKER is False
+    assert settings.EVENT_RETENTION_DAYS == 30
+    assert settings.EVENT_PURGE_INTERVAL_SECONDS == 3600
     container = build_container(settings)
-    [job] = container.worker_jobs()
-    assert (job.name, job.interval, job.exclusive) == (
-        "purge_expired_sessions",
-        timedelta(hours=1),
-        True,
-    )
+    jobs = [(job.name, job.interval, job.exclusive) for job in container.worker_jobs()]
+    assert jobs == [
+        ("purge_expired_sessions", timedelta(hours=1), True),
+        ("purge_old_events", timedelta(hours=1), True),
+    ]
 
 
 def test_a_lease_shorter_than_two_statement_timeouts_is_refused() -> None:
