@@ -67,11 +67,11 @@ def _limit(value: str) -> int:
     return int(value)
 
 
-def _activity_cursor(codec: CursorCodec, list_id: str, seq: int) -> str:
+def activity_cursor(codec: CursorCodec, list_id: str, seq: int) -> str:
     return codec.encode({"k": _ACTIVITY_KIND, "l": list_id, "s": seq})
 
 
-def _activity_after(codec: CursorCodec, list_id: str, cursor: str | None) -> int | None:
+def activity_after(codec: CursorCodec, list_id: str, cursor: str | None) -> int | None:
     """The event number an activity cursor of this list names; 400 for anything else."""
     if cursor is None:
         return None
@@ -91,7 +91,7 @@ def _activity_response(
     request: Request[Any, Any, Any], codec: CursorCodec, list_id: str, page: ActivityResult
 ) -> Response[ActivityPage]:
     next_cursor = (
-        _activity_cursor(codec, list_id, page.next_after) if page.next_after is not None else None
+        activity_cursor(codec, list_id, page.next_after) if page.next_after is not None else None
     )
     headers = {"Link": next_page_link(request.scope, next_cursor)} if next_cursor else {}
     body = {"items": list(page.items), "next_cursor": next_cursor}
@@ -131,7 +131,7 @@ class TaskActivityController(Controller):
     ) -> Response[ActivityPage]:
         found = services(request)
         size = _limit(limit)
-        after = _activity_after(found.cursor_codec, f"task:{task_id}", cursor)
+        after = activity_after(found.cursor_codec, f"task:{task_id}", cursor)
         page = await found.list_task_activity().execute(
             current_principal(request), task_id, after, size
         )
@@ -161,7 +161,7 @@ class ProjectActivityController(Controller):
     ) -> Response[ActivityPage]:
         found = services(request)
         size = _limit(limit)
-        after = _activity_after(found.cursor_codec, f"project:{project_id}", cursor)
+        after = activity_after(found.cursor_codec, f"project:{project_id}", cursor)
         page = await found.list_project_activity().execute(
             current_principal(request), project_id, after, size
         )
