@@ -27,6 +27,7 @@ from litestar.response import Stream
 
 from adapters.http.auth import current_principal, principal_guard
 from adapters.http.cursors import CursorCodec, next_page_link, request_path
+from adapters.http.edges import HEAD_ONLY
 from adapters.http.metrics import (
     FEED_READS,
     STREAM_DELIVERY_LATENCY,
@@ -235,6 +236,10 @@ async def _stream(
         STREAMS_OPEN.dec()
 
 
+_HEAD_ANSWERED = Draining()
+_HEAD_ANSWERED.begin()
+
+
 class ChangesController(Controller):
     path = "/v1/changes"
     tags = ["events"]
@@ -297,8 +302,11 @@ class ChangesController(Controller):
         page = await read.execute(caller, last_event_id or after, MAX_FEED_PAGE)
         FEED_READS.labels("stream").inc()
         first = (ticket, list(page.items), page.next_position)
+        draining = found.draining
+        if request.scope.get("state", {}).get(HEAD_ONLY):
+            draining = _HEAD_ANSWERED  # a HEAD gets the headers, not an endless body
         return Stream(
-            _stream(read, caller, first, found.change_streams, found.draining),
+            _stream(read, caller, first, found.change_streams, draining),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
