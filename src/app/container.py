@@ -20,10 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.events.log import LoggingEventPublisher
 from adapters.http.cursors import CursorCodec
-from adapters.http.metrics import PrometheusDeliveryMonitor
+from adapters.http.metrics import EVENTS_WRITTEN, PrometheusDeliveryMonitor
 from adapters.memory.admission import MemoryAdmission
 from adapters.memory.concurrency import MemoryConcurrencyLimiter
-from adapters.memory.feed import MemoryChangeFeed
+from adapters.memory.events import MemoryEventFeed, MemoryFeedSignal
 from adapters.memory.idempotency import MemoryIdempotencyStore
 from adapters.memory.jobs import MemoryJobSchedule
 from adapters.memory.principals import MemoryPrincipalCache
@@ -45,8 +45,10 @@ from app.worker import Worker, worker_identity
 from domain.jobs import Job
 from domain.ports import ConcurrencyLimiter, HealthProbe, RateLimiter, RateLimitPolicy
 from domain.ports.admission import Admission
+from domain.ports.events import FeedSignal
 from domain.ports.worker import JobSchedule
 from domain.rate_limits import parse_policy
+from domain.use_cases.events import ListProjectActivity, ListTaskActivity, ReadChanges
 from domain.use_cases.idempotency import RunOnce
 from domain.use_cases.identity import (
     AuthenticateBearer,
@@ -58,7 +60,7 @@ from domain.use_cases.identity import (
     RegisterUser,
     RevokeApiKey,
 )
-from domain.use_cases.maintenance import PurgeExpiredSessions, PurgeExpiredTrash
+from domain.use_cases.maintenance import PurgeExpiredSessions, PurgeExpiredTrash, PurgeOldEvents
 from domain.use_cases.projects import (
     AddMember,
     CreateComment,
@@ -132,13 +134,18 @@ def _connection_slots(settings: Settings) -> Any:
 
 
 def _uow_factory(
-    engine: AsyncEngine | None, memory: MemoryDatabase, slots: Any, *, read_only: bool = False
+    engine: AsyncEngine | None,
+    memory: MemoryDatabase,
+    slots: Any,
+    on_events: Callable[[int], None] | None = None,
+    *,
+    read_only: bool = False,
 ) -> Callable[[], Any]:
     if engine is None:
-        return lambda: MemoryProjectUnitOfWork(memory)
+        return lambda: MemoryProjectUnitOfWork(memory, on_events)
     from adapters.sql.uow import SqlUnitOfWork
 
-    return lambda: SqlUnitOfWork(engine, read_only=read_only, slots=slots)
+    return lambda: SqlUnitOfWork(engine, read_only=read_only, slots=slots, on_events=on_events)
 
 
 def _webhook_uow_factory(
@@ -151,15 +158,32 @@ def _webhook_uow_factory(
 
 
 def _task_uow_factory(
-    engine: AsyncEngine | None, memory: MemoryDatabase, slots: Any, *, read_only: bool = False
+    engine: AsyncEngine | None,
+    memory: MemoryDatabase,
+    slots: Any,
+    on_events: Callable[[int], None] | None = None,
+    *,
+    read_only: bool = False,
 ) -> Callable[[], Any]:
     """PostgreSQL: the SQL unit of work in its raw-connection mode (reads in autocommit, writes
     in as few round trips as the contract allows); else the general one."""
     if engine is None or engine.dialect.name != "postgresql":
-        return _uow_factory(engine, memory, slots, read_only=read_only)
+        return _uow_factory(engine, memory, slots, on_events, read_only=read_only)
     from adapters.sql.uow import SqlUnitOfWork
 
-    return lambda: SqlUnitOfWork(engine, read_only=read_only, slots=slots, raw=True)
+    return lambda: SqlUnitOfWork(
+        engine, read_only=read_only, slots=slots, raw=True, on_events=on_events
+    )
+
+
+def _events_committed(signal: FeedSignal) -> Callable[[int], None]:
+    """What a commit that wrote events does next: count them, wake the change streams."""
+
+    def committed(count: int) -> None:
+        EVENTS_WRITTEN.inc(count)
+        signal.notify()
+
+    return committed
 
 
 def _redis_client(settings: Settings) -> Any:
@@ -261,6 +285,26 @@ def _admission(
     )
 
 
+def _change_feed(engine: AsyncEngine | None, memory: MemoryDatabase) -> Any:
+    """The change feed over the event log (`EventFeed`, and the `ChangeFeed` port)."""
+    if engine is None:
+        return MemoryEventFeed(memory.event_rows, memory.tables)
+    from adapters.sql.events import SqlEventFeed
+
+    return SqlEventFeed(engine)
+
+
+def _feed_signal(settings: Settings, client: Any) -> FeedSignal:
+    """Change-stream wake-ups: this process's own, fanned out over Redis pub/sub when Redis is
+    configured (every replica's streams wake at a commit anywhere)."""
+    local = MemoryFeedSignal()
+    if client is None or settings.REDIS_URL is None:
+        return local
+    from adapters.redis.feed import RedisFeedSignal
+
+    return RedisFeedSignal(client, settings.REDIS_URL, settings.REDIS_KEY_PREFIX, local)
+
+
 def _job_schedule(engine: AsyncEngine | None) -> JobSchedule:
     if engine is None:
         return MemoryJobSchedule()
@@ -276,6 +320,7 @@ def _worker_jobs(
     deliver: DeliverWebhooks,
     purge_deliveries: PurgeFinishedDeliveries,
     purge_trash: PurgeExpiredTrash,
+    purge_events: PurgeOldEvents,
 ) -> list[Job]:
     """Every periodic job, by name (the name keys its schedule row and its metrics)."""
     poll = timedelta(seconds=settings.WORKER_POLL_SECONDS)
@@ -293,6 +338,11 @@ def _worker_jobs(
             "purge_trash",
             timedelta(seconds=settings.TRASH_PURGE_INTERVAL_SECONDS),
             purge_trash.step,
+        ),
+        Job(
+            "purge_old_events",
+            timedelta(seconds=settings.EVENT_PURGE_INTERVAL_SECONDS),
+            purge_events.step,
         ),
     ]
 
@@ -328,21 +378,25 @@ class Container(containers.DeclarativeContainer):
     engine = providers.Singleton(_engine, settings)
     memory_database = providers.Singleton(MemoryDatabase)
     connection_slots = providers.Singleton(_connection_slots, settings)
-    uow_factory = providers.Singleton(_uow_factory, engine, memory_database, connection_slots)
+    redis_client = providers.Singleton(_redis_client, settings)
+    feed_signal = providers.Singleton(_feed_signal, settings, redis_client)
+    events_committed = providers.Singleton(_events_committed, feed_signal)
+    uow_factory = providers.Singleton(
+        _uow_factory, engine, memory_database, connection_slots, events_committed
+    )
     # Queries (one SELECT each) run without a transaction around them: fewer round trips.
     read_uow_factory = providers.Singleton(
         _uow_factory, engine, memory_database, connection_slots, read_only=True
     )
     uow = providers.Factory(lambda make: make(), uow_factory)
     task_uow_factory = providers.Singleton(
-        _task_uow_factory, engine, memory_database, connection_slots
+        _task_uow_factory, engine, memory_database, connection_slots, events_committed
     )
     task_read_uow_factory = providers.Singleton(
         _task_uow_factory, engine, memory_database, connection_slots, read_only=True
     )
     # Projects, members and comments: the general unit of work serves their ports too.
     project_uow_factory = uow_factory
-    redis_client = providers.Singleton(_redis_client, settings)
     rate_limiter = providers.Singleton(_rate_limiter, settings, redis_client)
     account_rate_limiter = providers.Singleton(_account_rate_limiter, settings, redis_client)
     idempotency_store = providers.Singleton(_idempotency_store, settings, redis_client)
@@ -446,8 +500,8 @@ class Container(containers.DeclarativeContainer):
     )
     get_task = providers.Factory(GetTask, task_read_uow_factory)
     list_tasks = providers.Factory(ListTasks, task_read_uow_factory)
-    update_task = providers.Factory(UpdateTask, task_uow_factory, clock, events)
-    delete_task = providers.Factory(DeleteTask, task_uow_factory, clock, events)
+    update_task = providers.Factory(UpdateTask, task_uow_factory, clock, events, ids=ids)
+    delete_task = providers.Factory(DeleteTask, task_uow_factory, clock, events, ids=ids)
     run_task_batch = providers.Factory(
         RunTaskBatch,
         task_uow_factory,
@@ -457,22 +511,30 @@ class Container(containers.DeclarativeContainer):
         max_tasks=settings.provided.MAX_TASKS_PER_USER,
     )
     list_trash = providers.Factory(ListTrash, task_read_uow_factory)
-    restore_task = providers.Factory(RestoreTask, task_uow_factory, clock, events)
-    delete_trashed_task = providers.Factory(DeleteTrashedTask, task_uow_factory, clock, events)
+    restore_task = providers.Factory(RestoreTask, task_uow_factory, clock, events, ids=ids)
+    delete_trashed_task = providers.Factory(
+        DeleteTrashedTask, task_uow_factory, clock, events, ids=ids
+    )
 
     # projects, members, comments
     create_project = providers.Factory(CreateProject, project_uow_factory, clock, ids)
     list_projects = providers.Factory(ListProjects, project_uow_factory)
     get_project = providers.Factory(GetProject, project_uow_factory)
-    update_project = providers.Factory(UpdateProject, project_uow_factory, clock)
-    delete_project = providers.Factory(DeleteProject, project_uow_factory)
+    update_project = providers.Factory(UpdateProject, project_uow_factory, clock, ids=ids)
+    delete_project = providers.Factory(DeleteProject, project_uow_factory, clock=clock, ids=ids)
     list_members = providers.Factory(ListMembers, project_uow_factory)
-    add_member = providers.Factory(AddMember, project_uow_factory, clock)
-    update_member = providers.Factory(UpdateMember, project_uow_factory)
-    remove_member = providers.Factory(RemoveMember, project_uow_factory, clock)
+    add_member = providers.Factory(AddMember, project_uow_factory, clock, ids=ids)
+    update_member = providers.Factory(UpdateMember, project_uow_factory, clock=clock, ids=ids)
+    remove_member = providers.Factory(RemoveMember, project_uow_factory, clock, ids=ids)
     create_comment = providers.Factory(CreateComment, project_uow_factory, clock, ids)
     list_comments = providers.Factory(ListComments, project_uow_factory)
-    delete_comment = providers.Factory(DeleteComment, project_uow_factory)
+    delete_comment = providers.Factory(DeleteComment, project_uow_factory, clock=clock, ids=ids)
+
+    # events: activity, the change feed (the webhook fan-out reads `change_feed` too)
+    change_feed = providers.Singleton(_change_feed, engine, memory_database)
+    list_task_activity = providers.Factory(ListTaskActivity, read_uow_factory)
+    list_project_activity = providers.Factory(ListProjectActivity, read_uow_factory)
+    read_changes = providers.Factory(ReadChanges, change_feed)
     create_inbox = providers.Factory(CreateInbox, project_uow_factory, clock, ids)
 
     # webhooks
@@ -483,8 +545,6 @@ class Container(containers.DeclarativeContainer):
     target_policy = providers.Singleton(
         lambda s: TargetPolicy(s.WEBHOOK_ALLOW_HTTP, s.WEBHOOK_ALLOW_PRIVATE_TARGETS), settings
     )
-    # The feed the fan-out walks: a placeholder twin until the event store provides it.
-    change_feed = providers.Singleton(MemoryChangeFeed)
     webhook_sender = providers.Singleton(
         lambda s, policy: HttpxWebhookSender(policy, timeout=s.WEBHOOK_TIMEOUT),
         settings,
@@ -548,10 +608,18 @@ class Container(containers.DeclarativeContainer):
         ),
         batch_size=settings.provided.WORKER_BATCH_SIZE,
     )
+    purge_old_events = providers.Factory(
+        PurgeOldEvents,
+        change_feed,
+        clock,
+        retention=providers.Callable(lambda s: timedelta(days=s.EVENT_RETENTION_DAYS), settings),
+        batch_size=settings.provided.WORKER_BATCH_SIZE,
+    )
     purge_trash = providers.Factory(
         PurgeExpiredTrash,
         task_uow_factory,
         clock,
+        ids,
         retention=providers.Callable(lambda s: timedelta(days=s.TRASH_RETENTION_DAYS), settings),
         batch_size=settings.provided.WORKER_BATCH_SIZE,
     )
@@ -563,6 +631,7 @@ class Container(containers.DeclarativeContainer):
         deliver_webhooks,
         purge_webhook_deliveries,
         purge_trash,
+        purge_old_events,
     )
     worker = providers.Singleton(_worker, settings, worker_jobs, job_schedule, clock, worker_holder)
 
@@ -575,7 +644,9 @@ def build_container(settings: Settings) -> Container:
 
 
 async def close_container(container: Container) -> None:
-    """Graceful shutdown: dispose the engine's pool and close the Redis pool."""
+    """Graceful shutdown: wake and end the change streams, dispose the engine's pool and close
+    the Redis pool."""
+    await container.feed_signal().close()
     engine = container.engine()
     if engine is not None:
         await engine.dispose()

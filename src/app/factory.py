@@ -28,6 +28,7 @@ from adapters.http.docs import (
     openapi_json,
 )
 from adapters.http.edges import HeadAsGet, UnderRootPath
+from adapters.http.events import EVENT_CONTROLLERS
 from adapters.http.health import OperationsController
 from adapters.http.identity import ApiKeysController, SessionsController, UsersController
 from adapters.http.metrics import (
@@ -39,7 +40,7 @@ from adapters.http.metrics import (
 from adapters.http.middleware import RequestContextMiddleware
 from adapters.http.problems import exception_handlers
 from adapters.http.projects import ProjectsController
-from adapters.http.services import SERVICES, Draining, Services
+from adapters.http.services import SERVICES, ChangeStreams, Draining, Services
 from adapters.http.task_batch import TaskBatchController
 from adapters.http.tasks import TasksController
 from adapters.http.trash import TrashController
@@ -70,6 +71,7 @@ API_TAGS = {
     "projects": "Shared projects and their members; roles owner, editor, viewer.",
     "comments": "Comments on tasks.",
     "webhooks": "Signed event deliveries to your URLs: subscriptions, secrets, the delivery log.",
+    "events": "Activity of tasks and projects, and the change feed (pages and a stream).",
 }
 
 
@@ -153,6 +155,14 @@ def services_of(container: Container, settings: Settings) -> Services:
         list_deliveries=container.list_deliveries,
         get_delivery=container.get_delivery,
         redeliver=container.redeliver,
+        list_task_activity=container.list_task_activity,
+        list_project_activity=container.list_project_activity,
+        read_changes=container.read_changes,
+        change_streams=ChangeStreams(
+            container.feed_signal(),
+            settings.EVENT_STREAM_POLL_SECONDS,
+            settings.EVENT_STREAM_KEEPALIVE_SECONDS,
+        ),
     )
 
 
@@ -229,6 +239,7 @@ def create_app(
             ProjectsController,
             CommentsController,
             WebhooksController,
+            *EVENT_CONTROLLERS,
             *extra_routes,
         ],
         exception_handlers=exception_handlers(),

@@ -14,6 +14,7 @@ from litestar.handlers import ASGIRouteHandler, HTTPRouteHandler, asgi
 from adapters.http.comments import comment_cursor, comment_position
 from adapters.http.conditional import etag_of, expected_version
 from adapters.http.cursors import CursorCodec, cursor_payload, position_from_payload
+from adapters.http.events import activity_after, activity_cursor
 from adapters.http.logcontext import bind_request_log
 from adapters.mcp.lazy import LazyMcpEndpoint
 from adapters.mcp.services import McpServices
@@ -66,6 +67,25 @@ class SignedCommentCursors:
             raise Invalid.of("cursor", why) from exc
 
 
+class SignedActivityCursors:
+    """The HTTP API's activity cursors: each names its list (a task's or a project's)."""
+
+    def __init__(self, codec: CursorCodec) -> None:
+        self._codec = codec
+
+    def encode(self, list_id: str, seq: int) -> str:
+        return activity_cursor(self._codec, list_id, seq)
+
+    def after(self, list_id: str, cursor: str) -> int:
+        try:
+            seq = activity_after(self._codec, list_id, cursor)
+        except ClientException as exc:
+            why = str(exc.detail).removeprefix("cursor: ")
+            raise Invalid.of("cursor", why) from exc
+        assert seq is not None
+        return seq
+
+
 def mcp_config(settings: Settings, max_body_bytes: int) -> McpConfig:
     """Where the endpoint is, and which Host and Origin values it answers: the local names, the
     public URL's host, MCP_ALLOWED_HOSTS and the CORS origins."""
@@ -92,6 +112,7 @@ def mcp_services(container: Container) -> McpServices:
         search_slots=container.search_slots(),
         cursors=SignedTaskCursors(container.cursor_codec()),
         comment_cursors=SignedCommentCursors(container.cursor_codec()),
+        activity_cursors=SignedActivityCursors(container.cursor_codec()),
         etag_of=etag_of,
         expected_version=expected_version,
         bind_log=bind_request_log,
@@ -107,6 +128,8 @@ def mcp_services(container: Container) -> McpServices:
         create_project=container.create_project,
         create_comment=container.create_comment,
         list_comments=container.list_comments,
+        list_task_activity=container.list_task_activity,
+        list_project_activity=container.list_project_activity,
     )
 
 

@@ -118,6 +118,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     WEBHOOK_DELIVERY_RETENTION_DAYS: Positive = 30
     TRASH_RETENTION_DAYS: NonNegative = DEFAULT_TRASH_RETENTION_DAYS
     TRASH_PURGE_INTERVAL_SECONDS: Positive = 3600
+    EVENT_RETENTION_DAYS: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 30
+    EVENT_PURGE_INTERVAL_SECONDS: Positive = 3600
+    EVENT_STREAM_POLL_SECONDS: Annotated[float, msgspec.Meta(gt=0, le=1.0)] = 1.0
+    EVENT_STREAM_KEEPALIVE_SECONDS: Annotated[float, msgspec.Meta(gt=0, le=15.0)] = 10.0
     PUBLIC_URL: str | None = None
     MCP_ENABLED: bool = True
     MCP_ALLOWED_HOSTS: tuple[str, ...] = ()

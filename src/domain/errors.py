@@ -56,6 +56,13 @@ class PreconditionFailed(DomainError):
     title = "Precondition failed"
 
 
+class CursorExpired(DomainError):
+    """A feed position older than the oldest event kept (HTTP 410): start again from the
+    oldest kept event, or from now."""
+
+    title = "Cursor expired"
+
+
 class RateLimited(DomainError):
     title = "Too many requests"
 

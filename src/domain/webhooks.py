@@ -22,29 +22,13 @@ from enum import StrEnum
 from urllib.parse import urlsplit
 
 from domain.errors import FieldError, FieldErrors, Invalid
+from domain.events import EventType
 from domain.tasks import as_utc
 from domain.text_fields import optional_text
 
 PING_EVENT = "webhook.ping"
 # Every event type a webhook may subscribe to (the change feed's types, and the ping).
-EVENT_TYPES: frozenset[str] = frozenset(
-    {
-        "task.created",
-        "task.updated",
-        "task.deleted",
-        "task.restored",
-        "task.purged",
-        "project.created",
-        "project.updated",
-        "project.deleted",
-        "member.added",
-        "member.updated",
-        "member.removed",
-        "comment.created",
-        "comment.deleted",
-        PING_EVENT,
-    }
-)
+EVENT_TYPES: frozenset[str] = frozenset({*(t.value for t in EventType), PING_EVENT})
 EVENT_PREFIXES: frozenset[str] = frozenset(t.split(".", 1)[0] for t in EVENT_TYPES)
 MAX_PATTERNS = 30
 URL_MAX_LENGTH = 2000

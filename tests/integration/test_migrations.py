@@ -252,6 +252,23 @@ async def test_worker_revision_adds_and_removes_the_schedule_and_the_purge_index
     await asyncio.to_thread(command.downgrade, config, "base")
 
 
+async def test_events_revision_adds_and_removes_the_event_log(database_url: str) -> None:
+    config = _config(database_url)
+    await asyncio.to_thread(command.downgrade, config, "base")
+    await asyncio.to_thread(command.upgrade, config, "0008")
+    assert not {"events", "event_horizon"} & await _table_names(database_url)
+    await asyncio.to_thread(command.upgrade, config, "0010")
+    for table in ("events", "event_horizon"):
+        assert await _columns(database_url, table) == set(metadata.tables[table].c.keys())
+    assert {"ix_events_txid_seq", "ix_events_project_id_seq"} <= await _index_names(
+        database_url, "events"
+    )
+    await asyncio.to_thread(command.downgrade, config, "0008")
+    assert not {"events", "event_horizon"} & await _table_names(database_url)
+    await asyncio.to_thread(command.upgrade, config, "head")
+    await asyncio.to_thread(command.downgrade, config, "base")
+
+
 USERS = ("0190f5a0-0000-7000-8000-0000000000a1", "0190f5a0-0000-7000-8000-0000000000a2")
 TASKS = {  # task id -> its owner
     "0190f5a0-0000-7000-8000-0000000000b1": USERS[0],

@@ -29,6 +29,9 @@ class UnderRootPath:
         await self.app(scope, receive, send)
 
 
+HEAD_ONLY = "head_only"
+
+
 class HeadAsGet:
     """HEAD works wherever GET does: the GET handler runs, the answer keeps its status and
     headers (Content-Length included) and loses its body. The scope says HEAD again once the
@@ -50,6 +53,8 @@ class HeadAsGet:
             await send(message)
 
         scope["method"] = "GET"
+        # Handlers of endless answers (the change stream) answer a HEAD with their headers only.
+        scope.setdefault("state", {})[HEAD_ONLY] = True
         try:
             await self.app(scope, receive, headers_only)
         finally:

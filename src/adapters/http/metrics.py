@@ -56,6 +56,25 @@ DB_POOL_OVERFLOW = Gauge(
     "Database connections open beyond the pool size.",
     multiprocess_mode="livesum",
 )
+EVENTS_WRITTEN = Counter(
+    "taskhub_events_written_total",
+    "Events committed with their changes (activity and change feed).",
+)
+FEED_READS = Counter(
+    "taskhub_feed_reads_total",
+    "Reads of the change feed, by kind (page: GET /v1/changes; stream: a stream's reads).",
+    ["kind"],
+)
+STREAMS_OPEN = Gauge(
+    "taskhub_change_streams_open",
+    "Change streams (GET /v1/changes/stream) open now.",
+    multiprocess_mode="livesum",
+)
+STREAM_DELIVERY_LATENCY = Histogram(
+    "taskhub_change_stream_delivery_seconds",
+    "From an event's change to its delivery on a change stream.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
 DB_POOL_CAPACITY = Gauge(
     "taskhub_db_pool_capacity",
     "Database connections the pool may open (pool size plus overflow), for saturation ratios.",

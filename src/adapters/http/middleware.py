@@ -24,6 +24,7 @@ from adapters.http import logcontext
 from adapters.http.logcontext import REQUEST_LOG, RequestLog
 from adapters.http.metrics import HTTP_IN_FLIGHT_NOW, HTTP_LATENCY, HTTP_REQUESTS
 from adapters.http.problems import PROBLEM_JSON, TYPE_BASE, Problem
+from domain.events import ORIGIN, Origin
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -118,6 +119,7 @@ class RequestContextMiddleware:
         request_id = request_id_from(scope["headers"])
         context = RequestLog(request_id)
         token = REQUEST_LOG.set(context)
+        origin = ORIGIN.set(Origin("http", request_id))  # what events of this request record
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         header_value = request_id.encode("ascii")
@@ -180,6 +182,7 @@ class RequestContextMiddleware:
                     )
             finally:
                 REQUEST_LOG.reset(token)
+                ORIGIN.reset(origin)
 
     def _count(self, method: str, route: str, status: int, elapsed: float) -> None:
         counter = self._counters.get((method, route, status))

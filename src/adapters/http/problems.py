@@ -60,6 +60,7 @@ _DOMAIN_STATUS: dict[type[errors.DomainError], tuple[int, str]] = {
     errors.Unauthenticated: (401, "unauthenticated"),
     errors.PreconditionFailed: (412, "precondition-failed"),
     errors.RateLimited: (429, "rate-limited"),
+    errors.CursorExpired: (410, "cursor-expired"),
     errors.Unavailable: (503, "unavailable"),
 }
 

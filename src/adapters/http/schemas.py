@@ -17,9 +17,16 @@ from adapters.http.problems import Problem
 from domain.access import MAX_KEY_PROJECTS
 from domain.auth import Scope
 from domain.comments import BODY_MAX_LENGTH
+from domain.events import EventType
 from domain.projects import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH, Role
 from domain.task_queries import MAX_PAGE_SIZE, Q_MAX_LENGTH, TaskSort
 from domain.trash import DEFAULT_TRASH_PAGE, MAX_TRASH_PAGE
+from domain.use_cases.events import (
+    DEFAULT_ACTIVITY_PAGE,
+    DEFAULT_FEED_PAGE,
+    MAX_ACTIVITY_PAGE,
+    MAX_FEED_PAGE,
+)
 from domain.use_cases.projects import DEFAULT_COMMENT_PAGE, MAX_COMMENT_PAGE
 from domain.use_cases.task_batch import MAX_OPERATIONS
 from domain.use_cases.webhooks import DEFAULT_DELIVERY_PAGE, MAX_DELIVERY_PAGE
@@ -540,3 +547,97 @@ class DeliveryPage(msgspec.Struct, kw_only=True):
     next_cursor: Annotated[
         str | None, Meta(description="Pass as `cursor` for the next page; null on the last.")
     ]
+
+
+# --- events --------------------------------------------------------------------------------------
+
+# The event types are the domain's one list: the schema's enum is made from it.
+EventTypeText = EventType
+
+
+class EventResource(msgspec.Struct, kw_only=True):
+    type: Literal["task", "project", "member", "comment"]
+    id: Annotated[str, Meta(description="The resource's id (a member: the user's id).")]
+
+
+class EventActor(msgspec.Struct, kw_only=True):
+    type: Annotated[
+        Literal["user", "api_key", "service", "system"],
+        Meta(description="user (a session), api_key, service; system for the worker."),
+    ]
+    id: Annotated[str, Meta(description="The user's, the key's id, `service`, or `worker`.")]
+    user_id: Annotated[
+        str | None, Meta(description="Whose rights the change used (null for the worker).")
+    ]
+    via: Literal["http", "mcp", "system"]
+
+
+class EventOut(msgspec.Struct, kw_only=True):
+    id: str
+    type: EventTypeText
+    occurred_at: datetime
+    project_id: str | None
+    resource: EventResource
+    actor: EventActor
+    request_id: str | None
+    data: Annotated[
+        dict[str, object] | None,
+        Meta(description="The resource after the change (before it, for *.deleted, *.purged)."),
+    ]
+    changes: Annotated[
+        dict[str, object] | None,
+        Meta(description='On *.updated: {field: {"from": ..., "to": ...}} per changed field.'),
+    ]
+
+
+class ActivityQuery(msgspec.Struct, kw_only=True):
+    """The query parameters of the activity lists, as the OpenAPI text describes them (the
+    handler parses them itself)."""
+
+    limit: Annotated[int, Meta(ge=1, le=MAX_ACTIVITY_PAGE)] = DEFAULT_ACTIVITY_PAGE
+    cursor: Annotated[str | None, Meta(description="next_cursor of the previous page.")] = None
+
+
+class ActivityPage(msgspec.Struct, kw_only=True):
+    items: list[EventOut]
+    next_cursor: Annotated[
+        str | None, Meta(description="Pass as `cursor` for the next page; null on the last.")
+    ]
+
+
+class ChangesQuery(msgspec.Struct, kw_only=True):
+    """The query parameters of `GET /v1/changes` (and its stream)."""
+
+    after: Annotated[
+        str | None,
+        Meta(
+            description="A `next_cursor` (or a stream event's id), or `now`; "
+            "absent: from the oldest kept event."
+        ),
+    ] = None
+    limit: Annotated[int, Meta(ge=1, le=MAX_FEED_PAGE)] = DEFAULT_FEED_PAGE
+
+
+class ChangesPage(msgspec.Struct, kw_only=True):
+    items: list[EventOut]
+    next_cursor: Annotated[
+        str, Meta(description="Never null: pass it as `after` next time, also after no items.")
+    ]
+
+
+# One query Struct per operation (the OpenAPI text inlines each one's fields there).
+class TaskActivityQuery(ActivityQuery, kw_only=True):
+    pass
+
+
+class ProjectActivityQuery(ActivityQuery, kw_only=True):
+    pass
+
+
+class ChangesStreamQuery(msgspec.Struct, kw_only=True):
+    """The query parameters of `GET /v1/changes/stream`."""
+
+    after: Annotated[
+        str | None,
+        Meta(description="A cursor or `now` (Last-Event-ID wins when both are given)."),
+    ] = None

@@ -17,6 +17,8 @@ from litestar.connection import ASGIConnection
 from adapters.http.cursors import CursorCodec
 from domain.ports import ConcurrencyLimiter, HealthProbe, IdempotencyStore
 from domain.ports.admission import Admission
+from domain.ports.events import FeedSignal
+from domain.use_cases.events import ListProjectActivity, ListTaskActivity, ReadChanges
 from domain.use_cases.identity import (
     GetCurrentUser,
     IssueApiKey,
@@ -79,6 +81,16 @@ class Draining:
 
 
 @dataclass(frozen=True, slots=True)
+class ChangeStreams:
+    """What the change stream needs besides the feed use case: the wake-up signal and its
+    timing (seconds)."""
+
+    signal: FeedSignal
+    poll_seconds: float
+    keepalive_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class Services:
     admission: Admission
     idempotency_store: IdempotencyStore
@@ -131,6 +143,10 @@ class Services:
     list_deliveries: Callable[[], ListDeliveries]
     get_delivery: Callable[[], GetDelivery]
     redeliver: Callable[[], RedeliverDelivery]
+    list_task_activity: Callable[[], ListTaskActivity]
+    list_project_activity: Callable[[], ListProjectActivity]
+    read_changes: Callable[[], ReadChanges]
+    change_streams: ChangeStreams
 
 
 def services(connection: ASGIConnection[Any, Any, Any, Any]) -> Services:

@@ -22,6 +22,7 @@ from mcp.server.auth.provider import AccessToken
 
 from domain.auth import Principal
 from domain.errors import Unauthenticated
+from domain.events import ORIGIN, Origin
 from domain.ports import RateLimitDecision
 from domain.ports.admission import Admission
 
@@ -132,9 +133,12 @@ class McpGate:
             await self.app(scope, receive, send)
             return
         reset = ADMITTED.set(Admitted(token, principal))
+        # Events of the tool calls record that they came through MCP, with the request's id.
+        origin = ORIGIN.set(Origin("mcp", scope.get("state", {}).get("request_id")))
         try:
             await self.app(scope, receive, send)
         finally:
+            ORIGIN.reset(origin)
             ADMITTED.reset(reset)
 
 

@@ -15,6 +15,7 @@ from domain.comments import CommentPosition
 from domain.ports import ConcurrencyLimiter
 from domain.ports.admission import Admission
 from domain.task_queries import CursorPosition, TaskQuery
+from domain.use_cases.events import ListProjectActivity, ListTaskActivity
 from domain.use_cases.idempotency import RunOnce
 from domain.use_cases.identity import GetCurrentUser
 from domain.use_cases.projects import (
@@ -43,6 +44,16 @@ class TaskCursors(Protocol):
         ...
 
 
+class ActivityCursors(Protocol):
+    def encode(self, list_id: str, seq: int) -> str:
+        """The opaque cursor of an activity list (`task:<id>` / `project:<id>`) after `seq`."""
+        ...
+
+    def after(self, list_id: str, cursor: str) -> int:
+        """Where `cursor` continues that list; `Invalid` on field `cursor` otherwise."""
+        ...
+
+
 class CommentCursors(Protocol):
     def encode(self, task_id: str, position: CommentPosition) -> str:
         """The opaque cursor of the task's comment page after `position`."""
@@ -60,6 +71,7 @@ class McpServices:
     search_slots: ConcurrencyLimiter
     cursors: TaskCursors
     comment_cursors: CommentCursors
+    activity_cursors: ActivityCursors
     etag_of: Callable[[str, int], str]
     # (If-Match value, resource id) -> expected version (None: any; -1: names no version)
     expected_version: Callable[[str | None, str], int | None]
@@ -78,3 +90,5 @@ class McpServices:
     create_project: Callable[[], CreateProject]
     create_comment: Callable[[], CreateComment]
     list_comments: Callable[[], ListComments]
+    list_task_activity: Callable[[], ListTaskActivity]
+    list_project_activity: Callable[[], ListProjectActivity]

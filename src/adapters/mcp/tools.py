@@ -24,11 +24,12 @@ from adapters.mcp.gate import current_principal
 from adapters.mcp.services import McpServices
 from domain.auth import Principal, Scope
 from domain.comments import Comment
-from domain.errors import DomainError
+from domain.errors import DomainError, Invalid
 from domain.ports import StoredResponse
 from domain.projects import ProjectDraft, ProjectView
 from domain.task_queries import TaskFilter, TaskQuery
 from domain.tasks import Task, TaskDraft, TaskStatus
+from domain.use_cases.events import DEFAULT_ACTIVITY_PAGE
 from domain.use_cases.idempotency import Replayed
 from domain.use_cases.projects import DEFAULT_COMMENT_PAGE
 from domain.use_cases.task_search import list_tasks_within_slots
@@ -124,6 +125,11 @@ class CommentOut(TypedDict):
     author_id: str
     body: str
     created_at: str
+
+
+class ActivityPageOut(TypedDict):
+    items: list[dict[str, Any]]
+    next_cursor: str | None
 
 
 class CommentPageOut(TypedDict):
@@ -665,6 +671,43 @@ def _find_comments(s: McpServices) -> ToolFn:
     return find_comments
 
 
+def _find_activity(s: McpServices) -> ToolFn:
+    async def find_activity(
+        task_id: Annotated[
+            str | None, Field(description="The task whose events to read (or give project_id).")
+        ] = None,
+        project_id: Annotated[
+            str | None,
+            Field(description="The project whose events (of every task, member, comment) to read."),
+        ] = None,
+        limit: Annotated[int, Field(description="1 to 200 events per page")] = (
+            DEFAULT_ACTIVITY_PAGE
+        ),
+        cursor: Annotated[
+            str | None,
+            Field(description="next_cursor of the previous page (of the same list), to read on."),
+        ] = None,
+    ) -> ActivityPageOut:
+        principal = _caller(Scope.TASKS_READ)
+        if (task_id is None) == (project_id is None):
+            raise Invalid.of("task_id", "give exactly one of task_id and project_id")
+        list_id = f"task:{task_id}" if task_id is not None else f"project:{project_id}"
+        after = s.activity_cursors.after(list_id, cursor) if cursor is not None else None
+        if task_id is not None:
+            page = await s.list_task_activity().execute(principal, task_id, after, limit)
+        else:
+            assert project_id is not None
+            page = await s.list_project_activity().execute(principal, project_id, after, limit)
+        next_cursor = (
+            s.activity_cursors.encode(list_id, page.next_after)
+            if page.next_after is not None
+            else None
+        )
+        return ActivityPageOut(items=[dict(item) for item in page.items], next_cursor=next_cursor)
+
+    return find_activity
+
+
 TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(
         "whoami",
@@ -811,5 +854,17 @@ TOOLS: tuple[ToolSpec, ...] = (
         Scope.TASKS_READ,
         ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
         _find_comments,
+    ),
+    ToolSpec(
+        "find-activity",
+        "Find activity",
+        "What happened to a task (`task_id`, also while it is in the trash) or in a project "
+        "(`project_id`): its events, oldest first, each with its type (task.created, "
+        "task.updated, member.added, comment.created, ...), when, who, the resource after the "
+        "change and, for updates, each field's from and to. A page holds up to `limit` events; "
+        "pass `next_cursor` back as `cursor` (with the same id) for the next page.",
+        Scope.TASKS_READ,
+        ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
+        _find_activity,
     ),
 )

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from domain.comments import Comment
+from domain.events import Event
+from domain.ports.events import EventLog
 from domain.ports.tasks import Readable, TaskInProject, TrashedInProject
 from domain.projects import Membership, Project, Role
 from domain.task_queries import NONE, CursorPosition, TaskFilter, TaskQuery, TaskSort
@@ -85,7 +87,8 @@ def _bumped(task: Task, at: datetime) -> Task:
 
 
 class MemoryTaskRepository:
-    def __init__(self, tables: dict[str, dict[str, Any]]) -> None:
+    def __init__(self, tables: dict[str, dict[str, Any]], events: EventLog | None = None) -> None:
+        self._events = events
         self._rows: dict[str, Task] = tables["tasks"]
         self._trash: dict[str, TrashMark] = tables["trash"]
         self._memberships: dict[str, Membership] = tables["memberships"]
@@ -101,7 +104,14 @@ class MemoryTaskRepository:
         self._rows[task.id] = task
 
     async def add_as_member(
-        self, task: Task, *, user_id: str, roles: frozenset[Role], inbox: bool, limit: int
+        self,
+        task: Task,
+        *,
+        user_id: str,
+        roles: frozenset[Role],
+        inbox: bool,
+        limit: int,
+        event: Event | None = None,
     ) -> Task | None:
         project_id: str | None = task.project_id
         if inbox:
@@ -118,6 +128,8 @@ class MemoryTaskRepository:
             return None
         placed = replace(task, project_id=project_id)
         await self.add(placed, limit=limit)
+        if event is not None and self._events is not None:
+            await self._events.append(event.placed_in(project_id))
         return placed
 
     async def get(self, task_id: str, user_id: str) -> TaskInProject | None:
@@ -133,15 +145,15 @@ class MemoryTaskRepository:
         self._rows[task.id] = task
         return True
 
-    async def trash(self, task_id: str, expected_version: int, at: datetime) -> bool:
+    async def trash(self, task_id: str, expected_version: int, at: datetime) -> list[str]:
         stored = self._rows.get(task_id)
         if stored is None or task_id in self._trash or stored.version != expected_version:
-            return False
+            return []
         live = [t for t in descendants(self._rows, task_id) if t.id not in self._trash]
         for each in (stored, *live):
             self._rows[each.id] = _bumped(each, at)
             self._trash[each.id] = TrashMark(at, task_id)
-        return True
+        return [each.id for each in (stored, *live)]
 
     async def get_trashed(self, task_id: str, user_id: str) -> TrashedInProject | None:
         task, mark = self._rows.get(task_id), self._trash.get(task_id)
@@ -195,15 +207,16 @@ class MemoryTaskRepository:
         found.sort(key=lambda t: (t.deleted_at, t.task.id), reverse=True)
         return found[:limit]
 
-    async def purge_trash(self, before: datetime, limit: int) -> int:
+    async def purge_trash(self, before: datetime, limit: int) -> list[Task]:
         parents = {t.parent_id for t in self._rows.values()}
         expired = sorted(
             (mark.deleted_at, task_id)
             for task_id, mark in self._trash.items()
             if mark.deleted_at < before and task_id not in parents
         )
-        self._remove({task_id for _, task_id in expired[:limit]})
-        return len(expired[:limit])
+        purged = [self._rows[task_id] for _, task_id in expired[:limit]]
+        self._remove({task.id for task in purged})
+        return purged
 
     def _readable(self, readable: Readable) -> set[str]:
         return {

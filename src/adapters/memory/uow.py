@@ -6,9 +6,11 @@ copy of each table is a full snapshot; nothing is visible to other units until c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
+from adapters.memory.events import MemoryEventLog, MemoryEventRows
 from adapters.memory.identity import (
     MemoryApiKeyRepository,
     MemorySessionRepository,
@@ -38,6 +40,7 @@ class MemoryDatabase:
 
     def __init__(self) -> None:
         self.tables: dict[str, dict[str, Any]] = {name: {} for name in TABLES}
+        self.event_rows = MemoryEventRows()
 
 
 class MemoryUnitOfWork:
@@ -45,9 +48,13 @@ class MemoryUnitOfWork:
     sessions: MemorySessionRepository
     api_keys: MemoryApiKeyRepository
     tasks: MemoryTaskRepository
+    events: MemoryEventLog
 
-    def __init__(self, database: MemoryDatabase) -> None:
+    def __init__(
+        self, database: MemoryDatabase, on_events: Callable[[int], None] | None = None
+    ) -> None:
         self._database = database
+        self._on_events = on_events
         self._snapshot: dict[str, dict[str, Any]] = {}
         self._work: dict[str, dict[str, Any]] = {}
 
@@ -59,7 +66,8 @@ class MemoryUnitOfWork:
         self.users = MemoryUserRepository(self._work["users"])
         self.sessions = MemorySessionRepository(self._work["sessions"])
         self.api_keys = MemoryApiKeyRepository(self._work["api_keys"])
-        self.tasks = MemoryTaskRepository(self._work)
+        self.events = MemoryEventLog(self._database.event_rows)
+        self.tasks = MemoryTaskRepository(self._work, self.events)
 
     async def __aexit__(
         self,
@@ -84,7 +92,11 @@ class MemoryUnitOfWork:
                     table[row_id] = row
             for row_id in before.keys() - rows.keys():
                 table.pop(row_id, None)
+        written = self.events.pending
+        self._database.event_rows.extend(written)
         self._begin()
+        if written and self._on_events is not None:
+            self._on_events(len(written))
 
     async def rollback(self) -> None:
         self._begin()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -344,4 +345,46 @@ webhook_fan_out = Table(
     metadata,
     Column("name", String(50), primary_key=True),
     Column("position", Text, nullable=True),
+)
+
+
+# --- events --------------------------------------------------------------------------------------
+
+# Every change's event, written in the transaction of the change (adapters.sql.events). `seq`
+# numbers rows in insert order; `txid` is the writing transaction's id on PostgreSQL (0 on SQLite,
+# whose single writer commits in `seq` order): the feed walks (txid, seq) and, on PostgreSQL,
+# shows a transaction's events only once every older transaction has finished.
+events = Table(
+    "events",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("txid", BigInteger, nullable=False),
+    Column("id", UUID_TEXT, nullable=False, unique=True),
+    Column("type", String(40), nullable=False),
+    Column("occurred_at", UTC_DATETIME, nullable=False, index=True),
+    # No foreign key: a deleted project's events outlive it (its project.deleted event).
+    Column("project_id", UUID_TEXT, nullable=True),
+    Column("resource_type", String(20), nullable=False),
+    Column("resource_id", UUID_TEXT, nullable=False),
+    # Users who see the event in their feed without reading its project now (space-separated).
+    Column("audience", Text, nullable=True),
+    # The event as the API shows it (JSON text).
+    Column("body", Text, nullable=False),
+    Index("ix_events_txid_seq", "txid", "seq"),
+    Index("ix_events_project_id_seq", "project_id", "seq"),
+    Index("ix_events_resource_id_seq", "resource_id", "seq"),
+    # Never reuse a number, even once the newest events are purged.
+    sqlite_autoincrement=True,
+)
+
+# The newest feed position (txid, seq) the retention job has deleted: a cursor before it has
+# missed an event for good (410).
+event_horizon = Table(
+    "event_horizon",
+    metadata,
+    Column("id", SmallInteger, primary_key=True),
+    Column("txid", BigInteger, nullable=False),
+    Column("seq", BigInteger, nullable=False),
 )

@@ -61,8 +61,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects import sqlite
 
+from adapters.sql.events import SqlEventLog, created_event_cte, created_event_params
 from adapters.sql.tables import project_members, projects, task_counts, tasks
 from adapters.sql.types import is_canonical_uuid
+from domain.events import Event
 from domain.ports.tasks import Readable, TaskInProject, TrashedInProject
 from domain.projects import Membership, Role
 from domain.task_queries import NONE, TaskQuery, TaskSort
@@ -160,11 +162,12 @@ def _insert_as_member(*, inbox: bool) -> Insert:
     )
 
 
-def _insert_counted_as_member(*, inbox: bool) -> Insert:
+def _insert_counted_as_member(*, inbox: bool, recorded: bool = False) -> Insert:
     """PostgreSQL: the same insert as one statement with the owner's counter: the counter moves
     only when the membership check found the project and the owner is below `max_tasks`, and
     the task is inserted only when the counter moved. RETURNING the project's id; no row back
-    means the membership check or the cap refused it."""
+    means the membership check or the cap refused it. With `recorded`, the task's created event
+    is inserted by the same statement (`adapters.sql.events.created_event_cte`)."""
     target = _member_project(inbox=inbox, postgresql=True).cte("target")
     owner = _values(tasks.c.owner_id)
     counted = (
@@ -183,11 +186,14 @@ def _insert_counted_as_member(*, inbox: bool) -> Insert:
         for column in _DATA_COLUMNS
     ]
     rows = select(*values).select_from(target.join(counted, true()))
-    return (
+    statement = (
         insert(tasks)
         .from_select([column.key for column in _DATA_COLUMNS], rows)
         .returning(cast(tasks.c.project_id, Text))
     )
+    if recorded:
+        statement = statement.add_cte(created_event_cte(target, counted))
+    return statement
 
 
 # The row locates itself by its own id; every other column but the creator is set.
@@ -296,6 +302,10 @@ UNCOUNT_SUBTREE_SQLITE: Update = (
 
 INSERT_AS_MEMBER_POSTGRESQL = {
     inbox: _insert_counted_as_member(inbox=inbox) for inbox in (False, True)
+}
+# The same, recording the task's created event in the same statement.
+INSERT_RECORDED_AS_MEMBER_POSTGRESQL = {
+    inbox: _insert_counted_as_member(inbox=inbox, recorded=True) for inbox in (False, True)
 }
 # PostgreSQL, read only when a checked insert wrote nothing: the owner's count, when the
 # membership check passes (the same parameters as the insert).
@@ -617,6 +627,7 @@ TRASH_SUBTREE: Update = (
     .values(
         deleted_at=_TRASH_AT, trashed_with=_TRASH_ROOT, version=_NEXT_VERSION, updated_at=_TRASH_AT
     )
+    .returning(cast(tasks.c.id, Text))
 )
 _TRASH_COLUMNS = (
     *_TASK_COLUMNS,
@@ -698,12 +709,13 @@ def _purge_victims(*, postgresql: bool) -> Select[Any]:
     return victims.with_for_update(skip_locked=True) if postgresql else victims
 
 
-# PostgreSQL: one statement picks, deletes and uncounts a batch; the row back is how many went.
+# PostgreSQL: one statement picks, deletes and uncounts a batch; the rows back are the tasks
+# that went (for their events).
 _VICTIMS = _purge_victims(postgresql=True).cte("victims")
 _PURGED = (
     delete(tasks)
     .where(tasks.c.id.in_(select(_VICTIMS.c.id)))
-    .returning(tasks.c.owner_id)
+    .returning(tasks.c.owner_id, *_TASK_COLUMNS)
     .cte("purged")
 )
 _PURGED_PER_OWNER = (
@@ -717,9 +729,9 @@ _PURGE_UNCOUNTED = (
     .values(n=task_counts.c.n - _PURGED_PER_OWNER.c.k)
     .cte("purge_uncounted")
 )
-PURGE_TRASH_POSTGRESQL: Select[Any] = (
-    select(func.count().label("purged")).select_from(_PURGED).add_cte(_PURGE_UNCOUNTED)
-)
+PURGE_TRASH_POSTGRESQL: Select[Any] = select(
+    *(_PURGED.c[column.name] for column in _TASK_COLUMNS)
+).add_cte(_PURGE_UNCOUNTED)
 # SQLite (writers serialised): the counters, then the DELETE, over the same chosen batch.
 _BATCH = _purge_victims(postgresql=False).subquery("batch")
 UNCOUNT_PURGE_SQLITE: Update = (
@@ -732,6 +744,9 @@ UNCOUNT_PURGE_SQLITE: Update = (
         .where(_BATCH.c.owner_id == task_counts.c.owner_id)
         .scalar_subquery()
     )
+)
+PURGE_BATCH_SQLITE: Select[Any] = select(*_TASK_COLUMNS).where(
+    tasks.c.id.in_(select(_purge_victims(postgresql=False).subquery("batch").c.id))
 )
 PURGE_TRASH_SQLITE: Delete = delete(tasks).where(
     tasks.c.id.in_(select(_purge_victims(postgresql=False).subquery("batch").c.id))
@@ -796,8 +811,11 @@ class StatementRunner(Protocol):
 
 
 class SqlTaskRepository:
-    def __init__(self, runner: StatementRunner, *, postgresql: bool) -> None:
+    def __init__(
+        self, runner: StatementRunner, *, postgresql: bool, events: SqlEventLog | None = None
+    ) -> None:
         self._run = runner
+        self._events = events
         self._postgresql = postgresql
         self._pages = PAGES_POSTGRESQL if postgresql else PAGES_SQLITE
         self._as_member = INSERT_AS_MEMBER_POSTGRESQL if postgresql else INSERT_AS_MEMBER_SQLITE
@@ -815,10 +833,17 @@ class SqlTaskRepository:
         await self._run.insert(INSERT_TASK, row)
 
     async def add_as_member(
-        self, task: Task, *, user_id: str, roles: frozenset[Role], inbox: bool, limit: int
+        self,
+        task: Task,
+        *,
+        user_id: str,
+        roles: frozenset[Role],
+        inbox: bool,
+        limit: int,
+        event: Event | None = None,
     ) -> Task | None:
         """One INSERT ... SELECT ... RETURNING: the membership check, the owner's counter (on
-        PostgreSQL in the same statement) and the write together."""
+        PostgreSQL in the same statement, with the created event) and the write together."""
         if not is_canonical_uuid(user_id) or not (inbox or is_canonical_uuid(task.project_id)):
             return None
         params = {f"v_{k}": v for k, v in task_to_row(task).items() if k != "project_id"}
@@ -826,9 +851,13 @@ class SqlTaskRepository:
         params["roles"] = sorted(role.value for role in roles)
         if not inbox:
             params["in_project"] = task.project_id
+        statement = self._as_member[inbox]
         if self._postgresql:
             params["max_tasks"] = limit
-        row = await self._run.write_returning(self._as_member[inbox], params)
+            if event is not None:
+                params.update(created_event_params(event))
+                statement = INSERT_RECORDED_AS_MEMBER_POSTGRESQL[inbox]
+        row = await self._run.write_returning(statement, params)
         retries = 2
         while row is None:
             if not self._postgresql:
@@ -840,11 +869,15 @@ class SqlTaskRepository:
             if count[0] >= limit or retries == 0:
                 raise TaskLimitReached(limit)
             retries -= 1  # a concurrent delete freed a place since: try again
-            row = await self._run.write_returning(self._as_member[inbox], params)
+            row = await self._run.write_returning(statement, params)
         if not self._postgresql:
             counted = {"owner_id": task.owner_id, "max_tasks": limit}
             if await self._run.write(COUNT_ONE_MORE_SQLITE, counted) == 0:
                 raise TaskLimitReached(limit)  # the unit of work is left uncommitted
+            if event is not None and self._events is not None:
+                await self._events.append(event.placed_in(row[0]))
+        elif event is not None and self._events is not None:
+            self._events.written += 1  # recorded by the task's own statement
         return replace(task, project_id=row[0])
 
     async def get(self, task_id: str, user_id: str) -> TaskInProject | None:
@@ -892,11 +925,11 @@ class SqlTaskRepository:
         rows = await self._run.fetch(self._pages.get(query.sort, params), params)
         return [task_from_row(row) for row in rows]
 
-    async def trash(self, task_id: str, expected_version: int, at: datetime) -> bool:
+    async def trash(self, task_id: str, expected_version: int, at: datetime) -> list[str]:
         if not is_canonical_uuid(task_id):
-            return False
+            return []
         params = {"trash_root": task_id, "trash_version": expected_version, "trash_at": at}
-        return await self._run.write(TRASH_SUBTREE, params) > 0
+        return [str(row[0]) for row in await self._run.fetch(TRASH_SUBTREE, params)]
 
     async def get_trashed(self, task_id: str, user_id: str) -> TrashedInProject | None:
         if not is_canonical_uuid(task_id) or not is_canonical_uuid(user_id):
@@ -943,10 +976,14 @@ class SqlTaskRepository:
         rows = await self._run.fetch(self._trash_pages.get(params), params)
         return [trashed_from_row(row) for row in rows]
 
-    async def purge_trash(self, before: datetime, limit: int) -> int:
+    async def purge_trash(self, before: datetime, limit: int) -> list[Task]:
         params = {"before": before, "limit": limit}
         if self._postgresql:
-            row = await self._run.fetch_one(PURGE_TRASH_POSTGRESQL, params)
-            return 0 if row is None else int(row[0])
+            return [
+                task_from_row(row) for row in await self._run.fetch(PURGE_TRASH_POSTGRESQL, params)
+            ]
+        # The write first opens the transaction; the batch read then sees what the delete takes.
         await self._run.write(UNCOUNT_PURGE_SQLITE, params)
-        return await self._run.write(PURGE_TRASH_SQLITE, params)
+        purged = [task_from_row(row) for row in await self._run.fetch(PURGE_BATCH_SQLITE, params)]
+        await self._run.write(PURGE_TRASH_SQLITE, params)
+        return purged

@@ -17,6 +17,7 @@ import structlog
 from sqlalchemy import Executable
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from adapters.sql.events import SqlEventLog
 from adapters.sql.identity import SqlApiKeyRepository, SqlSessionRepository, SqlUserRepository
 from adapters.sql.outages import is_outage, unavailable
 from adapters.sql.projects import (
@@ -165,7 +166,8 @@ class SqlUnitOfWork:
     users, sessions or keys.
 
     It serves every unit-of-work port: identity, tasks, projects (`SqlProjectUnitOfWork`) and
-    webhooks (not in the raw mode).
+    webhooks (not in the raw mode). `on_events` hears, after each commit that wrote events, how
+    many.
 
     The repositories exist only inside the block. One instance serves one block at a time.
     """
@@ -181,6 +183,7 @@ class SqlUnitOfWork:
     webhooks: SqlWebhookRepository
     deliveries: SqlDeliveryRepository
     feed_position: SqlFeedPosition
+    events: SqlEventLog
 
     def __init__(
         self,
@@ -189,6 +192,7 @@ class SqlUnitOfWork:
         read_only: bool = False,
         slots: ConnectionSlots | None = None,
         raw: bool = False,
+        on_events: Callable[[int], None] | None = None,
     ) -> None:
         postgresql = engine.dialect.name == "postgresql"
         if raw and not postgresql:
@@ -198,6 +202,7 @@ class SqlUnitOfWork:
         self._slots = slots
         self._raw = raw
         self._postgresql = postgresql
+        self._on_events = on_events
         self._link: ConnectionLink | DriverLink | None = None
 
     async def __aenter__(self) -> Self:
@@ -206,7 +211,8 @@ class SqlUnitOfWork:
         link = await checkout_in_turn(self._slots, self._open)
         self._link = link
         runner = link.runner
-        self.tasks = SqlTaskRepository(runner, postgresql=self._postgresql)
+        self.events = SqlEventLog(runner, postgresql=self._postgresql)
+        self.tasks = SqlTaskRepository(runner, postgresql=self._postgresql, events=self.events)
         self.projects = SqlProjectRepository(runner)
         self.memberships = SqlMembershipRepository(runner)
         self.comments = SqlCommentRepository(runner)
@@ -251,8 +257,12 @@ class SqlUnitOfWork:
         if self._read_only:
             raise RuntimeError("a read-only unit of work cannot commit")
         await self._current().commit()
+        written, self.events.written = self.events.written, 0
+        if written and self._on_events is not None:
+            self._on_events(written)
 
     async def rollback(self) -> None:
+        self.events.written = 0
         await self._current().rollback()
 
     async def flush(self) -> None:

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from domain.comments import Comment, CommentPosition
 from domain.ports import UnitOfWorkBase
+from domain.ports.events import EventLog
 from domain.projects import Member, Membership, Project, ProjectView, Role
 from domain.task_tree import TaskNode
 from domain.tasks import Task
@@ -156,6 +157,9 @@ class ProjectUnitOfWork(UnitOfWorkBase, Protocol):
 
     @property
     def users(self) -> UserLookup: ...
+
+    @property
+    def events(self) -> EventLog: ...
 
 
 type ProjectUnitOfWorkFactory = Callable[[], ProjectUnitOfWork]

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from domain.events import TaskEvent
+from domain.events import Event, TaskEvent
 from domain.ports import UnitOfWorkBase
+from domain.ports.events import EventLog
 from domain.ports.projects import MembershipRepository, ProjectRepository, ProjectTasks
 from domain.projects import Membership, Role
 from domain.task_queries import TaskQuery
@@ -55,13 +56,22 @@ class TaskRepository(Protocol):
         ...
 
     async def add_as_member(
-        self, task: Task, *, user_id: str, roles: frozenset[Role], inbox: bool, limit: int
+        self,
+        task: Task,
+        *,
+        user_id: str,
+        roles: frozenset[Role],
+        inbox: bool,
+        limit: int,
+        event: Event | None = None,
     ) -> Task | None:
         """Insert `task` in one step with the check that `user_id` holds one of `roles` in its
         project (with `inbox`, in the user's inbox instead of `task.project_id`); the stored
         task, or None (nothing written) when the user does not. Under the cap of `add`: at
         `limit`, `TaskLimitReached` and nothing written. It runs at once and, as the
-        first statement of a unit of work, may commit by itself: call it last."""
+        first statement of a unit of work, may commit by itself: call it last. `event` (the
+        task's created event) is recorded with the task, in the project it went to
+        (`Event.placed_in`), in the same step."""
         ...
 
     async def get(self, task_id: str, user_id: str) -> TaskInProject | None:
@@ -74,11 +84,12 @@ class TaskRepository(Protocol):
         still `expected_version`; False (nothing written) when it is not or the task is gone."""
         ...
 
-    async def trash(self, task_id: str, expected_version: int, at: datetime) -> bool:
+    async def trash(self, task_id: str, expected_version: int, at: datetime) -> list[str]:
         """Move the live task, if its stored version is `expected_version`, and its live
         descendants to the trash: each gets `deleted_at = at`, `trashed_with = task_id`, a new
-        version and `updated_at = at`. False (nothing written) when the version is not current
-        or the task is not live. Trashed tasks keep their places under the cap."""
+        version and `updated_at = at`. The ids of the tasks moved; none (nothing written) when
+        the version is not current or the task is not live. Trashed tasks keep their places
+        under the cap."""
         ...
 
     async def get_trashed(self, task_id: str, user_id: str) -> TrashedInProject | None:
@@ -108,11 +119,12 @@ class TaskRepository(Protocol):
         given), newest `deleted_at` first (then id descending), strictly after `after`."""
         ...
 
-    async def purge_trash(self, before: datetime, limit: int) -> int:
+    async def purge_trash(self, before: datetime, limit: int) -> list[Task]:
         """Delete for good at most `limit` tasks trashed before `before` that have no subtask
         left (a tree goes leaves first, over several calls), each freeing its place under its
-        creator's cap; how many went. Concurrent calls (other workers) never take the same task
-        twice nor wait on each other's choice (PostgreSQL: `FOR UPDATE SKIP LOCKED`)."""
+        creator's cap; the tasks that went, as they were. Concurrent calls (other workers) never
+        take the same task twice nor wait on each other's choice (PostgreSQL: `FOR UPDATE SKIP
+        LOCKED`)."""
         ...
 
     async def list_page(self, readable: Readable, query: TaskQuery, *, limit: int) -> list[Task]:
@@ -145,6 +157,9 @@ class TaskUnitOfWork(UnitOfWorkBase, Protocol):
         `commit()` would; commits nothing. After it, no statement of the unit commits by
         itself: several use cases can then share the one transaction (a batch)."""
         ...
+
+    @property
+    def events(self) -> EventLog: ...
 
 
 type TaskUnitOfWorkFactory = Callable[[], TaskUnitOfWork]

@@ -3,6 +3,7 @@
 Each receives the authenticated caller (`domain.access.Caller`, e.g. a `Principal`), reads the
 caller's membership in the same transaction as the change, and asks `POLICY` whether it may act;
 none restates who may do what. Ids that are not canonical UUIDs are `NotFound` before any lookup.
+Every change records its event on the unit of work (`domain.events`), so it commits with it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import datetime
 from domain.access import POLICY, Action, Caller, project_not_found
 from domain.comments import Comment, CommentPosition, new_comment
 from domain.errors import Conflict, FieldError, FieldErrors, Invalid, NotFound, PreconditionFailed
+from domain.events import EventMaker, EventType
 from domain.ports import Clock, IdGenerator
 from domain.ports.projects import (
     MembershipRepository,
@@ -111,9 +113,11 @@ class CreateProject:
         POLICY.require_create_project(caller)
         now = self._clock.now()
         project = new_project(project_id=self._ids.new_id(), draft=draft, now=now)
+        make = EventMaker(self._ids.new_id, caller, now)
         async with self._uow_factory() as uow:
             await uow.projects.add(project)
             await uow.memberships.add(Membership(project.id, caller.user_id, Role.OWNER, now))
+            await uow.events.append(make.project(EventType.PROJECT_CREATED, project))
             await uow.commit()
         return ProjectView(project, Role.OWNER)
 
@@ -140,8 +144,10 @@ class GetProject:
 
 
 class UpdateProject:
-    def __init__(self, uow_factory: ProjectUnitOfWorkFactory, clock: Clock) -> None:
-        self._uow_factory, self._clock = uow_factory, clock
+    def __init__(
+        self, uow_factory: ProjectUnitOfWorkFactory, clock: Clock, *, ids: IdGenerator
+    ) -> None:
+        self._uow_factory, self._clock, self._ids = uow_factory, clock, ids
 
     async def execute(
         self,
@@ -158,31 +164,44 @@ class UpdateProject:
             membership = await _access(uow, caller, project_id, Action.MANAGE_PROJECT)
             project = await _project(uow, project_id)
             _check_version(project, expected_version)
-            updated = apply_project_changes(project, changes, self._clock.now())
+            now = self._clock.now()
+            updated = apply_project_changes(project, changes, now)
             if updated is not project:
                 if not await uow.projects.update(updated, project.version):
                     if expected_version is not None:
                         raise PreconditionFailed("the project was changed meanwhile")
                     raise Conflict("the project was changed concurrently; read it again")
+                make = EventMaker(self._ids.new_id, caller, now)
+                await uow.events.append(
+                    make.project(EventType.PROJECT_UPDATED, updated, before=project)
+                )
                 await uow.commit()
         return ProjectView(updated, membership.role)
 
 
 class DeleteProject:
-    def __init__(self, uow_factory: ProjectUnitOfWorkFactory) -> None:
-        self._uow_factory = uow_factory
+    def __init__(
+        self, uow_factory: ProjectUnitOfWorkFactory, *, clock: Clock, ids: IdGenerator
+    ) -> None:
+        self._uow_factory, self._clock, self._ids = uow_factory, clock, ids
 
     async def execute(
         self, caller: Caller, project_id: str, expected_version: int | None = None
     ) -> None:
         """Delete the project for good with its tasks and comments (owner only; an inbox is a
-        `Conflict`; a stale `expected_version` is `PreconditionFailed`)."""
+        `Conflict`; a stale `expected_version` is `PreconditionFailed`). Its event goes to
+        everyone who was a member (none of them can read the project afterwards)."""
+        make = EventMaker(self._ids.new_id, caller, self._clock.now())
         async with self._uow_factory() as uow:
             await _access(uow, caller, project_id, Action.MANAGE_PROJECT)
             project = await _project(uow, project_id, for_update=True)
             _check_version(project, expected_version)
             ensure_deletable(project)
+            members = frozenset(await uow.memberships.member_ids(project_id))
             await uow.projects.delete(project_id)
+            await uow.events.append(
+                make.project(EventType.PROJECT_DELETED, project, audience=members)
+            )
             await uow.commit()
 
 
@@ -205,8 +224,10 @@ async def _member(uow: ProjectUnitOfWork, project_id: str, user_id: str) -> Memb
 
 
 class AddMember:
-    def __init__(self, uow_factory: ProjectUnitOfWorkFactory, clock: Clock) -> None:
-        self._uow_factory, self._clock = uow_factory, clock
+    def __init__(
+        self, uow_factory: ProjectUnitOfWorkFactory, clock: Clock, *, ids: IdGenerator
+    ) -> None:
+        self._uow_factory, self._clock, self._ids = uow_factory, clock, ids
 
     async def execute(self, caller: Caller, project_id: str, email: object, role: object) -> Member:
         """Add the user with this e-mail (owner only). Checked in order: access; an inbox is a
@@ -228,10 +249,14 @@ class AddMember:
             assert user is not None
             assert parsed_role is not None
             ensure_not_member(await uow.memberships.get(project_id, user.id))
-            membership = Membership(project_id, user.id, parsed_role, self._clock.now())
+            now = self._clock.now()
+            membership = Membership(project_id, user.id, parsed_role, now)
             await uow.memberships.add(membership)
+            member = Member(membership, user.email, user.name)
+            make = EventMaker(self._ids.new_id, caller, now)
+            await uow.events.append(make.member(EventType.MEMBER_ADDED, member))
             await uow.commit()
-        return Member(membership, user.email, user.name)
+        return member
 
 
 def _text(value: object, field: str) -> str:
@@ -241,8 +266,10 @@ def _text(value: object, field: str) -> str:
 
 
 class UpdateMember:
-    def __init__(self, uow_factory: ProjectUnitOfWorkFactory) -> None:
-        self._uow_factory = uow_factory
+    def __init__(
+        self, uow_factory: ProjectUnitOfWorkFactory, *, clock: Clock, ids: IdGenerator
+    ) -> None:
+        self._uow_factory, self._clock, self._ids = uow_factory, clock, ids
 
     async def execute(self, caller: Caller, project_id: str, user_id: str, role: object) -> Member:
         """Change a member's role (owner only). `Invalid` on `role`; `NotFound` for a user who
@@ -259,13 +286,18 @@ class UpdateMember:
             ensure_owner_remains(target, new_role, await uow.memberships.count_owners(project_id))
             await uow.memberships.set_role(project_id, user_id, new_role)
             member = await _member(uow, project_id, user_id)
+            before = Member(target, member.email, member.name)
+            make = EventMaker(self._ids.new_id, caller, self._clock.now())
+            await uow.events.append(make.member(EventType.MEMBER_UPDATED, member, before=before))
             await uow.commit()
         return member
 
 
 class RemoveMember:
-    def __init__(self, uow_factory: ProjectUnitOfWorkFactory, clock: Clock) -> None:
-        self._uow_factory, self._clock = uow_factory, clock
+    def __init__(
+        self, uow_factory: ProjectUnitOfWorkFactory, clock: Clock, *, ids: IdGenerator
+    ) -> None:
+        self._uow_factory, self._clock, self._ids = uow_factory, clock, ids
 
     async def execute(self, caller: Caller, project_id: str, user_id: str) -> None:
         """Remove a member: an owner removes anyone, any member removes themself. The last
@@ -277,12 +309,16 @@ class RemoveMember:
             membership = await uow.memberships.get(project_id, caller.user_id)
             POLICY.require_remove_member(caller, project_id, membership, user_id)
             await _project(uow, project_id, for_update=True)
-            target = await uow.memberships.get(project_id, user_id)
-            if target is None:
+            member = await uow.memberships.get_member(project_id, user_id)
+            if member is None:
                 raise _member_not_found(user_id)
+            target = member.membership
             ensure_owner_remains(target, None, await uow.memberships.count_owners(project_id))
+            now = self._clock.now()
             await uow.memberships.remove(project_id, user_id)
-            await uow.project_tasks.clear_assignee(project_id, user_id, self._clock.now())
+            await uow.project_tasks.clear_assignee(project_id, user_id, now)
+            make = EventMaker(self._ids.new_id, caller, now)
+            await uow.events.append(make.member(EventType.MEMBER_REMOVED, member))
             await uow.commit()
 
 
@@ -310,7 +346,7 @@ class CreateComment:
     async def execute(self, caller: Caller, task_id: str, body: object) -> Comment:
         """A comment by the caller on a live task (editor or owner). `Invalid` on `body`."""
         async with self._uow_factory() as uow:
-            await _task_access(uow, caller, task_id, Action.WRITE_COMMENTS)
+            project_id, _ = await _task_access(uow, caller, task_id, Action.WRITE_COMMENTS)
             comment = new_comment(
                 comment_id=self._ids.new_id(),
                 task_id=task_id,
@@ -319,6 +355,8 @@ class CreateComment:
                 now=self._clock.now(),
             )
             await uow.comments.add(comment)
+            make = EventMaker(self._ids.new_id, caller, comment.created_at)
+            await uow.events.append(make.comment(EventType.COMMENT_CREATED, comment, project_id))
             await uow.commit()
         return comment
 
@@ -355,8 +393,10 @@ class ListComments:
 
 
 class DeleteComment:
-    def __init__(self, uow_factory: ProjectUnitOfWorkFactory) -> None:
-        self._uow_factory = uow_factory
+    def __init__(
+        self, uow_factory: ProjectUnitOfWorkFactory, *, clock: Clock, ids: IdGenerator
+    ) -> None:
+        self._uow_factory, self._clock, self._ids = uow_factory, clock, ids
 
     async def execute(self, caller: Caller, task_id: str, comment_id: str) -> None:
         """Delete a comment: its author (editor or owner) or an owner of the project. A comment
@@ -370,6 +410,8 @@ class DeleteComment:
                 raise _comment_not_found(comment_id)
             POLICY.require_delete_comment(caller, project_id, membership, comment.author_id)
             await uow.comments.delete(comment_id)
+            make = EventMaker(self._ids.new_id, caller, self._clock.now())
+            await uow.events.append(make.comment(EventType.COMMENT_DELETED, comment, project_id))
             await uow.commit()
 
 

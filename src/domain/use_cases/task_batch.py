@@ -26,6 +26,7 @@ from domain.auth import Scope
 from domain.errors import DomainError
 from domain.events import TaskEvent
 from domain.ports import Clock, IdGenerator
+from domain.ports.events import EventLog
 from domain.ports.projects import MembershipRepository, ProjectRepository, ProjectTasks
 from domain.ports.tasks import (
     EventPublisher,
@@ -122,6 +123,10 @@ class _Joined:
         return self._outer.memberships
 
     @property
+    def events(self) -> EventLog:
+        return self._outer.events
+
+    @property
     def project_tasks(self) -> ProjectTasks:
         return self._outer.project_tasks
 
@@ -180,8 +185,8 @@ class RunTaskBatch:
         """The single use cases, over `uow_factory` and publishing to `events`."""
         return _Writers(
             CreateTask(uow_factory, self._clock, self._ids, events, max_tasks=self._max_tasks),
-            UpdateTask(uow_factory, self._clock, events),
-            DeleteTask(uow_factory, self._clock, events),
+            UpdateTask(uow_factory, self._clock, events, ids=self._ids),
+            DeleteTask(uow_factory, self._clock, events, ids=self._ids),
         )
 
     async def execute(

@@ -4,8 +4,9 @@ delete for good. One transaction per call.
 The caller (`domain.access.Caller`, e.g. a `Principal`) reaches a task through its project: the
 access policy (`POLICY`) decides from the caller's membership, read in the same transaction as
 the task (a task the caller may not reach, or an id that is not a canonical UUID, is `NotFound`
-naming the task). Subtasks, assignees and moves follow `domain.task_tree`. Events are published
-after the commit.
+naming the task). Subtasks, assignees and moves follow `domain.task_tree`. Every change records
+its events on the unit of work (one per task changed, a moved or deleted subtree included), so
+they commit with it; the log notices (`TaskEvent`) are published after the commit.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass, replace
 from domain.access import POLICY, Action, Caller, project_not_found, require_scope
 from domain.auth import Scope
 from domain.errors import Conflict, FieldError, FieldErrors, NotFound, PreconditionFailed
-from domain.events import TaskEvent, TaskEventName
+from domain.events import EventMaker, EventType, TaskEvent, TaskEventName
 from domain.ports import Clock, IdGenerator
 from domain.ports.tasks import (
     EventPublisher,
@@ -134,11 +135,13 @@ class CreateTask:
             now=self._clock.now(),
         )
         requested = draft.project_id if isinstance(draft.project_id, str) else None
+        make = EventMaker(self._ids.new_id, caller, task.created_at)
         async with self._uow_factory() as uow:
             if task.parent_id is None and task.assignee_id is None:
-                task = await self._place(uow, caller, task, requested)
+                task = await self._place(uow, caller, task, requested, make)
             else:
                 task = await self._place_in_tree(uow, caller, task, requested)
+                await uow.events.append(make.task(EventType.TASK_CREATED, task))
             await uow.commit()
         await self._events.publish(
             TaskEvent(TaskEventName.CREATED, task.id, caller.user_id, task.created_at, task.version)
@@ -146,18 +149,25 @@ class CreateTask:
         return task
 
     async def _place(
-        self, uow: TaskUnitOfWork, caller: Caller, task: Task, requested: str | None
+        self,
+        uow: TaskUnitOfWork,
+        caller: Caller,
+        task: Task,
+        requested: str | None,
+        make: EventMaker,
     ) -> Task:
-        """Insert with the membership check in the same step (one round trip); when nothing
-        was written, the policy on what is stored says why."""
+        """Insert with the membership check and the created event in the same step (one round
+        trip); when nothing was written, the policy on what is stored says why."""
         target = POLICY.task_project_for_create(caller, requested, None)  # None: the inbox
         roles = POLICY.required_roles(caller, target, Action.WRITE_TASKS)
+        task = replace(task, project_id=target or "")
         placed = await uow.tasks.add_as_member(
-            replace(task, project_id=target or ""),
+            task,
             user_id=caller.user_id,
             roles=roles,
             inbox=target is None,
             limit=self._max_tasks,
+            event=make.task(EventType.TASK_CREATED, task),
         )
         if placed is not None:
             return placed
@@ -247,9 +257,15 @@ def _check_version(task: Task, expected_version: int | None) -> None:
 
 class UpdateTask:
     def __init__(
-        self, uow_factory: TaskUnitOfWorkFactory, clock: Clock, events: EventPublisher
+        self,
+        uow_factory: TaskUnitOfWorkFactory,
+        clock: Clock,
+        events: EventPublisher,
+        *,
+        ids: IdGenerator,
     ) -> None:
         self._uow_factory, self._clock, self._events = uow_factory, clock, events
+        self._ids = ids
 
     async def execute(
         self,
@@ -270,6 +286,7 @@ class UpdateTask:
         `Conflict`.
         """
         now = self._clock.now()
+        make = EventMaker(self._ids.new_id, caller, now)
         async with self._uow_factory() as uow:
             found = await _reached(uow, caller, task_id, Action.WRITE_TASKS)
             task = found.task
@@ -277,8 +294,12 @@ class UpdateTask:
             updated = apply_changes(task, changes, now)
             if updated is task:
                 return task
+            recorded = [make.task(EventType.TASK_UPDATED, updated, before=task)]
             if updated.project_id != task.project_id:
-                await self._move(uow, caller, found, updated, expected_version)
+                moved = await self._move(uow, caller, found, updated, expected_version)
+                recorded += [
+                    make.task(EventType.TASK_UPDATED, after, before) for before, after in moved
+                ]
             else:
                 errors: list[FieldError] = []
                 if updated.parent_id is not None and updated.parent_id != task.parent_id:
@@ -291,6 +312,7 @@ class UpdateTask:
                 _raise_if_any(errors)
                 if not await uow.tasks.update(updated, task.version):
                     raise _lost_race(expected_version)
+            await uow.events.append(*recorded)
             await uow.commit()
         await self._events.publish(
             TaskEvent(
@@ -306,8 +328,9 @@ class UpdateTask:
         found: TaskInProject,
         updated: Task,
         expected_version: int | None,
-    ) -> None:
-        """Move the task and its descendants into `updated.project_id`."""
+    ) -> list[tuple[Task, Task]]:
+        """Move the task and its descendants into `updated.project_id`; each descendant
+        before and after."""
         task, target_id = found.task, updated.project_id
         target = (
             await uow.memberships.get(target_id, caller.user_id) if is_task_id(target_id) else None
@@ -340,6 +363,7 @@ class UpdateTask:
         if not await uow.tasks.update(updated, task.version):
             raise _lost_race(expected_version)
         cleared = set(plan.clear_assignee_of)
+        carried: list[tuple[Task, Task]] = []
         for descendant in await uow.project_tasks.subtree_tasks(task.id):
             moved = carried_along(
                 descendant,
@@ -349,13 +373,21 @@ class UpdateTask:
             )
             if not await uow.tasks.update(moved, descendant.version):
                 raise _lost_race(expected_version)
+            carried.append((descendant, moved))
+        return carried
 
 
 class DeleteTask:
     def __init__(
-        self, uow_factory: TaskUnitOfWorkFactory, clock: Clock, events: EventPublisher
+        self,
+        uow_factory: TaskUnitOfWorkFactory,
+        clock: Clock,
+        events: EventPublisher,
+        *,
+        ids: IdGenerator,
     ) -> None:
         self._uow_factory, self._clock, self._events = uow_factory, clock, events
+        self._ids = ids
 
     async def execute(
         self, caller: Caller, task_id: str, expected_version: int | None = None
@@ -365,11 +397,22 @@ class DeleteTask:
         given and stale (or a concurrent writer wins), else `Conflict` when a concurrent writer
         changed it meanwhile."""
         now = self._clock.now()
+        make = EventMaker(self._ids.new_id, caller, now)
         async with self._uow_factory() as uow:
             task = (await _reached(uow, caller, task_id, Action.WRITE_TASKS)).task
             _check_version(task, expected_version)
-            if not await uow.tasks.trash(task_id, task.version, now):
+            descendants = await uow.project_tasks.subtree_tasks(task_id)
+            trashed = set(await uow.tasks.trash(task_id, task.version, now))
+            if not trashed:
                 raise _lost_race(expected_version)
+            # One event per task that went (a descendant trashed earlier is already there).
+            await uow.events.append(
+                *(
+                    make.task(EventType.TASK_DELETED, gone)
+                    for gone in (task, *descendants)
+                    if gone.id in trashed
+                )
+            )
             await uow.commit()
         await self._events.publish(
             TaskEvent(TaskEventName.DELETED, task_id, caller.user_id, now, task.version)
@@ -430,9 +473,15 @@ class ListTrash:
 
 class RestoreTask:
     def __init__(
-        self, uow_factory: TaskUnitOfWorkFactory, clock: Clock, events: EventPublisher
+        self,
+        uow_factory: TaskUnitOfWorkFactory,
+        clock: Clock,
+        events: EventPublisher,
+        *,
+        ids: IdGenerator,
     ) -> None:
         self._uow_factory, self._clock, self._events = uow_factory, clock, events
+        self._ids = ids
 
     async def execute(self, caller: Caller, task_id: str) -> Task:
         """The task back from the trash, with the descendants trashed with it, each with a new
@@ -449,6 +498,8 @@ class RestoreTask:
             restored = await uow.tasks.restore(task_id, task.version, now)
             if not restored:
                 raise _lost_race(None)
+            make = EventMaker(self._ids.new_id, caller, now)
+            await uow.events.append(*(make.task(EventType.TASK_RESTORED, t) for t in restored))
             await uow.commit()
         for each in restored:
             await self._events.publish(
@@ -459,9 +510,15 @@ class RestoreTask:
 
 class DeleteTrashedTask:
     def __init__(
-        self, uow_factory: TaskUnitOfWorkFactory, clock: Clock, events: EventPublisher
+        self,
+        uow_factory: TaskUnitOfWorkFactory,
+        clock: Clock,
+        events: EventPublisher,
+        *,
+        ids: IdGenerator,
     ) -> None:
         self._uow_factory, self._clock, self._events = uow_factory, clock, events
+        self._ids = ids
 
     async def execute(self, caller: Caller, task_id: str) -> None:
         """Delete the trashed task and its descendants for good (write access to its project),
@@ -471,8 +528,13 @@ class DeleteTrashedTask:
         async with self._uow_factory() as uow:
             found = await _reached_in_trash(uow, caller, task_id, Action.WRITE_TASKS)
             task = found.trashed.task
+            descendants = await uow.project_tasks.subtree_tasks(task_id)
             if not await uow.tasks.delete(task.owner_id, task_id, task.version):
                 raise _lost_race(None)
+            make = EventMaker(self._ids.new_id, caller, self._clock.now())
+            await uow.events.append(
+                *(make.task(EventType.TASK_PURGED, gone) for gone in (task, *descendants))
+            )
             await uow.commit()
         await self._events.publish(
             TaskEvent(

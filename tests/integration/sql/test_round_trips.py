@@ -66,10 +66,13 @@ async def test_each_task_use_case_stays_within_its_statements(
         return lambda: SqlUnitOfWork(engine, read_only=read_only, raw=True)
 
     writes, reads = factory(read_only=False), factory(read_only=True)
-    clock, events = FakeClock(), RecordingEventPublisher()
-    create = CreateTask(writes, clock, SequentialIds(), events)
+    clock, events, ids = FakeClock(), RecordingEventPublisher(), SequentialIds()
+    create = CreateTask(writes, clock, ids, events)
     get, listing = GetTask(reads), ListTasks(reads)
-    update, delete = UpdateTask(writes, clock, events), DeleteTask(writes, clock, events)
+    update, delete = (
+        UpdateTask(writes, clock, events, ids=ids),
+        DeleteTask(writes, clock, events, ids=ids),
+    )
     query = TaskQuery(TaskFilter(labels=("a",), q="x"))
 
     async def each_once() -> dict[str, list[str]]:
@@ -97,11 +100,12 @@ async def test_each_task_use_case_stays_within_its_statements(
     first = await each_once()  # the first use of each statement on this connection
     again = await each_once()  # served from the prepared-statement cache
     expected = {
-        "create": ["WITH"],  # the task's INSERT, counted
+        "create": ["WITH"],  # the task's INSERT, counted, with its event
         "get": ["SELECT"],
         "list": ["SELECT"],
-        "update": ["BEGIN", "SELECT", "UPDATE", "COMMIT"],
-        "delete": ["BEGIN", "SELECT", "UPDATE", "COMMIT"],  # the subtree to the trash
+        "update": ["BEGIN", "SELECT", "UPDATE", "INSERT", "COMMIT"],  # + the event
+        # + the subtree (one event per task moved to the trash) and the events
+        "delete": ["BEGIN", "SELECT", "WITH", "UPDATE", "INSERT", "COMMIT"],
     }
     assert first == expected
     assert again == expected

@@ -112,7 +112,9 @@ async def test_concurrent_creates_and_deletes_keep_the_count_exact(
         async with new_uow() as uow:
             assert await uow.tasks.trash(task_id, 1, T0)
             await uow.commit()
-    delete = DeleteTrashedTask(_units(racing, raw=True), FakeClock(), RecordingEventPublisher())
+    delete = DeleteTrashedTask(
+        _units(racing, raw=True), FakeClock(), RecordingEventPublisher(), ids=UuidIds()
+    )
     creates = [_create(racing, cap, raw=n % 2 == 0) for n in range(12)]
     work: list[Coroutine[Any, Any, object]] = [
         delete.execute(Who(owner.id), task_id) for task_id in existing[:4]
@@ -167,9 +169,9 @@ async def test_concurrent_purges_take_each_trashed_task_once_and_keep_the_count_
             async with SqlUnitOfWork(racing, raw=True) as uow:
                 went = await uow.tasks.purge_trash(T0 + timedelta(seconds=1), 5)
                 await uow.commit()
-            if went == 0:
+            if not went:
                 return done
-            done += went
+            done += len(went)
 
     shares = await asyncio.gather(*(purge_until_empty() for _ in range(4)))
     assert sum(shares) == 120 + int(others or 0)

@@ -10,11 +10,13 @@ import asyncio
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from adapters.http.services import SERVICES
 from tests.unit.http.conftest import (
     PASSWORD,
     Account,
@@ -169,7 +171,18 @@ PROJECT_SCOPES = {
         ),
         "webhooks:manage",
     ),
+    "listTaskActivity": "tasks:read",
+    "listProjectActivity": "tasks:read",
+    "listChanges": "projects:read",
+    "streamChanges": "tasks:read",
 }
+
+
+def _stream_changes(w: World, h: dict[str, str]) -> httpx.Response:
+    # The test client reads a response to its end: a draining process ends a stream after the
+    # events there are now.
+    w.api.app.state[SERVICES].draining.begin()
+    return w.client.get("/v1/changes/stream", headers=h)
 
 
 def _remove_member(w: World, h: dict[str, str]) -> httpx.Response:
@@ -269,6 +282,14 @@ REQUESTS: dict[str, Request] = {
     ),
     "getWebhookDelivery": _webhook_delivery,
     "redeliverWebhookDelivery": lambda w, h: _webhook_delivery(w, h, "/redeliver"),
+    "listTaskActivity": lambda w, h: w.client.get(
+        f"/v1/tasks/{w.placed_task()}/activity", headers=h
+    ),
+    "listProjectActivity": lambda w, h: w.client.get(
+        f"/v1/projects/{w.project()}/activity", headers=h
+    ),
+    "listChanges": lambda w, h: w.client.get("/v1/changes", headers=h),
+    "streamChanges": _stream_changes,
 }
 SUCCESS = {
     "getHealth": 200,
@@ -312,6 +333,10 @@ SUCCESS = {
     "listWebhookDeliveries": 200,
     "getWebhookDelivery": 200,
     "redeliverWebhookDelivery": 202,
+    "listTaskActivity": 200,
+    "listProjectActivity": 200,
+    "listChanges": 200,
+    "streamChanges": 200,
 }
 PUBLIC = {"getHealth", "getReadiness", "getMetrics", "createUser", "createSession"}
 WITH_SCOPE = {
@@ -589,8 +614,8 @@ def _lost_race(method: str) -> Recipe:
         name = "update" if method == "PATCH" else "trash"
         real = getattr(MemoryTaskRepository, name)
 
-        async def beaten(self: MemoryTaskRepository, *args: Any) -> bool:
-            return False  # the stored version moved on meanwhile
+        async def beaten(self: MemoryTaskRepository, *args: Any) -> bool | list[str]:
+            return False if name == "update" else []  # the stored version moved on meanwhile
 
         setattr(MemoryTaskRepository, name, beaten)
         try:
@@ -650,8 +675,48 @@ for _op in (
     "removeMember",
 ):
     recipe(_op, 404)(_unknown(_op, "project"))
-for _op in ("createComment", "listComments", "deleteComment"):
+for _op in ("createComment", "listComments", "deleteComment", "listTaskActivity"):
     recipe(_op, 404)(_unknown(_op, "task"))
+recipe("listProjectActivity", 404)(_unknown("listProjectActivity", "project"))
+
+
+def _activity_query(op: str, params: dict[str, str]) -> Recipe:
+    def make(make_api: ApiFactory) -> httpx.Response:
+        w = world(make_api)
+        path = (
+            f"/v1/tasks/{w.placed_task()}/activity"
+            if op == "listTaskActivity"
+            else f"/v1/projects/{w.project()}/activity"
+        )
+        return w.client.get(path, params=params, headers=w.owner.auth)
+
+    return make
+
+
+for _op in ("listTaskActivity", "listProjectActivity"):
+    recipe(_op, 400)(_activity_query(_op, {"cursor": "x"}))
+    recipe(_op, 422)(_activity_query(_op, {"limit": "0"}))
+
+
+def _feed_query(op: str, params: dict[str, str], *, expire: bool = False) -> Recipe:
+    def make(make_api: ApiFactory) -> httpx.Response:
+        w = world(make_api)
+        if expire:
+            first = w.client.get("/v1/changes", params={"limit": "1"}, headers=w.owner.auth)
+            params["after"] = first.json()["next_cursor"]
+            w.task()
+            feed = w.api.container.change_feed()
+            asyncio.run(feed.purge_before(datetime.now(UTC) + timedelta(days=1), 1000))
+        path = "/v1/changes" if op == "listChanges" else "/v1/changes/stream"
+        return w.client.get(path, params=params, headers=w.owner.auth)
+
+    return make
+
+
+recipe("listChanges", 422)(_feed_query("listChanges", {"limit": "0"}))
+recipe("streamChanges", 422)(_feed_query("streamChanges", {"after": "x"}))
+for _op in ("listChanges", "streamChanges"):
+    recipe(_op, 410)(_feed_query(_op, {}, expire=True))
 
 
 def _stale_project(method: str) -> Recipe:
@@ -955,6 +1020,10 @@ OPERATIONS = {
         "POST",
         "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver",
     ),
+    "listTaskActivity": ("GET", "/v1/tasks/{task_id}/activity"),
+    "listProjectActivity": ("GET", "/v1/projects/{project_id}/activity"),
+    "listChanges": ("GET", "/v1/changes"),
+    "streamChanges": ("GET", "/v1/changes/stream"),
 }
 
 

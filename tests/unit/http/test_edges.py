@@ -8,12 +8,17 @@ from litestar import Litestar
 from app.settings import SettingsError, load_settings
 from tests.unit.http.conftest import Account, Api, ApiFactory, bearer
 
+# An endless answer: the test client reads a GET to its end, so the stream is checked apart.
+_ENDLESS = "/v1/changes/stream"
+
 
 def _get_paths(app: Litestar) -> list[str]:
     return sorted(
         route.path
         for route in app.routes
-        if "GET" in getattr(route, "methods", ()) and "{" not in route.path
+        if "GET" in getattr(route, "methods", ())
+        and "{" not in route.path
+        and route.path != _ENDLESS
     )
 
 
@@ -30,6 +35,13 @@ def test_head_answers_like_get_without_a_body(api: Api, alice: Account) -> None:
             assert head.headers.get("content-length") == get.headers.get("content-length"), path
         for name in ("content-type", "etag", "ratelimit-limit"):
             assert (name in head.headers) == (name in get.headers), (path, name)
+
+
+def test_head_of_the_change_stream_answers_its_headers_at_once(api: Api, alice: Account) -> None:
+    head = api.client.head(_ENDLESS, headers=alice.auth)
+    assert head.status_code == 200
+    assert head.headers["content-type"].startswith("text/event-stream")
+    assert head.content == b""
 
 
 def test_head_keeps_conditional_requests_and_errors(api: Api, alice: Account) -> None:

@@ -54,6 +54,10 @@ OPERATION_IDS = {
     ("post", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): (
         "redeliverWebhookDelivery"
     ),
+    ("get", "/v1/tasks/{task_id}/activity"): "listTaskActivity",
+    ("get", "/v1/projects/{project_id}/activity"): "listProjectActivity",
+    ("get", "/v1/changes"): "listChanges",
+    ("get", "/v1/changes/stream"): "streamChanges",
 }
 PUBLIC = {"getHealth", "getReadiness", "getMetrics", "createUser", "createSession"}
 
@@ -194,6 +198,10 @@ def test_the_service_token_header_is_a_documented_parameter(spec: dict[str, Any]
         ("createComment", {201, 400, 401, 403, 404, 409, 413, 415, 422, 429, 503}),
         ("listComments", {200, 400, 401, 403, 404, 422, 429, 503}),
         ("deleteComment", {204, 401, 403, 404, 429, 503}),
+        ("listTaskActivity", {200, 400, 401, 403, 404, 422, 429, 503}),
+        ("listProjectActivity", {200, 400, 401, 403, 404, 422, 429, 503}),
+        ("listChanges", {200, 401, 403, 410, 422, 429, 503}),
+        ("streamChanges", {200, 401, 403, 410, 422, 429, 503}),
         ("getReadiness", {200, 503}),
         ("getHealth", {200}),
         ("getMetrics", {200}),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from typing import Any
 
 import httpx
@@ -178,19 +177,15 @@ def test_rotate_secret_answers_the_new_one(api: Api, alice: Account) -> None:
 
 
 def test_the_worker_fans_out_the_change_feed_and_delivers(api: Api, alice: Account) -> None:
-    from datetime import UTC, datetime
-
     project = create_project(api, alice.token)
     hook = _create(api, alice, events=["comment.*"]).json()
-    feed = api.container.change_feed()
-    for kind in ("task.created", "comment.created"):
-        feed.append(
-            event_id=str(uuid.uuid4()),
-            type=kind,
-            project_id=project["id"],
-            occurred_at=datetime.now(UTC),
-            body={"type": kind},
-        )
+    # Real changes: their events reach the webhook through the change feed.
+    task = api.client.post(
+        "/v1/tasks", json={"title": "t", "project_id": project["id"]}, headers=alice.auth
+    ).json()
+    comment = api.client.post(
+        f"/v1/tasks/{task['id']}/comments", json={"body": "hello"}, headers=alice.auth
+    ).json()
     sender = RecordingSender()
     api.container.webhook_sender.override(sender)
     try:
@@ -199,7 +194,10 @@ def test_the_worker_fans_out_the_change_feed_and_delivers(api: Api, alice: Accou
         api.container.webhook_sender.reset_override()
     [sent] = sender.sent
     assert sent.url == URL
-    assert json.loads(sent.body)["type"] == "comment.created"
+    payload = json.loads(sent.body)
+    assert payload["type"] == "comment.created"
+    assert payload["data"]["resource"] == {"type": "comment", "id": comment["id"]}
+    assert payload["data"]["data"]["body"] == "hello"
     listed = api.client.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=alice.auth).json()
     assert [(d["event_type"], d["status"]) for d in listed["items"]] == [
         ("comment.created", "succeeded")

@@ -8,7 +8,7 @@ import pytest
 from tests.unit.mcp.conftest import ERAS, Mcp, serving, structured, text
 
 PROJECT_TOOLS = {"find-projects", "add-project"}
-COMMENT_TOOLS = {"add-comment", "find-comments"}
+COMMENT_TOOLS = {"add-comment", "find-comments", "find-activity"}
 
 
 def _auth(token: str) -> dict[str, str]:
@@ -50,7 +50,7 @@ async def test_tools_list_shows_the_new_tools_by_scope() -> None:
     assert seen == {
         "projects:read": {"find-projects"},
         "projects:write": {"add-project"},
-        "tasks:read": {"find-comments"},
+        "tasks:read": {"find-comments", "find-activity"},
         "tasks:write": {"add-comment"},
     }
     hints = {
@@ -63,6 +63,7 @@ async def test_tools_list_shows_the_new_tools_by_scope() -> None:
     assert hints == {
         "find-projects": (True, True),
         "find-comments": (True, True),
+        "find-activity": (True, True),
         "add-project": (False, False),
         "add-comment": (False, False),
     }
@@ -197,3 +198,34 @@ async def test_find_comments_walks_every_page_and_shares_cursors_with_rest(mode:
     assert "limit: must be between 1 and 200" in text(too_many)
     assert unknown.is_error
     assert "not found" in text(unknown)
+
+
+async def test_find_activity_reads_a_tasks_and_a_projects_events_made_over_mcp() -> None:
+    async with serving() as mcp:
+        _, owner = await mcp.account()
+        project = await _project(mcp, owner, "Shared")
+        task = await mcp.http.post(
+            "/v1/tasks", json={"title": "t", "project_id": project}, headers=_auth(owner)
+        )
+        task_id = task.json()["id"]
+        async with mcp.client(owner) as client:
+            await client.call_tool("add-comment", {"task_id": task_id, "body": "hello"})
+            of_task = structured(await client.call_tool("find-activity", {"task_id": task_id}))
+            first = structured(
+                await client.call_tool("find-activity", {"project_id": project, "limit": 2})
+            )
+            rest = structured(
+                await client.call_tool(
+                    "find-activity", {"project_id": project, "cursor": first["next_cursor"]}
+                )
+            )
+            neither = await client.call_tool("find-activity", {})
+        http = await mcp.http.get(f"/v1/projects/{project}/activity", headers=_auth(owner))
+    assert [e["type"] for e in of_task["items"]] == ["task.created"]
+    assert of_task["next_cursor"] is None
+    events = first["items"] + rest["items"]
+    assert events == http.json()["items"]
+    assert [e["type"] for e in events] == ["project.created", "task.created", "comment.created"]
+    assert events[0]["actor"]["via"] == "http"
+    assert events[2]["actor"]["via"] == "mcp"
+    assert neither.is_error

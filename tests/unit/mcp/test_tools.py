@@ -23,6 +23,7 @@ ALL_TOOLS = {
     "add-project",
     "add-comment",
     "find-comments",
+    "find-activity",
 }
 
 
@@ -73,7 +74,7 @@ async def test_tools_list_follows_the_scopes_and_calls_outside_them_are_refused(
             found = structured(await client.call_tool("find-tasks", {}))
         async with mcp.client(keys_only, mode) as client:
             only = {t.name for t in (await client.list_tools()).tools}
-    assert names == {"whoami", "find-tasks", "get-task", "find-comments"}
+    assert names == {"whoami", "find-tasks", "get-task", "find-comments", "find-activity"}
     assert refused.is_error
     assert text(refused) == "this credential lacks the tasks:write scope"
     assert found["items"] == []

@@ -105,11 +105,11 @@ class World:
 
     @property
     def update_project(self) -> uc.UpdateProject:
-        return uc.UpdateProject(self.uow, self.clock)
+        return uc.UpdateProject(self.uow, self.clock, ids=self.ids)
 
     @property
     def delete_project(self) -> uc.DeleteProject:
-        return uc.DeleteProject(self.uow)
+        return uc.DeleteProject(self.uow, clock=self.clock, ids=self.ids)
 
     @property
     def list_members(self) -> uc.ListMembers:
@@ -117,15 +117,15 @@ class World:
 
     @property
     def add_member(self) -> uc.AddMember:
-        return uc.AddMember(self.uow, self.clock)
+        return uc.AddMember(self.uow, self.clock, ids=self.ids)
 
     @property
     def update_member(self) -> uc.UpdateMember:
-        return uc.UpdateMember(self.uow)
+        return uc.UpdateMember(self.uow, clock=self.clock, ids=self.ids)
 
     @property
     def remove_member(self) -> uc.RemoveMember:
-        return uc.RemoveMember(self.uow, self.clock)
+        return uc.RemoveMember(self.uow, self.clock, ids=self.ids)
 
     @property
     def create_comment(self) -> uc.CreateComment:
@@ -137,7 +137,7 @@ class World:
 
     @property
     def delete_comment(self) -> uc.DeleteComment:
-        return uc.DeleteComment(self.uow)
+        return uc.DeleteComment(self.uow, clock=self.clock, ids=self.ids)
 
     @property
     def create_task(self) -> tasks_uc.CreateTask:
@@ -153,11 +153,11 @@ class World:
 
     @property
     def update_task(self) -> tasks_uc.UpdateTask:
-        return tasks_uc.UpdateTask(self.uow, self.clock, self.events)
+        return tasks_uc.UpdateTask(self.uow, self.clock, self.events, ids=self.ids)
 
     @property
     def delete_task(self) -> tasks_uc.DeleteTask:
-        return tasks_uc.DeleteTask(self.uow, self.clock, self.events)
+        return tasks_uc.DeleteTask(self.uow, self.clock, self.events, ids=self.ids)
 
     def stored(self, task_id: str) -> Task:
         stored: Task = self.database.tables["tasks"][task_id]

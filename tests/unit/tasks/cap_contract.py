@@ -58,7 +58,7 @@ async def trash(new_uow: NewUow, task: Task, version: int) -> bool:
     async with new_uow() as uow:
         trashed = await uow.tasks.trash(task.id, version, TRASHED_AT)
         await uow.commit()
-    return trashed
+    return bool(trashed)
 
 
 async def delete(new_uow: NewUow, task: Task, version: int, *, commit: bool = True) -> bool:
@@ -76,7 +76,7 @@ async def purge_all(new_uow: NewUow, before: datetime) -> None:
         async with new_uow() as uow:
             went = await uow.tasks.purge_trash(before, 100)
             await uow.commit()
-        if went == 0:
+        if not went:
             return
     raise AssertionError("the purge never ended")
 

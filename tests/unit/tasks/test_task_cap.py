@@ -32,8 +32,10 @@ class Tasks:
         cap = {} if max_tasks is None else {"max_tasks": max_tasks}
         world = self.world
         self.create = CreateTask(world.uow, world.clock, world.ids, world.events, **cap)
-        self.delete = DeleteTask(world.uow, world.clock, world.events)
-        self.delete_for_good = DeleteTrashedTask(world.uow, world.clock, world.events)
+        self.delete = DeleteTask(world.uow, world.clock, world.events, ids=world.ids)
+        self.delete_for_good = DeleteTrashedTask(
+            world.uow, world.clock, world.events, ids=world.ids
+        )
         self.callers = {name: self._with_inbox(name) for name in (ALICE, BOB)}
 
     def _with_inbox(self, name: str) -> Who:

@@ -11,7 +11,7 @@ from typing import Any, Self, override
 import pytest
 
 from adapters.memory.events import RecordingEventPublisher
-from adapters.memory.projects import MemoryProjectUnitOfWork
+from adapters.memory.projects import MemoryProjectTasks, MemoryProjectUnitOfWork
 from adapters.memory.tasks import MemoryTaskRepository
 from adapters.memory.uow import MemoryDatabase
 from domain.errors import Conflict, Invalid, NotFound, PreconditionFailed
@@ -63,11 +63,11 @@ class World:
 
     @property
     def update(self) -> UpdateTask:
-        return UpdateTask(self.uow, self.clock, self.events)
+        return UpdateTask(self.uow, self.clock, self.events, ids=self.ids)
 
     @property
     def delete(self) -> DeleteTask:
-        return DeleteTask(self.uow, self.clock, self.events)
+        return DeleteTask(self.uow, self.clock, self.events, ids=self.ids)
 
     def stored(self) -> dict[str, Task]:
         return self.database.tables["tasks"]
@@ -330,22 +330,22 @@ class RacingRepository(MemoryTaskRepository):
         return False
 
     @override
-    async def trash(self, task_id: str, expected_version: int, at: datetime) -> bool:
-        return False
+    async def trash(self, task_id: str, expected_version: int, at: datetime) -> list[str]:
+        return []
 
 
 class RacingUnitOfWork:
     def __init__(self, task: Task) -> None:
         member = Membership(task.project_id, task.owner_id, Role.OWNER, T0)
-        self.tasks = RacingRepository(
-            {
-                "tasks": {task.id: task},
-                "trash": {},
-                "memberships": {f"{task.project_id}/{task.owner_id}": member},
-                "comments": {},
-                "projects": {},
-            }
-        )
+        tables: dict[str, Any] = {
+            "tasks": {task.id: task},
+            "trash": {},
+            "memberships": {f"{task.project_id}/{task.owner_id}": member},
+            "comments": {},
+            "projects": {},
+        }
+        self.tasks = RacingRepository(tables)
+        self.project_tasks = MemoryProjectTasks(tables)
         self.committed = False
 
     async def __aenter__(self) -> Self:
@@ -370,10 +370,12 @@ async def test_lost_race_is_reported(expected_version: int | None, error: type[E
     changes: Mapping[str, object] = {"title": "new"}
     racing: Any = lambda: uow  # noqa: E731 (a stand-in with only what these use cases touch)
     with pytest.raises(error):
-        await UpdateTask(racing, FakeClock(), events).execute(
+        await UpdateTask(racing, FakeClock(), events, ids=SequentialIds()).execute(
             ALICE, uid(1), changes, expected_version
         )
     with pytest.raises(error):
-        await DeleteTask(racing, FakeClock(), events).execute(ALICE, uid(1), expected_version)
+        await DeleteTask(racing, FakeClock(), events, ids=SequentialIds()).execute(
+            ALICE, uid(1), expected_version
+        )
     assert not uow.committed
     assert events.events == []

@@ -70,9 +70,11 @@ async def check_the_trash(new_uow: NewUow, owner_id: str, project_id: str) -> No
 
     # A subtask trashed on its own first; then its ancestor with what is still live under it.
     async with new_uow() as uow:
-        assert await uow.tasks.trash(early.id, 1, T1)
+        assert await uow.tasks.trash(early.id, 1, T1) == [early.id]
         assert not await uow.tasks.trash(root.id, 7, T2)  # stale version: nothing moves
-        assert await uow.tasks.trash(root.id, 1, T2)
+        # What moved: the root and what was still live under it (one event each, later).
+        moved = await uow.tasks.trash(root.id, 1, T2)
+        assert sorted(moved) == sorted([root.id, child.id, grandchild.id])
         assert not await uow.tasks.trash(root.id, 2, T2)  # already in the trash
         await uow.commit()
     async with new_uow() as uow:

@@ -12,11 +12,21 @@ from adapters.memory.projects import MemoryProjectUnitOfWork
 from adapters.memory.tasks import TrashMark
 from adapters.memory.uow import MemoryDatabase, MemoryUnitOfWork
 from domain.auth import Session
+from domain.events import EventType
 from domain.use_cases.maintenance import PurgeExpiredSessions, PurgeExpiredTrash
 from tests.unit.tasks.fakes import make_task
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 RETENTION = timedelta(days=7)
+
+
+class SequentialIds:
+    def __init__(self) -> None:
+        self._n = 0
+
+    def new_id(self) -> str:
+        self._n += 1
+        return f"00000000-0000-7000-9000-{self._n:012d}"
 
 
 class FixedClock:
@@ -85,6 +95,7 @@ def trash_purge(database: MemoryDatabase, batch_size: int = 100) -> PurgeExpired
     return PurgeExpiredTrash(
         lambda: MemoryProjectUnitOfWork(database),
         FixedClock(),
+        SequentialIds(),
         retention=timedelta(days=30),
         batch_size=batch_size,
     )
@@ -111,8 +122,45 @@ async def test_the_trash_purge_takes_what_expired_leaves_first_a_batch_at_a_time
     assert [await job.step() for _ in range(3)] == [1, 1, 0]  # the child, then its parent
     assert set(database.tables["tasks"]) == {recent.id, live.id}
     assert set(database.tables["trash"]) == {recent.id}
+    # One task.purged event each, by the worker, with the task as it was.
+    events = [event for event, _ in database.event_rows.rows]
+    purged = [e for e in events if e.type is EventType.TASK_PURGED]
+    assert [(e.resource_id, e.actor.type, e.actor.user_id) for e in purged] == [
+        (child.id, "system", None),
+        (root.id, "system", None),
+    ]
+    assert purged[1].data is not None
+    assert purged[1].data["title"] == root.title
 
 
 def test_a_trash_purge_needs_a_batch_and_a_retention() -> None:
     with pytest.raises(ValueError, match="batch_size"):
         trash_purge(MemoryDatabase(), batch_size=0)
+
+
+async def test_old_events_are_purged_in_batches_and_their_cursors_expire() -> None:
+    from adapters.memory.events import MemoryEventFeed, MemoryEventRows
+    from domain.errors import CursorExpired
+    from domain.events import Actor, Event, EventType, ResourceType
+    from domain.use_cases.maintenance import PurgeOldEvents
+
+    now = datetime(2026, 12, 3, tzinfo=UTC)
+    rows = MemoryEventRows()
+    actor = Actor("user", "u", "u", "http")
+
+    def event(n: int, days_ago: int) -> Event:
+        at = now - timedelta(days=days_ago)
+        return Event(
+            f"e{n}", EventType.TASK_CREATED, at, "p", ResourceType.TASK, "t", actor, None, {}
+        )
+
+    rows.extend([event(1, 40), event(2, 35), event(3, 31), event(4, 5)])
+    feed = MemoryEventFeed(rows, {"memberships": {}})
+    clock = type("Clock", (), {"now": lambda _self: now})()
+    purge = PurgeOldEvents(feed, clock, retention=timedelta(days=30), batch_size=2)
+    assert [await purge.step() for _ in range(3)] == [2, 1, 0]
+    items, _ = await feed.read_after(None, 10)
+    assert [i.event_id for i in items] == ["e4"]
+    with pytest.raises(CursorExpired):
+        await feed.read_after("1", 10)
+    assert [i.event_id for i in (await feed.read_after("3", 10))[0]] == ["e4"]

@@ -66,14 +66,17 @@ def test_the_worker_settings_and_their_defaults() -> None:
     assert settings.TRASH_PURGE_INTERVAL_SECONDS == 3600
     off = load_settings(environ={"SERVE_WORKER": "false"}, dotenv_path=None)
     assert off.SERVE_WORKER is False
+    assert settings.EVENT_RETENTION_DAYS == 30
+    assert settings.EVENT_PURGE_INTERVAL_SECONDS == 3600
     container = build_container(settings)
-    jobs = container.worker_jobs()
-    assert [(job.name, job.interval, job.exclusive) for job in jobs] == [
+    jobs = [(job.name, job.interval, job.exclusive) for job in container.worker_jobs()]
+    assert jobs == [
         ("purge_expired_sessions", timedelta(hours=1), True),
         ("webhook_fan_out", timedelta(seconds=5), True),
         ("webhook_deliveries", timedelta(seconds=5), False),
         ("purge_webhook_deliveries", timedelta(hours=1), True),
         ("purge_trash", timedelta(hours=1), True),
+        ("purge_old_events", timedelta(hours=1), True),
     ]
 
 

@@ -1,0 +1,36 @@
+"""Change-stream wake-ups over Redis pub/sub: a commit on one replica wakes the streams of
+another at once; a wait without a wake-up ends at its timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from adapters.memory.events import MemoryFeedSignal
+from adapters.redis.feed import RedisFeedSignal
+from tests.integration.backends import RedisTarget
+from tests.integration.redis.conftest import ClientFactory
+
+
+async def test_a_notify_on_one_replica_wakes_a_waiter_on_another(
+    make_client: ClientFactory, redis_target: RedisTarget, key_prefix: str
+) -> None:
+    here = RedisFeedSignal(await make_client(), redis_target.url, key_prefix, MemoryFeedSignal())
+    there = RedisFeedSignal(await make_client(), redis_target.url, key_prefix, MemoryFeedSignal())
+    try:
+        ticket = there.ticket()  # starts the subscription
+        assert await there.wait(ticket, 0.2) is False  # nothing yet (and time to subscribe)
+        ticket = there.ticket()
+        waiting = asyncio.create_task(there.wait(ticket, 5.0))
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        here.notify()
+        assert await waiting is True
+        assert time.monotonic() - started < 0.5
+        # A notify before the wait is not lost.
+        ticket = here.ticket()
+        here.notify()
+        assert await here.wait(ticket, 0.01) is True
+    finally:
+        await here.close()
+        await there.close()
