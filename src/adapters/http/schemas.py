@@ -355,7 +355,9 @@ class EventActor(msgspec.Struct, kw_only=True):
         Meta(description="user (a session), api_key, service; system for the worker."),
     ]
     id: Annotated[str, Meta(description="The user's, the key's id, or `service`.")]
-    user_id: Annotated[str, Meta(description="Whose rights the change used.")]
+    user_id: Annotated[
+        str | None, Meta(description="Whose rights the change used (null for the system).")
+    ]
     via: Literal["http", "mcp", "system"]
 
 
