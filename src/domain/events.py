@@ -71,7 +71,8 @@ _OUTSIDE = Origin("system")
 @dataclass(frozen=True, slots=True)
 class Actor:
     """Who acted: `type` user (a session), api_key or service; `id` the user, the key or
-    "service"; `user_id` whose rights were used (the acting user, for a service)."""
+    "service"; `user_id` whose rights were used (the acting user, for a service). The worker's
+    own changes (a purge) are `SYSTEM`: type and via "system", no user."""
 
     type: str
     id: str
@@ -89,8 +90,14 @@ _ACTOR_TYPES = {
 }
 
 
-def actor_of(caller: Caller, via: str) -> Actor:
-    """The actor of a change made by `caller` (a `Principal`; any other caller is a user)."""
+SYSTEM = Actor("system", "worker", None, "system")
+
+
+def actor_of(caller: Caller | None, via: str) -> Actor:
+    """The actor of a change made by `caller` (a `Principal`; any other caller is a user;
+    None: the system itself, e.g. the worker's purge)."""
+    if caller is None:
+        return SYSTEM
     if isinstance(caller, Principal):
         kind = _ACTOR_TYPES[caller.kind]
         actor_id = caller.user_id if kind == "user" else caller.credential_id
@@ -212,10 +219,6 @@ class Event:
         }
 
 
-# The worker's own changes (the trash purge): no user acted and no user's rights were used.
-WORKER_ACTOR = Actor("system", "worker", None, "system")
-
-
 class EventMaker:
     """Builds the events of one use-case call: a new id each, the time of the change, the
     actor and origin of the call (`caller` None: the worker)."""
@@ -223,7 +226,7 @@ class EventMaker:
     def __init__(self, new_id: Callable[[], str], caller: Caller | None, at: datetime) -> None:
         origin = ORIGIN.get() or _OUTSIDE
         self._new_id = new_id
-        self._actor = WORKER_ACTOR if caller is None else actor_of(caller, origin.via)
+        self._actor = actor_of(caller, origin.via)
         self._request_id = origin.request_id
         self._at = at
 

@@ -38,7 +38,10 @@ async def test_a_commit_wakes_the_stream_quiet_time_sends_keep_alives_and_draini
     body = _stream(read, caller, (ticket, list(page.items), page.next_position), streams, draining)
     assert (await anext(body)).startswith(b":")
 
-    waiting = asyncio.create_task(anext(body))
+    async def next_chunk() -> bytes:
+        return await anext(body)
+
+    waiting = asyncio.create_task(next_chunk())
     await asyncio.sleep(0.05)
     project = new_project(project_id=PROJECT, draft=ProjectDraft(name="p"), now=now)
     committed = time.monotonic()
@@ -55,7 +58,7 @@ async def test_a_commit_wakes_the_stream_quiet_time_sends_keep_alives_and_draini
     assert await asyncio.wait_for(anext(body), 2.0) == b": keep-alive\n\n"
     assert time.monotonic() - quiet >= 0.29
 
-    ending = asyncio.create_task(anext(body))
+    ending = asyncio.create_task(next_chunk())
     await asyncio.sleep(0.05)
     draining.begin()
     await signal.close()

@@ -280,3 +280,25 @@ def test_add_member_is_recorded(api: Api) -> None:
     (event,) = changes(api, w.owner.token, start)["items"]
     assert event["type"] == "member.added"
     assert event["data"]["user_id"] == other.id
+
+
+def test_the_system_is_the_actor_of_the_workers_changes() -> None:
+    from datetime import UTC, datetime
+
+    from domain.events import EventMaker, EventType
+    from domain.projects import ProjectDraft, new_project
+
+    project = new_project(
+        project_id="0190f5a0-0000-7000-8000-0000000000c1",
+        draft=ProjectDraft(name="p"),
+        now=datetime.now(UTC),
+    )
+    event = EventMaker(lambda: "e", None, datetime.now(UTC)).project(
+        EventType.PROJECT_UPDATED, project
+    )
+    assert event.to_json()["actor"] == {
+        "type": "system",
+        "id": "worker",
+        "user_id": None,
+        "via": "system",
+    }
