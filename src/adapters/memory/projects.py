@@ -204,14 +204,13 @@ class MemoryProjectTasks:
     async def subtree_tasks(self, task_id: str) -> list[Task]:
         return descendants(self._tasks, task_id) if task_id in self._tasks else []
 
-    async def clear_assignee(self, project_id: str, user_id: str, at: datetime) -> int:
-        changed = 0
+    async def clear_assignee(self, project_id: str, user_id: str, at: datetime) -> list[Task]:
+        changed: list[Task] = []
         for task_id, task in list(self._tasks.items()):
             if task.project_id == project_id and task.assignee_id == user_id:
-                self._tasks[task_id] = replace(
-                    task, assignee_id=None, updated_at=at, version=task.version + 1
-                )
-                changed += 1
+                cleared = replace(task, assignee_id=None, updated_at=at, version=task.version + 1)
+                self._tasks[task_id] = cleared
+                changed.append(cleared)
         return changed
 
 

@@ -420,6 +420,7 @@ _CLEAR_ASSIGNEE = (
         tasks.c.project_id == bindparam("in_project"),
         tasks.c.assignee_id == bindparam("assignee"),
     )
+    .returning(*TASK_COLUMNS)
 )
 
 
@@ -454,8 +455,8 @@ class SqlProjectTasks:
         rows = await self._run.fetch(_SELECT_DESCENDANTS, {"task_id": task_id})
         return [task_from_row(row) for row in rows]
 
-    async def clear_assignee(self, project_id: str, user_id: str, at: datetime) -> int:
+    async def clear_assignee(self, project_id: str, user_id: str, at: datetime) -> list[Task]:
         if not _both_ids(project_id, user_id):
-            return 0
+            return []
         params = {"in_project": project_id, "assignee": user_id, "at": at}
-        return await self._run.write(_CLEAR_ASSIGNEE, params)
+        return [task_from_row(row) for row in await self._run.fetch(_CLEAR_ASSIGNEE, params)]

@@ -124,9 +124,9 @@ class ProjectTasks(Protocol):
         moving them."""
         ...
 
-    async def clear_assignee(self, project_id: str, user_id: str, at: datetime) -> int:
+    async def clear_assignee(self, project_id: str, user_id: str, at: datetime) -> list[Task]:
         """Unassign `user_id` from every task of the project, trashed ones too (each changed
-        task gets a new version and `updated_at`); the number of tasks changed."""
+        task gets a new version and `updated_at`); the changed tasks, as they are now."""
         ...
 
 

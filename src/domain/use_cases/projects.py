@@ -9,7 +9,7 @@ Every change records its event on the unit of work (`domain.events`), so it comm
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from domain.access import POLICY, Action, Caller, project_not_found
@@ -316,9 +316,16 @@ class RemoveMember:
             ensure_owner_remains(target, None, await uow.memberships.count_owners(project_id))
             now = self._clock.now()
             await uow.memberships.remove(project_id, user_id)
-            await uow.project_tasks.clear_assignee(project_id, user_id, now)
+            unassigned = await uow.project_tasks.clear_assignee(project_id, user_id, now)
             make = EventMaker(self._ids.new_id, caller, now)
-            await uow.events.append(make.member(EventType.MEMBER_REMOVED, member))
+            # One event per changed resource: the membership, and each task it was assigned.
+            await uow.events.append(
+                make.member(EventType.MEMBER_REMOVED, member),
+                *(
+                    make.task(EventType.TASK_UPDATED, task, replace(task, assignee_id=user_id))
+                    for task in unassigned
+                ),
+            )
             await uow.commit()
 
 

@@ -230,17 +230,15 @@ def test_three_workers_purge_every_row_once_though_one_is_killed_midway(
                 worker.sample("taskhub_worker_job_runs_total", worker_job=JOB, outcome="failed")
                 == 0
             )
+
             # Each worker reports the shared last success at its next look at the schedule.
-            wait_for(
-                lambda worker=worker: (
-                    worker.sample(
-                        "taskhub_worker_job_last_success_timestamp_seconds", worker_job=JOB
-                    )
-                    > time.time() - 60
-                ),
-                30,
-                "every survivor to report the job's last success",
-            )
+            def reported(worker: WorkerProcess = worker) -> bool:
+                last = worker.sample(
+                    "taskhub_worker_job_last_success_timestamp_seconds", worker_job=JOB
+                )
+                return last > time.time() - 60
+
+            wait_for(reported, 30, "every survivor to report the job's last success")
             assert worker.stop() == 0, worker.log_tail()
             assert '"level": "error"' not in worker.log.read_text(), worker.log_tail()
 

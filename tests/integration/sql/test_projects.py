@@ -230,7 +230,7 @@ async def test_where_tasks_sit(backend: Backend) -> None:
         below = await tasks.subtree_tasks(a.id)
         assert sorted(t.id for t in below) == sorted([b.id, c.id, d.id])
         assert {t.id: t for t in below}[b.id] == b
-        assert await tasks.clear_assignee(project.id, bob.id, later) == 2
+        assert len(await tasks.clear_assignee(project.id, bob.id, later)) == 2
         await uow.commit()
     async with backend.uow() as uow:
         below = {t.id: t for t in await uow.project_tasks.subtree_tasks(a.id)}

@@ -302,3 +302,53 @@ def test_the_system_is_the_actor_of_the_workers_changes() -> None:
         "user_id": None,
         "via": "system",
     }
+
+
+def test_removing_a_member_records_each_task_it_unassigns(api: Api) -> None:
+    w = shared(api)
+    assigned = api.create_task(w.owner.token, project_id=w.project_id, assignee_id=w.editor.id)
+    api.create_task(w.owner.token, project_id=w.project_id)  # assigned to nobody: no event
+    start = changes(api, w.owner.token, "now")["next_cursor"]
+    removed = api.client.delete(
+        f"/v1/projects/{w.project_id}/members/{w.editor.id}", headers=w.owner.auth
+    )
+    assert removed.status_code == 204
+    seen, _ = walk(api, w.owner.token, start)
+    assert [(e["type"], e["resource"]["id"]) for e in seen] == [
+        ("member.removed", w.editor.id),
+        ("task.updated", assigned["id"]),
+    ]
+    assert seen[1]["changes"] == {"assignee_id": {"from": w.editor.id, "to": None}}
+    assert seen[1]["data"]["version"] == assigned["version"] + 1
+
+
+def test_the_trash_records_deleted_restored_and_purged(api: Api) -> None:
+    w = shared(api)
+    root = api.create_task(w.owner.token, project_id=w.project_id)
+    kid = api.create_task(w.owner.token, project_id=w.project_id, parent_id=root["id"])
+    start = changes(api, w.owner.token, "now")["next_cursor"]
+    assert api.client.delete(f"/v1/tasks/{root['id']}", headers=w.owner.auth).status_code == 204
+    restore = api.client.post(f"/v1/trash/{root['id']}/restore", headers=w.owner.auth)
+    assert restore.status_code == 200
+    assert api.client.delete(f"/v1/tasks/{kid['id']}", headers=w.owner.auth).status_code == 204
+    assert api.client.delete(f"/v1/trash/{kid['id']}", headers=w.owner.auth).status_code == 204
+    seen, _ = walk(api, w.owner.token, start)
+    assert [(e["type"], e["resource"]["id"]) for e in seen] == [
+        ("task.deleted", root["id"]),
+        ("task.deleted", kid["id"]),
+        ("task.restored", root["id"]),
+        ("task.restored", kid["id"]),
+        ("task.deleted", kid["id"]),
+        ("task.purged", kid["id"]),
+    ]
+    assert seen[0]["data"]["version"] == root["version"]  # as it was before the deletion
+    assert seen[2]["data"]["version"] == root["version"] + 2  # trashed, then restored
+    # A task's activity keeps its trip through the trash; a task gone for good has none.
+    activity = api.client.get(f"/v1/tasks/{root['id']}/activity", headers=w.owner.auth)
+    assert [e["type"] for e in activity.json()["items"]] == [
+        "task.created",
+        "task.deleted",
+        "task.restored",
+    ]
+    gone = api.client.get(f"/v1/tasks/{kid['id']}/activity", headers=w.owner.auth)
+    assert gone.status_code == 404

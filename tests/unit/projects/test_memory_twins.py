@@ -62,7 +62,7 @@ async def test_task_placement_queries() -> None:
         assert sorted(n.id for n in await uow.project_tasks.subtree("a")) == ["a", "b", "c", "d"]
         assert sorted(t.id for t in await uow.project_tasks.subtree_tasks("a")) == ["b", "c", "d"]
         assert await uow.project_tasks.subtree("zz") == []
-        assert await uow.project_tasks.clear_assignee("p", "u1", T1) == 2
+        assert len(await uow.project_tasks.clear_assignee("p", "u1", T1)) == 2
         assert (await uow.project_tasks.node("e")) == TaskNode("e", "q", None, "u1")
         assert (await uow.project_tasks.node("a")) == TaskNode("a", "p", None, None)
         cleared = await uow.tasks.get("a", "u1")
