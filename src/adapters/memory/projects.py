@@ -146,6 +146,18 @@ class MemoryMembershipRepository:
 class MemoryCommentRepository:
     def __init__(self, tables: dict[str, dict[str, Any]]) -> None:
         self._rows: dict[str, Comment] = tables["comments"]
+        self._tasks: dict[str, Task] = tables["tasks"]
+
+    async def in_project(self, project_id: str) -> list[Comment]:
+        return sorted(
+            (
+                c
+                for c in self._rows.values()
+                if (task := self._tasks.get(c.task_id)) is not None
+                and task.project_id == project_id
+            ),
+            key=lambda c: (c.created_at, c.id),
+        )
 
     async def add(self, comment: Comment) -> None:
         if comment.id in self._rows:
@@ -182,6 +194,12 @@ class MemoryProjectTasks:
     def __init__(self, tables: dict[str, dict[str, Any]]) -> None:
         self._tasks: dict[str, Task] = tables["tasks"]
         self._trash: dict[str, object] = tables["trash"]
+
+    async def in_project(self, project_id: str) -> list[Task]:
+        return sorted(
+            (t for t in self._tasks.values() if t.project_id == project_id),
+            key=lambda t: (t.created_at, t.id),
+        )
 
     async def node(self, task_id: str) -> TaskNode | None:
         task = self._tasks.get(task_id)

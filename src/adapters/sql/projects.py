@@ -317,6 +317,16 @@ _COMMENTS_AFTER = (
 )
 
 
+# Every comment on the project's tasks (trashed ones too), oldest first: what a project delete
+# takes with it.
+_COMMENTS_IN_PROJECT = (
+    select(*_COMMENT_COLUMNS)
+    .select_from(comments.join(tasks, tasks.c.id == comments.c.task_id))
+    .where(tasks.c.project_id == bindparam("project_id"))
+    .order_by(*_comment_order)
+)
+
+
 def comment_from_row(row: Sequence[Any]) -> Comment:
     comment_id, task_id, author_id, body, created_at = row
     return Comment(comment_id, task_id, author_id, body, created_at)
@@ -347,6 +357,12 @@ class SqlCommentRepository:
         if not is_canonical_uuid(comment_id):
             return False
         return await self._run.write(_DELETE_COMMENT, {"comment_id": comment_id}) == 1
+
+    async def in_project(self, project_id: str) -> list[Comment]:
+        if not is_canonical_uuid(project_id):
+            return []
+        rows = await self._run.fetch(_COMMENTS_IN_PROJECT, {"project_id": project_id})
+        return [comment_from_row(row) for row in rows]
 
     async def list_page(
         self, task_id: str, after: CommentPosition | None, *, limit: int
@@ -409,6 +425,12 @@ _SELECT_DESCENDANTS = (
     .where(_down.c.depth > literal_column("0"))
     .order_by(_down.c.depth, tasks.c.id)
 )
+# Every task of the project, trashed ones too, oldest first.
+_TASKS_IN_PROJECT = (
+    select(*TASK_COLUMNS)
+    .where(tasks.c.project_id == bindparam("project_id"))
+    .order_by(tasks.c.created_at, tasks.c.id)
+)
 _CLEAR_ASSIGNEE = (
     update(tasks)
     .values(
@@ -431,6 +453,12 @@ def _node_from_row(row: Sequence[Any]) -> TaskNode:
 class SqlProjectTasks:
     def __init__(self, runner: StatementRunner) -> None:
         self._run = runner
+
+    async def in_project(self, project_id: str) -> list[Task]:
+        if not is_canonical_uuid(project_id):
+            return []
+        rows = await self._run.fetch(_TASKS_IN_PROJECT, {"project_id": project_id})
+        return [task_from_row(row) for row in rows]
 
     async def node(self, task_id: str) -> TaskNode | None:
         if not is_canonical_uuid(task_id):

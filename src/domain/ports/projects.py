@@ -95,6 +95,10 @@ class CommentRepository(Protocol):
 
     async def delete(self, comment_id: str) -> bool: ...
 
+    async def in_project(self, project_id: str) -> list[Comment]:
+        """Every comment on the project's tasks (trashed ones too), oldest first."""
+        ...
+
     async def list_page(
         self, task_id: str, after: CommentPosition | None, *, limit: int
     ) -> list[Comment]:
@@ -105,6 +109,10 @@ class CommentRepository(Protocol):
 class ProjectTasks(Protocol):
     """The facts about tasks that project rules need, read from the tasks themselves
     (`Task.project_id`, `parent_id`, `assignee_id`)."""
+
+    async def in_project(self, project_id: str) -> list[Task]:
+        """Every task of the project, trashed ones too, oldest first."""
+        ...
 
     async def node(self, task_id: str) -> TaskNode | None:
         """The live (not trashed) task's place, or None for an unknown, trashed or deleted id."""

@@ -189,18 +189,29 @@ class DeleteProject:
         self, caller: Caller, project_id: str, expected_version: int | None = None
     ) -> None:
         """Delete the project for good with its tasks and comments (owner only; an inbox is a
-        `Conflict`; a stale `expected_version` is `PreconditionFailed`). Its event goes to
-        everyone who was a member (none of them can read the project afterwards)."""
+        `Conflict`; a stale `expected_version` is `PreconditionFailed`). One event per resource
+        that goes (each task `task.purged`, each comment `comment.deleted`, each member
+        `member.removed`, then `project.deleted`), each to everyone who was a member (none of
+        them can read the project afterwards)."""
         make = EventMaker(self._ids.new_id, caller, self._clock.now())
         async with self._uow_factory() as uow:
             await _access(uow, caller, project_id, Action.MANAGE_PROJECT)
             project = await _project(uow, project_id, for_update=True)
             _check_version(project, expected_version)
             ensure_deletable(project)
-            members = frozenset(await uow.memberships.member_ids(project_id))
+            members = await uow.memberships.list_members(project_id)
+            audience = frozenset(m.membership.user_id for m in members)
+            gone_tasks = await uow.project_tasks.in_project(project_id)
+            gone_comments = await uow.comments.in_project(project_id)
             await uow.projects.delete(project_id)
+            cascade = [
+                *(make.task(EventType.TASK_PURGED, task) for task in gone_tasks),
+                *(make.comment(EventType.COMMENT_DELETED, c, project_id) for c in gone_comments),
+                *(make.member(EventType.MEMBER_REMOVED, member) for member in members),
+            ]
             await uow.events.append(
-                make.project(EventType.PROJECT_DELETED, project, audience=members)
+                *(replace(event, audience=audience) for event in cascade),
+                make.project(EventType.PROJECT_DELETED, project, audience=audience),
             )
             await uow.commit()
 

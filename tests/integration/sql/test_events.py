@@ -132,3 +132,33 @@ async def test_retention_deletes_old_events_and_expires_cursors_before_them(
     kept, position = await feed.read_after(None, 10, reader)
     assert kept == []
     assert (await feed.read_after(position, 10, reader))[0] == []
+
+
+async def test_a_project_delete_records_one_event_per_resource_that_went(
+    tasks_uow: TaskUowFactory, new_uow: UowFactory, engine: AsyncEngine
+) -> None:
+    from domain.projects import ProjectDraft
+    from domain.use_cases.projects import CreateComment, CreateProject, DeleteProject
+
+    owner = Who((await add_user(new_uow)).id)
+    clock, ids, published = FakeClock(), UuidIds(), RecordingEventPublisher()
+    project = await CreateProject(new_uow, clock, ids).execute(owner, ProjectDraft(name="p"))
+    create = CreateTask(tasks_uow, clock, ids, published)
+    kept = await create.execute(owner, TaskDraft(title="kept", project_id=project.project.id))
+    trashed = await create.execute(owner, TaskDraft(title="gone", project_id=project.project.id))
+    comment = await CreateComment(new_uow, clock, ids).execute(owner, kept.id, "hi")
+    await DeleteTask(tasks_uow, clock, published, ids=ids).execute(owner, trashed.id)
+    feed = SqlEventFeed(engine)
+    start = await feed.now()
+
+    await DeleteProject(new_uow, clock=clock, ids=ids).execute(owner, project.project.id)
+
+    items, _ = await feed.read_after(start, 100, FeedReader(owner.user_id, READER_ROLES))
+    seen = [(i.type, i.body["resource"]["id"]) for i in items]  # type: ignore[index]
+    # The tasks (trashed ones too) oldest first; these two share their creation time.
+    assert sorted(seen[:2]) == sorted([("task.purged", kept.id), ("task.purged", trashed.id)])
+    assert seen[2:] == [
+        ("comment.deleted", comment.id),
+        ("member.removed", owner.user_id),
+        ("project.deleted", project.project.id),
+    ]

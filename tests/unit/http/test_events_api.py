@@ -224,14 +224,30 @@ def test_a_member_change_records_from_and_to(api: Api) -> None:
     assert event["data"] == changed.json()
 
 
-def test_a_deleted_project_tells_its_members(api: Api) -> None:
+def test_a_deleted_project_tells_its_members_of_everything_that_went(api: Api) -> None:
     w = shared(api)
+    kept = api.create_task(w.owner.token, project_id=w.project_id)
+    trashed = api.create_task(w.owner.token, project_id=w.project_id)
+    comment = api.client.post(
+        f"/v1/tasks/{kept['id']}/comments", json={"body": "hi"}, headers=w.owner.auth
+    ).json()
+    assert api.client.delete(f"/v1/tasks/{trashed['id']}", headers=w.owner.auth).status_code == 204
     start = changes(api, w.viewer.token, "now")["next_cursor"]
     assert (
         api.client.delete(f"/v1/projects/{w.project_id}", headers=w.owner.auth).status_code == 204
     )
     seen, _ = walk(api, w.viewer.token, start)
-    assert [e["type"] for e in seen] == ["project.deleted"]
+    # One event per resource that went, trashed tasks too, all to every former member.
+    assert [(e["type"], e["resource"]["id"]) for e in seen] == [
+        ("task.purged", kept["id"]),
+        ("task.purged", trashed["id"]),
+        ("comment.deleted", comment["id"]),
+        ("member.removed", w.owner.id),
+        ("member.removed", w.editor.id),
+        ("member.removed", w.viewer.id),
+        ("project.deleted", w.project_id),
+    ]
+    assert [e["type"] for e in walk(api, w.editor.token, start)[0]] == [e["type"] for e in seen]
 
 
 def test_the_stream_sends_events_with_their_cursor_and_ends_when_draining(api: Api) -> None:
