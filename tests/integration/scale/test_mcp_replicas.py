@@ -190,6 +190,7 @@ async def test_the_task_tools_work_across_two_processes(pair: Pair, mode: str) -
         "restore-tasks",
         "add-comment",
         "find-comments",
+        "find-activity",
     }
     assert len(transport.sent) == 2
     assert min(transport.sent.values()) >= 3
@@ -208,7 +209,7 @@ async def test_a_read_only_key_sees_and_may_do_only_reads(pair: Pair, mode: str)
     async with connect(pair, pair.reader_key, mode) as (client, _):
         names = {t.name for t in (await client.list_tools()).tools}
         refused = await client.call_tool("add-tasks", {"tasks": [{"title": "nope"}]})
-    assert names == {"whoami", "find-tasks", "get-task", "find-comments"}
+    assert names == {"whoami", "find-tasks", "get-task", "find-comments", "find-activity"}
     assert refused.is_error
     assert text(refused) == "this credential lacks the tasks:write scope"
 
@@ -288,6 +289,7 @@ def test_the_mcp_inspector_lists_the_tools_and_calls_whoami(pair: Pair) -> None:
         "find-tasks",
         "get-task",
         "find-comments",
+        "find-activity",
     }
     assert called["isError"] is False
     assert called["structuredContent"]["scopes"] == ["tasks:read"]
