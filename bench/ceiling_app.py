@@ -40,10 +40,14 @@ _COLUMNS = (
     "id, title, description, status, priority, labels, due_at, completed_at, created_at, "
     "updated_at, version, project_id, parent_id, assignee_id"
 )
-# The user's tasks are those of the project the seed put them in.
-SELECT_ONE = f"SELECT {_COLUMNS} FROM tasks WHERE id = $1 AND project_id = $2"
+# The user's tasks are those of the project the seed put them in; like Taskhub, neither read
+# shows a task in the trash (which is also what lets the list use the partial sort index).
+SELECT_ONE = (
+    f"SELECT {_COLUMNS} FROM tasks WHERE id = $1 AND project_id = $2 AND deleted_at IS NULL"
+)
 SELECT_PAGE = (
-    f"SELECT {_COLUMNS} FROM tasks WHERE project_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"
+    f"SELECT {_COLUMNS} FROM tasks WHERE project_id = $1 AND deleted_at IS NULL "
+    "ORDER BY created_at DESC, id DESC LIMIT $2"
 )
 # The same work as Taskhub's create: the owner's task counter moves (while under the cap, $15)
 # in the statement that inserts the task, so the yardstick pays for the per-user task cap too.
