@@ -8,18 +8,16 @@ continues only the list it was made for.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response
-from litestar.exceptions import ClientException
 from litestar.params import Parameter, PathParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from adapters.http.auth import current_principal, principal_guard
 from adapters.http.bodies import decode_body
-from adapters.http.cursors import CursorCodec, next_page_link
+from adapters.http.cursors import CursorCodec, moment_cursor, moment_position, next_page_link
 from adapters.http.openapi import PROBLEMS, documented_body, documented_headers, documented_query
 from adapters.http.responses import EncodedJson
 from adapters.http.routing import delete, get, post
@@ -46,31 +44,12 @@ def comment_out(comment: Comment) -> CommentOut:
 
 
 def comment_cursor(codec: CursorCodec, task_id: str, position: CommentPosition) -> str:
-    return codec.encode(
-        {"k": _CURSOR_KIND, "t": task_id, "c": position.created_at.isoformat(), "i": position.id}
-    )
+    return moment_cursor(codec, _CURSOR_KIND, {"t": task_id}, position.created_at, position.id)
 
 
 def comment_position(codec: CursorCodec, task_id: str, cursor: str) -> CommentPosition:
     """The position a comment cursor of this task names; 400 for anything else."""
-    payload = codec.decode(cursor)
-    bad = ClientException(detail="cursor: is not a cursor of this list")
-    if (
-        not isinstance(payload, dict)
-        or payload.get("k") != _CURSOR_KIND
-        or payload.get("t") != task_id
-    ):
-        raise bad
-    created_at, comment_id = payload.get("c"), payload.get("i")
-    if not isinstance(created_at, str) or not isinstance(comment_id, str):
-        raise bad
-    try:
-        moment = datetime.fromisoformat(created_at)
-    except ValueError:
-        raise bad from None
-    if moment.utcoffset() is None:
-        raise bad
-    return CommentPosition(moment, comment_id)
+    return CommentPosition(*moment_position(codec, _CURSOR_KIND, {"t": task_id}, cursor))
 
 
 class CommentsController(Controller):

@@ -78,6 +78,36 @@ class CursorCodec:
 # --- the payload ---------------------------------------------------------------------------------
 
 
+def moment_cursor(
+    codec: CursorCodec, kind: str, scope: Mapping[str, str | None], at: datetime, item_id: str
+) -> str:
+    """A cursor of a list ordered by a time then an id (comments, keys, deliveries, the trash):
+    `kind` names the list and `scope` what it is a list of, so it continues only that list."""
+    return codec.encode({"k": kind, **scope, "c": at.isoformat(), "i": item_id})
+
+
+def moment_position(
+    codec: CursorCodec, kind: str, scope: Mapping[str, str | None], cursor: str
+) -> tuple[datetime, str]:
+    """The (time, id) a `moment_cursor` of this list names; 400 for anything else."""
+    payload = codec.decode(cursor)
+    bad = ClientException(detail="cursor: is not a cursor of this list")
+    if not isinstance(payload, dict) or payload.get("k") != kind:
+        raise bad
+    if any(payload.get(key) != value for key, value in scope.items()):
+        raise bad
+    at, item_id = payload.get("c"), payload.get("i")
+    if not isinstance(at, str) or not isinstance(item_id, str):
+        raise bad
+    try:
+        moment = datetime.fromisoformat(at)
+    except ValueError:
+        raise bad from None
+    if moment.utcoffset() is None:
+        raise bad
+    return moment, item_id
+
+
 def query_fingerprint(query: TaskQuery) -> str:
     """A digest of the sort and filter (not limit, not position): a cursor made for one query
     is refused by another."""

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response
 from litestar.datastructures import CacheControlHeader
-from litestar.exceptions import ClientException
 from litestar.params import Parameter, PathParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
@@ -20,7 +18,7 @@ from adapters.http.auth import (
     principal_guard,
 )
 from adapters.http.bodies import decode_body
-from adapters.http.cursors import CursorCodec, next_page_link
+from adapters.http.cursors import CursorCodec, moment_cursor, moment_position, next_page_link
 from adapters.http.openapi import PROBLEMS, documented_body, documented_headers, documented_query
 from adapters.http.routing import delete, get, post
 from adapters.http.schemas import (
@@ -66,25 +64,12 @@ _KEY_CURSOR = "api-keys"
 
 
 def _key_cursor(codec: CursorCodec, position: KeyListPosition) -> str:
-    return codec.encode({"k": _KEY_CURSOR, "c": position.created_at.isoformat(), "i": position.id})
+    return moment_cursor(codec, _KEY_CURSOR, {}, position.created_at, position.id)
 
 
 def _key_position(codec: CursorCodec, cursor: str) -> KeyListPosition:
     """The position a key-list cursor names; 400 for anything else (a task cursor included)."""
-    payload = codec.decode(cursor)
-    bad = ClientException(detail="cursor: is not a cursor of this list")
-    if not isinstance(payload, dict) or payload.get("k") != _KEY_CURSOR:
-        raise bad
-    created_at, key_id = payload.get("c"), payload.get("i")
-    if not isinstance(created_at, str) or not isinstance(key_id, str):
-        raise bad
-    try:
-        moment = datetime.fromisoformat(created_at)
-    except ValueError:
-        raise bad from None
-    if moment.utcoffset() is None:
-        raise bad
-    return KeyListPosition(moment, key_id)
+    return KeyListPosition(*moment_position(codec, _KEY_CURSOR, {}, cursor))
 
 
 class UsersController(Controller):

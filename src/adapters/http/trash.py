@@ -8,17 +8,15 @@ it was made for.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response
-from litestar.exceptions import ClientException
 from litestar.params import Parameter, PathParameter
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from adapters.http.auth import SCOPE_OPT, current_principal, principal_guard
-from adapters.http.cursors import CursorCodec, next_page_link
+from adapters.http.cursors import CursorCodec, moment_cursor, moment_position, next_page_link
 from adapters.http.openapi import PROBLEMS, documented_headers, documented_query
 from adapters.http.responses import EncodedJson
 from adapters.http.routing import delete, get, post
@@ -42,31 +40,12 @@ def trashed_out(trashed: TrashedTask) -> TrashedTaskOut:
 
 
 def trash_cursor(codec: CursorCodec, project_id: str | None, position: TrashPosition) -> str:
-    return codec.encode(
-        {"k": _CURSOR_KIND, "p": project_id, "d": position.deleted_at.isoformat(), "i": position.id}
-    )
+    return moment_cursor(codec, _CURSOR_KIND, {"p": project_id}, position.deleted_at, position.id)
 
 
 def trash_position(codec: CursorCodec, project_id: str | None, cursor: str) -> TrashPosition:
     """The position a trash cursor of this filter names; 400 for anything else."""
-    payload = codec.decode(cursor)
-    bad = ClientException(detail="cursor: is not a cursor of this list")
-    if (
-        not isinstance(payload, dict)
-        or payload.get("k") != _CURSOR_KIND
-        or payload.get("p") != project_id
-    ):
-        raise bad
-    deleted_at, task_id = payload.get("d"), payload.get("i")
-    if not isinstance(deleted_at, str) or not isinstance(task_id, str):
-        raise bad
-    try:
-        moment = datetime.fromisoformat(deleted_at)
-    except ValueError:
-        raise bad from None
-    if moment.utcoffset() is None:
-        raise bad
-    return TrashPosition(moment, task_id)
+    return TrashPosition(*moment_position(codec, _CURSOR_KIND, {"p": project_id}, cursor))
 
 
 class TrashController(Controller):

@@ -9,12 +9,10 @@ names its webhook, so it continues only the list it was made for.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response
-from litestar.exceptions import ClientException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, Parameter, PathParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
@@ -22,7 +20,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_
 from adapters.http.auth import current_principal, principal_guard
 from adapters.http.bodies import MERGE_PATCH_TYPES, decode_body
 from adapters.http.conditional import etag_of, expected_version, not_modified
-from adapters.http.cursors import CursorCodec, next_page_link
+from adapters.http.cursors import CursorCodec, moment_cursor, moment_position, next_page_link
 from adapters.http.openapi import PROBLEMS, documented_body, documented_headers, documented_query
 from adapters.http.responses import EncodedJson
 from adapters.http.routing import delete, get, patch, post
@@ -118,31 +116,12 @@ def _changes(body: msgspec.Struct) -> dict[str, object]:
 
 
 def delivery_cursor(codec: CursorCodec, webhook_id: str, position: DeliveryPosition) -> str:
-    return codec.encode(
-        {"k": _CURSOR_KIND, "w": webhook_id, "c": position.created_at.isoformat(), "i": position.id}
-    )
+    return moment_cursor(codec, _CURSOR_KIND, {"w": webhook_id}, position.created_at, position.id)
 
 
 def delivery_position(codec: CursorCodec, webhook_id: str, cursor: str) -> DeliveryPosition:
     """The position a deliveries cursor of this webhook names; 400 for anything else."""
-    payload = codec.decode(cursor)
-    bad = ClientException(detail="cursor: is not a cursor of this list")
-    if (
-        not isinstance(payload, dict)
-        or payload.get("k") != _CURSOR_KIND
-        or payload.get("w") != webhook_id
-    ):
-        raise bad
-    created_at, delivery_id = payload.get("c"), payload.get("i")
-    if not isinstance(created_at, str) or not isinstance(delivery_id, str):
-        raise bad
-    try:
-        moment = datetime.fromisoformat(created_at)
-    except ValueError:
-        raise bad from None
-    if moment.utcoffset() is None:
-        raise bad
-    return DeliveryPosition(moment, delivery_id)
+    return DeliveryPosition(*moment_position(codec, _CURSOR_KIND, {"w": webhook_id}, cursor))
 
 
 class WebhooksController(Controller):
