@@ -2,6 +2,8 @@
 
 `notify` wakes this process's streams at once and publishes on the channel; one subscription per
 process (its own connection, no read timeout) wakes the local streams when any replica publishes.
+Publishes are coalesced: one at a time per process, and commits made while one waits its turn
+share the next, so a busy writer sends far fewer than one per commit and none is left unsent.
 A lost subscription is re-established after a second; meanwhile streams still poll the feed, so
 a wake-up is only ever late, never the only way an event gets through.
 """
@@ -31,21 +33,30 @@ class RedisFeedSignal:
         self._listener: asyncio.Task[None] | None = None
         self._closed = False
         self._publishing: set[asyncio.Task[Any]] = set()
+        self._queued = False  # a publish is scheduled that has not started sending yet
+        self._turn = asyncio.Lock()
+        self.published = 0
 
     def notify(self) -> None:
         self._local.notify()
+        if self._queued:
+            return  # the publish waiting its turn starts after this commit: it covers it
         try:
             task = asyncio.get_running_loop().create_task(self._publish())
         except RuntimeError:
             return  # no loop (a commit outside the server): nothing is streaming here
+        self._queued = True
         self._publishing.add(task)
         task.add_done_callback(self._publishing.discard)
 
     async def _publish(self) -> None:
-        try:
-            await self._client.publish(self._channel, b"1")
-        except Exception as exc:
-            log.warning("could not publish a change-stream wake-up", error=type(exc).__name__)
+        async with self._turn:
+            self._queued = False  # commits from here on need a publish after this one
+            try:
+                await self._client.publish(self._channel, b"1")
+                self.published += 1
+            except Exception as exc:
+                log.warning("could not publish a change-stream wake-up", error=type(exc).__name__)
 
     def ticket(self) -> object:
         if self._listener is None and not self._closed:

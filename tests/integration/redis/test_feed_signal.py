@@ -34,3 +34,26 @@ async def test_a_notify_on_one_replica_wakes_a_waiter_on_another(
     finally:
         await here.close()
         await there.close()
+
+
+async def test_publishes_are_coalesced_and_a_later_commit_is_never_left_unsent(
+    make_client: ClientFactory, redis_target: RedisTarget, key_prefix: str
+) -> None:
+    here = RedisFeedSignal(await make_client(), redis_target.url, key_prefix, MemoryFeedSignal())
+    there = RedisFeedSignal(await make_client(), redis_target.url, key_prefix, MemoryFeedSignal())
+    try:
+        ticket = there.ticket()
+        assert await there.wait(ticket, 0.2) is False  # subscribed
+        for _ in range(100):  # a burst of commits in one turn of the loop
+            here.notify()
+        ticket = there.ticket()
+        assert await there.wait(ticket, 5.0) is True
+        await asyncio.gather(*here._publishing)  # let the scheduled publishes finish
+        assert 1 <= here.published <= 2  # not one per commit
+        # A commit after those publishes gets its own, and it reaches the other replica.
+        ticket = there.ticket()
+        here.notify()
+        assert await there.wait(ticket, 5.0) is True
+    finally:
+        await here.close()
+        await there.close()
