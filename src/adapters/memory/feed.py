@@ -31,3 +31,6 @@ class MemoryChangeFeed:
         start = int(position) if position else 0
         items = self._items[start : start + limit]
         return items, (items[-1].position if items else str(start))
+
+    async def now(self) -> str:
+        return str(len(self._items))

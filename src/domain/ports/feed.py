@@ -29,3 +29,8 @@ class ChangeFeed(Protocol):
         in commit order, never passing over an event that committed later with an earlier id,
         and the position to pass next time (never None, also when nothing came)."""
         ...
+
+    async def now(self) -> str:
+        """A position after every event committed so far (a read after it may still return a
+        few that committed just before, never one that commits later)."""
+        ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from standardwebhooks.webhooks import Webhook as Verifier
@@ -114,6 +115,40 @@ async def test_fan_out_matches_patterns_projects_and_readers_exactly_once(
     body = json.loads(next(iter(rows)).payload)
     assert set(body) == {"type", "timestamp", "data"}
     assert body["timestamp"].endswith("Z")
+
+
+class CountingFeed:
+    """The memory feed, counting the reads of events."""
+
+    def __init__(self, feed: Any) -> None:
+        self.feed, self.reads = feed, 0
+
+    async def read_after(self, position: str | None, limit: int) -> Any:
+        self.reads += 1
+        return await self.feed.read_after(position, limit)
+
+    async def now(self) -> str:
+        return str(await self.feed.now())
+
+
+async def test_without_webhooks_the_fan_out_moves_on_without_reading_events(
+    world: HookWorld,
+) -> None:
+    alice = world.user("alice")
+    project = world.project()
+    world.join(project, alice, Role.OWNER)
+    for _ in range(3):
+        _event(world, project.id)
+    feed = CountingFeed(world.feed)
+    fan_out = uc.FanOutEvents(world.hook_uow, feed, world.clock, world.ids, batch_size=100)
+    assert await fan_out.step() == 0
+    assert feed.reads == 0
+    async with world.hook_uow() as uow:
+        assert await uow.feed_position.get() == "3"  # past the events no webhook wanted
+    hook = (await _create(world, Who(alice.id))).webhook
+    _event(world, project.id)
+    assert await fan_out.step() == 1  # only the event after the webhook was made
+    assert [d.webhook_id for d in world.database.tables["deliveries"].values()] == [hook.id]
 
 
 async def test_a_stale_fan_out_adds_nothing(world: HookWorld) -> None:
