@@ -380,9 +380,12 @@ def server_url(kind: str, request: pytest.FixtureRequest) -> str:
 async def _fresh_engine(server_url: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     """A migrated database of this test's own (the gate's triggers change its schema): a new
     schema on PostgreSQL, a new file for SQLite."""
-    made = _postgres_engine(server_url) if server_url else _sqlite_engine(tmp_path / "taskhub.db")
-    async with contextlib.aclosing(made):
-        yield await anext(made)
+    if server_url:
+        made = contextlib.asynccontextmanager(_postgres_engine)(server_url)
+    else:
+        made = contextlib.asynccontextmanager(_sqlite_engine)(tmp_path / "taskhub.db")
+    async with made as engine:
+        yield engine
 
 
 async def _events_count(engine: AsyncEngine) -> int:
@@ -456,11 +459,11 @@ async def _kill_mid_transaction(
             held = await feed.now()
             assert parse_position(held)[0] < min(blocked), "the feed read past open transactions"
         else:
-            Path(writer.gate).touch()
+            await asyncio.to_thread(Path(writer.gate).touch)
 
             async def paused() -> bool:
                 assert process.is_alive(), f"the writer died (exit code {process.exitcode})"
-                return Path(writer.paused).exists()
+                return await asyncio.to_thread(Path(writer.paused).exists)
 
             await _until(paused, "the writer stopped inside a transaction")
 
