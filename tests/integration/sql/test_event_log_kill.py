@@ -9,10 +9,10 @@ both are one statement) or an insert into `events` (stage "event": both written,
 stops right there with its transaction open. Then the process is killed. The gate:
 
 - PostgreSQL: triggers (added to this test's own schema) take a shared advisory lock that the
-  test holds exclusively; the test sees the writers wait on it in `pg_locks`. A backend waiting
-  on a lock notices its lost client only when it gets the lock, so the test opens the gate after
-  the kill; PostgreSQL then ends each dead client's transaction (rolls it back; a statement that
-  was sent whole, without an open transaction, commits atomically as it would have anyway).
+  test holds exclusively; the test sees every writer unit wait on it in `pg_locks`, each in a
+  transaction that holds an id. The writer's sessions check for a lost client while they wait
+  (`client_connection_check_interval`), so after the kill PostgreSQL ends them, and rolls their
+  transactions back, with the gate still closed; the test opens it only afterwards.
 - SQLite: temporary triggers of the writer's own connections call a function that blocks the
   writer's thread inside the transaction once a gate file exists, and says so in a file.
 
