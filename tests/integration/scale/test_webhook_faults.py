@@ -42,7 +42,7 @@ from tests.integration.scale.test_worker import WorkerProcess, start_worker, wai
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
-SUCCESS = "taskhub_webhook_attempts_total"
+ATTEMPTS = "taskhub_webhook_attempts_total"
 
 
 # --- the receiver ------------------------------------------------------------------------------
@@ -378,7 +378,7 @@ def test_two_workers_send_each_delivery_exactly_once(
     assert Counter(hit.webhook_id for hit in hits) == {row.id: 1 for row in rows}
     assert sorted(task_of(hit.body) for hit in hits) == sorted(tasks)
     verify(secret, hits)
-    sent = [worker.sample(SUCCESS, outcome="success") for worker in workers]
+    sent = [worker.sample(ATTEMPTS, outcome="success") for worker in workers]
     assert sum(sent) == 60
     assert all(n > 0 for n in sent), f"both workers should have delivered: {sent}"
 
@@ -429,7 +429,7 @@ def test_a_worker_killed_mid_delivery_leaves_it_to_another_with_the_same_webhook
     # The killed attempt left no record; the log holds the survivor's success.
     assert [(a["response_status"], a["error"]) for a in detail["attempts"]] == [(204, None)]
     assert detail["attempt_count"] == 1
-    assert survivor.sample(SUCCESS, outcome="success") == 1
+    assert survivor.sample(ATTEMPTS, outcome="success") == 1
 
 
 def test_a_receiver_that_is_down_is_retried_on_the_schedule_until_it_answers(
