@@ -362,15 +362,10 @@ class FanOutEvents:
             # the position moves there without reading them.
             end = await self._feed.now()
             hooks = await uow.webhooks.enabled()
-            if not hooks:
-                if end == position:
-                    return 0
-                if not await uow.feed_position.advance(position, end):
-                    await uow.rollback()
-                    return 0
-                await uow.commit()
-                return 0
-            items, next_position = await self._feed.read_after(position, self._batch)
+            if hooks:
+                items, next_position = await self._feed.read_after(position, self._batch)
+            else:
+                items, next_position = [], end
             if not items and next_position == position:
                 return 0
             now = self._clock.now()
