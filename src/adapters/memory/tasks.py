@@ -9,6 +9,7 @@ task keeps its row in "tasks" and has a `TrashMark` in "trash"; reads of live ta
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -130,6 +131,30 @@ class MemoryTaskRepository:
         await self.add(placed, limit=limit)
         if event is not None and self._events is not None:
             await self._events.append(event.placed_in(project_id))
+        return placed
+
+    async def add_many_as_member(
+        self,
+        tasks: Sequence[Task],
+        *,
+        user_id: str,
+        roles: frozenset[Role],
+        inbox: bool,
+        limit: int,
+        events: Sequence[Event],
+    ) -> list[Task] | None:
+        owner = tasks[0].owner_id
+        held = sum(1 for task in self._rows.values() if task.owner_id == owner)
+        if held + len(tasks) > limit:
+            return None
+        placed: list[Task] = []
+        for task, event in zip(tasks, events, strict=True):
+            stored = await self.add_as_member(
+                task, user_id=user_id, roles=roles, inbox=inbox, limit=limit, event=event
+            )
+            if stored is None:  # the same check for each: only the first can fail
+                return None
+            placed.append(stored)
         return placed
 
     async def get(self, task_id: str, user_id: str) -> TaskInProject | None:

@@ -113,41 +113,67 @@ INSERT_EVENT_SQLITE: Insert = insert(events).values(
 )
 
 
-def created_event_cte(target: Any, gate: Any) -> Any:
+def created_event_cte(target: Any, gate: Any, *, many: bool = False) -> Any:
     """PostgreSQL: the INSERT of a created task's event as a CTE of the task's own statement,
     written only when the task is (one row of `target` joined with `gate`), in the project
     `target.project_id` the statement found. Bound as `e_<column>` (text); the body's
-    `project_id` and `data.project_id` are set to that project."""
+    `project_id` and `data.project_id` are set to that project. With `many`, each `e_<column>`
+    is an array (`created_events_params`) and every element is one event, in array order."""
+    source = target.join(gate, literal_column("true"))
+    if many:
+        arrays = [bindparam(f"e_{name}", type_=ARRAY(Text())) for name in _CREATED_COLUMNS]
+        rows = (
+            func.unnest(*arrays)
+            .table_valued(*_CREATED_COLUMNS, with_ordinality="n")
+            .render_derived()
+        )
+        source = source.join(rows, literal_column("true"))
+
+    def given(name: str) -> Any:
+        return rows.c[name] if many else bindparam(f"e_{name}", type_=Text())
+
     project = cast(target.c.project_id, Text)
-    given = cast(bindparam("e_body", type_=Text()), JSONB)
-    placed = func.jsonb_set(given, literal_column("'{project_id}'"), func.to_jsonb(project))
+    placed = func.jsonb_set(
+        cast(given("body"), JSONB), literal_column("'{project_id}'"), func.to_jsonb(project)
+    )
     body = func.jsonb_set(placed, literal_column("'{data,project_id}'"), func.to_jsonb(project))
     values = [
         _TXID_POSTGRESQL,
-        cast(bindparam("e_id", type_=Text()), events.c.id.type),
-        bindparam("e_type", type_=Text()),
-        cast(bindparam("e_occurred_at", type_=Text()), _TIMESTAMPTZ),
+        cast(given("id"), events.c.id.type),
+        given("type"),
+        cast(given("occurred_at"), _TIMESTAMPTZ),
         target.c.project_id,
-        bindparam("e_resource_type", type_=Text()),
-        cast(bindparam("e_resource_id", type_=Text()), events.c.resource_id.type),
-        bindparam("e_audience", type_=Text()),
+        given("resource_type"),
+        cast(given("resource_id"), events.c.resource_id.type),
+        given("audience"),
         cast(body, Text),
     ]
-    return (
-        insert(events)
-        .from_select(
-            ["txid", *_COLUMNS],
-            select(*values).select_from(target.join(gate, literal_column("true"))),
-        )
-        .cte("recorded")
-    )
+    rows_in_order = select(*values).select_from(source)
+    if many:
+        rows_in_order = rows_in_order.order_by(rows.c.n)
+    return insert(events).from_select(["txid", *_COLUMNS], rows_in_order).cte("recorded")
+
+
+# The columns `created_event_cte` takes as parameters (the project is the statement's own).
+_CREATED_COLUMNS = tuple(name for name in _COLUMNS if name != "project_id")
+
+
+def _created_row(event: Event) -> dict[str, Any]:
+    row = _row(event)
+    row["occurred_at"] = event.occurred_at.isoformat()
+    return row
 
 
 def created_event_params(event: Event) -> dict[str, Any]:
     """The `e_<column>` parameters of `created_event_cte` (all text)."""
-    row = _row(event)
-    row["occurred_at"] = event.occurred_at.isoformat()
-    return {f"e_{name}": row[name] for name in _COLUMNS if name != "project_id"}
+    row = _created_row(event)
+    return {f"e_{name}": row[name] for name in _CREATED_COLUMNS}
+
+
+def created_events_params(events_: Sequence[Event]) -> dict[str, Any]:
+    """The `e_<column>` arrays of `created_event_cte(..., many=True)`, one element per event."""
+    rows = [_created_row(event) for event in events_]
+    return {f"e_{name}": [row[name] for row in rows] for name in _CREATED_COLUMNS}
 
 
 _ACTIVITY_COLUMNS = (

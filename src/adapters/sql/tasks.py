@@ -32,6 +32,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
+import msgspec
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
@@ -58,10 +59,17 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy import column as column_
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects.postgresql import JSONB
 
-from adapters.sql.events import SqlEventLog, created_event_cte, created_event_params
+from adapters.sql.events import (
+    SqlEventLog,
+    created_event_cte,
+    created_event_params,
+    created_events_params,
+)
 from adapters.sql.tables import project_members, projects, task_counts, tasks
 from adapters.sql.types import is_canonical_uuid
 from domain.events import Event
@@ -70,6 +78,9 @@ from domain.projects import Membership, Role
 from domain.task_queries import NONE, TaskQuery, TaskSort
 from domain.tasks import Task, TaskLimitReached, TaskStatus, fold_for_search
 from domain.trash import TrashedTask, TrashPosition
+
+# Task rows as JSON for a many-row insert (datetimes as RFC 3339, which PostgreSQL reads).
+_json_rows = msgspec.json.Encoder()
 
 # Ids come back as canonical lower-case text under names of their own, so that `id` in WHERE
 # and ORDER BY is still the uuid column and its index.
@@ -162,37 +173,54 @@ def _insert_as_member(*, inbox: bool) -> Insert:
     )
 
 
-def _insert_counted_as_member(*, inbox: bool, recorded: bool = False) -> Insert:
+def _insert_counted_as_member(*, inbox: bool, recorded: bool = False, many: bool = False) -> Insert:
     """PostgreSQL: the same insert as one statement with the owner's counter: the counter moves
     only when the membership check found the project and the owner is below `max_tasks`, and
     the task is inserted only when the counter moved. RETURNING the project's id; no row back
     means the membership check or the cap refused it. With `recorded`, the task's created event
-    is inserted by the same statement (`adapters.sql.events.created_event_cte`)."""
+    is inserted by the same statement (`adapters.sql.events.created_event_cte`).
+
+    With `many`, the same for `k` tasks of one owner in one project, all or none: the rows come
+    from `rows` (a JSON array of task rows, typed by the table's own row type), their events
+    from `created_event_cte`'s arrays, and the counter moves by `k` only while that keeps it
+    within `max_tasks`."""
     target = _member_project(inbox=inbox, postgresql=True).cte("target")
     owner = _values(tasks.c.owner_id)
+    limit = bindparam("max_tasks", type_=Integer())
+    k = bindparam("k", type_=Integer()) if many else _ONE
     counted = (
         pg.insert(task_counts)
-        .from_select(["owner_id", "n"], select(owner, _ONE).select_from(target))
+        .from_select(["owner_id", "n"], select(owner, k).select_from(target).where(k <= limit))
         .on_conflict_do_update(
             index_elements=[task_counts.c.owner_id],
-            set_={"n": task_counts.c.n + _ONE},
-            where=task_counts.c.n < bindparam("max_tasks", type_=Integer()),
+            set_={"n": task_counts.c.n + k},
+            where=task_counts.c.n <= limit - k,
         )
         .returning(task_counts.c.n)
         .cte("counted")
     )
+    source = target.join(counted, true())
+    if many:
+        given = cast(bindparam("rows", type_=Text()), JSONB)
+        row_type: Any = literal_column(f"NULL::{tasks.name}")
+        # Named, not listed, columns: the row type's own names (its order is the database's).
+        rows = func.jsonb_populate_recordset(row_type, given).table_valued(
+            *(column_(c.key, c.type) for c in _DATA_COLUMNS)
+        )
+        source = source.join(rows, true())
     values = [
-        target.c.project_id if column.key == "project_id" else _values(column)
+        target.c.project_id
+        if column.key == "project_id"
+        else (rows.c[column.key] if many else _values(column))
         for column in _DATA_COLUMNS
     ]
-    rows = select(*values).select_from(target.join(counted, true()))
     statement = (
         insert(tasks)
-        .from_select([column.key for column in _DATA_COLUMNS], rows)
+        .from_select([column.key for column in _DATA_COLUMNS], select(*values).select_from(source))
         .returning(cast(tasks.c.project_id, Text))
     )
     if recorded:
-        statement = statement.add_cte(created_event_cte(target, counted))
+        statement = statement.add_cte(created_event_cte(target, counted, many=many))
     return statement
 
 
@@ -306,6 +334,11 @@ INSERT_AS_MEMBER_POSTGRESQL = {
 # The same, recording the task's created event in the same statement.
 INSERT_RECORDED_AS_MEMBER_POSTGRESQL = {
     inbox: _insert_counted_as_member(inbox=inbox, recorded=True) for inbox in (False, True)
+}
+# The same for several tasks of one owner in one project, with their created events.
+INSERT_MANY_RECORDED_AS_MEMBER_POSTGRESQL = {
+    inbox: _insert_counted_as_member(inbox=inbox, recorded=True, many=True)
+    for inbox in (False, True)
 }
 # PostgreSQL, read only when a checked insert wrote nothing: the owner's count, when the
 # membership check passes (the same parameters as the insert).
@@ -879,6 +912,51 @@ class SqlTaskRepository:
         elif event is not None and self._events is not None:
             self._events.written += 1  # recorded by the task's own statement
         return replace(task, project_id=row[0])
+
+    async def add_many_as_member(
+        self,
+        tasks_: Sequence[Task],
+        *,
+        user_id: str,
+        roles: frozenset[Role],
+        inbox: bool,
+        limit: int,
+        events: Sequence[Event],
+    ) -> list[Task] | None:
+        """PostgreSQL: one INSERT ... SELECT for all of them, with the membership check, the
+        owner's counter and their created events, all or none. SQLite has no such statement:
+        None, as for a refusal, and the caller adds them one by one."""
+        first = tasks_[0]
+        if (
+            not self._postgresql
+            or not is_canonical_uuid(user_id)
+            or not (inbox or is_canonical_uuid(first.project_id))
+        ):
+            return None
+        rows = []
+        for task in tasks_:
+            values = task_to_row(task)
+            del values["project_id"]  # the statement's own: the project the check found
+            rows.append(values)
+        params: dict[str, Any] = {
+            "member_id": user_id,
+            "roles": sorted(role.value for role in roles),
+            "v_owner_id": first.owner_id,
+            "k": len(tasks_),
+            "max_tasks": limit,
+            "rows": _json_rows.encode(rows).decode(),
+            **created_events_params(events),
+        }
+        if not inbox:
+            params["in_project"] = first.project_id
+        first_row = await self._run.write_returning(
+            INSERT_MANY_RECORDED_AS_MEMBER_POSTGRESQL[inbox], params
+        )
+        if first_row is None:
+            return None
+        if self._events is not None:
+            self._events.written += len(tasks_)  # recorded by the tasks' own statement
+        return [replace(task, project_id=first_row[0]) for task in tasks_]
 
     async def get(self, task_id: str, user_id: str) -> TaskInProject | None:
         if not is_canonical_uuid(task_id) or not is_canonical_uuid(user_id):

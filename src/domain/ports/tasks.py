@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Set
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -72,6 +72,23 @@ class TaskRepository(Protocol):
         first statement of a unit of work, may commit by itself: call it last. `event` (the
         task's created event) is recorded with the task, in the project it went to
         (`Event.placed_in`), in the same step."""
+        ...
+
+    async def add_many_as_member(
+        self,
+        tasks: Sequence[Task],
+        *,
+        user_id: str,
+        roles: frozenset[Role],
+        inbox: bool,
+        limit: int,
+        events: Sequence[Event],
+    ) -> list[Task] | None:
+        """`add_as_member` for several new tasks of one owner in one project (`inbox` as there),
+        each with its created event (`events`, in the same order), all in one step: the stored
+        tasks, or None when nothing was written. None also when the check or the cap refuses
+        any of them, or when the store has no single step for it: the caller then adds them
+        one by one, which says which one fails and why."""
         ...
 
     async def get(self, task_id: str, user_id: str) -> TaskInProject | None:

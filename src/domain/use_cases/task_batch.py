@@ -7,6 +7,8 @@ transactions:
   whose `commit()` only writes what the unit holds (so a refused insert fails its own operation)
   and commits nothing; the batch commits once at the end, and the events held meanwhile go out
   after that commit. The first operation that fails rolls everything back (`BatchFailed`).
+  Consecutive creates for one project share one step (`CreateTask.execute_many`, one write);
+  when that step writes nothing they run one by one, which names the one that fails.
 - not atomic: each operation is its own use-case call, with its own transaction; a failure is
   that operation's result and the others go on.
 An operation whose input was already refused by the transport (`Rejected`) fails with its error
@@ -35,7 +37,7 @@ from domain.ports.tasks import (
     TaskUnitOfWorkFactory,
 )
 from domain.tasks import DEFAULT_MAX_TASKS_PER_OWNER, Task, TaskDraft
-from domain.use_cases.tasks import CreateTask, DeleteTask, UpdateTask
+from domain.use_cases.tasks import CreateTask, DeleteTask, UpdateTask, shares_one_step
 
 MAX_OPERATIONS = 100
 # A batch counts as 1 + ceil(n / OPERATIONS_PER_REQUEST) requests for the rate limit.
@@ -213,15 +215,39 @@ class RunTaskBatch:
             joined = _Joined(uow)
             writers = self._writers(lambda: joined, held)
             results = []
-            for index, operation in enumerate(operations):
-                try:
-                    results.append(await _run(writers, caller, index, operation))
-                except DomainError as exc:
-                    raise BatchFailed(index, exc) from exc
+            for start, run in batch_steps(operations):
+                created = await writers.create.execute_many(caller, run) if run else None
+                if created is not None:
+                    results += (
+                        OperationResult(start + i, Outcome.CREATED, task)
+                        for i, task in enumerate(created)
+                    )
+                    continue
+                for index in range(start, start + max(len(run), 1)):
+                    try:
+                        results.append(await _run(writers, caller, index, operations[index]))
+                    except DomainError as exc:
+                        raise BatchFailed(index, exc) from exc
             await uow.commit()
         for event in held.events:
             await self._events.publish(event)
         return results
+
+
+def batch_steps(operations: Sequence[Operation]) -> list[tuple[int, list[TaskDraft]]]:
+    """The operations cut into steps, each (its first index, its drafts): a stretch of two or
+    more creates that `CreateTask.execute_many` may write together, or a single operation of
+    any kind (no drafts: it runs alone)."""
+    steps: list[tuple[int, list[TaskDraft]]] = []
+    for index, operation in enumerate(operations):
+        draft = operation.draft if isinstance(operation, CreateOp) else None
+        if draft is None or not shares_one_step(draft, draft.project_id):
+            steps.append((index, []))
+        elif steps and steps[-1][1] and shares_one_step(draft, steps[-1][1][0].project_id):
+            steps[-1][1].append(draft)
+        else:
+            steps.append((index, [draft]))
+    return [(start, drafts if len(drafts) > 1 else []) for start, drafts in steps]
 
 
 async def _run(

@@ -11,12 +11,19 @@ they commit with it; the log notices (`TaskEvent`) are published after the commi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from domain.access import POLICY, Action, Caller, project_not_found, require_scope
 from domain.auth import Scope
-from domain.errors import Conflict, FieldError, FieldErrors, NotFound, PreconditionFailed
+from domain.errors import (
+    Conflict,
+    DomainError,
+    FieldError,
+    FieldErrors,
+    NotFound,
+    PreconditionFailed,
+)
 from domain.events import EventMaker, EventType, TaskEvent, TaskEventName
 from domain.ports import Clock, IdGenerator
 from domain.ports.tasks import (
@@ -108,6 +115,23 @@ def _raise_if_any(errors: list[FieldError]) -> None:
     collected.raise_if_any(_HEADING)
 
 
+def _requested(project_id: object) -> str | None:
+    """The project a draft names (a string), else None (the inbox)."""
+    return project_id if isinstance(project_id, str) else None
+
+
+def shares_one_step(draft: TaskDraft, project_id: object) -> bool:
+    """Whether `CreateTask.execute_many` may write `draft` with others for `project_id`: it
+    names that project (or, like it, none), and no parent or assignee (their checks read the
+    tree and the members first)."""
+    return (
+        draft.parent_id is None
+        and draft.assignee_id is None
+        and (draft.project_id is None or isinstance(draft.project_id, str))
+        and draft.project_id == project_id
+    )
+
+
 class CreateTask:
     def __init__(
         self,
@@ -134,7 +158,7 @@ class CreateTask:
             draft=draft,
             now=self._clock.now(),
         )
-        requested = draft.project_id if isinstance(draft.project_id, str) else None
+        requested = _requested(draft.project_id)
         make = EventMaker(self._ids.new_id, caller, task.created_at)
         async with self._uow_factory() as uow:
             if task.parent_id is None and task.assignee_id is None:
@@ -147,6 +171,53 @@ class CreateTask:
             TaskEvent(TaskEventName.CREATED, task.id, caller.user_id, task.created_at, task.version)
         )
         return task
+
+    async def execute_many(self, caller: Caller, drafts: Sequence[TaskDraft]) -> list[Task] | None:
+        """`execute` for several drafts of one project (`project_id`, else the inbox), none with
+        a parent or an assignee (`shares_one_step`): the new tasks, written in one step, or
+        None when nothing was written because a draft, the access policy, the cap or the store
+        refused that step; `execute` for each draft in turn then says which one fails and why."""
+        requested = drafts[0].project_id
+        if not all(shares_one_step(draft, requested) for draft in drafts):
+            raise ValueError("drafts of one step name one project and no parent or assignee")
+        try:
+            target = POLICY.task_project_for_create(caller, _requested(requested), None)
+            roles = POLICY.required_roles(caller, target, Action.WRITE_TASKS)
+            tasks = [
+                new_task(
+                    task_id=self._ids.new_id(),
+                    owner_id=caller.user_id,
+                    project_id=target or "",
+                    draft=draft,
+                    now=self._clock.now(),
+                )
+                for draft in drafts
+            ]
+        except DomainError:
+            return None
+        events = [
+            EventMaker(self._ids.new_id, caller, task.created_at).task(EventType.TASK_CREATED, task)
+            for task in tasks
+        ]
+        async with self._uow_factory() as uow:
+            placed = await uow.tasks.add_many_as_member(
+                tasks,
+                user_id=caller.user_id,
+                roles=roles,
+                inbox=target is None,
+                limit=self._max_tasks,
+                events=events,
+            )
+            if placed is None:
+                return None
+            await uow.commit()
+        for task in placed:
+            await self._events.publish(
+                TaskEvent(
+                    TaskEventName.CREATED, task.id, caller.user_id, task.created_at, task.version
+                )
+            )
+        return placed
 
     async def _place(
         self,

@@ -19,9 +19,11 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory.events import RecordingEventPublisher
+from adapters.security.ids import UuidV7Generator
 from adapters.sql.uow import SqlUnitOfWork
 from domain.task_queries import TaskFilter, TaskQuery
 from domain.tasks import TaskDraft
+from domain.use_cases.task_batch import CreateOp, RunTaskBatch
 from domain.use_cases.tasks import CreateTask, DeleteTask, GetTask, ListTasks, UpdateTask
 from tests.integration.sql.conftest import EngineMaker, UowFactory, add_user
 from tests.unit.projects.support import Who
@@ -109,3 +111,26 @@ async def test_each_task_use_case_stays_within_its_statements(
     }
     assert first == expected
     assert again == expected
+
+
+async def test_an_atomic_batch_of_creates_is_one_statement(
+    make_engine: EngineMaker, new_uow: UowFactory
+) -> None:
+    """A batch's stretch of creates for one project: the tasks, the owner's counter and the
+    created events in one INSERT, inside the batch's transaction."""
+    engine = make_engine(pool_size=1, max_overflow=0)
+    owner = Who((await add_user(new_uow)).id)
+    batch = RunTaskBatch(
+        lambda: SqlUnitOfWork(engine, raw=True),
+        FakeClock(),
+        UuidV7Generator(),
+        RecordingEventPublisher(),
+    )
+    creates = [CreateOp(TaskDraft(title=f"t{n}", labels=["a"])) for n in range(50)]
+    await batch.execute(owner, creates[:2])  # the first use prepares the statement
+    with statements_sent(engine) as log:
+        results = await batch.execute(owner, creates)
+        for _ in range(3):  # asyncpg calls its query loggers soon after, not at once
+            await asyncio.sleep(0)
+    assert len(results) == 50
+    assert log == ["BEGIN", "WITH", "COMMIT"]

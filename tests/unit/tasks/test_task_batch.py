@@ -14,10 +14,12 @@ from domain.use_cases.task_batch import (
     BatchFailed,
     CreateOp,
     DeleteOp,
+    Operation,
     Outcome,
     Rejected,
     RunTaskBatch,
     UpdateOp,
+    batch_steps,
 )
 from tests.unit.projects.support import Who
 from tests.unit.tasks.test_use_cases import ALICE, ALICE_ID, World
@@ -139,3 +141,48 @@ async def test_a_batch_has_one_to_a_hundred_operations(world: World) -> None:
         await run_batch(world).execute(ALICE, [])
     with pytest.raises(ValueError, match="1 to 100"):
         await run_batch(world).execute(ALICE, [CreateOp(TaskDraft(title="t"))] * 101)
+
+
+def test_creates_for_one_project_share_a_step_and_the_rest_run_alone() -> None:
+    def create(project: str | None = None, **more: object) -> CreateOp:
+        return CreateOp(TaskDraft(title="t", project_id=project, **more))  # type: ignore[arg-type]
+
+    operations: list[Operation] = [
+        create("p1"),
+        create("p1"),
+        UpdateOp("x", {}),
+        create(),  # the inbox, alone: the next names another project
+        create("p2"),
+        create("p2"),
+        create("p2", parent_id="x"),  # the tree's checks read first: alone
+        create("p2"),
+        Rejected(Invalid("bad")),
+        create(),
+        create(),
+    ]
+    steps = [(start, len(drafts)) for start, drafts in batch_steps(operations)]
+    assert steps == [(0, 2), (2, 0), (3, 0), (4, 2), (6, 0), (7, 0), (8, 0), (9, 2)]
+
+
+async def test_a_refused_step_runs_its_creates_one_by_one_and_names_the_first_failure(
+    world: World,
+) -> None:
+    with pytest.raises(BatchFailed) as failed:
+        await run_batch(world).execute(
+            ALICE,
+            [
+                CreateOp(TaskDraft(title="fine")),
+                CreateOp(TaskDraft(title="fine too")),
+                CreateOp(TaskDraft(title="   ")),  # an empty title
+                CreateOp(TaskDraft(title="never reached", priority=9)),
+            ],
+        )
+    assert failed.value.index == 2
+    assert isinstance(failed.value.error, Invalid)
+    assert world.stored() == {}
+    results = await run_batch(world).execute(
+        ALICE, [CreateOp(TaskDraft(title=f"t{n}")) for n in range(5)]
+    )
+    assert [r.task.title for r in results if r.task] == [f"t{n}" for n in range(5)]
+    assert len(world.stored()) == 5
+    assert [e.task_id for e in world.events.events] == [r.task.id for r in results if r.task]
