@@ -4,8 +4,11 @@ Sets up PostgreSQL and Redis (throwaway ones unless BENCH_DATABASE_URL / BENCH_R
 given), migrates, creates a user and an API key through the `taskhub` CLI, seeds BENCH_TASKS
 tasks with COPY, then for BENCH_ROUNDS rounds starts the ceiling and then Taskhub (one at a
 time, BENCH_WORKERS uvicorn workers each, the same database pool bounds) and drives GET by id,
-the default list page and POST with wrk. Prints the median per endpoint and the ratio
-Taskhub/ceiling, startup time and peak RSS per worker; writes bench/results/latest.{json,md}.
+the default list page and POST with wrk; on Taskhub alone also a batch of 100 creates against
+single POSTs, and over MCP find-tasks against the list and add-tasks of 50 against a batch of
+50 (BENCH_MCP=0 leaves those out). Prints the median per endpoint and the ratio
+Taskhub/ceiling, the Taskhub-only rows, startup time and peak RSS per worker; writes
+bench/results/latest.{json,md}.
 
   .venv/bin/python -m bench.run            # the full run (~3.5 min with the defaults)
   .venv/bin/python -m bench.run --quick    # smoke run: 1 round of 3 s
@@ -152,6 +155,9 @@ CREATING = {"post", "batch", "batch50", "mcp-add"}  # modes whose tasks are dele
 # Modes driven with BENCH_MCP_ADD_CONNECTIONS: a request creates MCP_ADD_SIZE tasks one after
 # another, so 64 of them in flight queue for seconds each.
 FEW_CONNECTIONS = {"batch50", "mcp-add"}
+# A worker builds its MCP server on its first MCP request (0.5-2 s): the warm-up before
+# find-tasks lasts at least this long, so that no worker builds while measured.
+MCP_WARMUP_MIN = 3
 APPS = ("ceiling", "taskhub")
 P99_FACTOR_MAX = 2.0
 RSS_MAX_MB = 120.0
@@ -657,7 +663,8 @@ def measure_app(
                 preflight_mcp(port, token, fx)
                 asyncio.run(reset_tasks(fx.dsn, fx.owner_id, fx.cutoff))
             args = (wrk, cfg, port, mode, prefix, token, fx.ids_file)
-            warm = run_wrk(*args, cfg.warmup, body, connections)
+            warmup = max(cfg.warmup, MCP_WARMUP_MIN) if mode == "mcp" else cfg.warmup
+            warm = run_wrk(*args, warmup, body, connections)
             if warm.error_count:
                 say(f"warning: {warm.errors} errors during the warm-up of {endpoint.label}")
             app_before, backend_before = cpu_ticks(workers), cpu_ticks(fx.backend_pids())
@@ -831,14 +838,21 @@ def _paired_rounds(runs: list[AppRun], mine: str, theirs: str) -> dict[str, Any]
             "rps": _median([m[key].rps for m in rounds]),
             "p50_ms": _median([m[key].p50_ms for m in rounds]),
             "p99_ms": _median([m[key].p99_ms for m in rounds]),
+            "requests_per_cpu_s": _median([m[key].requests_per_cpu_s for m in rounds]),
         }
         for key in (mine, theirs)
     }
+    per_cpu = [
+        m[mine].requests_per_cpu_s / m[theirs].requests_per_cpu_s
+        for m in rounds
+        if m[theirs].requests_per_cpu_s
+    ]
     return {
         "mcp": side[mine],
         "http": side[theirs],
         "round_ratios": ratios,
         "ratio": round(statistics.median(known), 3) if known else None,
+        "cpu_ratio": round(statistics.median(per_cpu), 3) if per_cpu else None,
         "errors": sum(m[mine].error_count + m[theirs].error_count for m in rounds),
     }
 
@@ -875,8 +889,8 @@ def render_mcp(
     lines = [
         "",
         "| Taskhub only | MCP | p50 ms | p99 ms | HTTP API | p50 ms | p99 ms "
-        "| ratio MCP/HTTP (median of rounds) | per round | goal | verdict |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |",
+        "| ratio MCP/HTTP (median of rounds) | per round | goal | verdict | req/CPU-s ratio |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | ---: |",
     ]
     missed: list[str] = []
     for row in rows:
@@ -898,7 +912,8 @@ def render_mcp(
             f"| {row['endpoint']} | {mcp[key]:.0f} {row['unit']} | {mcp['p50_ms']:.2f} "
             f"| {mcp['p99_ms']:.2f} | {rest[key]:.0f} {row['unit']} | {rest['p50_ms']:.2f} "
             f"| {rest['p99_ms']:.2f} | **{ratio:.2f}** | {per_round} "
-            f"| {'none' if goal is None else f'>= {goal:.2f}'} | {verdict} |"
+            f"| {'none' if goal is None else f'>= {goal:.2f}'} | {verdict} "
+            f"| {row['cpu_ratio'] or 0:.2f} |"
         )
     if add is not None:
         lines += [

@@ -84,8 +84,9 @@ def test_wrk_posts_tool_calls_to_mcp_and_counts_tool_errors() -> None:
     assert "errors_tool" in script
 
 
-def measured(rps: float, errors: int = 0) -> Measurement:
-    return Measurement(100, 10.0, rps, 5.0, 9.0, {"tool": errors} if errors else {})
+def measured(rps: float, errors: int = 0, cpu_s: float = 0.0) -> Measurement:
+    failed = {"tool": errors} if errors else {}
+    return Measurement(100, 10.0, rps, 5.0, 9.0, failed, app_cpu_s=cpu_s)
 
 
 def taskhub_run(round_no: int, **rps: float) -> AppRun:
@@ -112,6 +113,16 @@ def test_find_tasks_row_is_the_median_of_the_rounds_ratios_against_the_list() ->
     assert "goal met" in lines[-1]
     assert "440 req/s" in lines[-1]
     assert "**0.55**" in lines[-1]
+    assert row["cpu_ratio"] is None  # no CPU measured
+
+
+def test_the_rows_cross_check_in_requests_per_cpu_second() -> None:
+    results = {"list": measured(1000, cpu_s=1.0), "mcp-find": measured(300, cpu_s=4.0)}
+    row = mcp_find_row([AppRun("taskhub", 1, 1.0, [], 0.0, results)])
+    assert row is not None
+    assert (row["mcp"]["requests_per_cpu_s"], row["http"]["requests_per_cpu_s"]) == (25, 100)
+    assert row["cpu_ratio"] == 0.25
+    assert render_mcp(row, None)[0][-1].endswith("| 0.25 |")
 
 
 def test_add_tasks_row_is_in_tasks_per_second_with_no_goal() -> None:
