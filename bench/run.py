@@ -4,8 +4,11 @@ Sets up PostgreSQL and Redis (throwaway ones unless BENCH_DATABASE_URL / BENCH_R
 given), migrates, creates a user and an API key through the `taskhub` CLI, seeds BENCH_TASKS
 tasks with COPY, then for BENCH_ROUNDS rounds starts the ceiling and then Taskhub (one at a
 time, BENCH_WORKERS uvicorn workers each, the same database pool bounds) and drives GET by id,
-the default list page and POST with wrk. Prints the median per endpoint and the ratio
-Taskhub/ceiling, startup time and peak RSS per worker; writes bench/results/latest.{json,md}.
+the default list page and POST with wrk; on Taskhub alone also a batch of 100 creates against
+single POSTs, and over MCP find-tasks against the list and add-tasks of 50 against a batch of
+50 (BENCH_MCP=0 leaves those out). Prints the median per endpoint and the ratio
+Taskhub/ceiling, the Taskhub-only rows, startup time and peak RSS per worker; writes
+bench/results/latest.{json,md}.
 
   .venv/bin/python -m bench.run            # the full run (~3.5 min with the defaults)
   .venv/bin/python -m bench.run --quick    # smoke run: 1 round of 3 s
@@ -86,17 +89,52 @@ BATCH_GOAL = 10.0
 BATCH_LABEL = f"POST /v1/tasks/batch ({BATCH_SIZE} creates) vs {BATCH_SIZE} POST /v1/tasks"
 
 
-def batch_body(project_id: str) -> str:
+def batch_body(project_id: str, size: int = BATCH_SIZE, atomic: bool = True) -> str:
     create = {"op": "create", "data": {**POST_FIELDS, "project_id": project_id}}
-    return json.dumps({"operations": [create] * BATCH_SIZE}, separators=(",", ":"))
+    body: dict[str, Any] = {"operations": [create] * size}
+    if not atomic:
+        body["atomic"] = False
+    return json.dumps(body, separators=(",", ":"))
+
+
+# Taskhub only, over MCP (POST /mcp, stateless, a JSON answer per tools/call): find-tasks with
+# the list endpoint's page against GET /v1/tasks, and add-tasks of MCP_ADD_SIZE (its most)
+# against a batch of as many creates with `atomic: false`, which like add-tasks commits each
+# create on its own. Both compared per Taskhub round, the median of the rounds' ratios.
+MCP_PROTOCOL = "2025-11-25"  # the handshake era: a call needs no envelope in its _meta
+MCP_PAGE = 50  # the list endpoint's page (tasks.lua asks ?limit=50)
+MCP_FIND_GOAL = 0.5
+MCP_FIND_LABEL = f"find-tasks (MCP, limit {MCP_PAGE}) vs GET /v1/tasks?limit={MCP_PAGE}"
+MCP_ADD_SIZE = 50
+MCP_ADD_LABEL = (
+    f"add-tasks (MCP, {MCP_ADD_SIZE} tasks) vs POST /v1/tasks/batch "
+    f"({MCP_ADD_SIZE} creates, atomic false)"
+)
+
+
+def mcp_call(tool: str, arguments: dict[str, Any]) -> str:
+    """A JSON-RPC tools/call, as a client sends it (id 1: tasks.lua checks the answer's)."""
+    params = {"name": tool, "arguments": arguments}
+    message = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}
+    return json.dumps(message, separators=(",", ":"))
+
+
+def mcp_find_body() -> str:
+    return mcp_call("find-tasks", {"limit": MCP_PAGE})
+
+
+def mcp_add_body(project_id: str) -> str:
+    task = {**POST_FIELDS, "project_id": project_id}
+    return mcp_call("add-tasks", {"tasks": [task] * MCP_ADD_SIZE})
 
 
 @dataclass(frozen=True)
 class Endpoint:
-    mode: str  # the Lua script's BENCH_MODE
+    mode: str  # the key of its results and, unless wrk_mode says otherwise, the Lua BENCH_MODE
     label: str
     floor: float
     goal: float
+    wrk_mode: str = ""
 
 
 ENDPOINTS = (
@@ -106,6 +144,20 @@ ENDPOINTS = (
 )
 # Measured on Taskhub only, after ENDPOINTS; its row is `batch_row`'s, not a ceiling ratio.
 BATCH_ENDPOINT = Endpoint("batch", f"POST /v1/tasks/batch ({BATCH_SIZE})", 0.0, BATCH_GOAL)
+# Measured on Taskhub only, after BATCH_ENDPOINT, unless BENCH_MCP=0; rows `mcp_find_row` and
+# `mcp_add_row`.
+MCP_ENDPOINTS = (
+    Endpoint("batch50", f"POST /v1/tasks/batch ({MCP_ADD_SIZE}, non-atomic)", 0.0, 0.0, "batch"),
+    Endpoint("mcp-find", f"MCP find-tasks ({MCP_PAGE})", 0.0, MCP_FIND_GOAL, "mcp"),
+    Endpoint("mcp-add", f"MCP add-tasks ({MCP_ADD_SIZE})", 0.0, 0.0, "mcp"),
+)
+CREATING = {"post", "batch", "batch50", "mcp-add"}  # modes whose tasks are deleted after a run
+# Modes driven with BENCH_MCP_ADD_CONNECTIONS: a request creates MCP_ADD_SIZE tasks one after
+# another, so 64 of them in flight queue for seconds each.
+FEW_CONNECTIONS = {"batch50", "mcp-add"}
+# A worker builds its MCP server on its first MCP request (0.5-2 s): the warm-up before
+# find-tasks lasts at least this long, so that no worker builds while measured.
+MCP_WARMUP_MIN = 3
 APPS = ("ceiling", "taskhub")
 P99_FACTOR_MAX = 2.0
 RSS_MAX_MB = 120.0
@@ -126,6 +178,8 @@ class Config:
     pool_overflow: int
     sample_ids: int
     rate_limit: str
+    mcp: bool = True
+    mcp_add_connections: int = 8
 
 
 def _env_int(name: str, default: int) -> int:
@@ -145,6 +199,8 @@ def load_config(quick: bool) -> Config:
         pool_overflow=_env_int("BENCH_POOL_OVERFLOW", 0),
         sample_ids=_env_int("BENCH_SAMPLE_IDS", 2000),
         rate_limit=os.environ.get("BENCH_RATE_LIMIT", "10000000/minute"),
+        mcp=os.environ.get("BENCH_MCP", "1") != "0",
+        mcp_add_connections=_env_int("BENCH_MCP_ADD_CONNECTIONS", 8),
     )
 
 
@@ -215,6 +271,7 @@ def run_wrk(
     ids: Path,
     seconds: int,
     body: str,
+    connections: int = 0,
 ) -> Measurement:
     env = {
         **os.environ,
@@ -223,8 +280,11 @@ def run_wrk(
         "BENCH_TOKEN": token,
         "BENCH_IDS_FILE": str(ids),
         "BENCH_BODY": body,
+        "BENCH_MCP_PROTOCOL": MCP_PROTOCOL,
     }
-    argv = [wrk, f"-t{cfg.threads}", f"-c{cfg.connections}", f"-d{seconds}s", "--timeout", "5s"]
+    connections = connections or cfg.connections
+    argv = [wrk, f"-t{min(cfg.threads, connections)}", f"-c{connections}", f"-d{seconds}s"]
+    argv += ["--timeout", "5s"]
     argv += ["-s", str(LUA), f"http://127.0.0.1:{port}"]
     done = subprocess.run(
         argv, env=env, capture_output=True, text=True, timeout=seconds + 60, check=False
@@ -236,7 +296,7 @@ def run_wrk(
     elapsed = raw["duration_us"] / 1e6
     errors = {
         kind: raw[f"errors_{kind}"]
-        for kind in ("status", "connect", "read", "write", "timeout")
+        for kind in ("status", "connect", "read", "write", "timeout", "tool")
         if raw[f"errors_{kind}"]
     }
     return Measurement(
@@ -362,6 +422,7 @@ class Fixture:
     body: str
     notes: list[str] = field(default_factory=list)
     batch_body: str = ""
+    bodies: dict[str, str] = field(default_factory=dict)  # by endpoint mode; else `body`
     backend_pids: Callable[[], list[int]] = list
     code: str = ""
 
@@ -436,6 +497,12 @@ def prepare(cfg: Config, stack: ExitStack) -> Fixture:
         project_id, post_body(project_id), notes,
     )  # fmt: skip
     fixture.batch_body = batch_body(project_id)
+    fixture.bodies = {
+        "batch": fixture.batch_body,
+        "batch50": batch_body(project_id, MCP_ADD_SIZE, atomic=False),
+        "mcp-find": mcp_find_body(),
+        "mcp-add": mcp_add_body(project_id),
+    }
     fixture.code = source_fingerprint()
     notes.append(f"Taskhub code: git {git_state()}, source fingerprint {fixture.code}")
     if ceiling_reset() == "none":
@@ -463,6 +530,7 @@ class AppRun:
     rss_mb: list[float]
     background_busy: float
     results: dict[str, Measurement]
+    rss_mb_with_mcp: list[float] = field(default_factory=list)  # after the MCP rows, if any
 
 
 def start_app(app: str, cfg: Config, fx: Fixture, log: Path) -> tuple[Server, int]:
@@ -479,12 +547,18 @@ def start_app(app: str, cfg: Config, fx: Fixture, log: Path) -> tuple[Server, in
 
 
 def _request(
-    port: int, method: str, path: str, token: str, body: str | None = None
+    port: int,
+    method: str,
+    path: str,
+    token: str,
+    body: str | None = None,
+    extra: dict[str, str] | None = None,
 ) -> tuple[int, Any]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     if body is not None:
         headers["Content-Type"] = "application/json"
+    headers.update(extra or {})
     try:
         connection.request(method, path, body=body, headers=headers)
         response = connection.getresponse()
@@ -516,6 +590,38 @@ def preflight_batch(port: int, token: str, fx: Fixture) -> None:
         raise RuntimeError(f"POST /v1/tasks/batch answered {status}: {str(answer)[:300]}")
 
 
+def _tool_result(port: int, token: str, body: str) -> dict[str, Any]:
+    """The structured content of a successful tools/call (a tool error answers 200 too)."""
+    extra = {"Accept": "application/json, text/event-stream", "MCP-Protocol-Version": MCP_PROTOCOL}
+    status, answer = _request(port, "POST", "/mcp", token, body, extra)
+    result = answer.get("result") if status == 200 and isinstance(answer, dict) else None
+    if not isinstance(result, dict) or result.get("isError") or "structuredContent" not in result:
+        raise RuntimeError(f"POST /mcp answered {status}: {str(answer)[:300]}")
+    return dict(result["structuredContent"])
+
+
+def preflight_mcp(port: int, token: str, fx: Fixture) -> None:
+    """find-tasks answers the list endpoint's page (the same tasks), add-tasks creates all its
+    tasks, and the non-atomic batch of as many creates answers a 201 for each."""
+    # Creates still in flight from the previous wrk run may land between the two reads.
+    for attempt in range(10):
+        status, listed = _request(port, "GET", f"/v1/tasks?limit={MCP_PAGE}", token)
+        found = _tool_result(port, token, fx.bodies["mcp-find"])
+        ids = [t["id"] for t in found["items"]]
+        if status == 200 and len(ids) == MCP_PAGE and ids == [t["id"] for t in listed["items"]]:
+            break
+        if attempt == 9:
+            raise RuntimeError(f"find-tasks answered another page: {str(found)[:300]}")
+        time.sleep(0.5)
+    added = _tool_result(port, token, fx.bodies["mcp-add"])
+    if added["succeeded"] != MCP_ADD_SIZE:
+        raise RuntimeError(f"add-tasks answered {str(added)[:300]}")
+    status, answer = _request(port, "POST", "/v1/tasks/batch", token, fx.bodies["batch50"])
+    statuses = [r.get("status") for r in answer.get("results", [])] if status == 200 else []
+    if statuses != [201] * MCP_ADD_SIZE:
+        raise RuntimeError(f"POST /v1/tasks/batch answered {status}: {str(answer)[:300]}")
+
+
 def measure_app(
     app: str, round_no: int, cfg: Config, fx: Fixture, wrk: str, seen: dict[str, Any]
 ) -> AppRun:
@@ -543,17 +649,26 @@ def measure_app(
         workers = server.workers()
         results: dict[str, Measurement] = {}
         endpoints = ENDPOINTS + ((BATCH_ENDPOINT,) if app == "taskhub" else ())
+        if app == "taskhub" and cfg.mcp:
+            endpoints += MCP_ENDPOINTS
+        rss: list[float | None] | None = None
         for endpoint in endpoints:
-            body = fx.batch_body if endpoint is BATCH_ENDPOINT else fx.body
-            warm = run_wrk(
-                wrk, cfg, port, endpoint.mode, prefix, token, fx.ids_file, cfg.warmup, body
-            )
+            body = fx.bodies.get(endpoint.mode, fx.body)
+            mode = endpoint.wrk_mode or endpoint.mode
+            connections = cfg.mcp_add_connections if endpoint.mode in FEW_CONNECTIONS else 0
+            if endpoint is MCP_ENDPOINTS[0]:
+                # A worker loads the MCP SDK on its first MCP request: the RSS target is for
+                # workers that serve the HTTP API only, so their peak is taken before it.
+                rss = [peak_rss_mb(pid) for pid in workers]
+                preflight_mcp(port, token, fx)
+                asyncio.run(reset_tasks(fx.dsn, fx.owner_id, fx.cutoff))
+            args = (wrk, cfg, port, mode, prefix, token, fx.ids_file)
+            warmup = max(cfg.warmup, MCP_WARMUP_MIN) if mode == "mcp" else cfg.warmup
+            warm = run_wrk(*args, warmup, body, connections)
             if warm.error_count:
                 say(f"warning: {warm.errors} errors during the warm-up of {endpoint.label}")
             app_before, backend_before = cpu_ticks(workers), cpu_ticks(fx.backend_pids())
-            result = run_wrk(
-                wrk, cfg, port, endpoint.mode, prefix, token, fx.ids_file, cfg.duration, body
-            )
+            result = run_wrk(*args, cfg.duration, body, connections)
             result.app_cpu_s = round(cpu_seconds_between(app_before, cpu_ticks(workers)), 2)
             backend_after = cpu_ticks(fx.backend_pids())
             result.backend_cpu_s = round(cpu_seconds_between(backend_before, backend_after), 2)
@@ -564,13 +679,14 @@ def measure_app(
                 f"p50 {result.p50_ms:7.2f} ms  p99 {result.p99_ms:7.2f} ms  "
                 f"{result.requests_per_cpu_s:7.1f} req/CPU-s{flag}"
             )
-            if endpoint.mode in ("post", "batch"):
+            if endpoint.mode in CREATING:
                 asyncio.run(reset_tasks(fx.dsn, fx.owner_id, fx.cutoff))
-        rss = [peak_rss_mb(pid) for pid in workers]
+        last = [peak_rss_mb(pid) for pid in workers]
         if any(r.error_count for r in results.values()):
             say(server.tail())
-        rss_mb = [round(r, 1) for r in rss if r is not None]
-        return AppRun(app, round_no, startup, rss_mb, round(busy, 3), results)
+        rss_mb = [round(r, 1) for r in (rss or last) if r is not None]
+        with_mcp = [round(r, 1) for r in last if r is not None] if rss is not None else []
+        return AppRun(app, round_no, startup, rss_mb, round(busy, 3), results, with_mcp)
     finally:
         shielded(server.stop)()
 
@@ -633,11 +749,17 @@ def summarise(cfg: Config, runs: list[AppRun], fx: Fixture) -> dict[str, Any]:
             "peak_rss_mb_per_worker": max(
                 ([r.rss_mb for r in runs if r.app == app]), key=lambda x: max(x, default=0)
             ),
+            "peak_rss_mb_per_worker_with_mcp": max(
+                ([r.rss_mb_with_mcp for r in runs if r.app == app]),
+                key=lambda x: max(x, default=0),
+            ),
         }
         for app in APPS
     }
     return {
         "batch": batch_row(runs),
+        "mcp_find": mcp_find_row(runs),
+        "mcp_add": mcp_add_row(runs, cfg.mcp_add_connections),
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "background_busy": [r.background_busy for r in runs],
         "host": {"cpus": os.cpu_count(), "kernel": os.uname().release},
@@ -703,6 +825,105 @@ def render_batch(row: dict[str, Any] | None) -> tuple[list[str], list[str]]:
     return lines, missed
 
 
+def _paired_rounds(runs: list[AppRun], mine: str, theirs: str) -> dict[str, Any] | None:
+    """Two measurements of each Taskhub round that has both, as a row's common part: each side's
+    medians, every round's ratio `mine`/`theirs` of req/s and the median of those ratios."""
+    rounds = [r.results for r in runs if r.app == "taskhub" and {mine, theirs} <= r.results.keys()]
+    if not rounds:
+        return None
+    ratios = [round(m[mine].rps / m[theirs].rps, 3) if m[theirs].rps else None for m in rounds]
+    known = [r for r in ratios if r is not None]
+    side = {
+        key: {
+            "rps": _median([m[key].rps for m in rounds]),
+            "p50_ms": _median([m[key].p50_ms for m in rounds]),
+            "p99_ms": _median([m[key].p99_ms for m in rounds]),
+            "requests_per_cpu_s": _median([m[key].requests_per_cpu_s for m in rounds]),
+        }
+        for key in (mine, theirs)
+    }
+    per_cpu = [
+        m[mine].requests_per_cpu_s / m[theirs].requests_per_cpu_s
+        for m in rounds
+        if m[theirs].requests_per_cpu_s
+    ]
+    return {
+        "mcp": side[mine],
+        "http": side[theirs],
+        "round_ratios": ratios,
+        "ratio": round(statistics.median(known), 3) if known else None,
+        "cpu_ratio": round(statistics.median(per_cpu), 3) if per_cpu else None,
+        "errors": sum(m[mine].error_count + m[theirs].error_count for m in rounds),
+    }
+
+
+def mcp_find_row(runs: list[AppRun]) -> dict[str, Any] | None:
+    """find-tasks over MCP against the list endpoint, the same page, in requests (pages) per
+    second of each Taskhub round; goal MCP_FIND_GOAL."""
+    row = _paired_rounds(runs, "mcp-find", "list")
+    if row is None:
+        return None
+    return {"endpoint": MCP_FIND_LABEL, "unit": "req/s", "page": MCP_PAGE, **row,
+            "goal": MCP_FIND_GOAL}  # fmt: skip
+
+
+def mcp_add_row(runs: list[AppRun], connections: int) -> dict[str, Any] | None:
+    """add-tasks of MCP_ADD_SIZE over MCP against a non-atomic batch of as many creates, in tasks
+    created per second (each request creates MCP_ADD_SIZE on both sides); no goal."""
+    row = _paired_rounds(runs, "mcp-add", "batch50")
+    if row is None:
+        return None
+    for side in ("mcp", "http"):
+        row[side]["tasks_per_s"] = round(row[side]["rps"] * MCP_ADD_SIZE, 1)
+    return {"endpoint": MCP_ADD_LABEL, "unit": "tasks/s", "size": MCP_ADD_SIZE, **row,
+            "goal": None, "connections": connections}  # fmt: skip
+
+
+def render_mcp(
+    find: dict[str, Any] | None, add: dict[str, Any] | None
+) -> tuple[list[str], list[str]]:
+    """The MCP rows' lines (a row without a goal shows its ratio only) and a missed goal."""
+    rows = [row for row in (find, add) if row is not None]
+    if not rows:
+        return [], []
+    lines = [
+        "",
+        "| Taskhub only | MCP | p50 ms | p99 ms | HTTP API | p50 ms | p99 ms "
+        "| ratio MCP/HTTP (median of rounds) | per round | goal | verdict | req/CPU-s ratio |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | ---: |",
+    ]
+    missed: list[str] = []
+    for row in rows:
+        ratio, goal = row["ratio"] or 0.0, row["goal"]
+        if row["errors"]:
+            verdict = f"VOID: {row['errors']} errors"
+        elif not (row["mcp"]["rps"] and row["http"]["rps"]):
+            verdict = "VOID: no request completed"
+        elif goal is None:
+            verdict = "no goal: figure only"
+        else:
+            verdict = "goal met" if ratio >= goal else "BELOW GOAL"
+        if verdict == "BELOW GOAL":
+            missed.append(f"{row['endpoint']}: {ratio:.2f} < {goal:.2f}")
+        key = "tasks_per_s" if row["unit"] == "tasks/s" else "rps"
+        mcp, rest = row["mcp"], row["http"]
+        per_round = " ".join(f"{r:.2f}" for r in row["round_ratios"] if r is not None)
+        lines.append(
+            f"| {row['endpoint']} | {mcp[key]:.0f} {row['unit']} | {mcp['p50_ms']:.2f} "
+            f"| {mcp['p99_ms']:.2f} | {rest[key]:.0f} {row['unit']} | {rest['p50_ms']:.2f} "
+            f"| {rest['p99_ms']:.2f} | **{ratio:.2f}** | {per_round} "
+            f"| {'none' if goal is None else f'>= {goal:.2f}'} | {verdict} "
+            f"| {row['cpu_ratio'] or 0:.2f} |"
+        )
+    if add is not None:
+        lines += [
+            "",
+            f"{add['endpoint']}: wrk -c{add['connections']} for both (a request creates "
+            f"{add['size']} tasks one after another); the ratio is tasks/s over tasks/s.",
+        ]
+    return lines, missed
+
+
 def _verdict(ratio: float | None, floor: float, goal: float) -> str:
     if ratio is None:
         return "n/a"
@@ -747,6 +968,9 @@ def render(summary: dict[str, Any]) -> tuple[str, list[str]]:
     batch_lines, batch_missed = render_batch(summary.get("batch"))
     lines += batch_lines
     missed += batch_missed
+    mcp_lines, mcp_missed = render_mcp(summary.get("mcp_find"), summary.get("mcp_add"))
+    lines += mcp_lines
+    missed += mcp_missed
     lines += ["", "| app | start to /health 200 (median; runs) | peak RSS per worker |"]
     lines.append("| --- | --- | --- |")
     for app, info in summary["apps"].items():
@@ -754,6 +978,14 @@ def render(summary: dict[str, Any]) -> tuple[str, list[str]]:
         rss = ", ".join(f"{r:.1f} MiB" for r in info["peak_rss_mb_per_worker"])
         lines.append(f"| {app} | {info['startup_median_s']:.2f} s ({runs}) | {rss} |")
     taskhub = summary["apps"]["taskhub"]
+    with_mcp = taskhub.get("peak_rss_mb_per_worker_with_mcp")
+    if with_mcp:
+        rss = ", ".join(f"{r:.1f} MiB" for r in with_mcp)
+        lines += [
+            "",
+            f"Taskhub peak RSS per worker after the MCP rows: {rss} (the MCP SDK loads on a "
+            "worker's first MCP request; the RSS target is for the figures above, taken before)",
+        ]
     if taskhub["startup_median_s"] >= STARTUP_MAX_S:
         missed.append(f"taskhub start to healthy {taskhub['startup_median_s']} s (max 2 s)")
     if any(r >= RSS_MAX_MB for r in taskhub["peak_rss_mb_per_worker"]):

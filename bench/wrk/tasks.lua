@@ -1,25 +1,29 @@
 -- wrk script for the task endpoints, configured through the environment (bench/run.py sets it):
---   BENCH_MODE      get | list | post | batch (Taskhub only: POST BENCH_PREFIX/batch)
+--   BENCH_MODE      get | list | post | batch (Taskhub only: POST BENCH_PREFIX/batch) | mcp
+--                   (Taskhub only: POST /mcp, a JSON-RPC tools/call in BENCH_BODY)
 --   BENCH_PREFIX    "/tasks" (ceiling) or "/v1/tasks" (Taskhub)
 --   BENCH_TOKEN     bearer token; empty for the ceiling
 --   BENCH_IDS_FILE  one task id per line (mode get); each thread starts at its own offset and
 --                   cycles over every id
---   BENCH_BODY      the JSON body (modes post and batch)
+--   BENCH_BODY      the JSON body (modes post, batch and mcp)
+--   BENCH_MCP_PROTOCOL  the MCP-Protocol-Version header (mode mcp)
 -- done() prints one line "BENCH_RESULT {json}" that bench/run.py parses (latencies in us).
 -- wrk counts a response with status > 399 in errors.status; run.py treats any error as a failed
--- measurement.
+-- measurement. A tool error is a 200 over MCP, so mode mcp also counts an answer that is not a
+-- JSON-RPC result or is a result with "isError":true (errors_tool).
 
 local mode = os.getenv("BENCH_MODE") or "get"
 local prefix = os.getenv("BENCH_PREFIX") or "/tasks"
 local token = os.getenv("BENCH_TOKEN") or ""
 local ids_file = os.getenv("BENCH_IDS_FILE")
 local body = os.getenv("BENCH_BODY") or "{}"
+local mcp_protocol = os.getenv("BENCH_MCP_PROTOCOL") or ""
 
-local thread_count = 0
+local threads = {}
 
 function setup(thread)
-  thread_count = thread_count + 1
-  thread:set("thread_index", thread_count)
+  table.insert(threads, thread)
+  thread:set("thread_index", #threads)
 end
 
 local requests = {}
@@ -47,6 +51,11 @@ function init(args)
   elseif mode == "batch" then
     headers["Content-Type"] = "application/json"
     table.insert(requests, wrk.format("POST", prefix .. "/batch", headers, body))
+  elseif mode == "mcp" then
+    headers["Content-Type"] = "application/json"
+    headers["Accept"] = "application/json, text/event-stream"
+    headers["MCP-Protocol-Version"] = mcp_protocol
+    table.insert(requests, wrk.format("POST", "/mcp", headers, body))
   else
     error("unknown BENCH_MODE " .. mode)
   end
@@ -57,14 +66,30 @@ function request()
   return requests[position]
 end
 
+-- Defined for mode mcp only: wrk reads response bodies into Lua only when this exists.
+tool_errors = 0
+local rpc_result = '{"jsonrpc":"2.0","id":1,"result":'
+if mode == "mcp" then
+  function response(status, _headers, answer)
+    if status < 400 and (answer:sub(1, #rpc_result) ~= rpc_result
+        or answer:find('"isError":true', 1, true)) then
+      tool_errors = tool_errors + 1
+    end
+  end
+end
+
 function done(summary, latency, _requests)
   local e = summary.errors
+  local tool = 0
+  for _, thread in ipairs(threads) do
+    tool = tool + (thread:get("tool_errors") or 0)
+  end
   io.write(string.format(
     'BENCH_RESULT {"requests":%d,"duration_us":%d,"bytes":%d,"errors_connect":%d,' ..
     '"errors_read":%d,"errors_write":%d,"errors_status":%d,"errors_timeout":%d,' ..
-    '"latency_mean_us":%.1f,"latency_max_us":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,' ..
-    '"p999_us":%d}\n',
+    '"errors_tool":%d,"latency_mean_us":%.1f,"latency_max_us":%d,"p50_us":%d,"p90_us":%d,' ..
+    '"p99_us":%d,"p999_us":%d}\n',
     summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status,
-    e.timeout, latency.mean, latency.max, latency:percentile(50), latency:percentile(90),
+    e.timeout, tool, latency.mean, latency.max, latency:percentile(50), latency:percentile(90),
     latency:percentile(99), latency:percentile(99.9)))
 end
