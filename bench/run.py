@@ -42,6 +42,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from bench.receiver import ThreadedReceiver
 from bench.seed import (
     create_shared_project,
     delete_population,
@@ -61,6 +62,7 @@ from bench.services import (
     peak_rss_mb,
     shielded,
 )
+from bench.webhook_load import SERVER_ENV, WebhookLoad
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -126,6 +128,7 @@ class Config:
     pool_overflow: int
     sample_ids: int
     rate_limit: str
+    webhooks: int = 0
 
 
 def _env_int(name: str, default: int) -> int:
@@ -145,6 +148,7 @@ def load_config(quick: bool) -> Config:
         pool_overflow=_env_int("BENCH_POOL_OVERFLOW", 0),
         sample_ids=_env_int("BENCH_SAMPLE_IDS", 2000),
         rate_limit=os.environ.get("BENCH_RATE_LIMIT", "10000000/minute"),
+        webhooks=_env_int("BENCH_WEBHOOKS", 0),
     )
 
 
@@ -364,6 +368,7 @@ class Fixture:
     batch_body: str = ""
     backend_pids: Callable[[], list[int]] = list
     code: str = ""
+    webhooks: WebhookLoad | None = None
 
 
 def prepare(cfg: Config, stack: ExitStack) -> Fixture:
@@ -436,6 +441,15 @@ def prepare(cfg: Config, stack: ExitStack) -> Fixture:
         project_id, post_body(project_id), notes,
     )  # fmt: skip
     fixture.batch_body = batch_body(project_id)
+    if cfg.webhooks:  # subscribed around each Taskhub POST row (bench.webhook_load)
+        env |= SERVER_ENV
+        key = taskhub_cli(
+            env, home, "create-api-key", email, "--name", "bench-webhooks",
+            "--scope", "webhooks:manage",
+        )  # fmt: skip
+        receiver = stack.enter_context(ThreadedReceiver())
+        fixture.webhooks = WebhookLoad(cfg.webhooks, key, receiver)
+        notes.append(f"POST rows of Taskhub with {cfg.webhooks} webhooks subscribed (task.*)")
     fixture.code = source_fingerprint()
     notes.append(f"Taskhub code: git {git_state()}, source fingerprint {fixture.code}")
     if ceiling_reset() == "none":
@@ -545,12 +559,17 @@ def measure_app(
         endpoints = ENDPOINTS + ((BATCH_ENDPOINT,) if app == "taskhub" else ())
         for endpoint in endpoints:
             body = fx.batch_body if endpoint is BATCH_ENDPOINT else fx.body
+            hooks = fx.webhooks if app == "taskhub" and endpoint.mode == "post" else None
+            if hooks:
+                hooks.subscribe(port)
             warm = run_wrk(
                 wrk, cfg, port, endpoint.mode, prefix, token, fx.ids_file, cfg.warmup, body
             )
             if warm.error_count:
                 say(f"warning: {warm.errors} errors during the warm-up of {endpoint.label}")
             app_before, backend_before = cpu_ticks(workers), cpu_ticks(fx.backend_pids())
+            if hooks:
+                hooks.measuring()
             result = run_wrk(
                 wrk, cfg, port, endpoint.mode, prefix, token, fx.ids_file, cfg.duration, body
             )
@@ -558,6 +577,11 @@ def measure_app(
             backend_after = cpu_ticks(fx.backend_pids())
             result.backend_cpu_s = round(cpu_seconds_between(backend_before, backend_after), 2)
             results[endpoint.mode] = result
+            if hooks:
+                note, delivered = hooks.finish(port, fx.dsn, result.requests)
+                fx.notes.append(f"round {round_no}: {note}")
+                if not delivered:  # the row is void, as for failed requests
+                    result.errors["no webhook delivery"] = 1
             flag = f"  !! ERRORS {result.errors}" if result.error_count else ""
             say(
                 f"round {round_no} {app:8} {endpoint.label:24} {result.rps:9.1f} req/s  "
