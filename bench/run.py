@@ -45,6 +45,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from bench.receiver import ThreadedReceiver
 from bench.seed import (
     create_shared_project,
     delete_population,
@@ -64,6 +65,7 @@ from bench.services import (
     peak_rss_mb,
     shielded,
 )
+from bench.webhook_load import SERVER_ENV, WebhookLoad
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -180,6 +182,7 @@ class Config:
     rate_limit: str
     mcp: bool = True
     mcp_add_connections: int = 8
+    webhooks: int = 0
 
 
 def _env_int(name: str, default: int) -> int:
@@ -201,6 +204,7 @@ def load_config(quick: bool) -> Config:
         rate_limit=os.environ.get("BENCH_RATE_LIMIT", "10000000/minute"),
         mcp=os.environ.get("BENCH_MCP", "1") != "0",
         mcp_add_connections=_env_int("BENCH_MCP_ADD_CONNECTIONS", 8),
+        webhooks=_env_int("BENCH_WEBHOOKS", 0),
     )
 
 
@@ -425,6 +429,7 @@ class Fixture:
     bodies: dict[str, str] = field(default_factory=dict)  # by endpoint mode; else `body`
     backend_pids: Callable[[], list[int]] = list
     code: str = ""
+    webhooks: WebhookLoad | None = None
 
 
 def prepare(cfg: Config, stack: ExitStack) -> Fixture:
@@ -503,6 +508,15 @@ def prepare(cfg: Config, stack: ExitStack) -> Fixture:
         "mcp-find": mcp_find_body(),
         "mcp-add": mcp_add_body(project_id),
     }
+    if cfg.webhooks:  # subscribed around each Taskhub POST row (bench.webhook_load)
+        env |= SERVER_ENV
+        key = taskhub_cli(
+            env, home, "create-api-key", email, "--name", "bench-webhooks",
+            "--scope", "webhooks:manage",
+        )  # fmt: skip
+        receiver = stack.enter_context(ThreadedReceiver())
+        fixture.webhooks = WebhookLoad(cfg.webhooks, key, receiver)
+        notes.append(f"POST rows of Taskhub with {cfg.webhooks} webhooks subscribed (task.*)")
     fixture.code = source_fingerprint()
     notes.append(f"Taskhub code: git {git_state()}, source fingerprint {fixture.code}")
     if ceiling_reset() == "none":
@@ -662,17 +676,27 @@ def measure_app(
                 rss = [peak_rss_mb(pid) for pid in workers]
                 preflight_mcp(port, token, fx)
                 asyncio.run(reset_tasks(fx.dsn, fx.owner_id, fx.cutoff))
+            hooks = fx.webhooks if app == "taskhub" and endpoint.mode == "post" else None
+            if hooks:
+                hooks.subscribe(port)
             args = (wrk, cfg, port, mode, prefix, token, fx.ids_file)
             warmup = max(cfg.warmup, MCP_WARMUP_MIN) if mode == "mcp" else cfg.warmup
             warm = run_wrk(*args, warmup, body, connections)
             if warm.error_count:
                 say(f"warning: {warm.errors} errors during the warm-up of {endpoint.label}")
             app_before, backend_before = cpu_ticks(workers), cpu_ticks(fx.backend_pids())
+            if hooks:
+                hooks.measuring()
             result = run_wrk(*args, cfg.duration, body, connections)
             result.app_cpu_s = round(cpu_seconds_between(app_before, cpu_ticks(workers)), 2)
             backend_after = cpu_ticks(fx.backend_pids())
             result.backend_cpu_s = round(cpu_seconds_between(backend_before, backend_after), 2)
             results[endpoint.mode] = result
+            if hooks:
+                note, delivered = hooks.finish(port, fx.dsn, result.requests)
+                fx.notes.append(f"round {round_no}: {note}")
+                if not delivered:  # the row is void, as for failed requests
+                    result.errors["no webhook delivery"] = 1
             flag = f"  !! ERRORS {result.errors}" if result.error_count else ""
             say(
                 f"round {round_no} {app:8} {endpoint.label:24} {result.rps:9.1f} req/s  "

@@ -13,49 +13,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from app.container import build_container, close_container
 from app.settings import load_settings
+from bench.receiver import local_receiver
 from domain.auth import ALL_SCOPES, Principal, PrincipalKind
 from domain.users import User
 from domain.webhooks import WebhookDraft, new_delivery, payload
-
-
-async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """A keep-alive HTTP/1.1 endpoint that reads each request and answers 204."""
-    try:
-        while True:
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":", 1)[1])
-            await reader.readexactly(length)
-            writer.write(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
-            await writer.drain()
-    except (asyncio.IncompleteReadError, ConnectionError):
-        pass
-    finally:
-        writer.close()
-
-
-@contextlib.asynccontextmanager
-async def local_receiver() -> AsyncIterator[str]:
-    server = await asyncio.start_server(_answer, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/hook"
-    finally:
-        server.close()
 
 
 def settings_for(database_url: str, concurrency: int) -> Any:
@@ -83,8 +54,8 @@ async def measure(deliveries: int, concurrency: int, database_url: str) -> dict[
             await uow.users.add(user)
             await uow.commit()
         caller = Principal(user.id, PrincipalKind.SESSION, ALL_SCOPES, "bench", "bench")
-        async with local_receiver() as url:
-            draft = WebhookDraft(url=url, events=["task.*"])
+        async with local_receiver() as receiver:
+            draft = WebhookDraft(url=receiver.url, events=["task.*"])
             hook = (await container.create_webhook().execute(caller, draft)).webhook
             ids = container.ids()
             body = payload("webhook.ping", now, {"webhook_id": hook.id})
@@ -108,12 +79,14 @@ async def measure(deliveries: int, concurrency: int, database_url: str) -> dict[
             while handled := await deliver.step():
                 done += handled
             seconds = time.perf_counter() - started
+            received = receiver.count
             async with container.webhook_uow_factory()() as uow:
                 backlog = await uow.deliveries.backlog()
     finally:
         await close_container(container)
     return {
         "deliveries": done,
+        "received": received,
         "left_pending": backlog.pending,
         "concurrency": concurrency,
         "database": database_url.split(":", 1)[0],

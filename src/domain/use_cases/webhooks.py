@@ -428,15 +428,23 @@ class DeliverWebhooks:
         async with self._uow_factory() as uow:
             claimed = await uow.deliveries.claim(now, self._holder, now + self._lease, self._batch)
             work: list[tuple[Delivery, Webhook]] = []
+            # A batch is mostly one webhook's deliveries of one project: each webhook and each
+            # (project, owner) membership is read once per step.
+            hooks: dict[str, Webhook | None] = {}
+            readers: dict[tuple[str, str], bool] = {}
             for delivery in claimed:
-                hook = await uow.webhooks.get(delivery.webhook_id)
+                if delivery.webhook_id not in hooks:
+                    hooks[delivery.webhook_id] = await uow.webhooks.get(delivery.webhook_id)
+                hook = hooks[delivery.webhook_id]
                 if hook is None:
                     continue
-                if delivery.project_id is not None and (
-                    await uow.memberships.get(delivery.project_id, hook.owner_id) is None
-                ):
-                    await uow.deliveries.update(_no_access(delivery, now))
-                    continue
+                if delivery.project_id is not None:
+                    key = (delivery.project_id, hook.owner_id)
+                    if key not in readers:
+                        readers[key] = await uow.memberships.get(*key) is not None
+                    if not readers[key]:
+                        await uow.deliveries.update(_no_access(delivery, now))
+                        continue
                 work.append((delivery, hook))
             await uow.commit()
             backlog = await uow.deliveries.backlog()

@@ -339,3 +339,44 @@ async def test_the_delivery_purge_keeps_pending_and_recent_ones(world: HookWorld
     assert await purge.step() == 1
     assert world.database.tables["deliveries"] == {}
     assert world.database.tables["webhook_attempts"] == {}
+
+
+async def test_a_delivery_step_reads_each_webhook_and_membership_once(
+    world: HookWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adapters.memory.projects import MemoryMembershipRepository
+    from adapters.memory.webhooks import MemoryWebhookRepository
+
+    alice, bob = world.user("alice"), world.user("bob")
+    project = world.project()
+    world.join(project, alice, Role.OWNER)
+    world.join(project, bob, Role.EDITOR)
+    first = (await _create(world, Who(alice.id))).webhook
+    second = (await _create(world, Who(alice.id))).webhook
+    bobs = (await _create(world, Who(bob.id))).webhook
+    for _ in range(3):
+        _event(world, project.id)
+    await world.fan_out().step()
+    del world.database.tables["memberships"][f"{project.id}/{bob.id}"]
+    reads: list[str] = []
+    hook_get, member_get = MemoryWebhookRepository.get, MemoryMembershipRepository.get
+
+    async def get_hook(self: Any, webhook_id: str, *, for_update: bool = False) -> Any:
+        reads.append("webhook" if not for_update else "webhook for update")
+        return await hook_get(self, webhook_id, for_update=for_update)
+
+    async def get_member(self: Any, project_id: str, user_id: str) -> Any:
+        reads.append("membership")
+        return await member_get(self, project_id, user_id)
+
+    monkeypatch.setattr(MemoryWebhookRepository, "get", get_hook)
+    monkeypatch.setattr(MemoryMembershipRepository, "get", get_member)
+    assert await world.deliver().step() == 9
+    assert sorted(reads) == ["membership"] * 2 + ["webhook"] * 3 + ["webhook for update"] * 2
+    assert sorted(json.loads(s.body)["type"] for s in world.sender.sent) == ["task.created"] * 6
+    statuses = {(d.webhook_id, d.status) for d in world.database.tables["deliveries"].values()}
+    assert statuses == {
+        (first.id, DeliveryStatus.SUCCEEDED),
+        (second.id, DeliveryStatus.SUCCEEDED),
+        (bobs.id, DeliveryStatus.FAILED),  # bob left the project: marked failed, never sent
+    }
