@@ -599,6 +599,7 @@ class Options:
     grace: float
     database_url: str
     redis_url: str
+    redis_prefix: str
     throwaway_cluster: bool
     strict: bool
 
@@ -620,6 +621,9 @@ def parse_options(argv: list[str] | None) -> Options:
         "made there and dropped afterwards",
     )
     parser.add_argument("--redis-url", default=DEFAULT_REDIS, help="keys under a per-run prefix")
+    parser.add_argument(
+        "--redis-prefix", default="taskhub-stream-", help="the per-run key prefix starts so"
+    )
     parser.add_argument(
         "--throwaway-cluster",
         action="store_true",
@@ -695,7 +699,7 @@ def run(opts: Options, stack: ExitStack) -> dict[str, Any]:
     dsn, redis_url = backends(opts, stack, notes)
     cfg = Config(0, 0, 0, 0, 0, 0, opts.workers, 10, 0, 0, "10000000/minute")
     env = taskhub_env(cfg, home, dsn, redis_url, port=8000)  # each replica gets its own
-    prefix = f"taskhub-stream-{uuid.uuid4().hex[:8]}:"
+    prefix = f"{opts.redis_prefix}{uuid.uuid4().hex[:8]}:"
     env.update(REDIS_KEY_PREFIX=prefix, SERVE_WORKER="false")
     stack.callback(_drop_keys, redis_url, prefix)
     taskhub_cli(env, home, "migrate")
@@ -785,8 +789,10 @@ def _interrupt(_signum: int, _frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     opts = parse_options(argv)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _interrupt)
+    held = (
+        signal.signal(signal.SIGINT, signal.default_int_handler),
+        signal.signal(signal.SIGTERM, _interrupt),
+    )
     RESULTS.mkdir(parents=True, exist_ok=True)
     try:
         with ExitStack() as stack:
@@ -797,20 +803,29 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, OSError, subprocess.CalledProcessError, asyncpg.PostgresError) as exc:
         say(f"FAILED: {exc}")
         return 2
+    finally:
+        signal.signal(signal.SIGINT, held[0])
+        signal.signal(signal.SIGTERM, held[1])
+    return report(summary, opts.strict)
+
+
+def report(summary: dict[str, Any], strict: bool) -> int:
+    """Print and write the summary; the exit status."""
     table = render(summary)
     (RESULTS / "stream-latest.json").write_text(json.dumps(summary, indent=2) + "\n")
     (RESULTS / "stream-latest.md").write_text(table + "\n")
     print()
     print(table)
-    print("\n(written to bench/results/stream-latest.{json,md})")
+    print(f"\n(written to {RESULTS}/stream-latest.{{json,md}})")
     if summary["writes"]["failed"] or summary["all"]["missing"]:
         print(
             f"\n!! {summary['writes']['failed']} failed writes, {summary['all']['missing']} "
-            "events missing from streams: the figures are VOID (see bench/results/stream-*.log)"
+            "events missing from streams: the figures are VOID (see the stream-replica*.log "
+            "files there)"
         )
         return 1
     if not summary["goal_met"]:
-        return 3 if opts.strict else 0
+        return 3 if strict else 0
     return 0
 
 
