@@ -69,6 +69,7 @@ from bench.services import (
 
 GOAL_P99_MS = 250.0
 TARGET_SECONDS = 10
+IDLE_REUSE_SECONDS = 2.0  # below Taskhub's default HTTP keep-alive timeout
 STREAM_PATH = "/v1/changes/stream?after=now"
 SCOPES = ("tasks:read", "tasks:write", "projects:read")
 DEFAULT_DATABASE = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -165,6 +166,7 @@ class Write:
     sent: float
     answered: float
     status: int  # 0: no answer
+    error: str = ""
 
 
 @dataclass
@@ -295,14 +297,21 @@ class Connections:
     def __init__(self, host: str, port: int, token: str) -> None:
         self._address = (host, port)
         self._headers = f"Host: {host}:{port}\r\nAuthorization: Bearer {token}\r\n"
-        self._free: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self._free: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
+
+    async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A free connection the server cannot have closed meanwhile (closed ones and ones idle
+        near the server's keep-alive timeout are dropped), else a new one."""
+        while self._free:
+            reader, writer, since = self._free.pop()
+            if not reader.at_eof() and time.monotonic() - since < IDLE_REUSE_SECONDS:
+                return reader, writer
+            writer.close()
+        return await asyncio.open_connection(*self._address)
 
     async def request(self, method: str, path: str, body: bytes) -> int:
         """The answer's status; raises OSError / asyncio.IncompleteReadError on a broken one."""
-        if self._free:
-            reader, writer = self._free.pop()
-        else:
-            reader, writer = await asyncio.open_connection(*self._address)
+        reader, writer = await self._connection()
         try:
             writer.write(
                 f"{method} {path} HTTP/1.1\r\n{self._headers}Content-Type: application/json\r\n"
@@ -320,13 +329,13 @@ class Connections:
             writer.close()
             raise
         if keep_alive:
-            self._free.append((reader, writer))
+            self._free.append((reader, writer, time.monotonic()))
         else:
             writer.close()
         return status
 
     def close(self) -> None:
-        for _, writer in self._free:
+        for _, writer, _ in self._free:
             writer.close()
         self._free.clear()
 
@@ -340,8 +349,8 @@ async def _one_write(pool: Connections, write: Write, title: str, target: str | 
         else:
             call = pool.request("PATCH", f"/v1/tasks/{target}", body)
         write.status = await asyncio.wait_for(call, 15)
-    except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
-        write.status = 0
+    except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
+        write.status, write.error = 0, type(exc).__name__
     write.answered = time.time()
 
 
@@ -489,7 +498,8 @@ def summarise(
 def _statuses(writes: Sequence[Write]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for write in writes:
-        counts[str(write.status)] = counts.get(str(write.status), 0) + 1
+        key = f"{write.status} {write.error}" if write.error else str(write.status)
+        counts[key] = counts.get(key, 0) + 1
     return counts
 
 

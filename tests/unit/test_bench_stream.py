@@ -193,3 +193,27 @@ async def test_the_writer_reuses_a_kept_alive_connection_and_reads_chunked_bodie
         b'PATCH /v1/tasks/1 HTTP/1.1 {"title":"b"}',
         b'PATCH /v1/tasks/1 HTTP/1.1 {"title":"c"}',
     ]
+
+
+async def test_the_writer_does_not_reuse_a_connection_the_server_closed() -> None:
+    connections = 0
+
+    async def answer_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        await reader.readuntil(b"\r\n\r\n")
+        await reader.readexactly(2)
+        writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()  # as a server does at its keep-alive timeout, without saying so
+
+    server = await asyncio.start_server(answer_once, "127.0.0.1", 0)
+    pool = Connections("127.0.0.1", server.sockets[0].getsockname()[1], "thk_x")
+    try:
+        assert await pool.request("POST", "/v1/tasks", b"{}") == 201
+        await asyncio.sleep(0.1)  # the close reaches the client
+        assert await pool.request("POST", "/v1/tasks", b"{}") == 201
+    finally:
+        pool.close()
+        server.close()
+    assert connections == 2
