@@ -611,6 +611,7 @@ class Options:
     redis_url: str
     redis_prefix: str
     throwaway_cluster: bool
+    durable: bool
     strict: bool
 
 
@@ -639,25 +640,36 @@ def parse_options(argv: list[str] | None) -> Options:
         action="store_true",
         help="own PostgreSQL and Redis as `make bench` starts them (durability off) instead",
     )
+    parser.add_argument(
+        "--durable",
+        action="store_true",
+        help="with --throwaway-cluster: keep PostgreSQL's durability settings (fsync, "
+        "synchronous_commit, full_page_writes) at their defaults",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 3 when the goal is missed")
     args = parser.parse_args(argv)
     if not 0 <= args.update_share <= 1 or args.rate <= 0 or args.replicas < 1:
         parser.error("--update-share must be 0..1, --rate > 0, --replicas >= 1")
+    if args.durable and not args.throwaway_cluster:
+        parser.error("--durable goes with --throwaway-cluster")
     return Options(**{k.replace("-", "_"): v for k, v in vars(args).items()})
 
 
 def backends(opts: Options, stack: ExitStack, notes: list[str]) -> tuple[str, str]:
     """(asyncpg DSN of a fresh database, Redis URL)."""
     if opts.throwaway_cluster:
-        pg = ThrowawayPostgres()
+        durability = ("fsync", "synchronous_commit", "full_page_writes")
+        settings = {k: v for k, v in PG_SETTINGS.items() if not (opts.durable and k in durability)}
+        pg = ThrowawayPostgres(settings)
         stack.callback(shielded(pg.stop))
         say(f"starting a throwaway PostgreSQL on port {pg.port}")
         pg.start()
         redis = ThrowawayRedis()
         stack.callback(shielded(redis.stop))
         redis.start()
-        settings = ", ".join(f"{k}={v}" for k, v in PG_SETTINGS.items())
-        notes.append(f"database: throwaway PostgreSQL 15 with durability off ({settings})")
+        shown = ", ".join(f"{k}={v}" for k, v in settings.items())
+        durable = "durable (defaults)" if opts.durable else "durability off"
+        notes.append(f"database: throwaway PostgreSQL 15, {durable} ({shown})")
         notes.append("redis: throwaway redis-server")
         return pg.dsn, redis.url
     dsn = stack.enter_context(fresh_database(_asyncpg_dsn(opts.database_url)))
