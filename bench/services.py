@@ -206,7 +206,8 @@ class ThrowawayPostgres:
     """A PostgreSQL cluster in a temporary directory on a free port, run as the `postgres`
     user when we are root (initdb refuses root). Durability is off: see PG_SETTINGS."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: Mapping[str, str] = PG_SETTINGS) -> None:
+        self.settings = dict(settings)
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="taskhub-bench-pg-"))
         self._as: list[str] = []
@@ -240,7 +241,7 @@ class ThrowawayPostgres:
             "--no-sync",
         )
         options = [f"-p {self.port}", "-h 127.0.0.1", f"-k {self.dir}"]
-        options += [f"-c {name}={value}" for name, value in PG_SETTINGS.items()]
+        options += [f"-c {name}={value}" for name, value in self.settings.items()]
         self.started = True
         self._run(
             str(PG_BIN / "pg_ctl"),
