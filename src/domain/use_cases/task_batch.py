@@ -8,7 +8,8 @@ transactions:
   and commits nothing; the batch commits once at the end, and the events held meanwhile go out
   after that commit. The first operation that fails rolls everything back (`BatchFailed`).
   Consecutive creates for one project share one step (`CreateTask.execute_many`, one write);
-  when that step writes nothing they run one by one, which names the one that fails.
+  when that step writes nothing they run one by one, which names the one that fails. A batch
+  that is one such step runs it in a unit of work of its own, with nothing around it.
 - not atomic: each operation is its own use-case call, with its own transaction; a failure is
   that operation's result and the others go on.
 An operation whose input was already refused by the transport (`Rejected`) fails with its error
@@ -210,12 +211,21 @@ class RunTaskBatch:
                     results.append(OperationResult(index, Outcome.FAILED, error=exc))
             return results
         held = _HeldEvents()
+        steps = batch_steps(operations)
+        if len(steps) == 1 and steps[0][1]:
+            # One write: it goes as one statement in a unit of its own (atomic by itself), so
+            # the cap's counter is held only while it runs, not until a later COMMIT.
+            writers = self._writers(self._uow_factory, self._events)
+            created = await writers.create.execute_many(caller, steps[0][1])
+            if created is not None:
+                return [OperationResult(i, Outcome.CREATED, task) for i, task in enumerate(created)]
+            steps = [(i, []) for i in range(len(operations))]  # refused: one by one, below
         async with self._uow_factory() as uow:
             await uow.flush()  # the transaction is open from here on: nothing commits alone
             joined = _Joined(uow)
             writers = self._writers(lambda: joined, held)
             results = []
-            for start, run in batch_steps(operations):
+            for start, run in steps:
                 created = await writers.create.execute_many(caller, run) if run else None
                 if created is not None:
                     results += (

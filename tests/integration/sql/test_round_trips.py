@@ -23,7 +23,7 @@ from adapters.security.ids import UuidV7Generator
 from adapters.sql.uow import SqlUnitOfWork
 from domain.task_queries import TaskFilter, TaskQuery
 from domain.tasks import TaskDraft
-from domain.use_cases.task_batch import CreateOp, RunTaskBatch
+from domain.use_cases.task_batch import CreateOp, RunTaskBatch, UpdateOp
 from domain.use_cases.tasks import CreateTask, DeleteTask, GetTask, ListTasks, UpdateTask
 from tests.integration.sql.conftest import EngineMaker, UowFactory, add_user
 from tests.unit.projects.support import Who
@@ -117,7 +117,7 @@ async def test_an_atomic_batch_of_creates_is_one_statement(
     make_engine: EngineMaker, new_uow: UowFactory
 ) -> None:
     """A batch's stretch of creates for one project: the tasks, the owner's counter and the
-    created events in one INSERT, inside the batch's transaction."""
+    created events in one INSERT, inside the batch's transaction when there is more to it."""
     engine = make_engine(pool_size=1, max_overflow=0)
     owner = Who((await add_user(new_uow)).id)
     batch = RunTaskBatch(
@@ -133,4 +133,14 @@ async def test_an_atomic_batch_of_creates_is_one_statement(
         for _ in range(3):  # asyncpg calls its query loggers soon after, not at once
             await asyncio.sleep(0)
     assert len(results) == 50
-    assert log == ["BEGIN", "WITH", "COMMIT"]
+    # Only creates: that statement alone, atomic by itself, so the owner's counter row is
+    # locked only while it runs.
+    assert log == ["WITH"]
+    old = results[0].task
+    assert old is not None
+    mixed = [*creates[:10], UpdateOp(old.id, {"title": "y"}), *creates[:10]]
+    with statements_sent(engine) as log:
+        await batch.execute(owner, mixed)
+        for _ in range(3):
+            await asyncio.sleep(0)
+    assert log == ["BEGIN", "WITH", "SELECT", "UPDATE", "INSERT", "WITH", "COMMIT"]
