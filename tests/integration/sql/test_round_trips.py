@@ -23,7 +23,7 @@ from adapters.security.ids import UuidV7Generator
 from adapters.sql.uow import SqlUnitOfWork
 from domain.task_queries import TaskFilter, TaskQuery
 from domain.tasks import TaskDraft
-from domain.use_cases.task_batch import CreateOp, RunTaskBatch, UpdateOp
+from domain.use_cases.task_batch import CreateOp, Operation, RunTaskBatch, UpdateOp
 from domain.use_cases.tasks import CreateTask, DeleteTask, GetTask, ListTasks, UpdateTask
 from tests.integration.sql.conftest import EngineMaker, UowFactory, add_user
 from tests.unit.projects.support import Who
@@ -138,7 +138,7 @@ async def test_an_atomic_batch_of_creates_is_one_statement(
     assert log == ["WITH"]
     old = results[0].task
     assert old is not None
-    mixed = [*creates[:10], UpdateOp(old.id, {"title": "y"}), *creates[:10]]
+    mixed: list[Operation] = [*creates[:10], UpdateOp(old.id, {"title": "y"}), *creates[:10]]
     with statements_sent(engine) as log:
         await batch.execute(owner, mixed)
         for _ in range(3):
