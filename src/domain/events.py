@@ -20,6 +20,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from domain.auth import Principal, PrincipalKind
@@ -109,6 +110,12 @@ def _time(value: datetime | None) -> str | None:
     """RFC 3339 in UTC ending in `Z`, as the API writes times."""
     if value is None:
         return None
+    return _utc_text(value)
+
+
+@lru_cache(maxsize=256)
+def _utc_text(value: datetime) -> str:
+    # Cached: one change writes the same instant several times (created, updated, occurred).
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 

@@ -956,7 +956,11 @@ class SqlTaskRepository:
             return None
         if self._events is not None:
             self._events.written += len(tasks_)  # recorded by the tasks' own statement
-        return [replace(task, project_id=first_row[0]) for task in tasks_]
+        placed_in = first_row[0]
+        return [
+            task if task.project_id == placed_in else replace(task, project_id=placed_in)
+            for task in tasks_
+        ]
 
     async def get(self, task_id: str, user_id: str) -> TaskInProject | None:
         if not is_canonical_uuid(task_id) or not is_canonical_uuid(user_id):

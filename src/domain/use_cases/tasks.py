@@ -174,31 +174,31 @@ class CreateTask:
 
     async def execute_many(self, caller: Caller, drafts: Sequence[TaskDraft]) -> list[Task] | None:
         """`execute` for several drafts of one project (`project_id`, else the inbox), none with
-        a parent or an assignee (`shares_one_step`): the new tasks, written in one step, or
-        None when nothing was written because a draft, the access policy, the cap or the store
-        refused that step; `execute` for each draft in turn then says which one fails and why."""
+        a parent or an assignee (`shares_one_step`): the new tasks, created at one time and
+        written in one step, or None when nothing was written because a draft, the access
+        policy, the cap or the store refused that step; `execute` for each draft in turn then
+        says which one fails and why."""
         requested = drafts[0].project_id
         if not all(shares_one_step(draft, requested) for draft in drafts):
             raise ValueError("drafts of one step name one project and no parent or assignee")
         try:
             target = POLICY.task_project_for_create(caller, _requested(requested), None)
             roles = POLICY.required_roles(caller, target, Action.WRITE_TASKS)
+            now = self._clock.now()  # one change: the tasks are created at the same time
             tasks = [
                 new_task(
                     task_id=self._ids.new_id(),
                     owner_id=caller.user_id,
                     project_id=target or "",
                     draft=draft,
-                    now=self._clock.now(),
+                    now=now,
                 )
                 for draft in drafts
             ]
         except DomainError:
             return None
-        events = [
-            EventMaker(self._ids.new_id, caller, task.created_at).task(EventType.TASK_CREATED, task)
-            for task in tasks
-        ]
+        make = EventMaker(self._ids.new_id, caller, now)
+        events = [make.task(EventType.TASK_CREATED, task) for task in tasks]
         async with self._uow_factory() as uow:
             placed = await uow.tasks.add_many_as_member(
                 tasks,
