@@ -113,11 +113,12 @@ INSERT_EVENT_SQLITE: Insert = insert(events).values(
 )
 
 
-def created_event_cte(target: Any, gate: Any, *, many: bool = False) -> Any:
+def created_event_cte(target: Any, gate: Any, *, many: bool = False, found: bool = True) -> Any:
     """PostgreSQL: the INSERT of a created task's event as a CTE of the task's own statement,
     written only when the task is (one row of `target` joined with `gate`), in the project
-    `target.project_id` the statement found. Bound as `e_<column>` (text); the body's
-    `project_id` and `data.project_id` are set to that project. With `many`, each `e_<column>`
+    `target.project_id` the statement found. Bound as `e_<column>` (text); with `found` (the
+    caller did not know the project: an inbox) the body's `project_id` and `data.project_id`
+    are set to that project, else the body is written as given. With `many`, each `e_<column>`
     is an array (`created_events_params`) and every element is one event, in array order."""
     source = target.join(gate, literal_column("true"))
     if many:
@@ -132,11 +133,13 @@ def created_event_cte(target: Any, gate: Any, *, many: bool = False) -> Any:
     def given(name: str) -> Any:
         return rows.c[name] if many else bindparam(f"e_{name}", type_=Text())
 
-    project = cast(target.c.project_id, Text)
-    placed = func.jsonb_set(
-        cast(given("body"), JSONB), literal_column("'{project_id}'"), func.to_jsonb(project)
-    )
-    body = func.jsonb_set(placed, literal_column("'{data,project_id}'"), func.to_jsonb(project))
+    body = given("body")
+    if found:
+        project = cast(target.c.project_id, Text)
+        placed = func.jsonb_set(
+            cast(body, JSONB), literal_column("'{project_id}'"), func.to_jsonb(project)
+        )
+        body = func.jsonb_set(placed, literal_column("'{data,project_id}'"), func.to_jsonb(project))
     values = [
         _TXID_POSTGRESQL,
         cast(given("id"), events.c.id.type),

@@ -220,7 +220,9 @@ def _insert_counted_as_member(*, inbox: bool, recorded: bool = False, many: bool
         .returning(cast(tasks.c.project_id, Text))
     )
     if recorded:
-        statement = statement.add_cte(created_event_cte(target, counted, many=many))
+        # A named project is the one the event was made in; only an inbox is found here.
+        event = created_event_cte(target, counted, many=many, found=inbox)
+        statement = statement.add_cte(event)
     return statement
 
 
