@@ -7,9 +7,10 @@ writes one row per event (its single writer makes that cheap).
 
 The feed walks events by (txid, seq). `seq` is a sequence taken at insert; `txid` the writing
 transaction's id (`pg_current_xact_id()`, 0 on SQLite). On PostgreSQL a read shows only events of
-transactions older than the oldest transaction still running (`pg_snapshot_xmin` of its own
-snapshot): every transaction with a smaller id has committed or rolled back, so no event can
-later appear before a position already handed out, and a transaction's events appear together.
+transactions older than the oldest transaction of this database still running in its own
+snapshot (`_STABLE_POSTGRESQL`): every transaction with a smaller id that could write here has
+committed or rolled back, so no event can later appear before a position already handed out,
+and a transaction's events appear together.
 A read that finds fewer than `limit` events moves its position up to that horizon, so a reader
 that may see few events does not scan the same ones again. SQLite's single writer commits in
 `seq` order, so `seq` alone is the order there. docs/architecture.md explains why this is exact.
@@ -310,14 +311,29 @@ _HORIZON_KEPT = (
 )
 
 
+# PostgreSQL: `stable`, the oldest transaction that may still write events here: the oldest
+# one running in this statement's snapshot, leaving out those seen running in another database
+# (transaction ids are the whole server's; another database's cannot write this table). One
+# that ended since the snapshot is not seen anywhere and is kept: the horizon only errs low.
+# Without a running one, the snapshot's xmax. The low 32 bits of an xid8 are the xid.
+_STABLE_POSTGRESQL = (
+    "SELECT CAST(CAST(coalesce((SELECT min(r.id) FROM pg_snapshot_xip(c.s) AS r(id) "
+    "WHERE CAST(CAST(r.id AS text) AS bigint) % 4294967296 NOT IN "
+    "(SELECT CAST(CAST(a.backend_xid AS text) AS bigint) FROM pg_stat_activity a "
+    "WHERE a.backend_xid IS NOT NULL AND a.datname <> current_database())), "
+    "pg_snapshot_xmax(c.s)) AS text) AS bigint) AS stable "
+    "FROM (SELECT pg_current_snapshot() AS s) c"
+)
+
+
 def _feed_sql(reader: FeedReader | None, *, postgresql: bool) -> str:
     visible = _visible(reader)
     page_columns = "e.txid, e.seq, e.body"
     if postgresql:
-        # `stable`: every transaction older than this one's oldest running one has finished.
+        # `stable`: every transaction of this database older than it has finished.
         return (
-            "WITH snap AS (SELECT CAST(CAST(pg_snapshot_xmin(pg_current_snapshot()) AS text) "  # noqa: S608
-            f"AS bigint) AS stable) SELECT snap.stable, {_HORIZON_KEPT}, {page_columns} "
+            f"WITH snap AS ({_STABLE_POSTGRESQL}) "  # noqa: S608
+            f"SELECT snap.stable, {_HORIZON_KEPT}, {page_columns} "
             "FROM snap LEFT JOIN LATERAL (SELECT e.txid, e.seq, e.body FROM events e "
             "WHERE (e.txid, e.seq) > (:after_txid, :after_seq) AND e.txid < snap.stable"
             f"{visible} ORDER BY e.txid, e.seq LIMIT :limit) e ON true ORDER BY e.txid, e.seq"
@@ -403,7 +419,7 @@ class SqlEventFeed:
 
     async def now(self) -> str:
         sql = (
-            "SELECT CAST(CAST(pg_snapshot_xmin(pg_current_snapshot()) AS text) AS bigint) - 1"
+            f"SELECT snap.stable - 1 FROM ({_STABLE_POSTGRESQL}) snap"  # noqa: S608
             if self._postgresql
             else "SELECT coalesce(max(seq), 0) FROM events"
         )
