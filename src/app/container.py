@@ -331,8 +331,9 @@ def _worker_jobs(
             purge_sessions.step,
         ),
         # One runner at a time walks the change feed; every worker delivers (each claims its own).
-        Job("webhook_fan_out", poll, fan_out.step),
-        Job("webhook_deliveries", poll, deliver.step, exclusive=False),
+        # Both run as soon as a commit writes events; the poll is the fallback.
+        Job("webhook_fan_out", poll, fan_out.step, wake_on_events=True),
+        Job("webhook_deliveries", poll, deliver.step, exclusive=False, wake_on_events=True),
         Job("purge_webhook_deliveries", timedelta(hours=1), purge_deliveries.step),
         Job(
             "purge_trash",
@@ -360,8 +361,15 @@ def _delivery_lease(settings: Settings) -> timedelta:
 
 
 def _worker(
-    settings: Settings, jobs: list[Job], schedule: JobSchedule, clock: Any, holder: str
+    settings: Settings,
+    jobs: list[Job],
+    schedule: JobSchedule,
+    clock: Any,
+    holder: str,
+    wake: FeedSignal,
 ) -> Worker:
+    """The loop wakes on the change streams' signal: a commit that wrote events, in this process
+    or (with Redis) on any replica."""
     return Worker(
         jobs,
         schedule,
@@ -369,6 +377,7 @@ def _worker(
         holder=holder,
         poll_seconds=settings.WORKER_POLL_SECONDS,
         lease=timedelta(seconds=settings.WORKER_LEASE_SECONDS),
+        wake=wake,
     )
 
 
@@ -633,7 +642,9 @@ class Container(containers.DeclarativeContainer):
         purge_trash,
         purge_old_events,
     )
-    worker = providers.Singleton(_worker, settings, worker_jobs, job_schedule, clock, worker_holder)
+    worker = providers.Singleton(
+        _worker, settings, worker_jobs, job_schedule, clock, worker_holder, feed_signal
+    )
 
     # the idempotency-key protocol (MCP tools; the HTTP layer runs it around its handlers)
     run_once = providers.Factory(RunOnce, idempotency_store, _idempotency_trouble)

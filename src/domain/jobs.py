@@ -19,12 +19,16 @@ class Job:
     """`exclusive`: one runner at a time across every worker, under a lease (periodic clean-ups).
     Not exclusive: every worker runs it on its own schedule, and the step's claim alone (rows
     locked with SKIP LOCKED, say) keeps two workers off the same item (queues such as
-    deliveries)."""
+    deliveries).
+
+    `wake_on_events`: besides its interval, the job is due at once when a commit writes events
+    (the worker's wake-up signal), for jobs whose work those events make (the webhooks')."""
 
     name: str
     interval: timedelta
     step: Step
     exclusive: bool = True
+    wake_on_events: bool = False
 
     def __post_init__(self) -> None:
         if not self.name or self.interval <= timedelta(0):

@@ -21,9 +21,11 @@ class MemoryJobSchedule:
     async def states(self) -> list[JobState]:
         return [self.rows[name] for name in sorted(self.rows)]
 
-    async def claim(self, name: str, holder: str, now: datetime, until: datetime) -> bool:
+    async def claim(
+        self, name: str, holder: str, now: datetime, until: datetime, *, early: bool = False
+    ) -> bool:
         row = self.rows.get(name)
-        if row is None or row.next_run_at > now:
+        if row is None or (row.next_run_at > now and not early):
             return False
         if row.leased_until is not None and row.leased_until > now:
             return False

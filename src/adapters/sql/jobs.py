@@ -22,15 +22,15 @@ _SELECT_STATES = select(
     _jobs.name, _jobs.next_run_at, _jobs.leased_by, _jobs.leased_until, _jobs.last_success_at
 ).order_by(_jobs.name)
 _NOW = bindparam("now", type_=UTC_DATETIME)
-_CLAIM = (
+_CLAIM_EARLY = (
     update(worker_jobs)
     .where(
         _jobs.name == bindparam("job"),
-        _jobs.next_run_at <= _NOW,
         or_(_jobs.leased_until.is_(None), _jobs.leased_until <= _NOW),
     )
     .values(leased_by=bindparam("holder"), leased_until=bindparam("until", type_=UTC_DATETIME))
 )
+_CLAIM = _CLAIM_EARLY.where(_jobs.next_run_at <= _NOW)
 _RENEW = (
     update(worker_jobs)
     .where(_jobs.name == bindparam("job"), _jobs.leased_by == bindparam("holder"))
@@ -92,9 +92,11 @@ class SqlJobSchedule:
             for row in rows
         ]
 
-    async def claim(self, name: str, holder: str, now: datetime, until: datetime) -> bool:
+    async def claim(
+        self, name: str, holder: str, now: datetime, until: datetime, *, early: bool = False
+    ) -> bool:
         params = {"job": name, "holder": holder, "now": now, "until": until}
-        return await self._write(_CLAIM, params) == 1
+        return await self._write(_CLAIM_EARLY if early else _CLAIM, params) == 1
 
     async def renew(self, name: str, holder: str, until: datetime) -> bool:
         return await self._write(_RENEW, {"job": name, "holder": holder, "until": until}) == 1

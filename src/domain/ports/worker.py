@@ -31,9 +31,12 @@ class JobSchedule(Protocol):
         """Every job's row."""
         ...
 
-    async def claim(self, name: str, holder: str, now: datetime, until: datetime) -> bool:
-        """Lease the job to `holder` until `until` when it is due at `now` and no unexpired lease
-        is held on it; whether `holder` got it."""
+    async def claim(
+        self, name: str, holder: str, now: datetime, until: datetime, *, early: bool = False
+    ) -> bool:
+        """Lease the job to `holder` until `until` when it is due at `now` (with `early`: due or
+        not, for a wake-up that says there is work) and no unexpired lease is held on it; whether
+        `holder` got it."""
         ...
 
     async def renew(self, name: str, holder: str, until: datetime) -> bool:

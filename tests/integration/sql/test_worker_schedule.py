@@ -74,6 +74,18 @@ async def test_a_job_is_claimed_only_when_due_and_free(engine: AsyncEngine) -> N
     assert state.last_success_at == done
 
 
+async def test_an_early_claim_takes_a_job_before_it_is_due_but_not_while_leased(
+    engine: AsyncEngine,
+) -> None:
+    schedule = SqlJobSchedule(engine)
+    name = job_name()
+    await schedule.register([name], NOW + timedelta(hours=1))
+    assert not await schedule.claim(name, "w1", NOW, NOW + LEASE)
+    assert await schedule.claim(name, "w1", NOW, NOW + LEASE, early=True)
+    assert not await schedule.claim(name, "w2", NOW, NOW + LEASE, early=True)
+    assert await schedule.claim(name, "w2", NOW + LEASE, NOW + 2 * LEASE, early=True)
+
+
 async def test_a_failed_run_keeps_the_last_success(engine: AsyncEngine) -> None:
     schedule = SqlJobSchedule(engine)
     name = job_name()

@@ -1,5 +1,6 @@
 """The worker loop over the in-memory schedule and a fake clock: due jobs run, leases keep
-workers apart and are taken over once expired, a stop request ends a run between steps."""
+workers apart and are taken over once expired, a stop request ends a run between steps, a
+commit's wake-up runs the jobs that wake on events, and jobs take turns."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client import REGISTRY
 
+from adapters.memory.events import MemoryFeedSignal
 from adapters.memory.jobs import MemoryJobSchedule
 from app.worker import RETRY_AFTER_FAILURE, Worker
 from domain.jobs import Job
@@ -312,3 +314,208 @@ def test_job_names_must_be_unique() -> None:
     job = Job("same", timedelta(seconds=1), Batches())
     with pytest.raises(ValueError, match="unique"):
         make_worker(MemoryJobSchedule(), FakeClock(), job, job)
+
+
+# --- wake-ups and turns --------------------------------------------------------------------------
+
+
+class Calls:
+    """A step that writes its name into a shared log and hands out the given batch sizes, then
+    0; `during` runs inside each call; `called` is set at each call."""
+
+    def __init__(
+        self, log: list[str], label: str, *sizes: int, during: Callable[[], None] | None = None
+    ) -> None:
+        self.log, self.label, self.sizes, self.during = log, label, list(sizes), during
+        self.called = asyncio.Event()
+
+    async def __call__(self) -> int:
+        self.log.append(self.label)
+        self.called.set()
+        if self.during is not None:
+            self.during()
+        return self.sizes.pop(0) if self.sizes else 0
+
+
+async def next_call(step: Calls) -> None:
+    """Wait for the step's next call (the guard only keeps a broken loop from hanging the test:
+    the poll interval is an hour, so only a wake-up can bring the call)."""
+    step.called.clear()
+    await asyncio.wait_for(step.called.wait(), timeout=30)
+
+
+async def test_a_commit_wakes_the_loop_long_before_the_poll() -> None:
+    clock, schedule, signal = FakeClock(), MemoryJobSchedule(), MemoryFeedSignal()
+    log: list[str] = []
+    woken = Calls(log, "webhooks")
+    periodic = Calls(log, "purge")
+    worker = Worker(
+        [
+            Job(job_name(), timedelta(hours=1), woken, wake_on_events=True),
+            Job(job_name(), timedelta(hours=1), periodic),
+        ],
+        schedule,
+        clock,
+        holder="w1",
+        poll_seconds=3600,
+        lease=LEASE,
+        wake=signal,
+    )
+    running = asyncio.create_task(worker.run())
+    await next_call(periodic)  # the first tick ran both jobs; both are due in an hour
+
+    waiting = next_call(woken)
+    signal.notify()  # a commit that wrote events
+    await waiting
+
+    worker.stop()
+    await asyncio.wait_for(running, timeout=30)
+    assert log == ["webhooks", "purge", "webhooks"]  # the clock never moved: only woken jobs
+
+
+async def test_a_commit_during_a_tick_wakes_the_next_one_at_once() -> None:
+    clock, schedule, signal = FakeClock(), MemoryJobSchedule(), MemoryFeedSignal()
+    log: list[str] = []
+    step = Calls(log, "webhooks", during=lambda: None if log[1:] else signal.notify())
+    worker = Worker(
+        [Job(job_name(), timedelta(hours=1), step, exclusive=False, wake_on_events=True)],
+        schedule,
+        clock,
+        holder="w1",
+        poll_seconds=3600,
+        lease=LEASE,
+        wake=signal,
+    )
+    running = asyncio.create_task(worker.run())
+    await next_call(step)  # the first call notifies while the tick is under way
+    await next_call(step)  # so the loop does not wait for the poll to run again
+
+    worker.stop()
+    await asyncio.wait_for(running, timeout=30)
+    assert log == ["webhooks", "webhooks"]
+
+
+async def test_a_wake_up_runs_a_leased_job_early_but_never_under_another_workers_lease() -> None:
+    clock, schedule = FakeClock(), MemoryJobSchedule()
+    log: list[str] = []
+    name = job_name()
+    worker = make_worker(
+        schedule, clock, Job(name, timedelta(hours=1), Calls(log, "fan-out"), wake_on_events=True)
+    )
+    await worker.tick()
+    await worker.tick()  # not due
+    assert log == ["fan-out"]
+
+    await worker.tick(woken=True)
+    assert log == ["fan-out", "fan-out"]
+    assert schedule.rows[name].next_run_at == clock.now() + timedelta(hours=1)
+
+    assert await schedule.claim(name, "w2", clock.now(), clock.now() + LEASE, early=True)
+    await worker.tick(woken=True)
+    assert log == ["fan-out", "fan-out"]
+
+
+async def test_wake_ups_leave_other_jobs_and_a_failed_job_to_their_schedule() -> None:
+    clock, schedule = FakeClock(), MemoryJobSchedule()
+    log: list[str] = []
+    failing, periodic = job_name(), job_name()
+
+    async def broken() -> int:
+        log.append("broken")
+        raise RuntimeError("boom")
+
+    worker = make_worker(
+        schedule,
+        clock,
+        Job(failing, timedelta(seconds=5), broken, exclusive=False, wake_on_events=True),
+        Job(periodic, timedelta(hours=1), Calls(log, "purge")),
+    )
+    await worker.tick()
+    assert log == ["broken", "purge"]
+
+    await worker.tick(woken=True)  # the failed job waits for its retry; the purge is not woken
+    assert log == ["broken", "purge"]
+    clock.advance(seconds=5)
+    await worker.tick(woken=True)
+    assert log == ["broken", "purge", "broken"]
+
+
+async def test_a_job_with_work_left_gives_way_to_the_other_jobs_turn_by_turn() -> None:
+    clock, schedule = FakeClock(), MemoryJobSchedule()
+    log: list[str] = []
+    fan_out, deliveries = job_name(), job_name()
+    leases: list[str | None] = []
+
+    def note_the_fan_outs_lease() -> None:
+        leases.append(schedule.rows[fan_out].leased_by)
+
+    worker = Worker(
+        [
+            # Events keep arriving: each of the fan-out's first five steps finds some.
+            Job(fan_out, timedelta(hours=1), Calls(log, "F", 1, 1, 1, 1, 1), wake_on_events=True),
+            Job(
+                deliveries,
+                timedelta(hours=1),
+                Calls(log, "D", 0, 0, 1, 1, 1, during=note_the_fan_outs_lease),
+                exclusive=False,
+                wake_on_events=True,
+            ),
+        ],
+        schedule,
+        clock,
+        holder="w1",
+        poll_seconds=0.01,
+        lease=LEASE,
+        steps_per_turn=2,
+    )
+
+    # One tick: the deliveries run between the fan-out's turns, though their own interval is an
+    # hour off, because the fan-out's work wakes them; then they take turns with it.
+    await worker.tick()
+
+    turns = ["F", "F", "D"], ["F", "F", "D"], ["F", "F", "D", "D"], ["F", "D", "D"], ["F", "D"]
+    assert log == [label for turn in turns for label in turn]
+    # While the fan-out gave way its worker kept the lease (no other worker could cut in), and
+    # gave it back once the fan-out had nothing left.
+    assert leases[:3] == ["w1", "w1", None]
+    assert runs(fan_out, "yielded") == 2
+    assert runs(deliveries, "yielded") == 1
+    assert schedule.rows[fan_out].last_success_at == clock.now()
+
+
+async def test_a_stop_request_between_two_turns_hands_the_kept_lease_back() -> None:
+    clock, schedule = FakeClock(), MemoryJobSchedule()
+    log: list[str] = []
+    busy, other = job_name(), job_name()
+    worker: Worker
+    worker = Worker(
+        [
+            Job(busy, timedelta(hours=1), Calls(log, "busy", 1, 1, 1)),
+            Job(other, timedelta(hours=1), Calls(log, "other", during=lambda: worker.stop())),
+        ],
+        schedule,
+        clock,
+        holder="w1",
+        poll_seconds=0.01,
+        lease=LEASE,
+        steps_per_turn=1,
+    )
+
+    await worker.tick()
+
+    assert log == ["busy", "other"]
+    row = schedule.rows[busy]
+    assert (row.leased_by, row.next_run_at, row.last_success_at) == (None, clock.now(), None)
+
+
+def test_a_turn_needs_a_step() -> None:
+    with pytest.raises(ValueError, match="step"):
+        Worker(
+            [],
+            MemoryJobSchedule(),
+            FakeClock(),
+            holder="w",
+            poll_seconds=1,
+            lease=LEASE,
+            steps_per_turn=0,
+        )

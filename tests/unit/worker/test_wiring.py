@@ -3,8 +3,10 @@ asked (the served entry asks unless SERVE_WORKER=false)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from litestar.testing import TestClient
@@ -92,3 +94,31 @@ def test_the_cli_has_a_worker_command() -> None:
     from app.cli import build_parser
 
     assert build_parser().parse_args(["worker"]).command == "worker"
+
+
+async def test_the_webhook_jobs_wake_on_a_commit_that_wrote_events() -> None:
+    env = {**ENV, "WORKER_POLL_SECONDS": "3600"}
+    container = build_container(load_settings(environ=env, dotenv_path=None))
+    woken = {job.name for job in container.worker_jobs() if job.wake_on_events}
+    assert woken == {"webhook_fan_out", "webhook_deliveries"}
+    worker, schedule = container.worker(), container.job_schedule()
+    assert isinstance(schedule, MemoryJobSchedule)
+    fanned_out = asyncio.Event()
+    release = schedule.release
+
+    async def noting_release(name: str, holder: str, **when: Any) -> None:
+        await release(name, holder, **when)
+        if name == "webhook_fan_out":
+            fanned_out.set()
+
+    schedule.release = noting_release  # type: ignore[method-assign]
+    running = asyncio.create_task(worker.run())
+    try:
+        await asyncio.wait_for(fanned_out.wait(), timeout=30)  # the first tick
+        fanned_out.clear()
+        await asyncio.sleep(0.01)  # the loop waits, an hour's poll ahead
+        container.events_committed()(1)  # what the unit of work calls after such a commit
+        await asyncio.wait_for(fanned_out.wait(), timeout=30)  # only a wake-up brings it
+    finally:
+        worker.stop()
+        await asyncio.wait_for(running, timeout=30)
