@@ -51,6 +51,9 @@ Outcome = Literal["success", "failed", "interrupted", "lease_lost", "yielded"]
 RETRY_AFTER_FAILURE = timedelta(seconds=60)
 # A job's turn: at most this many steps, then the other due jobs have theirs before it goes on.
 STEPS_PER_TURN = 4
+# Woken ticks start at least this far apart (seconds): a burst of commits costs a few ticks a
+# second, not one per commit (each tick reads the schedule and leases jobs).
+WAKE_SPACING_SECONDS = 0.25
 # The loop counts as alive while it has moved within this time (or three polls, when longer).
 LIVENESS_WINDOW_SECONDS = 60.0
 
@@ -77,6 +80,7 @@ class Worker:
         monotonic: Callable[[], float] = time.monotonic,
         wake: FeedSignal | None = None,
         steps_per_turn: int = STEPS_PER_TURN,
+        wake_spacing: float = WAKE_SPACING_SECONDS,
     ) -> None:
         names = [job.name for job in jobs]
         if len(set(names)) != len(names):
@@ -93,6 +97,7 @@ class Worker:
         self._lease = lease
         self._monotonic = monotonic
         self._wake = wake
+        self._wake_spacing = wake_spacing
         self._steps_per_turn = steps_per_turn
         self._retry_at: dict[str, datetime] = {}
         self._held: set[str] = set()  # jobs whose lease this worker keeps between two turns
@@ -128,6 +133,7 @@ class Worker:
         while not self._stopping.is_set():
             # Taken before the tick: a commit during it wakes the wait below at once.
             ticket = self._wake.ticket() if self._wake is not None else None
+            started = time.monotonic()
             try:
                 await self.tick(woken=woken)
             except Unavailable as exc:
@@ -135,7 +141,15 @@ class Worker:
             except Exception:
                 log.exception("worker tick failed")
             woken = await self._pause(ticket)
+            if woken:
+                await self._stop_or_sleep(self._wake_spacing - (time.monotonic() - started))
         log.info("worker stopped", holder=self.holder)
+
+    async def _stop_or_sleep(self, seconds: float) -> None:
+        """Sleep `seconds` (if positive) unless a stop request comes first."""
+        if seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), seconds)
 
     async def _pause(self, ticket: object) -> bool:
         """Wait for the poll interval, a stop request or a wake-up since `ticket`; whether a

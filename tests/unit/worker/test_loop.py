@@ -395,6 +395,28 @@ async def test_a_commit_during_a_tick_wakes_the_next_one_at_once() -> None:
     assert log == ["webhooks", "webhooks"]
 
 
+async def test_a_stream_of_commits_wakes_the_loop_once_per_spacing_not_once_per_commit() -> None:
+    clock, schedule, signal = FakeClock(), MemoryJobSchedule(), MemoryFeedSignal()
+    log: list[str] = []
+    step = Calls(log, "webhooks", during=signal.notify)  # every call sees another commit
+    worker = Worker(
+        [Job(job_name(), timedelta(hours=1), step, exclusive=False, wake_on_events=True)],
+        schedule,
+        clock,
+        holder="w1",
+        poll_seconds=3600,
+        lease=LEASE,
+        wake=signal,
+        wake_spacing=3600,
+    )
+    running = asyncio.create_task(worker.run())
+    await next_call(step)
+    await asyncio.sleep(0.2)  # without the spacing the loop would spin here, tick after tick
+    worker.stop()  # and a stop request ends the spacing's wait at once
+    await asyncio.wait_for(running, timeout=30)
+    assert log == ["webhooks"]
+
+
 async def test_a_wake_up_runs_a_leased_job_early_but_never_under_another_workers_lease() -> None:
     clock, schedule = FakeClock(), MemoryJobSchedule()
     log: list[str] = []
