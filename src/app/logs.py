@@ -70,6 +70,11 @@ def configure_logging(settings: Settings) -> None:
         level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("uvicorn.access").disabled = True
+    # The MCP SDK's stateless transport logs "Terminating session" at INFO on every request, as
+    # plain text even in JSON mode: the access line already records the request. Shown at DEBUG.
+    logging.getLogger("mcp.server.streamable_http").setLevel(
+        level if level < logging.INFO else max(level, logging.WARNING)
+    )
 
 
 class _CurrentStderr:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -233,3 +234,22 @@ def test_the_timestamp_follows_the_clock() -> None:
     before = datetime.now(UTC)
     stamp = datetime.fromisoformat(utc_timestamp())
     assert before <= stamp <= datetime.now(UTC)
+
+
+def test_the_mcp_sdks_line_per_request_is_left_out_unless_debugging(
+    fresh_logging: None,
+) -> None:
+    """The SDK's stateless transport logs "Terminating session" at INFO for every request, as
+    plain text: the access line already records the request."""
+    sdk = logging.getLogger("mcp.server.streamable_http")
+    saved = sdk.level
+    try:
+        configure("json")
+        assert not sdk.isEnabledFor(logging.INFO)
+        assert sdk.isEnabledFor(logging.WARNING)
+        configure("json", "DEBUG")
+        assert sdk.isEnabledFor(logging.INFO)
+        configure("json", "ERROR")
+        assert not sdk.isEnabledFor(logging.WARNING)
+    finally:
+        sdk.setLevel(saved)

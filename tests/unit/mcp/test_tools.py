@@ -3,8 +3,10 @@ in-memory adapters: what a model sees, what it may do, and what it gets for bad 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
+import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 from tests.unit.http.conftest import SERVICE_TOKEN
@@ -409,3 +411,36 @@ async def test_delete_and_restore_go_through_the_trash_and_report_each_item() ->
     assert again["results"][1]["error"]["message"] == http.json()["detail"]
     assert back.status_code == 200
     assert empty.is_error
+
+
+@pytest.mark.parametrize("mode", ERAS)
+async def test_each_answer_carries_its_structured_content_as_compact_json_text(mode: str) -> None:
+    """Clients that read only the content blocks get the same object (the spec's backwards
+    compatibility), written without indentation; the structured content fits the tool's
+    published output schema."""
+    async with serving() as mcp:
+        _, session = await mcp.account()
+        async with mcp.client(session, mode) as client:
+            schemas = {t.name: t.output_schema for t in (await client.list_tools()).tools}
+            added = await client.call_tool(
+                "add-tasks",
+                {"tasks": [{"title": "a", "labels": ["x"], "due_at": "2030-01-02T03:04:05Z"}]},
+            )
+            task_id = structured(added)["results"][0]["task"]["id"]
+            answers = {
+                "add-tasks": added,
+                "find-tasks": await client.call_tool("find-tasks", {}),
+                "get-task": await client.call_tool("get-task", {"id": task_id}),
+                "whoami": await client.call_tool("whoami", {}),
+                "find-projects": await client.call_tool("find-projects", {}),
+                "find-activity": await client.call_tool("find-activity", {"task_id": task_id}),
+            }
+    for name, result in answers.items():
+        assert not result.is_error, (name, result)
+        compact = json.dumps(structured(result), separators=(",", ":"), ensure_ascii=False)
+        blocks = [c.model_dump(exclude_none=True) for c in result.content]
+        assert blocks == [{"type": "text", "text": compact}], name
+        jsonschema.validate(structured(result), schemas[name])
+    (task,) = structured(answers["find-tasks"])["items"]
+    assert task["due_at"] == "2030-01-02T03:04:05Z"
+    assert task["labels"] == ["x"]
