@@ -11,7 +11,8 @@ transactions:
   when that step writes nothing they run one by one, which names the one that fails. A batch
   that is one such step runs it in a unit of work of its own, with nothing around it.
 - not atomic: each operation is its own use-case call, with its own transaction; a failure is
-  that operation's result and the others go on.
+  that operation's result and the others go on. A stretch of creates for one project is first
+  tried as one write (all of them succeed, as they would one by one); refused, each runs alone.
 An operation whose input was already refused by the transport (`Rejected`) fails with its error
 when its turn comes, as if its use case had refused it.
 """
@@ -201,24 +202,31 @@ class RunTaskBatch:
         require_scope(caller, Scope.TASKS_WRITE)
         if not 1 <= len(operations) <= MAX_OPERATIONS:
             raise ValueError(f"a batch has 1 to {MAX_OPERATIONS} operations")
+        steps = batch_steps(operations)
         if not atomic:
+            # A stretch of creates that all succeed is written together (the same outcome as
+            # one by one); when that write is refused, each create runs and fails on its own.
             writers = self._writers(self._uow_factory, self._events)
             results = []
-            for index, operation in enumerate(operations):
-                try:
-                    results.append(await _run(writers, caller, index, operation))
-                except DomainError as exc:
-                    results.append(OperationResult(index, Outcome.FAILED, error=exc))
+            for start, run in steps:
+                created = await writers.create.execute_many(caller, run) if run else None
+                if created is not None:
+                    results += _created(start, created)
+                    continue
+                for index in range(start, start + max(len(run), 1)):
+                    try:
+                        results.append(await _run(writers, caller, index, operations[index]))
+                    except DomainError as exc:
+                        results.append(OperationResult(index, Outcome.FAILED, error=exc))
             return results
         held = _HeldEvents()
-        steps = batch_steps(operations)
         if len(steps) == 1 and steps[0][1]:
             # One write: it goes as one statement in a unit of its own (atomic by itself), so
             # the cap's counter is held only while it runs, not until a later COMMIT.
             writers = self._writers(self._uow_factory, self._events)
             created = await writers.create.execute_many(caller, steps[0][1])
             if created is not None:
-                return [OperationResult(i, Outcome.CREATED, task) for i, task in enumerate(created)]
+                return _created(0, created)
             steps = [(i, []) for i in range(len(operations))]  # refused: one by one, below
         async with self._uow_factory() as uow:
             await uow.flush()  # the transaction is open from here on: nothing commits alone
@@ -228,10 +236,7 @@ class RunTaskBatch:
             for start, run in steps:
                 created = await writers.create.execute_many(caller, run) if run else None
                 if created is not None:
-                    results += (
-                        OperationResult(start + i, Outcome.CREATED, task)
-                        for i, task in enumerate(created)
-                    )
+                    results += _created(start, created)
                     continue
                 for index in range(start, start + max(len(run), 1)):
                     try:
@@ -242,6 +247,10 @@ class RunTaskBatch:
         for event in held.events:
             await self._events.publish(event)
         return results
+
+
+def _created(start: int, tasks: Sequence[Task]) -> list[OperationResult]:
+    return [OperationResult(start + i, Outcome.CREATED, task) for i, task in enumerate(tasks)]
 
 
 def batch_steps(operations: Sequence[Operation]) -> list[tuple[int, list[TaskDraft]]]:

@@ -136,6 +136,11 @@ async def test_an_atomic_batch_of_creates_is_one_statement(
     # Only creates: that statement alone, atomic by itself, so the owner's counter row is
     # locked only while it runs.
     assert log == ["WITH"]
+    with statements_sent(engine) as log:
+        await batch.execute(owner, creates, atomic=False)  # all succeed: the same one write
+        for _ in range(3):
+            await asyncio.sleep(0)
+    assert log == ["WITH"]
     old = results[0].task
     assert old is not None
     mixed: list[Operation] = [*creates[:10], UpdateOp(old.id, {"title": "y"}), *creates[:10]]

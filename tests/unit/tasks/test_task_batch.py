@@ -85,8 +85,12 @@ async def test_an_atomic_batch_uses_one_unit_of_work(world: World) -> None:
     batch = RunTaskBatch(counting, world.clock, world.ids, world.events)
     await batch.execute(ALICE, [CreateOp(TaskDraft(title=f"t{n}")) for n in range(5)])
     assert len(opened) == 1
+    # Not atomic: creates that all succeed are one write, anything else one unit each.
     await batch.execute(ALICE, [CreateOp(TaskDraft(title=f"u{n}")) for n in range(5)], atomic=False)
-    assert len(opened) == 6
+    assert len(opened) == 2
+    mixed: list[Operation] = [CreateOp(TaskDraft(title="v")), Rejected(Invalid("bad"))]
+    await batch.execute(ALICE, [*mixed, CreateOp(TaskDraft(title="w"))], atomic=False)
+    assert len(opened) == 4  # the rejected one opens nothing
 
 
 async def test_not_atomic_each_operation_has_its_own_result(world: World) -> None:
@@ -186,3 +190,13 @@ async def test_a_refused_step_runs_its_creates_one_by_one_and_names_the_first_fa
     assert [r.task.title for r in results if r.task] == [f"t{n}" for n in range(5)]
     assert len(world.stored()) == 5
     assert [e.task_id for e in world.events.events] == [r.task.id for r in results if r.task]
+
+
+async def test_not_atomic_a_stretch_the_cap_refuses_still_creates_what_fits(world: World) -> None:
+    await world.create.execute(ALICE, TaskDraft(title="held"))
+    results = await run_batch(world, max_tasks=3).execute(
+        ALICE, [CreateOp(TaskDraft(title=f"t{n}")) for n in range(3)], atomic=False
+    )
+    assert [r.outcome for r in results] == [Outcome.CREATED, Outcome.CREATED, Outcome.FAILED]
+    assert isinstance(results[2].error, LimitReached)
+    assert len(world.stored()) == 3
