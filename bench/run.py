@@ -183,6 +183,7 @@ class Config:
     mcp: bool = True
     mcp_add_connections: int = 8
     webhooks: int = 0
+    webhook_worker: str = "serve"
 
 
 def _env_int(name: str, default: int) -> int:
@@ -205,6 +206,7 @@ def load_config(quick: bool) -> Config:
         mcp=os.environ.get("BENCH_MCP", "1") != "0",
         mcp_add_connections=_env_int("BENCH_MCP_ADD_CONNECTIONS", 8),
         webhooks=_env_int("BENCH_WEBHOOKS", 0),
+        webhook_worker=os.environ.get("BENCH_WEBHOOK_WORKER", "serve"),
     )
 
 
@@ -517,6 +519,9 @@ def prepare(cfg: Config, stack: ExitStack) -> Fixture:
         receiver = stack.enter_context(ThreadedReceiver())
         fixture.webhooks = WebhookLoad(cfg.webhooks, key, receiver)
         notes.append(f"POST rows of Taskhub with {cfg.webhooks} webhooks subscribed (task.*)")
+        if cfg.webhook_worker == "separate":
+            env["SERVE_WORKER"] = "false"
+            notes.append("webhooks delivered by a separate `taskhub worker` at nice 19")
     fixture.code = source_fingerprint()
     notes.append(f"Taskhub code: git {git_state()}, source fingerprint {fixture.code}")
     if ceiling_reset() == "none":
@@ -558,6 +563,16 @@ def start_app(app: str, cfg: Config, fx: Fixture, log: Path) -> tuple[Server, in
         argv = [str(Path(sys.executable).parent / "taskhub"), "serve"]
         env = {**fx.taskhub_env, "PORT": str(port)}
     return Server(app, argv, env, fx.home, log), port
+
+
+def start_worker(app: str, cfg: Config, fx: Fixture, log: Path) -> Server | None:
+    """With BENCH_WEBHOOK_WORKER=separate (and webhooks): `taskhub worker` as its own process at
+    the lowest CPU priority, as a worker Deployment on other cores would leave the API's CPU
+    alone; the server then runs no worker loop (`SERVE_WORKER=false`, set in the fixture)."""
+    if app != "taskhub" or not cfg.webhooks or cfg.webhook_worker != "separate":
+        return None
+    argv = ["nice", "-n", "19", str(Path(sys.executable).parent / "taskhub"), "worker"]
+    return Server("taskhub worker", argv, fx.taskhub_env, fx.home, log)
 
 
 def _request(
@@ -652,6 +667,7 @@ def measure_app(
             fx.notes.append(f"Taskhub's code changed during the run (round {round_no})")
             fx.code = code
     server, port = start_app(app, cfg, fx, RESULTS / f"{app}-r{round_no}.log")
+    worker = start_worker(app, cfg, fx, RESULTS / f"{app}-worker-r{round_no}.log")
     try:
         startup = server.wait_healthy(port)
         say(f"round {round_no} {app}: healthy {startup:.2f} s after start (port {port})")
@@ -713,6 +729,8 @@ def measure_app(
         return AppRun(app, round_no, startup, rss_mb, round(busy, 3), results, with_mcp)
     finally:
         shielded(server.stop)()
+        if worker is not None:
+            shielded(worker.stop)()
 
 
 def _compare(app: str, answers: dict[str, Any], seen: dict[str, Any]) -> None:
