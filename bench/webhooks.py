@@ -3,8 +3,10 @@
 Seeds one user, one webhook pointing at a receiver on 127.0.0.1 (answering 204 at once) and
 `--deliveries` pending deliveries, then runs the worker's delivery step (the real one, with the
 httpx sender and its egress checks, private targets allowed) until nothing is due, and reports
-deliveries per second. The database is `--database-url` (a migrated PostgreSQL, say the bench's
-throwaway one), else a fresh SQLite file migrated here; `memory://` measures the code alone.
+deliveries per second and the SQL statements the steps sent per delivery (those SQLAlchemy hands
+to the driver; BEGIN and COMMIT not counted). The database is `--database-url` (a migrated
+PostgreSQL, say the bench's throwaway one), else a fresh SQLite file migrated here; `memory://`
+measures the code alone.
 
 Usage: python -m bench.webhooks [--deliveries 2000] [--concurrency 10] [--database-url URL]
 """
@@ -20,6 +22,8 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import event
 
 from app.container import build_container, close_container
 from app.settings import load_settings
@@ -74,11 +78,21 @@ async def measure(deliveries: int, concurrency: int, database_url: str) -> dict[
                     )
                 await uow.commit()
             deliver = container.deliver_webhooks()
+            engine = container.engine()
+            statements = [0]
+
+            def count(*_args: Any) -> None:
+                statements[0] += 1
+
+            if engine is not None:
+                event.listen(engine.sync_engine, "before_cursor_execute", count)
             started = time.perf_counter()
             done = 0
             while handled := await deliver.step():
                 done += handled
             seconds = time.perf_counter() - started
+            if engine is not None:
+                event.remove(engine.sync_engine, "before_cursor_execute", count)
             received = receiver.count
             async with container.webhook_uow_factory()() as uow:
                 backlog = await uow.deliveries.backlog()
@@ -92,6 +106,9 @@ async def measure(deliveries: int, concurrency: int, database_url: str) -> dict[
         "database": database_url.split(":", 1)[0],
         "seconds": round(seconds, 3),
         "per_second": round(done / seconds, 1) if seconds > 0 else None,
+        "statements_per_delivery": (
+            round(statements[0] / done, 2) if engine is not None and done else None
+        ),
     }
 
 

@@ -5,6 +5,7 @@ event loop: a claim reads and leases in one go without awaiting, so it is atomic
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -75,9 +76,13 @@ class MemoryDeliveryRepository:
     async def get(self, delivery_id: str) -> Delivery | None:
         return self._rows.get(delivery_id)
 
-    async def update(self, delivery: Delivery) -> None:
-        if delivery.id in self._rows:
-            self._rows[delivery.id] = delivery
+    async def get_many(self, delivery_ids: Sequence[str]) -> list[Delivery]:
+        return [self._rows[i] for i in dict.fromkeys(delivery_ids) if i in self._rows]
+
+    async def update_many(self, deliveries: Sequence[Delivery]) -> None:
+        for delivery in deliveries:
+            if delivery.id in self._rows:
+                self._rows[delivery.id] = delivery
 
     async def page(
         self,
@@ -116,8 +121,9 @@ class MemoryDeliveryRepository:
             self._rows[delivery.id] = delivery
         return claimed
 
-    async def add_attempt(self, attempt: Attempt) -> None:
-        self._attempts[attempt.id] = attempt
+    async def add_attempts(self, attempts: Sequence[Attempt]) -> None:
+        for attempt in attempts:
+            self._attempts[attempt.id] = attempt
 
     async def attempts(self, delivery_id: str) -> list[Attempt]:
         mine = [a for a in self._attempts.values() if a.delivery_id == delivery_id]

@@ -1,14 +1,34 @@
 """The webhook repositories over one SQLAlchemy connection (PostgreSQL or SQLite), inside the
 unit of work's transaction. A claim selects due deliveries (PostgreSQL: `FOR UPDATE SKIP
 LOCKED`, so concurrent claimers pass over each other's rows) and leases them with a conditional
-UPDATE that re-checks the lease, so two claimers never get one delivery on either database."""
+UPDATE that re-checks the lease, so two claimers never get one delivery on either database.
+
+Recording a step's attempts is one statement per kind on PostgreSQL: every attempt in one
+INSERT ... SELECT FROM unnest(arrays) and every changed delivery in one UPDATE ... FROM
+unnest(arrays) (one text array per column, cast back in the statement); SQLite writes one row
+at a time (its single writer makes that cheap)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    ARRAY,
+    Insert,
+    Text,
+    Update,
+    and_,
+    bindparam,
+    cast,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql.tables import webhook_attempts, webhook_deliveries, webhook_fan_out, webhooks
@@ -54,6 +74,75 @@ _DELIVERY_COLUMNS = [
     _deliveries.leased_until,
 ]
 _SELECT_DELIVERY = select(*_DELIVERY_COLUMNS)
+
+
+# The columns a recorded attempt writes, and those an attempt changes on its delivery.
+_ATTEMPT_FIELDS = (
+    "id",
+    "delivery_id",
+    "attempted_at",
+    "duration_ms",
+    "response_status",
+    "error",
+    "response_body",
+)
+_CHANGED_FIELDS = (
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "updated_at",
+    "leased_by",
+    "leased_until",
+)
+
+
+def _unnest(prefix: str, names: Sequence[str]) -> Any:
+    """PostgreSQL: rows from one text array parameter per column (`<prefix><name>`)."""
+    arrays = [bindparam(f"{prefix}{name}", type_=ARRAY(Text())) for name in names]
+    return func.unnest(*arrays).table_valued(*names).render_derived()
+
+
+def _attempts_insert() -> Insert:
+    rows = _unnest("a_", _ATTEMPT_FIELDS)
+    values = [cast(rows.c[name], _attempts[name].type) for name in _ATTEMPT_FIELDS]
+    return insert(webhook_attempts).from_select(list(_ATTEMPT_FIELDS), select(*values))
+
+
+def _deliveries_update() -> Update:
+    rows = _unnest("d_", ("id", *_CHANGED_FIELDS))
+    return (
+        update(webhook_deliveries)
+        .where(_deliveries.id == cast(rows.c.id, _deliveries.id.type))
+        .values({name: cast(rows.c[name], _deliveries[name].type) for name in _CHANGED_FIELDS})
+    )
+
+
+INSERT_ATTEMPTS_POSTGRESQL = _attempts_insert()
+UPDATE_DELIVERIES_POSTGRESQL = _deliveries_update()
+
+
+def _text(value: Any) -> str | None:
+    """A value as its PostgreSQL text input (None stays NULL)."""
+    if value is None:
+        return None
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def _columns(prefix: str, rows: Sequence[dict[str, Any]], names: Sequence[str]) -> dict[str, Any]:
+    """The `<prefix><name>` text arrays of `rows`, one element per row."""
+    return {f"{prefix}{name}": [_text(row[name]) for row in rows] for name in names}
+
+
+def _attempt_values(attempt: Attempt) -> dict[str, Any]:
+    return {
+        "id": attempt.id,
+        "delivery_id": attempt.delivery_id,
+        "attempted_at": attempt.attempted_at,
+        "duration_ms": attempt.duration_ms,
+        "response_status": attempt.response_status,
+        "error": attempt.error,
+        "response_body": attempt.response_body,
+    }
 
 
 def _webhook(row: Any) -> Webhook:
@@ -208,13 +297,27 @@ class SqlDeliveryRepository:
         ).first()
         return _delivery(row) if row is not None else None
 
-    async def update(self, delivery: Delivery) -> None:
-        values = _delivery_values(delivery)
-        for fixed in ("id", "webhook_id", "event_id", "event_type", "project_id", "payload"):
-            del values[fixed]
-        await self._conn.execute(
-            update(webhook_deliveries).where(_deliveries.id == delivery.id).values(**values)
-        )
+    async def get_many(self, delivery_ids: Sequence[str]) -> list[Delivery]:
+        wanted = [i for i in dict.fromkeys(delivery_ids) if is_canonical_uuid(i)]
+        if not wanted:
+            return []
+        rows = await self._conn.execute(_SELECT_DELIVERY.where(_deliveries.id.in_(wanted)))
+        return [_delivery(row) for row in rows]
+
+    async def update_many(self, deliveries: Sequence[Delivery]) -> None:
+        if not deliveries:
+            return
+        rows = [_delivery_values(delivery) for delivery in deliveries]
+        if self._conn.dialect.name == "postgresql":
+            params = _columns("d_", rows, ("id", *_CHANGED_FIELDS))
+            await self._conn.execute(UPDATE_DELIVERIES_POSTGRESQL, params)
+            return
+        for row in rows:
+            await self._conn.execute(
+                update(webhook_deliveries)
+                .where(_deliveries.id == row["id"])
+                .values({name: row[name] for name in _CHANGED_FIELDS})
+            )
 
     async def page(
         self,
@@ -274,18 +377,16 @@ class SqlDeliveryRepository:
         )
         return [_delivery(row) for row in rows]
 
-    async def add_attempt(self, attempt: Attempt) -> None:
-        await self._conn.execute(
-            insert(webhook_attempts).values(
-                id=attempt.id,
-                delivery_id=attempt.delivery_id,
-                attempted_at=attempt.attempted_at,
-                duration_ms=attempt.duration_ms,
-                response_status=attempt.response_status,
-                error=attempt.error,
-                response_body=attempt.response_body,
-            )
-        )
+    async def add_attempts(self, attempts: Sequence[Attempt]) -> None:
+        if not attempts:
+            return
+        rows = [_attempt_values(attempt) for attempt in attempts]
+        if self._conn.dialect.name == "postgresql":
+            params = _columns("a_", rows, _ATTEMPT_FIELDS)
+            await self._conn.execute(INSERT_ATTEMPTS_POSTGRESQL, params)
+            return
+        for row in rows:
+            await self._conn.execute(insert(webhook_attempts).values(**row))
 
     async def attempts(self, delivery_id: str) -> list[Attempt]:
         rows = await self._conn.execute(

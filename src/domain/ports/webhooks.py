@@ -11,7 +11,7 @@ Orders every adapter reproduces exactly:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -74,8 +74,13 @@ class DeliveryRepository(Protocol):
 
     async def get(self, delivery_id: str) -> Delivery | None: ...
 
-    async def update(self, delivery: Delivery) -> None:
-        """Store the delivery's status, attempts, schedule and lease as given."""
+    async def get_many(self, delivery_ids: Sequence[str]) -> list[Delivery]:
+        """The deliveries among `delivery_ids` that exist, in no particular order."""
+        ...
+
+    async def update_many(self, deliveries: Sequence[Delivery]) -> None:
+        """Store each delivery's status, attempts, schedule and lease as given (one write for
+        the lot; a delivery no longer stored is skipped)."""
         ...
 
     async def page(
@@ -98,7 +103,9 @@ class DeliveryRepository(Protocol):
         Atomic across processes: two claimers never get the same delivery."""
         ...
 
-    async def add_attempt(self, attempt: Attempt) -> None: ...
+    async def add_attempts(self, attempts: Sequence[Attempt]) -> None:
+        """Insert the attempts (one write for the lot)."""
+        ...
 
     async def attempts(self, delivery_id: str) -> list[Attempt]:
         """The delivery's attempts, oldest first."""

@@ -51,6 +51,9 @@ from domain.webhooks import (
 DEFAULT_DELIVERY_PAGE = 50
 MAX_DELIVERY_PAGE = 200
 MAX_WEBHOOKS_PER_USER = 100
+# How often a delivery worker reads the backlog for its gauges (a count over every pending
+# delivery): often enough for an alert on minutes of lag, rarely enough to cost nothing per step.
+BACKLOG_EVERY = timedelta(seconds=15)
 UNREADABLE_SECRET = "the signing secret cannot be decrypted with ENCRYPTION_KEY"  # noqa: S105
 
 
@@ -328,7 +331,7 @@ class RedeliverDelivery:
             if delivery.leased_until is not None and delivery.leased_until > now:
                 raise Conflict("an attempt of this delivery is running; retry shortly")
             again = redeliver(delivery, now)
-            await uow.deliveries.update(again)
+            await uow.deliveries.update_many([again])
             await uow.commit()
         return again
 
@@ -401,9 +404,14 @@ class FanOutEvents:
 
 class DeliverWebhooks:
     """One step: lease a batch of due deliveries (one short transaction), POST them
-    concurrently with no transaction open, then record each attempt and its consequences in a
-    transaction of its own. A worker that dies mid-attempt leaves the lease to run out; the
-    delivery is then claimed again and retried with the same `webhook-id`."""
+    concurrently with no transaction open, then record every attempt and its consequences in
+    one transaction of their own. A worker that dies mid-attempt leaves the lease to run out;
+    the delivery is then claimed again and retried with the same `webhook-id`.
+
+    The statements of a step do not grow with the batch: each webhook and each (project, owner)
+    membership is read once, the batch's deliveries are read, their attempts inserted and the
+    changed ones written once each. The backlog (a count over the pending deliveries) is read
+    at most once per `backlog_every`, not every step."""
 
     def __init__(
         self,
@@ -418,18 +426,20 @@ class DeliverWebhooks:
         holder: str,
         lease: timedelta,
         batch_size: int,
+        backlog_every: timedelta = BACKLOG_EVERY,
     ) -> None:
         self._uow_factory, self._sender, self._cipher = uow_factory, sender, cipher
         self._clock, self._ids, self._monitor = clock, ids, monitor
         self._rules, self._holder, self._lease, self._batch = rules, holder, lease, batch_size
+        self._backlog_every = backlog_every
+        self._backlog_read_at: datetime | None = None
 
     async def step(self) -> int:
         now = self._clock.now()
         async with self._uow_factory() as uow:
             claimed = await uow.deliveries.claim(now, self._holder, now + self._lease, self._batch)
             work: list[tuple[Delivery, Webhook]] = []
-            # A batch is mostly one webhook's deliveries of one project: each webhook and each
-            # (project, owner) membership is read once per step.
+            refused: list[Delivery] = []
             hooks: dict[str, Webhook | None] = {}
             readers: dict[tuple[str, str], bool] = {}
             for delivery in claimed:
@@ -443,23 +453,36 @@ class DeliverWebhooks:
                     if key not in readers:
                         readers[key] = await uow.memberships.get(*key) is not None
                     if not readers[key]:
-                        await uow.deliveries.update(_no_access(delivery, now))
+                        refused.append(_no_access(delivery, now))
                         continue
                 work.append((delivery, hook))
+            await uow.deliveries.update_many(refused)
             await uow.commit()
-            backlog = await uow.deliveries.backlog()
-        self._monitor.backlog(backlog, now)
+            backlog = await uow.deliveries.backlog() if self._backlog_due(now) else None
+        if backlog is not None:
+            self._monitor.backlog(backlog, now)
         if work:
-            outcomes = await asyncio.gather(*(self._attempt(d, h) for d, h in work))
+            # Each webhook's secrets are decrypted once per step (Fernet is not free).
+            targets = {hook.id: hook for _, hook in work}
+            secrets = {hook_id: self._secrets(hook, now) for hook_id, hook in targets.items()}
+            outcomes = await asyncio.gather(*(self._attempt(d, h, secrets[h.id]) for d, h in work))
             await self._record(outcomes)
         return len(claimed)
 
+    def _backlog_due(self, now: datetime) -> bool:
+        """Whether to read the backlog this step: at the first step, then once `backlog_every`
+        has passed since the last reading."""
+        last = self._backlog_read_at
+        if last is not None and now - last < self._backlog_every:
+            return False
+        self._backlog_read_at = now
+        return True
+
     async def _attempt(
-        self, delivery: Delivery, hook: Webhook
+        self, delivery: Delivery, hook: Webhook, secrets: list[str]
     ) -> tuple[Delivery, SendResult, datetime]:
         started = self._clock.now()
         timestamp = int(started.timestamp())
-        secrets = self._secrets(hook, started)
         if secrets:
             headers = delivery_headers(secrets, delivery.id, timestamp, delivery.payload)
             result = await self._sender.send(hook.url, headers, delivery.payload.encode())
@@ -496,12 +519,17 @@ class DeliverWebhooks:
             for hook_id in sorted({d.webhook_id for d, _, _ in outcomes}):
                 hooks[hook_id] = await uow.webhooks.get(hook_id, for_update=True)
             stored = {hook_id: hook for hook_id, hook in hooks.items() if hook is not None}
+            current = {
+                d.id: d for d in await uow.deliveries.get_many([d.id for d, _, _ in outcomes])
+            }
+            attempts: list[Attempt] = []
+            changed: list[Delivery] = []
             for claimed, result, started in outcomes:
                 hook = hooks.get(claimed.webhook_id)
-                delivery = await uow.deliveries.get(claimed.id)
+                delivery = current.get(claimed.id)
                 if hook is None or delivery is None:
                     continue  # deleted meanwhile
-                await uow.deliveries.add_attempt(
+                attempts.append(
                     Attempt(
                         id=self._ids.new_id(),
                         delivery_id=delivery.id,
@@ -514,7 +542,9 @@ class DeliverWebhooks:
                 )
                 if delivery.leased_by == self._holder and delivery.status is DeliveryStatus.PENDING:
                     done, hooks[hook.id] = after_attempt(delivery, hook, result, self._rules, now)
-                    await uow.deliveries.update(done)
+                    changed.append(done)
+            await uow.deliveries.add_attempts(attempts)
+            await uow.deliveries.update_many(changed)
             for hook_id, before in stored.items():
                 after = hooks[hook_id]
                 if after is not None and after != before:

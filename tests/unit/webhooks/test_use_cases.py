@@ -380,3 +380,33 @@ async def test_a_delivery_step_reads_each_webhook_and_membership_once(
         (second.id, DeliveryStatus.SUCCEEDED),
         (bobs.id, DeliveryStatus.FAILED),  # bob left the project: marked failed, never sent
     }
+
+
+async def test_a_delivery_step_decrypts_each_secret_once_and_reads_the_backlog_now_and_then(
+    world: HookWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hook_id, _ = await _one_delivery(world)
+    owner = Who(world.database.tables["webhooks"][hook_id].owner_id)
+    ping = uc.PingWebhook(world.hook_uow, world.clock, world.ids)
+    decrypted: list[str] = []
+    decrypt = world.cipher.decrypt
+
+    def counted(sealed: str) -> str:
+        decrypted.append(sealed)
+        return decrypt(sealed)
+
+    monkeypatch.setattr(world.cipher, "decrypt", counted)
+    deliver = world.deliver()
+    for _ in range(3):
+        await ping.execute(owner, hook_id)
+    assert await deliver.step() == 4
+    assert len(decrypted) == 1  # one webhook, one secret: once for the batch
+    assert [b.pending for b in world.monitor.backlogs] == [4]  # read while the batch is leased
+    await ping.execute(owner, hook_id)
+    world.clock.advance(uc.BACKLOG_EVERY.total_seconds() - 1)
+    assert await deliver.step() == 1
+    assert len(world.monitor.backlogs) == 1  # not due again yet
+    world.clock.advance(1)
+    assert await deliver.step() == 0
+    assert [b.pending for b in world.monitor.backlogs] == [4, 0]
+    assert len(world.sender.sent) == 5
