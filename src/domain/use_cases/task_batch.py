@@ -19,7 +19,7 @@ when its turn comes, as if its use case had refused it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from types import TracebackType
@@ -207,18 +207,7 @@ class RunTaskBatch:
             # A stretch of creates that all succeed is written together (the same outcome as
             # one by one); when that write is refused, each create runs and fails on its own.
             writers = self._writers(self._uow_factory, self._events)
-            results = []
-            for start, run in steps:
-                created = await writers.create.execute_many(caller, run) if run else None
-                if created is not None:
-                    results += _created(start, created)
-                    continue
-                for index in range(start, start + max(len(run), 1)):
-                    try:
-                        results.append(await _run(writers, caller, index, operations[index]))
-                    except DomainError as exc:
-                        results.append(OperationResult(index, Outcome.FAILED, error=exc))
-            return results
+            return await _through(writers, caller, operations, steps, _failed)
         held = _HeldEvents()
         if len(steps) == 1 and steps[0][1]:
             # One write: it goes as one statement in a unit of its own (atomic by itself), so
@@ -232,17 +221,7 @@ class RunTaskBatch:
             await uow.flush()  # the transaction is open from here on: nothing commits alone
             joined = _Joined(uow)
             writers = self._writers(lambda: joined, held)
-            results = []
-            for start, run in steps:
-                created = await writers.create.execute_many(caller, run) if run else None
-                if created is not None:
-                    results += _created(start, created)
-                    continue
-                for index in range(start, start + max(len(run), 1)):
-                    try:
-                        results.append(await _run(writers, caller, index, operations[index]))
-                    except DomainError as exc:
-                        raise BatchFailed(index, exc) from exc
+            results = await _through(writers, caller, operations, steps, _abort)
             await uow.commit()
         for event in held.events:
             await self._events.publish(event)
@@ -251,6 +230,37 @@ class RunTaskBatch:
 
 def _created(start: int, tasks: Sequence[Task]) -> list[OperationResult]:
     return [OperationResult(start + i, Outcome.CREATED, task) for i, task in enumerate(tasks)]
+
+
+def _failed(index: int, error: DomainError) -> OperationResult:
+    return OperationResult(index, Outcome.FAILED, error=error)
+
+
+def _abort(index: int, error: DomainError) -> OperationResult:
+    raise BatchFailed(index, error) from error
+
+
+async def _through(
+    writers: _Writers,
+    caller: Caller,
+    operations: Sequence[Operation],
+    steps: list[tuple[int, list[TaskDraft]]],
+    on_error: Callable[[int, DomainError], OperationResult],
+) -> list[OperationResult]:
+    """Each step in order: a stretch of creates as one write when that goes through, else each
+    of its operations by its single use case; `on_error` gives a failed one's result, or raises."""
+    results: list[OperationResult] = []
+    for start, run in steps:
+        created = await writers.create.execute_many(caller, run) if run else None
+        if created is not None:
+            results += _created(start, created)
+            continue
+        for index in range(start, start + max(len(run), 1)):
+            try:
+                results.append(await _run(writers, caller, index, operations[index]))
+            except DomainError as exc:
+                results.append(on_error(index, exc))
+    return results
 
 
 def batch_steps(operations: Sequence[Operation]) -> list[tuple[int, list[TaskDraft]]]:
