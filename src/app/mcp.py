@@ -119,6 +119,7 @@ def mcp_services(container: Container) -> McpServices:
         run_once=container.run_once,
         get_current_user=container.get_current_user,
         create_task=container.create_task,
+        run_task_batch=container.run_task_batch,
         get_task=container.get_task,
         list_tasks=container.list_tasks,
         update_task=container.update_task,

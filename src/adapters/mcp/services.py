@@ -24,6 +24,7 @@ from domain.use_cases.projects import (
     ListComments,
     ListProjects,
 )
+from domain.use_cases.task_batch import RunTaskBatch
 from domain.use_cases.tasks import (
     CreateTask,
     DeleteTask,
@@ -81,6 +82,7 @@ class McpServices:
     run_once: Callable[[], RunOnce]
     get_current_user: Callable[[], GetCurrentUser]
     create_task: Callable[[], CreateTask]
+    run_task_batch: Callable[[], RunTaskBatch]
     get_task: Callable[[], GetTask]
     list_tasks: Callable[[], ListTasks]
     update_task: Callable[[], UpdateTask]

@@ -33,6 +33,7 @@ from domain.tasks import Task, TaskDraft, TaskStatus
 from domain.use_cases.events import DEFAULT_ACTIVITY_PAGE
 from domain.use_cases.idempotency import Replayed
 from domain.use_cases.projects import DEFAULT_COMMENT_PAGE
+from domain.use_cases.task_batch import CreateOp
 from domain.use_cases.task_search import list_tasks_within_slots
 from domain.users import User
 
@@ -393,6 +394,18 @@ def _batch_answer[B: (TaskBatch, DeletedTasks)](batch: B, verb: str) -> B:
     )
 
 
+def _item(index: int, task: TaskOut | None, error: DomainError | None) -> ItemResult:
+    if task is None:
+        assert error is not None  # an operation ends with its task or its error
+        return ItemResult(index=index, ok=False, error=problem(error))
+    return ItemResult(index=index, ok=True, task=task)
+
+
+def _answer(results: list[ItemResult]) -> TaskBatch:
+    failed = sum(1 for r in results if not r["ok"])
+    return TaskBatch(results=results, succeeded=len(results) - failed, failed=failed)
+
+
 async def _each(
     count: int, step: Callable[[int], Awaitable[Task]], etag_of: Callable[[str, int], str]
 ) -> TaskBatch:
@@ -401,11 +414,10 @@ async def _each(
         try:
             task = await step(index)
         except DomainError as exc:
-            results.append(ItemResult(index=index, ok=False, error=problem(exc)))
+            results.append(_item(index, None, exc))
         else:
-            results.append(ItemResult(index=index, ok=True, task=task_out(task, etag_of)))
-    failed = sum(1 for r in results if not r["ok"])
-    return TaskBatch(results=results, succeeded=len(results) - failed, failed=failed)
+            results.append(_item(index, task_out(task, etag_of), None))
+    return _answer(results)
 
 
 def _batch_size(items: list[Any], name: str) -> None:
@@ -515,11 +527,10 @@ def _add_tasks(s: McpServices) -> ToolFn:
     ) -> AddedTasks:
         principal = _caller(Scope.TASKS_WRITE)
         _batch_size(tasks, "tasks")
-        create = s.create_task()
+        use_case = s.run_task_batch()
 
-        async def one(index: int) -> Task:
-            item: Mapping[str, Any] = tasks[index]
-            draft = TaskDraft(
+        def draft(item: Mapping[str, Any]) -> TaskDraft:
+            return TaskDraft(
                 title=item["title"],
                 description=item.get("description"),
                 status=item.get("status", TaskStatus.TODO),
@@ -530,10 +541,17 @@ def _add_tasks(s: McpServices) -> ToolFn:
                 parent_id=item.get("parent_id"),
                 assignee_id=item.get("assignee_id"),
             )
-            return await create.execute(principal, draft)
 
         async def run() -> TaskBatch:
-            return await _each(len(tasks), one, s.etag_of)
+            # The batch use case, not atomic: each task is created or fails on its own.
+            operations = [CreateOp(draft(item)) for item in tasks]
+            done = await use_case.execute(principal, operations, atomic=False)
+            return _answer(
+                [
+                    _item(r.index, None if r.task is None else task_out(r.task, s.etag_of), r.error)
+                    for r in done
+                ]
+            )
 
         if idempotency_key is None:
             batch = await run()
