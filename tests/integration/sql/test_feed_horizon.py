@@ -7,33 +7,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql.events import SqlEventFeed
-from domain.events import Actor, Event, EventType, ResourceType
 from tests.integration.sql.conftest import UowFactory
+from tests.integration.sql.test_change_feed_order import _event
 
 POSTGRESQL_ONLY = True
 # Through PgBouncer only the configured database is reachable; the direct runs cover the rule.
 DIRECT_ONLY = {"test_a_transaction_in_another_database_does_not_hold_back_the_feed"}
-
-
-def _event() -> Event:
-    event_id = str(uuid.uuid4())
-    return Event(
-        id=event_id,
-        type=EventType.TASK_UPDATED,
-        occurred_at=datetime.now(UTC),
-        project_id=None,
-        resource_type=ResourceType.TASK,
-        resource_id=event_id,
-        actor=Actor("user", event_id, event_id, "http"),
-        request_id=None,
-        data={"id": event_id},
-    )
 
 
 @asynccontextmanager
@@ -51,7 +35,7 @@ async def _open_write(dsn: str, database: str | None = None) -> AsyncIterator[No
 
 
 async def _commit_event(new_uow: UowFactory) -> str:
-    event = _event()
+    event = _event(str(uuid.uuid4()))
     async with new_uow() as uow:
         await uow.events.append(event)
         await uow.commit()
