@@ -100,6 +100,9 @@ def test_a_hung_redis_costs_a_request_at_most_one_timeout(
         "REDIS_TIMEOUT": "1",
         "REDIS_FAILURE_COOLDOWN": "600",  # longer than the test: no call may try again
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        # Only requests here: the in-process worker loop holds a wake-up subscription to Redis
+        # of its own (a background connection no request waits on), which would be counted.
+        "SERVE_WORKER": "false",
     }
     proc = subprocess.Popen(
         [TASKHUB, "serve"],
