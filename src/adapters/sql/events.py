@@ -87,11 +87,17 @@ def _row(event: Event) -> dict[str, Any]:
     }
 
 
+def _unnested(columns: Sequence[str]) -> Any:
+    """PostgreSQL: rows from one text array parameter per column (`e_<column>`), numbered `n`
+    in array order."""
+    arrays = [bindparam(f"e_{name}", type_=ARRAY(Text())) for name in columns]
+    return func.unnest(*arrays).table_valued(*columns, with_ordinality="n").render_derived()
+
+
 def _unnest_insert() -> Insert:
     """PostgreSQL: every event of a unit in one INSERT, one array parameter per column
     (`e_<column>`, text), rows in array order."""
-    arrays = [bindparam(f"e_{name}", type_=ARRAY(Text())) for name in _COLUMNS]
-    rows = func.unnest(*arrays).table_valued(*_COLUMNS, with_ordinality="n").render_derived()
+    rows = _unnested(_COLUMNS)
     values = [
         _TXID_POSTGRESQL,
         cast(rows.c.id, events.c.id.type),
@@ -123,12 +129,7 @@ def created_event_cte(target: Any, gate: Any, *, many: bool = False, found: bool
     is an array (`created_events_params`) and every element is one event, in array order."""
     source = target.join(gate, literal_column("true"))
     if many:
-        arrays = [bindparam(f"e_{name}", type_=ARRAY(Text())) for name in _CREATED_COLUMNS]
-        rows = (
-            func.unnest(*arrays)
-            .table_valued(*_CREATED_COLUMNS, with_ordinality="n")
-            .render_derived()
-        )
+        rows = _unnested(_CREATED_COLUMNS)
         source = source.join(rows, literal_column("true"))
 
     def given(name: str) -> Any:

@@ -34,6 +34,7 @@ from domain.ports.tasks import (
     TaskUnitOfWorkFactory,
     TrashedInProject,
 )
+from domain.projects import Role
 from domain.task_queries import CursorPosition, TaskQuery
 from domain.task_tree import (
     TaskNode,
@@ -167,10 +168,21 @@ class CreateTask:
                 task = await self._place_in_tree(uow, caller, task, requested)
                 await uow.events.append(make.task(EventType.TASK_CREATED, task))
             await uow.commit()
+        await self._announce(caller, task)
+        return task
+
+    async def _announce(self, caller: Caller, task: Task) -> None:
+        """The log notice of a created task, once it is committed."""
         await self._events.publish(
             TaskEvent(TaskEventName.CREATED, task.id, caller.user_id, task.created_at, task.version)
         )
-        return task
+
+    @staticmethod
+    def _writing_in(caller: Caller, requested: str | None) -> tuple[str | None, frozenset[Role]]:
+        """The project a create goes to (None: the caller's inbox) and the roles that may write
+        tasks there."""
+        target = POLICY.task_project_for_create(caller, requested, None)
+        return target, POLICY.required_roles(caller, target, Action.WRITE_TASKS)
 
     async def execute_many(self, caller: Caller, drafts: Sequence[TaskDraft]) -> list[Task] | None:
         """`execute` for several drafts of one project (`project_id`, else the inbox), none with
@@ -182,8 +194,7 @@ class CreateTask:
         if not all(shares_one_step(draft, requested) for draft in drafts):
             raise ValueError("drafts of one step name one project and no parent or assignee")
         try:
-            target = POLICY.task_project_for_create(caller, _requested(requested), None)
-            roles = POLICY.required_roles(caller, target, Action.WRITE_TASKS)
+            target, roles = self._writing_in(caller, _requested(requested))
             now = self._clock.now()  # one change: the tasks are created at the same time
             tasks = [
                 new_task(
@@ -212,11 +223,7 @@ class CreateTask:
                 return None
             await uow.commit()
         for task in placed:
-            await self._events.publish(
-                TaskEvent(
-                    TaskEventName.CREATED, task.id, caller.user_id, task.created_at, task.version
-                )
-            )
+            await self._announce(caller, task)
         return placed
 
     async def _place(
@@ -229,8 +236,7 @@ class CreateTask:
     ) -> Task:
         """Insert with the membership check and the created event in the same step (one round
         trip); when nothing was written, the policy on what is stored says why."""
-        target = POLICY.task_project_for_create(caller, requested, None)  # None: the inbox
-        roles = POLICY.required_roles(caller, target, Action.WRITE_TASKS)
+        target, roles = self._writing_in(caller, requested)
         task = replace(task, project_id=target or "")
         placed = await uow.tasks.add_as_member(
             task,
