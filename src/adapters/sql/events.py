@@ -28,7 +28,6 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import (
-    ARRAY,
     BigInteger,
     DateTime,
     Executable,
@@ -49,6 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.sql.tables import event_horizon, events
 from adapters.sql.types import is_canonical_uuid
+from adapters.sql.unnest import unnested
 from domain.errors import CursorExpired
 from domain.events import Event
 from domain.ports.events import ActivityItem, FeedReader
@@ -87,17 +87,10 @@ def _row(event: Event) -> dict[str, Any]:
     }
 
 
-def _unnested(columns: Sequence[str]) -> Any:
-    """PostgreSQL: rows from one text array parameter per column (`e_<column>`), numbered `n`
-    in array order."""
-    arrays = [bindparam(f"e_{name}", type_=ARRAY(Text())) for name in columns]
-    return func.unnest(*arrays).table_valued(*columns, with_ordinality="n").render_derived()
-
-
 def _unnest_insert() -> Insert:
     """PostgreSQL: every event of a unit in one INSERT, one array parameter per column
     (`e_<column>`, text), rows in array order."""
-    rows = _unnested(_COLUMNS)
+    rows = unnested("e_", _COLUMNS, numbered=True)
     values = [
         _TXID_POSTGRESQL,
         cast(rows.c.id, events.c.id.type),
@@ -129,7 +122,7 @@ def created_event_cte(target: Any, gate: Any, *, many: bool = False, found: bool
     is an array (`created_events_params`) and every element is one event, in array order."""
     source = target.join(gate, literal_column("true"))
     if many:
-        rows = _unnested(_CREATED_COLUMNS)
+        rows = unnested("e_", _CREATED_COLUMNS, numbered=True)
         source = source.join(rows, literal_column("true"))
 
     def given(name: str) -> Any:

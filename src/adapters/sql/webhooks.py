@@ -15,12 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    ARRAY,
     Insert,
-    Text,
     Update,
     and_,
-    bindparam,
     cast,
     delete,
     func,
@@ -33,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql.tables import webhook_attempts, webhook_deliveries, webhook_fan_out, webhooks
 from adapters.sql.types import is_canonical_uuid
+from adapters.sql.unnest import unnested
 from domain.ports.webhooks import DeliveryBacklog, DeliveryPosition
 from domain.webhooks import Attempt, Delivery, DeliveryStatus, Webhook
 
@@ -96,20 +94,14 @@ _CHANGED_FIELDS = (
 )
 
 
-def _unnest(prefix: str, names: Sequence[str]) -> Any:
-    """PostgreSQL: rows from one text array parameter per column (`<prefix><name>`)."""
-    arrays = [bindparam(f"{prefix}{name}", type_=ARRAY(Text())) for name in names]
-    return func.unnest(*arrays).table_valued(*names).render_derived()
-
-
 def _attempts_insert() -> Insert:
-    rows = _unnest("a_", _ATTEMPT_FIELDS)
+    rows = unnested("a_", _ATTEMPT_FIELDS)
     values = [cast(rows.c[name], _attempts[name].type) for name in _ATTEMPT_FIELDS]
     return insert(webhook_attempts).from_select(list(_ATTEMPT_FIELDS), select(*values))
 
 
 def _deliveries_update() -> Update:
-    rows = _unnest("d_", ("id", *_CHANGED_FIELDS))
+    rows = unnested("d_", ("id", *_CHANGED_FIELDS))
     return (
         update(webhook_deliveries)
         .where(_deliveries.id == cast(rows.c.id, _deliveries.id.type))
