@@ -155,8 +155,7 @@ class Worker:
         """Wait for the poll interval, a stop request or a wake-up since `ticket`; whether a
         wake-up ended it. A lost wake-up only delays the work until the poll."""
         if self._wake is None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._poll_seconds)
+            await self._stop_or_sleep(self._poll_seconds)
             return False
         stop = asyncio.ensure_future(self._stopping.wait())
         wake = asyncio.ensure_future(self._wake.wait(ticket, self._poll_seconds))
