@@ -38,6 +38,7 @@ from adapters.security.passwords import Argon2idPasswordHasher
 from adapters.security.tokens import HmacTokenHasher, RandomSecretGenerator
 from adapters.sql.engine import SqlHealthProbe, create_engine
 from adapters.webhooks.sender import HttpxWebhookSender
+from app.logs import fold_into_request
 from app.rate_limit_fallback import FallbackRateLimiter
 from app.resilience import FailOpenRateLimiter, FailSafePrincipalCache, decision_counter
 from app.settings import Settings
@@ -426,7 +427,7 @@ class Container(containers.DeclarativeContainer):
         lambda s: HmacTokenHasher(s.secret("SESSION_HASH_SECRET")), settings
     )
     password_hasher = providers.Singleton(Argon2idPasswordHasher)
-    events = providers.Singleton(LoggingEventPublisher)
+    events = providers.Singleton(LoggingEventPublisher, fold=fold_into_request)
     cursor_codec = providers.Singleton(
         lambda s: CursorCodec(s.secret("SESSION_HASH_SECRET").encode()), settings
     )

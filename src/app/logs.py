@@ -91,13 +91,22 @@ class _CurrentStderr:
 _LEVEL_OF_METHOD = {"warn": "warning", "exception": "error"}
 
 
+def fold_into_request(fields: dict[str, Any]) -> bool:
+    """Inside a request whose access line is not yet written, keep a domain event's fields for
+    that line (True); outside one, False: the event is a line of its own."""
+    context = REQUEST_LOG.get()
+    if context is not None and context.open:
+        context.add_event(fields)
+        return True
+    return False
+
+
 def fold_domain_event(_logger: WrappedLogger, _name: str, event_dict: EventDict) -> EventDict:
-    """Inside a request, keep a domain event for the request's access line instead of a line."""
-    if event_dict.get("event") == DOMAIN_EVENT:
-        context = REQUEST_LOG.get()
-        if context is not None and context.open:
-            context.add_event({k: v for k, v in event_dict.items() if k != "event"})
-            raise structlog.DropEvent
+    """A `domain event` line logged inside a request rides on its access line instead."""
+    if event_dict.get("event") == DOMAIN_EVENT and fold_into_request(
+        {k: v for k, v in event_dict.items() if k != "event"}
+    ):
+        raise structlog.DropEvent
     return event_dict
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from domain.errors import FieldError, FieldErrors, FieldRejected, LimitReached
+from domain.errors import FieldError, FieldErrors, FieldRejected, Invalid, LimitReached
 from domain.text_fields import optional_text, required_text
 
 TITLE_MAX_LENGTH = 500
@@ -265,25 +265,21 @@ def new_task(
     (`draft.project_id` is the use case's to resolve; parent and assignee are checked here for
     their types only)."""
     now = as_utc(now)
-    errors = FieldErrors()
-    fields: dict[str, object] = {
-        "title": draft.title,
-        "description": draft.description,
-        "status": draft.status,
-        "priority": draft.priority,
-        "labels": draft.labels,
-        "due_at": draft.due_at,
-    }
-    title = _take(errors, fields, "title", "", _title)
-    description = _take(errors, fields, "description", None, _description)
-    status = _take(errors, fields, "status", TaskStatus.TODO, parse_status)
-    priority = _take(errors, fields, "priority", DEFAULT_PRIORITY, _priority)
-    labels = _take(errors, fields, "labels", _NO_LABELS, _labels)
-    due_at = _take(errors, fields, "due_at", None, _due_at)
-    errors.take(None, parse_reference, "project_id", draft.project_id)
-    parent_id = errors.take(None, _parent_id, draft.parent_id)
-    assignee_id = errors.take(None, _assignee_id, draft.assignee_id)
-    errors.raise_if_any(_HEADING)
+    try:
+        # Each field through its parser in a row; the first offence hands over to the path that
+        # names every offending field (a batch creates many valid drafts).
+        title = _title(draft.title)
+        description = _description(draft.description)
+        status = parse_status(draft.status)
+        priority = _priority(draft.priority)
+        labels = _labels(draft.labels)
+        due_at = _due_at(draft.due_at)
+        parse_reference("project_id", draft.project_id)
+        parent_id = _parent_id(draft.parent_id)
+        assignee_id = _assignee_id(draft.assignee_id)
+    except (FieldRejected, Invalid):
+        _reject_draft(draft)
+        raise  # not reached: _reject_draft raises for the offence just seen
     return Task(
         id=task_id,
         owner_id=owner_id,
@@ -301,6 +297,21 @@ def new_task(
         updated_at=now,
         version=1,
     )
+
+
+def _reject_draft(draft: TaskDraft) -> None:
+    """Raise `Invalid` naming every offending field of `draft`, in field order."""
+    errors = FieldErrors()
+    errors.take(None, _title, draft.title)
+    errors.take(None, _description, draft.description)
+    errors.take(None, parse_status, draft.status)
+    errors.take(None, _priority, draft.priority)
+    errors.take(None, _labels, draft.labels)
+    errors.take(None, _due_at, draft.due_at)
+    errors.take(None, parse_reference, "project_id", draft.project_id)
+    errors.take(None, _parent_id, draft.parent_id)
+    errors.take(None, _assignee_id, draft.assignee_id)
+    errors.raise_if_any(_HEADING)
 
 
 def apply_changes(task: Task, changes: Mapping[str, object], now: datetime) -> Task:

@@ -118,15 +118,18 @@ def created_event_cte(target: Any, gate: Any, *, many: bool = False, found: bool
     written only when the task is (one row of `target` joined with `gate`), in the project
     `target.project_id` the statement found. Bound as `e_<column>` (text); with `found` (the
     caller did not know the project: an inbox) the body's `project_id` and `data.project_id`
-    are set to that project, else the body is written as given. With `many`, each `e_<column>`
-    is an array (`created_events_params`) and every element is one event, in array order."""
+    are set to that project, else the body is written as given. With `many`, the columns of
+    `_CREATED_PER_EVENT` are arrays (`created_events_params`), one element per event in array
+    order, and the others one value that every event shares."""
     source = target.join(gate, literal_column("true"))
     if many:
-        rows = unnested("e_", _CREATED_COLUMNS, numbered=True)
+        rows = unnested("e_", _CREATED_PER_EVENT, numbered=True)
         source = source.join(rows, literal_column("true"))
 
     def given(name: str) -> Any:
-        return rows.c[name] if many else bindparam(f"e_{name}", type_=Text())
+        if many and name in _CREATED_PER_EVENT:
+            return rows.c[name]
+        return bindparam(f"e_{name}", type_=Text())
 
     body = given("body")
     if found:
@@ -154,6 +157,10 @@ def created_event_cte(target: Any, gate: Any, *, many: bool = False, found: bool
 
 # The columns `created_event_cte` takes as parameters (the project is the statement's own).
 _CREATED_COLUMNS = tuple(name for name in _COLUMNS if name != "project_id")
+# Of those, what differs between the created events of one change; the rest (type, time,
+# resource type, audience) they share, and a batch passes it once: the driver checks every
+# element of an array parameter, a cost per element that a batch of creates felt.
+_CREATED_PER_EVENT = ("id", "resource_id", "body")
 
 
 def _created_row(event: Event) -> dict[str, Any]:
@@ -169,9 +176,20 @@ def created_event_params(event: Event) -> dict[str, Any]:
 
 
 def created_events_params(events_: Sequence[Event]) -> dict[str, Any]:
-    """The `e_<column>` arrays of `created_event_cte(..., many=True)`, one element per event."""
+    """The `e_<column>` parameters of `created_event_cte(..., many=True)`: an array, one
+    element per event, for each column of `_CREATED_PER_EVENT`, and the shared value of each
+    other column (events that do not share it are a programming error: ValueError)."""
     rows = [_created_row(event) for event in events_]
-    return {f"e_{name}": [row[name] for row in rows] for name in _CREATED_COLUMNS}
+    params: dict[str, Any] = {}
+    for name in _CREATED_COLUMNS:
+        values = [row[name] for row in rows]
+        if name in _CREATED_PER_EVENT:
+            params[f"e_{name}"] = values
+        elif values.count(values[0]) != len(values):
+            raise ValueError(f"the created events of one statement differ in {name}")
+        else:
+            params[f"e_{name}"] = values[0]
+    return params
 
 
 _ACTIVITY_COLUMNS = (

@@ -62,7 +62,7 @@ from sqlalchemy import (
 from sqlalchemy import column as column_
 from sqlalchemy.dialects import postgresql as pg
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON
 
 from adapters.sql.events import (
     SqlEventLog,
@@ -201,10 +201,11 @@ def _insert_counted_as_member(*, inbox: bool, recorded: bool = False, many: bool
     )
     source = target.join(counted, true())
     if many:
-        given = cast(bindparam("rows", type_=Text()), JSONB)
+        # json, not jsonb: the rows are read once, and json skips building the binary form.
+        given = cast(bindparam("rows", type_=Text()), JSON)
         row_type: Any = literal_column(f"NULL::{tasks.name}")
         # Named, not listed, columns: the row type's own names (its order is the database's).
-        rows = func.jsonb_populate_recordset(row_type, given).table_valued(
+        rows = func.json_populate_recordset(row_type, given).table_valued(
             *(column_(c.key, c.type) for c in _DATA_COLUMNS)
         )
         source = source.join(rows, true())

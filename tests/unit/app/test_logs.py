@@ -20,6 +20,7 @@ from app.logs import (
     JsonAccessLine,
     configure_logging,
     fold_domain_event,
+    fold_into_request,
     merge_request_context,
     render_json_line,
     utc_timestamp,
@@ -62,6 +63,43 @@ def test_a_domain_event_is_folded_only_into_an_open_request() -> None:
     finally:
         REQUEST_LOG.reset(token)
     assert context.events == [{"name": "task.created"}]
+
+
+def test_the_publisher_folds_its_events_into_an_open_request_and_logs_the_rest(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    saved = structlog.get_config()
+    configure_logging(
+        load_settings(environ={"DATABASE_URL": "memory://", "LOG_FORMAT": "json"}, dotenv_path=None)
+    )
+    structlog.configure(cache_logger_on_first_use=False)
+    publisher = LoggingEventPublisher(fold=fold_into_request)
+    occurred = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    context = RequestLog("rid-3")
+    token = REQUEST_LOG.set(context)
+    try:
+        capsys.readouterr()
+        for name, version in ((TaskEventName.CREATED, 1), (TaskEventName.UPDATED, 2)):
+            asyncio.run(publisher.publish(TaskEvent(name, "t-1", "u-1", occurred, version)))
+        context.open = False  # the access line is written: a late event is a line of its own
+        asyncio.run(publisher.publish(TaskEvent(TaskEventName.DELETED, "t-1", "u-1", occurred, 2)))
+        lines = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
+    finally:
+        REQUEST_LOG.reset(token)
+        structlog.configure(**saved)
+    assert [(e["name"], e["version"]) for e in context.events or []] == [
+        ("task.created", 1),
+        ("task.updated", 2),
+    ]
+    assert context.events is not None
+    assert context.events[0] == {
+        "name": "task.created",
+        "task_id": "t-1",
+        "owner_id": "u-1",
+        "version": 1,
+        "occurred_at": "2026-05-01T12:00:00+00:00",
+    }
+    assert [(x["event"], x["name"]) for x in lines] == [(DOMAIN_EVENT, "task.deleted")]
 
 
 def test_the_json_line_has_level_utc_timestamp_and_the_exception() -> None:
