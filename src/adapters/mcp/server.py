@@ -22,6 +22,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.request_state import RequestStateSecurity
 from mcp.server.transport_security import TransportSecuritySettings
 
+from adapters.mcp.exchange import SingleExchange
 from adapters.mcp.gate import ADMITTED, AdmittedTokens, McpGate
 from adapters.mcp.services import McpServices
 from adapters.mcp.tools import TOOLS, ToolSpec, answers
@@ -109,7 +110,7 @@ class McpEndpoint:
         self.app = McpGate(self._sdk_app(), services.admission, services.bind_log)
 
     def _sdk_app(self) -> Any:
-        return self.server.streamable_http_app(
+        app = self.server.streamable_http_app(
             streamable_http_path="/",
             json_response=True,
             stateless_http=True,
@@ -120,6 +121,8 @@ class McpEndpoint:
                 allowed_origins=list(self.config.allowed_origins),
             ),
         )
+        SingleExchange(self.server.session_manager).install()
+        return app
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
