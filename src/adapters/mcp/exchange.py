@@ -46,6 +46,7 @@ from mcp_types import (
     ErrorData,
     JSONRPCError,
     JSONRPCRequest,
+    JSONRPCResponse,
     ProgressToken,
     RequestId,
     jsonrpc_message_adapter,
@@ -216,8 +217,6 @@ def _response_body(message: JSONRPCRequest, result: dict[str, Any]) -> bytes:
     the SDK's own model."""
     if message.method in spec_methods.SPEC_CLIENT_METHODS:
         return _encode({"jsonrpc": "2.0", "id": message.id, "result": result})
-    from mcp_types import JSONRPCResponse
-
     answer = JSONRPCResponse(jsonrpc="2.0", id=message.id, result=result)
     return answer.model_dump_json(by_alias=True, exclude_unset=True).encode()
 
