@@ -22,6 +22,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.request_state import RequestStateSecurity
 from mcp.server.transport_security import TransportSecuritySettings
 
+from adapters.mcp.exchange import SingleExchange
 from adapters.mcp.gate import ADMITTED, AdmittedTokens, McpGate
 from adapters.mcp.services import McpServices
 from adapters.mcp.tools import TOOLS, ToolSpec, answers
@@ -106,10 +107,16 @@ class McpEndpoint:
                 annotations=spec.annotations,
                 structured_output=True,
             )
+            # The output schema stays published, but a result is not validated against it here
+            # (a pass over every value): the tools build it from typed shapes, and the tests'
+            # SDK client checks each successful answer against it. The SDK reads this live.
+            tool = self.server._tool_manager.get_tool(spec.name)  # noqa: SLF001 (no public getter)
+            assert tool is not None
+            tool.fn_metadata.output_model = None
         self.app = McpGate(self._sdk_app(), services.admission, services.bind_log)
 
     def _sdk_app(self) -> Any:
-        return self.server.streamable_http_app(
+        app = self.server.streamable_http_app(
             streamable_http_path="/",
             json_response=True,
             stateless_http=True,
@@ -120,6 +127,8 @@ class McpEndpoint:
                 allowed_origins=list(self.config.allowed_origins),
             ),
         )
+        SingleExchange(self.server.session_manager).install()
+        return app
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:

@@ -18,9 +18,10 @@ from datetime import datetime
 from typing import Annotated, Any, NotRequired, TypedDict, cast
 
 import msgspec
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from mcp_types import TextContent, ToolAnnotations
 from pydantic import ConfigDict, Field, StringConstraints
 
+from adapters.mcp.exchange import WireResult
 from adapters.mcp.gate import current_principal
 from adapters.mcp.services import McpServices
 from domain.auth import Principal, Scope
@@ -269,13 +270,13 @@ def wire(value: Mapping[str, Any]) -> dict[str, Any]:
     return cast(dict[str, Any], msgspec.to_builtins(value, builtin_types=(), order=None))
 
 
-def structured_result(value: Mapping[str, Any]) -> CallToolResult:
+def structured_result(value: Mapping[str, Any]) -> WireResult:
     """A tool's structured output as its result: the structured content, and (for clients that
     read only the content blocks, as the spec asks) the same object as compact JSON text. The
     SDK would write that text indented, which makes a page of tasks a third larger to encode,
     send and parse; it still checks the structured content against the output schema."""
     content = wire(value)
-    return CallToolResult(
+    return WireResult(
         content=[TextContent(type="text", text=_encode_json(content).decode())],
         structured_content=content,
     )
@@ -297,7 +298,7 @@ def answers(fn: ToolFn) -> ToolFn:
             found = ToolProblem(message=str(exc), errors=[])
         else:
             return structured_result(result) if isinstance(result, dict) else result
-        return CallToolResult(
+        return WireResult(
             content=[TextContent(type="text", text=_failure_text(found))],
             structured_content=dict(found),
             is_error=True,
@@ -386,7 +387,7 @@ def _batch_answer[B: (TaskBatch, DeletedTasks)](batch: B, verb: str) -> B:
     text = "\n".join(lines)
     return cast(
         B,
-        CallToolResult(
+        WireResult(
             content=[TextContent(type="text", text=text)],
             structured_content=wire(batch),
             is_error=True,
