@@ -2,8 +2,9 @@
 
 `notify` wakes this process's streams at once and publishes on the channel; one subscription per
 process (its own connection, no read timeout) wakes the local streams when any replica publishes.
-Publishes are coalesced: one at a time per process, and commits made while one waits its turn
-share the next, so a busy writer sends far fewer than one per commit and none is left unsent.
+Publishes are coalesced: one at a time per process, at most one per `spacing` seconds, and
+commits made while one waits its turn share the next, so a busy writer sends a few a second
+rather than one per commit, and none is left unsent (a wake-up is at most `spacing` late).
 A lost subscription is re-established after a second; meanwhile streams still poll the feed, so
 a wake-up is only ever late, never the only way an event gets through.
 """
@@ -22,10 +23,23 @@ from domain.ports.events import FeedSignal
 log = structlog.get_logger("taskhub.feed")
 
 
+# Publishes of one process start at least this far apart (seconds): under a steady write load
+# each one costs a round trip to Redis on the serving loop, and streams poll anyway.
+PUBLISH_SPACING_SECONDS = 0.01
+
+
 class RedisFeedSignal:
     """`local` is this process's own signal (the in-memory one), which the subscription feeds."""
 
-    def __init__(self, client: Redis, url: str, prefix: str, local: FeedSignal) -> None:
+    def __init__(
+        self,
+        client: Redis,
+        url: str,
+        prefix: str,
+        local: FeedSignal,
+        *,
+        spacing: float = PUBLISH_SPACING_SECONDS,
+    ) -> None:
         self._client = client
         self._url = url
         self._channel = f"{prefix}events".encode()
@@ -35,6 +49,7 @@ class RedisFeedSignal:
         self._publishing: set[asyncio.Task[Any]] = set()
         self._queued = False  # a publish is scheduled that has not started sending yet
         self._turn = asyncio.Lock()
+        self._spacing = spacing
         self.published = 0
 
     def notify(self) -> None:
@@ -57,6 +72,8 @@ class RedisFeedSignal:
                 self.published += 1
             except Exception as exc:
                 log.warning("could not publish a change-stream wake-up", error=type(exc).__name__)
+            if self._spacing > 0 and not self._closed:
+                await asyncio.sleep(self._spacing)  # the turn is kept: later commits share one
 
     def ticket(self) -> object:
         if self._listener is None and not self._closed:

@@ -57,3 +57,29 @@ async def test_publishes_are_coalesced_and_a_later_commit_is_never_left_unsent(
     finally:
         await here.close()
         await there.close()
+
+
+async def test_a_steady_stream_of_commits_publishes_at_most_once_per_spacing(
+    make_client: ClientFactory, redis_target: RedisTarget, key_prefix: str
+) -> None:
+    spacing = 0.05
+    here = RedisFeedSignal(
+        await make_client(), redis_target.url, key_prefix, MemoryFeedSignal(), spacing=spacing
+    )
+    there = RedisFeedSignal(await make_client(), redis_target.url, key_prefix, MemoryFeedSignal())
+    try:
+        ticket = there.ticket()
+        assert await there.wait(ticket, 0.2) is False  # subscribed
+        started = time.monotonic()
+        while time.monotonic() - started < 0.3:  # a commit every 2 ms, each in its own turn
+            here.notify()
+            await asyncio.sleep(0.002)
+        elapsed = time.monotonic() - started
+        ticket = there.ticket()
+        here.notify()  # the last commit: its wake-up still arrives, at most a spacing late
+        assert await there.wait(ticket, 5.0) is True
+        await asyncio.gather(*here._publishing)
+        assert 2 <= here.published <= elapsed / spacing + 3
+    finally:
+        await here.close()
+        await there.close()
