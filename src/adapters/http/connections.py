@@ -13,6 +13,11 @@ body, and a connection that never sends a byte stays open. This protocol adds, p
   closed, before it can hold any memory.
 
 uvicorn's own error answers (its 400 for bytes that are not HTTP) are problem+json here too.
+
+uvicorn writes an answer's status line and headers, then its body, as two writes (two system
+calls, two packets). Here the head waits for the body written in the same turn of the event
+loop, so an ordinary answer is one write; a head with no body yet (a stream) goes out at the end
+of that turn.
 The idle time between two requests on a kept-alive connection stays uvicorn's `timeout_keep_alive`.
 """
 
@@ -82,6 +87,48 @@ def problem_answer(
         ).encode()
     )
     return b"".join(head) + body
+
+
+_CONTINUE = b"HTTP/1.1 100 "
+
+
+class _HeadWithBody:
+    """One answer's transport (uvicorn's `RequestResponseCycle` writes through it): the first
+    write, the head, is held until the next write (the body), which takes it along, or until the
+    end of the loop's turn. Everything else is the connection's transport."""
+
+    __slots__ = ("_held", "_loop", "_started", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+        self._started = False
+
+    def write(self, data: bytes) -> None:
+        if self._held is not None:
+            data, self._held = self._held + data, None
+        elif not self._started and not data.startswith(_CONTINUE):
+            self._started = True
+            self._held = data
+            self._loop.call_soon(self._flush)
+            return
+        self._transport.write(data)
+
+    def _flush(self) -> None:
+        held, self._held = self._held, None
+        if held is not None and not self._transport.is_closing():
+            self._transport.write(held)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
@@ -182,6 +229,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._in_body = True
         self._cancel_head_timer()
         super().on_headers_complete()
+        # Before the answer's task first runs (it was only scheduled): its writes go through.
+        self.cycle.transport = _HeadWithBody(self.transport, self.loop)  # type: ignore[assignment]
 
     def on_message_complete(self) -> None:
         self._in_body = False
