@@ -37,7 +37,7 @@ from adapters.security.ids import SystemClock, UuidV7Generator
 from adapters.security.passwords import Argon2idPasswordHasher
 from adapters.security.tokens import HmacTokenHasher, RandomSecretGenerator
 from adapters.sql.engine import SqlHealthProbe, create_engine
-from adapters.webhooks.sender import HttpxWebhookSender
+from adapters.webhooks.lazy import LazyWebhookSender
 from app.logs import fold_into_request
 from app.rate_limit_fallback import FallbackRateLimiter
 from app.resilience import FailOpenRateLimiter, FailSafePrincipalCache, decision_counter
@@ -556,7 +556,7 @@ class Container(containers.DeclarativeContainer):
         lambda s: TargetPolicy(s.WEBHOOK_ALLOW_HTTP, s.WEBHOOK_ALLOW_PRIVATE_TARGETS), settings
     )
     webhook_sender = providers.Singleton(
-        lambda s, policy: HttpxWebhookSender(policy, timeout=s.WEBHOOK_TIMEOUT),
+        lambda s, policy: LazyWebhookSender(policy, timeout=s.WEBHOOK_TIMEOUT),
         settings,
         target_policy,
     )
