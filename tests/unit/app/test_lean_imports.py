@@ -4,6 +4,7 @@ for (rich, pydantic, werkzeug, starlette's requests) nor the webhook client (htt
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -91,11 +92,9 @@ def test_a_hidden_package_fails_to_import_inside_the_block_only(
     (package / "part.py").write_text("PART = 2\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     with hidden(["lean_probe_pkg"]), pytest.raises(ModuleNotFoundError, match="lean_probe_pkg"):
-        import lean_probe_pkg.part  # noqa: F401
+        importlib.import_module("lean_probe_pkg.part")
     assert "lean_probe_pkg" not in sys.modules
-    import lean_probe_pkg.part
-
-    assert lean_probe_pkg.part.PART == 2
+    assert importlib.import_module("lean_probe_pkg.part").PART == 2
     sys.modules.pop("lean_probe_pkg.part")
     sys.modules.pop("lean_probe_pkg")
 
