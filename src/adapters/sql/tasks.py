@@ -377,6 +377,13 @@ def _order_by(
     return column.asc(), task_id.asc()
 
 
+def _row_in_found_project(task: Task) -> dict[str, Any]:
+    """`task`'s row without `project_id`: a statement that sets the project it found."""
+    row = task_to_row(task)
+    del row["project_id"]
+    return row
+
+
 def task_to_row(task: Task) -> dict[str, Any]:
     """Every column of `task`'s row, including the search columns."""
     description = task.description
@@ -936,18 +943,14 @@ class SqlTaskRepository:
             or not (inbox or is_canonical_uuid(first.project_id))
         ):
             return None
-        rows = []
-        for task in tasks_:
-            values = task_to_row(task)
-            del values["project_id"]  # the statement's own: the project the check found
-            rows.append(values)
         params: dict[str, Any] = {
             "member_id": user_id,
             "roles": sorted(role.value for role in roles),
             "v_owner_id": first.owner_id,
             "k": len(tasks_),
             "max_tasks": limit,
-            "rows": _json_rows.encode(rows).decode(),
+            # Only the JSON text outlives this call's wait for the statement, not the rows.
+            "rows": _json_rows.encode([_row_in_found_project(task) for task in tasks_]).decode(),
             **created_events_params(events),
         }
         if not inbox:

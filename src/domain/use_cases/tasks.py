@@ -209,15 +209,16 @@ class CreateTask:
         except DomainError:
             return None
         make = EventMaker(self._ids.new_id, caller, now)
-        events = [make.task(EventType.TASK_CREATED, task) for task in tasks]
         async with self._uow_factory() as uow:
+            # The events (each a copy of its task's fields) are made once the unit of work is
+            # open: a request still waiting to open one holds only its tasks.
             placed = await uow.tasks.add_many_as_member(
                 tasks,
                 user_id=caller.user_id,
                 roles=roles,
                 inbox=target is None,
                 limit=self._max_tasks,
-                events=events,
+                events=[make.task(EventType.TASK_CREATED, task) for task in tasks],
             )
             if placed is None:
                 return None
