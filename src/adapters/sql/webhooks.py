@@ -15,9 +15,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     Insert,
     Update,
     and_,
+    any_,
     bindparam,
     case,
     cast,
@@ -417,16 +419,22 @@ class SqlDeliveryRepository:
             .with_for_update(skip_locked=True, of=webhook_deliveries)
         )
         # One statement: pick (PostgreSQL: passing over rows other claimers hold), lease with
-        # the due condition checked again, and return the leased rows. The pick is a
-        # materialized CTE, run once: as a subquery PostgreSQL may run it again per row, and
-        # each run would skip the rows this statement already leased and lock the next ones.
-        picked = candidates.cte("picked").prefix_with("MATERIALIZED")
+        # the due condition checked again, and return the leased rows. On PostgreSQL the pick
+        # is an array built once (an InitPlan) and the rows are found by primary key: as an IN
+        # subquery (or a CTE) the planner may walk every due row and run the pick per row.
+        postgresql = self._conn.dialect.name == "postgresql"
+        pick = candidates.scalar_subquery()
+        chosen = (
+            _deliveries.id == any_(func.array(pick, type_=ARRAY(_deliveries.id.type)))
+            if postgresql
+            else _deliveries.id.in_(pick)
+        )
         lease = (
             update(webhook_deliveries)
-            .where(_deliveries.id.in_(select(picked.c.id)), due)
+            .where(chosen, due)
             .values(leased_by=holder, leased_until=until)
         )
-        if self._conn.dialect.name == "postgresql":
+        if postgresql:
             leased = await self._conn.execute(lease.returning(*_DELIVERY_COLUMNS, _EVENT_BODY))
         else:
             # SQLite's RETURNING names columns unqualified, which turns the event's subquery

@@ -36,7 +36,7 @@ from tests.unit.webhooks.support import RULES, URL, RecordingMonitor, RecordingS
 
 POSTGRESQL_ONLY = True  # conftest drops this module's SQLite runs
 
-CLAIM = ["WITH", "SELECT", "SELECT"]  # WITH picked ... UPDATE ... RETURNING
+CLAIM = ["UPDATE", "SELECT", "SELECT"]
 BACKLOG = ["SELECT", "SELECT"]
 RECORD = ["SELECT", "SELECT", "INSERT", "UPDATE"]
 
