@@ -418,10 +418,12 @@ class SqlDeliveryRepository:
             .limit(limit)
             .with_for_update(skip_locked=True, of=webhook_deliveries)
         )
-        # One statement: pick (PostgreSQL: passing over rows other claimers hold), lease with
-        # the due condition checked again, and return the leased rows. On PostgreSQL the pick
-        # is an array built once (an InitPlan) and the rows are found by primary key: as an IN
-        # subquery (or a CTE) the planner may walk every due row and run the pick per row.
+        # One statement: pick, lease, return the leased rows. The pick is the whole rule: on
+        # PostgreSQL it locks its rows (passing over those other claimers hold, re-checking a
+        # row changed meanwhile), on SQLite the statement holds the single write lock. On
+        # PostgreSQL it is an array built once (an InitPlan) and the lease finds its rows by
+        # primary key: as an IN subquery (or a CTE) the planner may walk every due row and
+        # run the pick again per row, each run passing over the rows already leased.
         postgresql = self._conn.dialect.name == "postgresql"
         pick = candidates.scalar_subquery()
         chosen = (
@@ -431,7 +433,7 @@ class SqlDeliveryRepository:
         )
         lease = (
             update(webhook_deliveries)
-            .where(chosen, due)
+            .where(chosen)
             .values(leased_by=holder, leased_until=until)
         )
         if postgresql:
