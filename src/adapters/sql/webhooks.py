@@ -432,9 +432,7 @@ class SqlDeliveryRepository:
             else _deliveries.id.in_(pick)
         )
         lease = (
-            update(webhook_deliveries)
-            .where(chosen)
-            .values(leased_by=holder, leased_until=until)
+            update(webhook_deliveries).where(chosen).values(leased_by=holder, leased_until=until)
         )
         if postgresql:
             leased = await self._conn.execute(lease.returning(*_DELIVERY_COLUMNS, _EVENT_BODY))
