@@ -36,6 +36,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.sql.events import delivery_payload
 from adapters.sql.tables import (
+    DELIVERY_FINISHED,
+    DELIVERY_PENDING,
     events,
     webhook_attempts,
     webhook_deliveries,
@@ -403,8 +405,10 @@ class SqlDeliveryRepository:
         self, now: datetime, holder: str, until: datetime, limit: int
     ) -> list[Delivery]:
         free = or_(_deliveries.leased_until.is_(None), _deliveries.leased_until <= now)
+        # DELIVERY_PENDING / DELIVERY_FINISHED are the partial indexes' own predicates, literal
+        # SQL: a bound status (a generic prepared plan, any SQLite statement) could not use them.
         due = and_(
-            _deliveries.status == DeliveryStatus.PENDING.value,
+            DELIVERY_PENDING,
             _deliveries.next_attempt_at <= now,
             free,
         )
@@ -480,9 +484,7 @@ class SqlDeliveryRepository:
     async def backlog(self) -> DeliveryBacklog:
         pending = (
             await self._conn.execute(
-                select(func.count(), func.min(_deliveries.next_attempt_at)).where(
-                    _deliveries.status == DeliveryStatus.PENDING.value
-                )
+                select(func.count(), func.min(_deliveries.next_attempt_at)).where(DELIVERY_PENDING)
             )
         ).one()
         disabled = await self._conn.scalar(
@@ -497,7 +499,7 @@ class SqlDeliveryRepository:
         batch = (
             select(_deliveries.id)
             .where(
-                _deliveries.status != DeliveryStatus.PENDING.value,
+                DELIVERY_FINISHED,
                 _deliveries.updated_at < before,
             )
             .order_by(_deliveries.updated_at)
