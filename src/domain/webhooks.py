@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from domain.errors import FieldError, FieldErrors, Invalid
 from domain.events import EventType
+from domain.ports.feed import FeedItem
 from domain.tasks import as_utc
 from domain.text_fields import optional_text
 
@@ -306,6 +307,12 @@ def payload(event_type: str, occurred_at: datetime, data: Mapping[str, object]) 
         separators=(",", ":"),
         ensure_ascii=False,
     )
+
+
+def event_payload(item: FeedItem) -> str:
+    """The payload of a delivery of a feed event: built from the event alone, so an adapter
+    that keeps the event may store the delivery without a copy and build it again."""
+    return payload(item.type, item.occurred_at, item.body)
 
 
 # --- building and changing webhooks --------------------------------------------------------------

@@ -409,3 +409,76 @@ async def test_trash_revision_adds_the_columns_and_makes_the_list_indexes_partia
     assert "ix_tasks_project_id_created_at_id" in names
     assert not TRASH_INDEXES & names
     await asyncio.to_thread(command.upgrade, config, "head")
+
+
+async def _delivery_index_names(url: str) -> set[str]:
+    from adapters.sql.engine import create_engine as create_async
+
+    engine = create_async(url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(
+                lambda c: {str(ix["name"]) for ix in inspect(c).get_indexes("webhook_deliveries")}
+            )
+    finally:
+        await engine.dispose()
+
+
+async def test_delivery_payload_revision_keeps_payloads_by_reference_and_back(
+    database_url: str,
+) -> None:
+    """At 0012 a delivery may keep its payload by reference to its event; the downgrade copies
+    every such payload back in, as the application builds it from the event."""
+    from adapters.sql.events import delivery_payload
+
+    config = _config(database_url)
+    await asyncio.to_thread(command.downgrade, config, "base")
+    await asyncio.to_thread(command.upgrade, config, "head")
+    postgresql = database_url.startswith("postgresql")
+    now = "2026-12-03T00:00:00.000000+00:00"
+    user, hook, event, by_reference, ping = (
+        f"0190f5a0-0000-7000-8000-0000000000{n}" for n in ("e1", "e2", "e3", "e4", "e5")
+    )
+    body = (
+        f'{{"id":"{event}","type":"task.created","occurred_at":"2026-12-03T00:00:00+00:00",'
+        '"project_id":null,"data":{"title":"ünïcode"}}'
+    )
+    statements = [
+        "INSERT INTO users (id, email, email_key, password_hash, created_at) "
+        f"VALUES ('{user}', 'w@example.com', 'w@example.com', 'h', '{now}')",
+        "INSERT INTO webhooks (id, owner_id, url, events, enabled, secret, created_at, "
+        f"updated_at, version) VALUES ('{hook}', '{user}', 'https://example.com', "
+        f"{"'{task.*}'" if postgresql else '\'["task.*"]\''}, {'true' if postgresql else '1'}, "
+        f"'s', '{now}', '{now}', 1)",
+        "INSERT INTO events (txid, id, type, occurred_at, resource_type, resource_id, body) "
+        f"VALUES (0, '{event}', 'task.created', '{now}', 'task', '{event}', :body)",
+    ]
+    for statement in statements:
+        await _execute(database_url, statement, {"body": body})
+    delivery = (
+        "INSERT INTO webhook_deliveries (id, webhook_id, event_id, event_type, payload, status, "
+        "attempts, next_attempt_at, created_at, updated_at) VALUES "
+        f"(:id, '{hook}', :event_id, 'task.created', :payload, 'pending', 0, '{now}', '{now}', "
+        f"'{now}')"
+    )
+    await _execute(database_url, delivery, {"id": by_reference, "event_id": event, "payload": None})
+    await _execute(database_url, delivery, {"id": ping, "event_id": hook, "payload": "ping body"})
+    assert await _delivery_index_names(database_url) == {
+        "ix_webhook_deliveries_webhook_id_created_at_id",
+        "ix_webhook_deliveries_pending_next_attempt_at_id",
+        "ix_webhook_deliveries_finished_updated_at",
+        "ix_webhook_deliveries_by_reference_event_id",
+    }
+
+    await asyncio.to_thread(command.downgrade, config, "0011")
+    rows = await _execute(
+        database_url, "SELECT CAST(id AS TEXT), payload FROM webhook_deliveries ORDER BY id"
+    )
+    assert rows == [(by_reference, delivery_payload(body)), (ping, "ping body")]
+    assert await _delivery_index_names(database_url) == {
+        "ix_webhook_deliveries_webhook_id_created_at_id",
+        "ix_webhook_deliveries_status_next_attempt_at",
+        "ix_webhook_deliveries_updated_at",
+    }
+    await asyncio.to_thread(command.upgrade, config, "head")
+    await asyncio.to_thread(command.downgrade, config, "base")

@@ -73,6 +73,10 @@ class MemoryDeliveryRepository:
     async def add(self, delivery: Delivery) -> None:
         self._rows[delivery.id] = delivery
 
+    async def add_many(self, deliveries: Sequence[Delivery]) -> None:
+        for delivery in deliveries:
+            self._rows[delivery.id] = delivery
+
     async def get(self, delivery_id: str) -> Delivery | None:
         return self._rows.get(delivery_id)
 

@@ -44,15 +44,16 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from adapters.sql.tables import event_horizon, events
+from adapters.sql.tables import event_horizon, events, webhook_deliveries
 from adapters.sql.types import is_canonical_uuid
 from adapters.sql.unnest import unnested
 from domain.errors import CursorExpired
 from domain.events import Event
 from domain.ports.events import ActivityItem, FeedReader
 from domain.ports.feed import FeedItem
+from domain.webhooks import event_payload
 
 _json = msgspec.json.Encoder()
 _decode = msgspec.json.Decoder()
@@ -358,6 +359,56 @@ def _feed_sql(reader: FeedReader | None, *, postgresql: bool) -> str:
     )
 
 
+def feed_item(position: str, raw: str) -> FeedItem:
+    """The feed's view of an event row's stored body (JSON text)."""
+    body: Mapping[str, Any] = _decode.decode(raw)
+    return FeedItem(
+        position=position,
+        event_id=body["id"],
+        type=body["type"],
+        project_id=body.get("project_id"),
+        occurred_at=datetime.fromisoformat(body["occurred_at"]),
+        body=body,
+    )
+
+
+def delivery_payload(raw: str) -> str:
+    """The payload of a webhook delivery of the event whose stored body is `raw`."""
+    return event_payload(feed_item("", raw))
+
+
+async def keep_payloads(conn: AsyncConnection, gone: Sequence[tuple[str, str]]) -> None:
+    """Give the webhook deliveries that keep their payload by reference to one of the `gone`
+    events ((id, stored body), being deleted) their payload, so they outlive the event."""
+    bodies = dict(gone)
+    if not bodies:
+        return
+    wanted = await conn.execute(
+        select(webhook_deliveries.c.event_id)
+        .where(
+            webhook_deliveries.c.payload.is_(None),
+            webhook_deliveries.c.event_id.in_(list(bodies)),
+        )
+        .distinct()
+    )
+    params = [
+        {"e_id": str(row[0]), "e_payload": delivery_payload(bodies[str(row[0])])} for row in wanted
+    ]
+    if params:
+        await conn.execute(_KEEP_PAYLOAD, params)
+
+
+_by_event = webhook_deliveries.c.event_id
+_KEEP_PAYLOAD = (
+    update(webhook_deliveries)
+    .where(
+        _by_event == bindparam("e_id", type_=_by_event.type),
+        webhook_deliveries.c.payload.is_(None),
+    )
+    .values(payload=bindparam("e_payload", type_=Text()))
+)
+
+
 class SqlEventFeed:
     """The change feed (`EventFeed`, and the `ChangeFeed` of background jobs) over `events`.
     Each read is one statement in autocommit (one snapshot)."""
@@ -419,15 +470,7 @@ class SqlEventFeed:
     @staticmethod
     def _item(row: Sequence[Any]) -> FeedItem:
         txid, seq, raw = row[3], row[4], row[5]
-        body: Mapping[str, Any] = _decode.decode(raw)
-        return FeedItem(
-            position=format_position(int(txid), int(seq)),
-            event_id=body["id"],
-            type=body["type"],
-            project_id=body.get("project_id"),
-            occurred_at=datetime.fromisoformat(body["occurred_at"]),
-            body=body,
-        )
+        return feed_item(format_position(int(txid), int(seq)), raw)
 
     async def now(self) -> str:
         sql = (
@@ -453,7 +496,14 @@ class SqlEventFeed:
             if not batch:
                 return 0
             newest = max((int(txid), int(seq)) for txid, seq in batch)
-            await conn.execute(delete(events).where(events.c.seq.in_([row[1] for row in batch])))
+            gone = await conn.execute(
+                delete(events)
+                .where(events.c.seq.in_([row[1] for row in batch]))
+                .returning(events.c.id, events.c.body)
+            )
+            # After the delete (which waits for a fan-out that locked one of these events), so
+            # the deliveries that fan-out wrote are seen and keep their payload.
+            await keep_payloads(conn, [(str(row[0]), row[1]) for row in gone])
             kept = (await conn.execute(select(event_horizon.c.txid, event_horizon.c.seq))).first()
             if kept is None:
                 await conn.execute(

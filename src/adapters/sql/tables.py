@@ -294,7 +294,12 @@ webhooks = Table(
 )
 
 # One event for one webhook; its id is the `webhook-id` of every attempt. A claim leases it
-# (`leased_by` until `leased_until`) for the length of one attempt.
+# (`leased_by` until `leased_until`) for the length of one attempt. `payload` is NULL while the
+# event's row in `events` holds the body (adapters.sql.webhooks builds the payload from it); it
+# is copied in when the event is purged first, and always for a delivery with no event (a ping).
+DELIVERY_PENDING = text("status = 'pending'")
+DELIVERY_FINISHED = text("status <> 'pending'")
+DELIVERY_BY_REFERENCE = text("payload IS NULL")
 webhook_deliveries = Table(
     "webhook_deliveries",
     metadata,
@@ -303,7 +308,7 @@ webhook_deliveries = Table(
     Column("event_id", UUID_TEXT, nullable=False),
     Column("event_type", String(100), nullable=False),
     Column("project_id", UUID_TEXT, nullable=True),
-    Column("payload", Text, nullable=False),
+    Column("payload", Text, nullable=True),
     Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", UTC_DATETIME, nullable=True),
@@ -314,10 +319,29 @@ webhook_deliveries = Table(
     CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status"),
     # A webhook's deliveries, newest first, with a keyset before (created_at, id).
     Index("ix_webhook_deliveries_webhook_id_created_at_id", "webhook_id", "created_at", "id"),
-    # What the delivery job claims: the pending ones by due time.
-    Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    # What the delivery job claims: the pending ones by due time (a finished delivery leaves
+    # this index, so claims and the backlog count never walk the delivery log).
+    Index(
+        "ix_webhook_deliveries_pending_next_attempt_at_id",
+        "next_attempt_at",
+        "id",
+        postgresql_where=DELIVERY_PENDING,
+        sqlite_where=DELIVERY_PENDING,
+    ),
     # What the retention purge deletes: finished ones by their last change.
-    Index("ix_webhook_deliveries_updated_at", "updated_at"),
+    Index(
+        "ix_webhook_deliveries_finished_updated_at",
+        "updated_at",
+        postgresql_where=DELIVERY_FINISHED,
+        sqlite_where=DELIVERY_FINISHED,
+    ),
+    # The deliveries an events purge must give their payload to before their event goes.
+    Index(
+        "ix_webhook_deliveries_by_reference_event_id",
+        "event_id",
+        postgresql_where=DELIVERY_BY_REFERENCE,
+        sqlite_where=DELIVERY_BY_REFERENCE,
+    ),
 )
 
 webhook_attempts = Table(

@@ -15,20 +15,35 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     Insert,
     Update,
     and_,
+    any_,
+    bindparam,
+    case,
     cast,
     delete,
+    exists,
     func,
     insert,
+    null,
     or_,
     select,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from adapters.sql.tables import webhook_attempts, webhook_deliveries, webhook_fan_out, webhooks
+from adapters.sql.events import delivery_payload
+from adapters.sql.tables import (
+    DELIVERY_FINISHED,
+    DELIVERY_PENDING,
+    events,
+    webhook_attempts,
+    webhook_deliveries,
+    webhook_fan_out,
+    webhooks,
+)
 from adapters.sql.types import is_canonical_uuid
 from adapters.sql.unnest import unnested
 from domain.ports.webhooks import DeliveryBacklog, DeliveryPosition
@@ -71,7 +86,15 @@ _DELIVERY_COLUMNS = [
     _deliveries.leased_by,
     _deliveries.leased_until,
 ]
-_SELECT_DELIVERY = select(*_DELIVERY_COLUMNS)
+# The body of the delivery's event while the delivery keeps its payload by reference.
+_EVENT_BODY = (
+    select(events.c.body)
+    .where(events.c.id == _deliveries.event_id, _deliveries.payload.is_(None))
+    .scalar_subquery()
+    .label("event_body")
+)
+_SELECT_DELIVERY = select(*_DELIVERY_COLUMNS, _EVENT_BODY)
+_INSERT_FIELDS = tuple(column.name for column in _DELIVERY_COLUMNS)
 
 
 # The columns a recorded attempt writes, and those an attempt changes on its delivery.
@@ -109,8 +132,34 @@ def _deliveries_update() -> Update:
     )
 
 
+def _deliveries_insert(given: dict[str, Any]) -> Insert:
+    """New deliveries from `given` (an expression per column). A delivery whose event is in
+    `events` stores no payload (it is built from the event when read); the event's row is
+    locked (FOR KEY SHARE on PostgreSQL) so an events purge running meanwhile waits for this
+    transaction and then copies the payload in (`adapters.sql.events.keep_payloads`)."""
+    kept = exists(
+        select(events.c.id)
+        .where(events.c.id == given["event_id"])
+        .with_for_update(read=True, key_share=True)
+    )
+    values = {**given, "payload": case((kept, null()), else_=given["payload"])}
+    return insert(webhook_deliveries).from_select(
+        list(_INSERT_FIELDS), select(*(values[name] for name in _INSERT_FIELDS))
+    )
+
+
+def _unnested_deliveries() -> dict[str, Any]:
+    rows = unnested("n_", _INSERT_FIELDS)
+    return {name: cast(rows.c[name], _deliveries[name].type) for name in _INSERT_FIELDS}
+
+
 INSERT_ATTEMPTS_POSTGRESQL = _attempts_insert()
 UPDATE_DELIVERIES_POSTGRESQL = _deliveries_update()
+# PostgreSQL: every delivery in one statement (text arrays); SQLite: the same per row.
+INSERT_DELIVERIES_POSTGRESQL = _deliveries_insert(_unnested_deliveries())
+INSERT_DELIVERY = _deliveries_insert(
+    {name: bindparam(name, type_=_deliveries[name].type) for name in _INSERT_FIELDS}
+)
 
 
 def _text(value: Any) -> str | None:
@@ -177,6 +226,14 @@ def _webhook_values(webhook: Webhook) -> dict[str, Any]:
     }
 
 
+def _payload(row: Any) -> str:
+    if row.payload is not None:
+        return str(row.payload)
+    if row.event_body is None:  # the purge copies the payload in before the event goes
+        raise LookupError(f"delivery {row.id} has neither a payload nor its event")
+    return delivery_payload(row.event_body)
+
+
 def _delivery(row: Any) -> Delivery:
     return Delivery(
         id=str(row.id),
@@ -184,7 +241,7 @@ def _delivery(row: Any) -> Delivery:
         event_id=str(row.event_id),
         event_type=row.event_type,
         project_id=str(row.project_id) if row.project_id is not None else None,
-        payload=row.payload,
+        payload=_payload(row),
         status=DeliveryStatus(row.status),
         attempts=row.attempts,
         next_attempt_at=row.next_attempt_at,
@@ -279,7 +336,18 @@ class SqlDeliveryRepository:
         self._conn = connection
 
     async def add(self, delivery: Delivery) -> None:
-        await self._conn.execute(insert(webhook_deliveries).values(**_delivery_values(delivery)))
+        await self.add_many([delivery])
+
+    async def add_many(self, deliveries: Sequence[Delivery]) -> None:
+        if not deliveries:
+            return
+        rows = [_delivery_values(delivery) for delivery in deliveries]
+        if self._conn.dialect.name == "postgresql":
+            await self._conn.execute(
+                INSERT_DELIVERIES_POSTGRESQL, _columns("n_", rows, _INSERT_FIELDS)
+            )
+            return
+        await self._conn.execute(INSERT_DELIVERY, rows)
 
     async def get(self, delivery_id: str) -> Delivery | None:
         if not is_canonical_uuid(delivery_id):
@@ -337,8 +405,10 @@ class SqlDeliveryRepository:
         self, now: datetime, holder: str, until: datetime, limit: int
     ) -> list[Delivery]:
         free = or_(_deliveries.leased_until.is_(None), _deliveries.leased_until <= now)
+        # DELIVERY_PENDING / DELIVERY_FINISHED are the partial indexes' own predicates, literal
+        # SQL: a bound status (a generic prepared plan, any SQLite statement) could not use them.
         due = and_(
-            _deliveries.status == DeliveryStatus.PENDING.value,
+            DELIVERY_PENDING,
             _deliveries.next_attempt_at <= now,
             free,
         )
@@ -352,22 +422,34 @@ class SqlDeliveryRepository:
             .limit(limit)
             .with_for_update(skip_locked=True, of=webhook_deliveries)
         )
-        ids = [row.id for row in await self._conn.execute(candidates)]
-        if not ids:
-            return []
-        await self._conn.execute(
-            update(webhook_deliveries)
-            .where(_deliveries.id.in_(ids), due)
-            .values(leased_by=holder, leased_until=until)
+        # One statement: pick, lease, return the leased rows. The pick is the whole rule: on
+        # PostgreSQL it locks its rows (passing over those other claimers hold, re-checking a
+        # row changed meanwhile), on SQLite the statement holds the single write lock. On
+        # PostgreSQL it is an array built once (an InitPlan) and the lease finds its rows by
+        # primary key: as an IN subquery (or a CTE) the planner may walk every due row and
+        # run the pick again per row, each run passing over the rows already leased.
+        postgresql = self._conn.dialect.name == "postgresql"
+        pick = candidates.scalar_subquery()
+        chosen = (
+            _deliveries.id == any_(func.array(pick, type_=ARRAY(_deliveries.id.type)))
+            if postgresql
+            else _deliveries.id.in_(pick)
         )
-        rows = await self._conn.execute(
-            _SELECT_DELIVERY.where(
-                _deliveries.id.in_(ids),
-                _deliveries.leased_by == holder,
-                _deliveries.leased_until == until,
-            ).order_by(_deliveries.next_attempt_at, _deliveries.id)
+        lease = (
+            update(webhook_deliveries).where(chosen).values(leased_by=holder, leased_until=until)
         )
-        return [_delivery(row) for row in rows]
+        if postgresql:
+            leased = await self._conn.execute(lease.returning(*_DELIVERY_COLUMNS, _EVENT_BODY))
+        else:
+            # SQLite's RETURNING names columns unqualified, which turns the event's subquery
+            # into a comparison of the delivery with itself: the rows are read apart.
+            ids = [row.id for row in await self._conn.execute(lease.returning(_deliveries.id))]
+            if not ids:
+                return []
+            leased = await self._conn.execute(_SELECT_DELIVERY.where(_deliveries.id.in_(ids)))
+        claimed = [_delivery(row) for row in leased]
+        claimed.sort(key=lambda d: (d.next_attempt_at or now, d.id))
+        return claimed
 
     async def add_attempts(self, attempts: Sequence[Attempt]) -> None:
         if not attempts:
@@ -402,9 +484,7 @@ class SqlDeliveryRepository:
     async def backlog(self) -> DeliveryBacklog:
         pending = (
             await self._conn.execute(
-                select(func.count(), func.min(_deliveries.next_attempt_at)).where(
-                    _deliveries.status == DeliveryStatus.PENDING.value
-                )
+                select(func.count(), func.min(_deliveries.next_attempt_at)).where(DELIVERY_PENDING)
             )
         ).one()
         disabled = await self._conn.scalar(
@@ -419,7 +499,7 @@ class SqlDeliveryRepository:
         batch = (
             select(_deliveries.id)
             .where(
-                _deliveries.status != DeliveryStatus.PENDING.value,
+                DELIVERY_FINISHED,
                 _deliveries.updated_at < before,
             )
             .order_by(_deliveries.updated_at)

@@ -72,6 +72,11 @@ class WebhookRepository(Protocol):
 class DeliveryRepository(Protocol):
     async def add(self, delivery: Delivery) -> None: ...
 
+    async def add_many(self, deliveries: Sequence[Delivery]) -> None:
+        """Insert the deliveries (one write for the lot). Each reads back with its payload as
+        given; an adapter may keep it by reference to its event (`event_payload`)."""
+        ...
+
     async def get(self, delivery_id: str) -> Delivery | None: ...
 
     async def get_many(self, delivery_ids: Sequence[str]) -> list[Delivery]:

@@ -41,6 +41,7 @@ from domain.webhooks import (
     after_attempt,
     apply_webhook_changes,
     delivery_headers,
+    event_payload,
     new_delivery,
     new_webhook,
     payload,
@@ -373,6 +374,7 @@ class FanOutEvents:
                 return 0
             now = self._clock.now()
             readers: dict[tuple[str, str], bool] = {}
+            created: list[Delivery] = []
             for item in items:
                 for hook in hooks:
                     if not hook.receives(item.type, item.project_id, item.occurred_at):
@@ -384,17 +386,18 @@ class FanOutEvents:
                         readers[key] = member is not None
                     if not readers[key]:
                         continue
-                    await uow.deliveries.add(
+                    created.append(
                         new_delivery(
                             delivery_id=self._ids.new_id(),
                             webhook_id=hook.id,
                             event_id=item.event_id,
                             event_type=item.type,
                             project_id=item.project_id,
-                            body=payload(item.type, item.occurred_at, item.body),
+                            body=event_payload(item),
                             now=now,
                         )
                     )
+            await uow.deliveries.add_many(created)
             if not await uow.feed_position.advance(position, next_position):
                 await uow.rollback()
                 return 0

@@ -297,12 +297,16 @@ class Row:
 
 
 def delivery_rows(database_url: str, hook_id: str) -> list[Row]:
-    """The webhook's deliveries as stored, with what the API does not show (the lease)."""
+    """The webhook's deliveries as stored, with what the API does not show (the lease). A
+    delivery keeps its payload by reference to its event while the event is kept: its task is
+    then the event's resource."""
     records = asyncio.run(
         _fetch(
             database_url,
-            "SELECT id::text AS id, status, attempts, payload, leased_by, leased_until "
-            "FROM webhook_deliveries WHERE webhook_id::text = $1",
+            "SELECT d.id::text AS id, d.status, d.attempts, d.leased_by, d.leased_until, "
+            "coalesce(d.payload::json->'data'->'resource'->>'id', e.resource_id::text) AS task "
+            "FROM webhook_deliveries d LEFT JOIN events e ON e.id = d.event_id "
+            "WHERE d.webhook_id::text = $1",
             hook_id,
         )
     )
@@ -311,7 +315,7 @@ def delivery_rows(database_url: str, hook_id: str) -> list[Row]:
             r["id"],
             r["status"],
             r["attempts"],
-            task_of(r["payload"]),
+            r["task"],
             r["leased_by"],
             r["leased_until"],
         )

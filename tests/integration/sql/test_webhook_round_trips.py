@@ -1,6 +1,6 @@
 """The statements one webhook delivery step sends to PostgreSQL: they must not grow with the
-batch. The claim (the SKIP LOCKED pick, the lease UPDATE, the read of the leased rows, the
-webhook, the membership), the backlog gauge (only when due) and the recording (the webhook
+batch. The claim (one UPDATE: the SKIP LOCKED pick, the lease, the leased rows returned; then
+the webhook and the membership), the backlog gauge (only when due) and the recording (the webhook
 locked, the batch's deliveries read, every attempt in one INSERT, every changed delivery in one
 UPDATE). A statement per delivery creeping back fails here.
 
@@ -36,7 +36,7 @@ from tests.unit.webhooks.support import RULES, URL, RecordingMonitor, RecordingS
 
 POSTGRESQL_ONLY = True  # conftest drops this module's SQLite runs
 
-CLAIM = ["SELECT", "UPDATE", "SELECT", "SELECT", "SELECT"]
+CLAIM = ["UPDATE", "SELECT", "SELECT"]
 BACKLOG = ["SELECT", "SELECT"]
 RECORD = ["SELECT", "SELECT", "INSERT", "UPDATE"]
 

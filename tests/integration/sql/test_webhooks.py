@@ -206,6 +206,26 @@ async def test_concurrent_claims_never_share_a_delivery(backend: Backend) -> Non
     assert len(everything) == len(set(everything)) == 20
 
 
+async def test_a_claim_leases_at_most_its_limit_oldest_due_first(backend: Backend) -> None:
+    owner, _ = await backend.user_with_project()
+    who = Who(owner)
+    hook = (await backend.create().execute(who, WebhookDraft(url=URL, events=["task.*"]))).webhook
+    ping = uc.PingWebhook(backend.uow, backend.clock, backend.ids)
+    made = []
+    for _ in range(7):
+        made.append((await ping.execute(who, hook.id)).id)
+        backend.clock.advance()
+    now = backend.clock.now()
+    batches = []
+    for holder in ("w1", "w2", "w3", "w4"):
+        async with backend.uow() as uow:
+            claimed = await uow.deliveries.claim(now, holder, now + timedelta(seconds=30), 3)
+            await uow.commit()
+        assert all(d.leased_by == holder for d in claimed)
+        batches.append([d.id for d in claimed])
+    assert batches == [made[0:3], made[3:6], made[6:7], []]
+
+
 async def test_a_disabled_webhook_gets_no_attempts_and_redelivery_is_refused(
     backend: Backend,
 ) -> None:
