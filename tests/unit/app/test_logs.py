@@ -65,14 +65,24 @@ def test_a_domain_event_is_folded_only_into_an_open_request() -> None:
     assert context.events == [{"name": "task.created"}]
 
 
-def test_the_publisher_folds_its_events_into_an_open_request_and_logs_the_rest(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+@pytest.fixture
+def json_logging() -> Iterator[None]:
+    """The production JSON set-up for one test, the previous configuration restored after."""
     saved = structlog.get_config()
     configure_logging(
         load_settings(environ={"DATABASE_URL": "memory://", "LOG_FORMAT": "json"}, dotenv_path=None)
     )
     structlog.configure(cache_logger_on_first_use=False)
+    try:
+        yield
+    finally:
+        structlog.configure(**saved)
+
+
+@pytest.mark.usefixtures("json_logging")
+def test_the_publisher_folds_its_events_into_an_open_request_and_logs_the_rest(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     publisher = LoggingEventPublisher(fold=fold_into_request)
     occurred = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
     context = RequestLog("rid-3")
@@ -86,7 +96,6 @@ def test_the_publisher_folds_its_events_into_an_open_request_and_logs_the_rest(
         lines = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
     finally:
         REQUEST_LOG.reset(token)
-        structlog.configure(**saved)
     assert [(e["name"], e["version"]) for e in context.events or []] == [
         ("task.created", 1),
         ("task.updated", 2),
@@ -118,22 +127,15 @@ def test_the_json_line_has_level_utc_timestamp_and_the_exception() -> None:
     assert (warned["level"], warned["when"]) == ("warning", "2026-01-01T00:00:00")
 
 
+@pytest.mark.usefixtures("json_logging")
 def test_outside_a_request_a_domain_event_is_a_line_of_its_own(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    saved = structlog.get_config()
-    configure_logging(
-        load_settings(environ={"DATABASE_URL": "memory://", "LOG_FORMAT": "json"}, dotenv_path=None)
-    )
-    structlog.configure(cache_logger_on_first_use=False)
-    try:
-        capsys.readouterr()
-        occurred = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-        event = TaskEvent(TaskEventName.CREATED, "t-1", "u-1", occurred, 1)
-        asyncio.run(LoggingEventPublisher().publish(event))
-        (line,) = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
-    finally:
-        structlog.configure(**saved)
+    capsys.readouterr()
+    occurred = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    event = TaskEvent(TaskEventName.CREATED, "t-1", "u-1", occurred, 1)
+    asyncio.run(LoggingEventPublisher().publish(event))
+    (line,) = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
     assert line == {
         "event": DOMAIN_EVENT,
         "name": "task.created",
