@@ -6,17 +6,13 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from app.lean_imports import hidden
-from tests.unit.http.conftest import BASE_ENV
-
-ROOT = Path(__file__).resolve().parents[3]
+from tests.unit.http.conftest import run_probe
 
 # Requests go to the ASGI app by hand: Litestar's test client is httpx's.
 PROBE = """
@@ -63,19 +59,7 @@ asyncio.run(main())
 
 
 def test_a_served_app_loads_no_optional_integration_nor_webhook_client_nor_cipher() -> None:
-    env = {**os.environ, **BASE_ENV, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
-    env.pop("MCP_ENABLED", None)
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    seen = run_probe(PROBE)
     assert seen["statuses"] == [200, 401]
     assert seen["served"] == []
     assert seen["structlog_rich"] is False

@@ -4,10 +4,15 @@ log in and issue keys through the public API only."""
 from __future__ import annotations
 
 import gc
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from itertools import count
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -35,6 +40,28 @@ BASE_ENV = {
     "RATE_LIMIT_LOGIN_EMAIL": "100000/minute",
     "RATE_LIMIT_SIGNUP": "100000/minute",
 }
+
+_ROOT = Path(__file__).resolve().parents[3]
+
+
+def run_probe(probe: str) -> dict[str, Any]:
+    """Run `probe` (Python source printing one JSON line last) in a fresh interpreter with the
+    test settings (`BASE_ENV`, MCP at its default), and return that line."""
+    env = {**os.environ, **BASE_ENV, "PYTHONPATH": f"{_ROOT / 'src'}{os.pathsep}{_ROOT}"}
+    env.pop("MCP_ENABLED", None)
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=env,
+        cwd=_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return seen
+
 
 _emails = count(1)
 

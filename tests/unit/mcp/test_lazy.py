@@ -4,22 +4,16 @@ the SDK (nor Litestar's pydantic support), and the session manager's lifetime is
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
 
 from adapters.mcp.lazy import LazyMcpEndpoint, McpNotRunning
-from tests.unit.http.conftest import BASE_ENV
+from tests.unit.http.conftest import run_probe
 from tests.unit.mcp.conftest import serving
 
-ROOT = Path(__file__).resolve().parents[3]
 MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
 
 PROBE = """
@@ -46,19 +40,7 @@ asyncio.run(main())
 
 
 def test_the_sdk_loads_on_the_first_mcp_request_and_litestar_loads_no_pydantic() -> None:
-    env = {**os.environ, **BASE_ENV, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
-    env.pop("MCP_ENABLED", None)
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    seen = run_probe(PROBE)
     assert seen["built"] == []
     assert seen["served"] == []
     assert seen["status"] == 200
