@@ -44,16 +44,7 @@ async def _table_names(url: str) -> set[str]:
 
 
 async def _task_index_names(url: str) -> set[str]:
-    from adapters.sql.engine import create_engine as create_async
-
-    engine = create_async(url, pool_size=1, max_overflow=0)
-    try:
-        async with engine.connect() as conn:
-            return await conn.run_sync(
-                lambda c: {str(ix["name"]) for ix in inspect(c).get_indexes("tasks")}
-            )
-    finally:
-        await engine.dispose()
+    return await _index_names(url, "tasks")
 
 
 # The tasks table's indexes each database carries (PostgreSQL adds its GIN indexes): the sort
@@ -411,19 +402,6 @@ async def test_trash_revision_adds_the_columns_and_makes_the_list_indexes_partia
     await asyncio.to_thread(command.upgrade, config, "head")
 
 
-async def _delivery_index_names(url: str) -> set[str]:
-    from adapters.sql.engine import create_engine as create_async
-
-    engine = create_async(url, pool_size=1, max_overflow=0)
-    try:
-        async with engine.connect() as conn:
-            return await conn.run_sync(
-                lambda c: {str(ix["name"]) for ix in inspect(c).get_indexes("webhook_deliveries")}
-            )
-    finally:
-        await engine.dispose()
-
-
 async def test_delivery_payload_revision_keeps_payloads_by_reference_and_back(
     database_url: str,
 ) -> None:
@@ -463,7 +441,7 @@ async def test_delivery_payload_revision_keeps_payloads_by_reference_and_back(
     )
     await _execute(database_url, delivery, {"id": by_reference, "event_id": event, "payload": None})
     await _execute(database_url, delivery, {"id": ping, "event_id": hook, "payload": "ping body"})
-    assert await _delivery_index_names(database_url) == {
+    assert await _index_names(database_url, "webhook_deliveries") == {
         "ix_webhook_deliveries_webhook_id_created_at_id",
         "ix_webhook_deliveries_pending_next_attempt_at_id",
         "ix_webhook_deliveries_finished_updated_at",
@@ -475,7 +453,7 @@ async def test_delivery_payload_revision_keeps_payloads_by_reference_and_back(
         database_url, "SELECT CAST(id AS TEXT), payload FROM webhook_deliveries ORDER BY id"
     )
     assert rows == [(by_reference, delivery_payload(body)), (ping, "ping body")]
-    assert await _delivery_index_names(database_url) == {
+    assert await _index_names(database_url, "webhook_deliveries") == {
         "ix_webhook_deliveries_webhook_id_created_at_id",
         "ix_webhook_deliveries_status_next_attempt_at",
         "ix_webhook_deliveries_updated_at",

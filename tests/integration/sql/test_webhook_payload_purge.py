@@ -11,20 +11,17 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory.events import RecordingEventPublisher
-from adapters.security.crypto import FernetCipher
 from adapters.security.ids import UuidV7Generator
-from adapters.security.tokens import RandomSecretGenerator
 from adapters.sql.events import SqlEventFeed
 from adapters.sql.tables import webhook_deliveries
 from adapters.sql.uow import SqlUnitOfWork
 from domain.tasks import TaskDraft
-from domain.use_cases import webhooks as uc
 from domain.use_cases.tasks import CreateTask
-from domain.webhooks import TargetPolicy, WebhookDraft, event_payload, new_delivery
+from domain.webhooks import event_payload, new_delivery
 from tests.integration.sql.conftest import TaskUowFactory, UowFactory, add_user
+from tests.integration.sql.test_webhook_payloads import subscribe_to_tasks
 from tests.unit.projects.support import Who
 from tests.unit.tasks.fakes import FakeClock
-from tests.unit.webhooks.support import URL
 
 POSTGRESQL_ONLY = True  # conftest drops this module's SQLite runs (one writer: no race there)
 
@@ -36,16 +33,7 @@ async def test_a_purge_waits_for_a_fan_out_writing_a_delivery_of_its_event(
     start = await feed.now()
     clock, ids = FakeClock(datetime.now(UTC).replace(microsecond=0)), UuidV7Generator()
     owner = Who((await add_user(new_uow)).id)
-    hook = (
-        await uc.CreateWebhook(
-            lambda: SqlUnitOfWork(engine),
-            clock,
-            ids,
-            RandomSecretGenerator(),
-            FernetCipher(FernetCipher.generate_key()),
-            TargetPolicy(),
-        ).execute(owner, WebhookDraft(url=URL, events=["task.*"]))
-    ).webhook
+    hook = await subscribe_to_tasks(engine, clock, ids, owner)
     create = CreateTask(tasks_uow, clock, ids, RecordingEventPublisher())
     await create.execute(owner, TaskDraft(title="purged while fanned out"))
     [item], _ = await feed.read_after(start, 10)

@@ -20,7 +20,7 @@ from adapters.sql.uow import SqlUnitOfWork
 from domain.tasks import TaskDraft
 from domain.use_cases import webhooks as uc
 from domain.use_cases.tasks import CreateTask
-from domain.webhooks import DeliveryStatus, TargetPolicy, WebhookDraft, event_payload
+from domain.webhooks import DeliveryStatus, TargetPolicy, Webhook, WebhookDraft, event_payload
 from tests.integration.sql.conftest import TaskUowFactory, UowFactory, add_user
 from tests.unit.projects.support import Who
 from tests.unit.tasks.fakes import FakeClock
@@ -34,6 +34,26 @@ async def _stored_payload(engine: AsyncEngine, delivery_id: str) -> str | None:
         )
         await conn.rollback()
     return value
+
+
+async def subscribe_to_tasks(
+    engine: AsyncEngine,
+    clock: FakeClock,
+    ids: UuidV7Generator,
+    owner: Who,
+    cipher: FernetCipher | None = None,
+) -> Webhook:
+    """An enabled webhook of `owner` for every task event (`task.*`), to the test receiver, its
+    secret sealed with `cipher` (a new one when None)."""
+    created = await uc.CreateWebhook(
+        lambda: SqlUnitOfWork(engine),
+        clock,
+        ids,
+        RandomSecretGenerator(),
+        cipher or FernetCipher(FernetCipher.generate_key()),
+        TargetPolicy(),
+    ).execute(owner, WebhookDraft(url=URL, events=["task.*"]))
+    return created.webhook
 
 
 async def test_a_delivery_shows_its_events_payload_before_and_after_the_event_is_purged(
@@ -57,11 +77,7 @@ async def test_a_delivery_shows_its_events_payload_before_and_after_the_event_is
         return SqlUnitOfWork(engine)
 
     owner = Who((await add_user(new_uow)).id)
-    hook = (
-        await uc.CreateWebhook(
-            webhook_uow, clock, ids, RandomSecretGenerator(), cipher, TargetPolicy()
-        ).execute(owner, WebhookDraft(url=URL, events=["task.*"]))
-    ).webhook
+    hook = await subscribe_to_tasks(engine, clock, ids, owner, cipher)
     clock.advance()
     create = CreateTask(tasks_uow, clock, ids, RecordingEventPublisher())
     task = await create.execute(
@@ -124,16 +140,7 @@ async def test_a_delivery_with_no_event_keeps_its_own_payload(
         return SqlUnitOfWork(engine)
 
     owner = Who((await add_user(new_uow)).id)
-    hook = (
-        await uc.CreateWebhook(
-            webhook_uow,
-            clock,
-            ids,
-            RandomSecretGenerator(),
-            FernetCipher(FernetCipher.generate_key()),
-            TargetPolicy(),
-        ).execute(owner, WebhookDraft(url=URL, events=["task.*"]))
-    ).webhook
+    hook = await subscribe_to_tasks(engine, clock, ids, owner)
     ping = await uc.PingWebhook(webhook_uow, clock, ids).execute(owner, hook.id)
     assert await _stored_payload(engine, ping.id) == ping.payload
     async with webhook_uow() as uow:
