@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Protocol
 
 from domain.errors import FieldError, FieldErrors, FieldRejected, Invalid, LimitReached
 from domain.text_fields import optional_text, required_text
@@ -257,6 +258,39 @@ def _unknown_fields(fields: Mapping[str, object]) -> FieldErrors:
     return errors
 
 
+class _Take(Protocol):
+    """How a field is parsed: `parse(*args)`, or `fallback` once its offence is kept."""
+
+    def __call__[T](self, fallback: T, parse: Callable[..., T], *args: object) -> T: ...
+
+
+def _strict[T](fallback: T, parse: Callable[..., T], *args: object) -> T:
+    """A field parsed with no fallback: its offence is raised at once."""
+    del fallback
+    return parse(*args)
+
+
+type _DraftFields = tuple[
+    str, str | None, TaskStatus, int, tuple[str, ...], datetime | None, str | None, str | None
+]
+
+
+def _draft_fields(draft: TaskDraft, take: _Take) -> _DraftFields:
+    """Every field of `draft` through its parser, in field order (title, description, status,
+    priority, labels, due_at, then the references: project_id, checked and dropped, parent_id,
+    assignee_id)."""
+    title = take("", _title, draft.title)
+    description = take(None, _description, draft.description)
+    status = take(TaskStatus.TODO, parse_status, draft.status)
+    priority = take(DEFAULT_PRIORITY, _priority, draft.priority)
+    labels = take(_NO_LABELS, _labels, draft.labels)
+    due_at = take(None, _due_at, draft.due_at)
+    take(None, parse_reference, "project_id", draft.project_id)
+    parent_id = take(None, _parent_id, draft.parent_id)
+    assignee_id = take(None, _assignee_id, draft.assignee_id)
+    return title, description, status, priority, labels, due_at, parent_id, assignee_id
+
+
 def new_task(
     *, task_id: str, owner_id: str, project_id: str, draft: TaskDraft, now: datetime
 ) -> Task:
@@ -266,20 +300,15 @@ def new_task(
     their types only)."""
     now = as_utc(now)
     try:
-        # Each field through its parser in a row; the first offence hands over to the path that
-        # names every offending field (a batch creates many valid drafts).
-        title = _title(draft.title)
-        description = _description(draft.description)
-        status = parse_status(draft.status)
-        priority = _priority(draft.priority)
-        labels = _labels(draft.labels)
-        due_at = _due_at(draft.due_at)
-        parse_reference("project_id", draft.project_id)
-        parent_id = _parent_id(draft.parent_id)
-        assignee_id = _assignee_id(draft.assignee_id)
+        # A first pass stops at the first offence, a second then names every offending field:
+        # most drafts are valid (a batch creates many), and they skip collecting.
+        fields = _draft_fields(draft, _strict)
     except (FieldRejected, Invalid):
-        _reject_draft(draft)
-        raise  # not reached: _reject_draft raises for the offence just seen
+        errors = FieldErrors()
+        _draft_fields(draft, errors.take)
+        errors.raise_if_any(_HEADING)
+        raise  # the second pass names the same offence: not reached
+    title, description, status, priority, labels, due_at, parent_id, assignee_id = fields
     return Task(
         id=task_id,
         owner_id=owner_id,
@@ -297,21 +326,6 @@ def new_task(
         updated_at=now,
         version=1,
     )
-
-
-def _reject_draft(draft: TaskDraft) -> None:
-    """Raise `Invalid` naming every offending field of `draft`, in field order."""
-    errors = FieldErrors()
-    errors.take(None, _title, draft.title)
-    errors.take(None, _description, draft.description)
-    errors.take(None, parse_status, draft.status)
-    errors.take(None, _priority, draft.priority)
-    errors.take(None, _labels, draft.labels)
-    errors.take(None, _due_at, draft.due_at)
-    errors.take(None, parse_reference, "project_id", draft.project_id)
-    errors.take(None, _parent_id, draft.parent_id)
-    errors.take(None, _assignee_id, draft.assignee_id)
-    errors.raise_if_any(_HEADING)
 
 
 def apply_changes(task: Task, changes: Mapping[str, object], now: datetime) -> Task:
