@@ -274,7 +274,8 @@ def structured_result(value: Mapping[str, Any]) -> WireResult:
     """A tool's structured output as its result: the structured content, and (for clients that
     read only the content blocks, as the spec asks) the same object as compact JSON text. The
     SDK would write that text indented, which makes a page of tasks a third larger to encode,
-    send and parse; it still checks the structured content against the output schema."""
+    send and parse. The output schema stays published; the server does not check a result
+    against it (see `McpEndpoint`), the SDK's client does."""
     content = wire(value)
     return WireResult(
         content=[TextContent(type="text", text=_encode_json(content).decode())],
