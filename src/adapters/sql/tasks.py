@@ -889,7 +889,7 @@ class SqlTaskRepository:
         PostgreSQL in the same statement, with the created event) and the write together."""
         if not is_canonical_uuid(user_id) or not (inbox or is_canonical_uuid(task.project_id)):
             return None
-        params = {f"v_{k}": v for k, v in task_to_row(task).items() if k != "project_id"}
+        params = {f"v_{k}": v for k, v in _row_in_found_project(task).items()}
         params["member_id"] = user_id
         params["roles"] = sorted(role.value for role in roles)
         if not inbox:
